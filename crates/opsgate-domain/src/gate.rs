@@ -1,0 +1,179 @@
+//! The gate decision: open, closed or accepted, with every blocking node and who it waits on.
+
+use std::fmt::Write as _;
+
+use crate::ids::{Actor, NodeId, RoleName};
+use crate::transition::{NodeStatus, TransitionState};
+use crate::workflow::{NodeKind, SERVICE_MANAGER_ROLE, Workflow};
+
+/// The gate as a CI pipeline sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateState {
+    /// Something before the gate is not done.
+    Closed,
+    /// Everything before the gate is done; the service manager has yet to accept the handover.
+    Open,
+    /// The service manager accepted the handover.
+    Accepted,
+}
+
+impl GateState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GateState::Closed => "closed",
+            GateState::Open => "open",
+            GateState::Accepted => "accepted",
+        }
+    }
+}
+
+/// Whom or what a blocker waits on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitingOn {
+    /// People holding a role (the list may be empty when nobody was named for it).
+    Role { role: RoleName, people: Vec<Actor> },
+    /// Earlier nodes that are not done yet.
+    Nodes(Vec<NodeId>),
+}
+
+/// A node before the gate that is not done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocker {
+    pub node: NodeId,
+    pub title: String,
+    pub kind: &'static str,
+    pub status: NodeStatus,
+    pub waiting_on: WaitingOn,
+}
+
+/// Gate state with its explanation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateDecision {
+    pub gate: NodeId,
+    pub state: GateState,
+    /// Blocking nodes in topological order; empty unless the gate is closed.
+    pub blockers: Vec<Blocker>,
+    /// Who must act next when the gate is open: the service manager.
+    pub awaiting_acceptance_by: Option<Actor>,
+}
+
+impl GateDecision {
+    /// Decides the gate of one transition.
+    pub fn of(workflow: &Workflow, state: &TransitionState) -> Self {
+        let gate = workflow.gate();
+        let gate_status = state.nodes[gate].status;
+        let blockers = workflow
+            .gate_ancestors()
+            .iter()
+            .filter(|&&i| !state.nodes[i].status.is_done())
+            .map(|&i| blocker(workflow, state, i))
+            .collect();
+        let gate_state = match gate_status {
+            NodeStatus::Accepted => GateState::Accepted,
+            NodeStatus::Open => GateState::Open,
+            _ => GateState::Closed,
+        };
+        Self {
+            gate: workflow.node(gate).id.clone(),
+            state: gate_state,
+            blockers,
+            awaiting_acceptance_by: (gate_state == GateState::Open)
+                .then(|| state.meta.service_manager.clone()),
+        }
+    }
+
+    /// True when a deploy may proceed: open or accepted.
+    pub fn is_open(&self) -> bool {
+        self.state != GateState::Closed
+    }
+
+    /// One line for logs and error messages.
+    pub fn summary(&self) -> String {
+        match self.state {
+            GateState::Accepted => "handover accepted".to_owned(),
+            GateState::Open => match &self.awaiting_acceptance_by {
+                Some(sm) => format!(
+                    "all requirements met, waiting on service manager {sm} to accept the handover"
+                ),
+                None => "all requirements met".to_owned(),
+            },
+            GateState::Closed => {
+                let ids: Vec<&str> = self.blockers.iter().map(|b| b.node.as_str()).collect();
+                format!("{} blocking: {}", self.blockers.len(), ids.join(", "))
+            }
+        }
+    }
+
+    /// Multi-line explanation: one line per blocker with its state and who it waits on.
+    pub fn explain(&self) -> String {
+        let mut out = format!(
+            "gate '{}' is {}: {}\n",
+            self.gate,
+            self.state.as_str(),
+            self.summary()
+        );
+        for b in &self.blockers {
+            let _ = writeln!(
+                out,
+                "  - {} '{}' ({}) is {}, waiting on {}",
+                b.kind,
+                b.node,
+                b.title,
+                b.status.as_str(),
+                b.waiting_on
+            );
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for WaitingOn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WaitingOn::Role { role, people } if people.is_empty() => {
+                write!(f, "role {role} (nobody named)")
+            }
+            WaitingOn::Role { role, people } => {
+                let names: Vec<&str> = people.iter().map(Actor::as_str).collect();
+                write!(f, "role {role}: {}", names.join(", "))
+            }
+            WaitingOn::Nodes(nodes) => {
+                let ids: Vec<&str> = nodes.iter().map(NodeId::as_str).collect();
+                write!(f, "{}", ids.join(", "))
+            }
+        }
+    }
+}
+
+fn blocker(workflow: &Workflow, state: &TransitionState, i: usize) -> Blocker {
+    let node = workflow.node(i);
+    let status = state.nodes[i].status;
+    let role_of = |role: &RoleName| WaitingOn::Role {
+        role: role.clone(),
+        people: state.meta.people_for(role),
+    };
+    let waiting_on = match (&node.kind, status) {
+        (NodeKind::Deliverable { owner, .. }, NodeStatus::Open | NodeStatus::ChangesRequested) => {
+            role_of(owner)
+        }
+        (NodeKind::Deliverable { approver, .. }, NodeStatus::Submitted) => role_of(approver),
+        (NodeKind::Gate, NodeStatus::Open) => match RoleName::parse(SERVICE_MANAGER_ROLE) {
+            Ok(role) => role_of(&role),
+            Err(_) => WaitingOn::Nodes(Vec::new()),
+        },
+        _ => WaitingOn::Nodes(
+            node.needs
+                .iter()
+                .filter(|&&j| !state.nodes[j].status.is_done())
+                .map(|&j| workflow.node(j).id.clone())
+                .collect(),
+        ),
+    };
+    Blocker {
+        node: node.id.clone(),
+        title: node.title.clone(),
+        kind: node.kind.label(),
+        status,
+        waiting_on,
+    }
+}

@@ -1,0 +1,16 @@
+//! Pure domain core of opsgate: workflow model and validation, transition state machine, gate decision. No IO.
+
+pub mod error;
+pub mod gate;
+pub mod ids;
+pub mod transition;
+pub mod workflow;
+
+pub use error::{Error, Result};
+pub use gate::{Blocker, GateDecision, GateState, WaitingOn};
+pub use ids::{Actor, NodeId, RoleName, WorkflowName};
+pub use transition::{
+    Command, Event, EventKind, Evidence, NodeState, NodeStatus, Participants, ReviewDecision,
+    TransitionState, TransitionStatus,
+};
+pub use workflow::{Node, NodeKind, Problem, Role, Workflow, WorkflowErrors};

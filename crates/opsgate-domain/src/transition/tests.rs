@@ -1,0 +1,408 @@
+//! Unit and property tests for the transition state machine and the gate decision.
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use proptest::prelude::*;
+
+use super::*;
+use crate::gate::{GateDecision, GateState, WaitingOn};
+
+const SHIPPED: &str = include_str!("../../../../workflows/standard-transition.yaml");
+
+fn wf() -> Workflow {
+    Workflow::parse("standard-transition.yaml", SHIPPED).unwrap()
+}
+
+fn at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap()
+}
+
+fn actor(name: &str) -> Actor {
+    Actor::parse(name).unwrap()
+}
+
+fn meta() -> TransitionMeta {
+    let mut participants = Participants::new();
+    participants.insert(
+        RoleName::parse("service_desk_lead").unwrap(),
+        vec![actor("dana")],
+    );
+    TransitionMeta {
+        workflow: WorkflowName::parse("standard-transition").unwrap(),
+        workflow_version: 1,
+        service_name: "payroll".into(),
+        service_version: "2.0".into(),
+        project_manager: actor("pat"),
+        service_manager: actor("sam"),
+        target_go_live: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+        participants,
+    }
+}
+
+fn started() -> (Workflow, TransitionState, Vec<Event>) {
+    let wf = wf();
+    let (state, events) = TransitionState::start(&wf, meta(), actor("pat"), at()).unwrap();
+    (wf, state, events)
+}
+
+fn status(wf: &Workflow, state: &TransitionState, id: &str) -> NodeStatus {
+    state.nodes[wf.position(id).unwrap()].status
+}
+
+fn run(
+    wf: &Workflow,
+    state: &TransitionState,
+    log: &mut Vec<Event>,
+    cmd: Command,
+) -> Result<TransitionState> {
+    let (next, events) = state.execute(wf, cmd, actor("someone"), at())?;
+    log.extend(events);
+    Ok(next)
+}
+
+fn submit(id: &str) -> Command {
+    Command::Submit {
+        node: id.into(),
+        evidence: Evidence::parse(vec![format!("https://docs.example/{id}")], String::new())
+            .unwrap(),
+    }
+}
+
+fn approve(id: &str) -> Command {
+    Command::Review {
+        node: id.into(),
+        decision: ReviewDecision::Approve,
+        comment: String::new(),
+    }
+}
+
+/// Submits and approves every deliverable in topological order.
+fn approve_all(wf: &Workflow, mut state: TransitionState, log: &mut Vec<Event>) -> TransitionState {
+    for node in wf.nodes() {
+        if matches!(node.kind, NodeKind::Deliverable { .. }) {
+            state = run(wf, &state, log, submit(node.id.as_str())).unwrap();
+            state = run(wf, &state, log, approve(node.id.as_str())).unwrap();
+        }
+    }
+    state
+}
+
+#[test]
+fn start_opens_what_needs_nothing_and_reaches_unneeded_milestones() {
+    let (wf, state, events) = started();
+    assert_eq!(events[0].kind.name(), "transition_started");
+    assert_eq!(status(&wf, &state, "startup-meeting"), NodeStatus::Reached);
+    assert_eq!(status(&wf, &state, "knowledge-articles"), NodeStatus::Open);
+    assert_eq!(status(&wf, &state, "resolver-group"), NodeStatus::Locked);
+    assert_eq!(status(&wf, &state, "operations-gate"), NodeStatus::Locked);
+    assert_eq!(state.seq, events.len() as u64);
+}
+
+#[test]
+fn full_walk_opens_then_accepts_the_gate() {
+    let (wf, state, mut log) = started();
+    let state = approve_all(&wf, state, &mut log);
+    let decision = GateDecision::of(&wf, &state);
+    assert_eq!(decision.state, GateState::Open);
+    assert!(decision.blockers.is_empty());
+    assert_eq!(decision.awaiting_acceptance_by, Some(actor("sam")));
+    let state = run(
+        &wf,
+        &state,
+        &mut log,
+        Command::AcceptHandover {
+            comment: "ok".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(state.status, TransitionStatus::HandedOver);
+    assert_eq!(status(&wf, &state, "go-live"), NodeStatus::Reached);
+    assert_eq!(GateDecision::of(&wf, &state).state, GateState::Accepted);
+    assert_eq!(TransitionState::replay(&wf, &log).unwrap(), state);
+}
+
+#[test]
+fn closed_gate_explains_blockers_and_who_they_wait_on() {
+    let (wf, state, mut log) = started();
+    let state = run(&wf, &state, &mut log, submit("knowledge-articles")).unwrap();
+    let decision = GateDecision::of(&wf, &state);
+    assert_eq!(decision.state, GateState::Closed);
+    let kb = decision
+        .blockers
+        .iter()
+        .find(|b| b.node.as_str() == "knowledge-articles")
+        .unwrap();
+    assert_eq!(kb.status, NodeStatus::Submitted);
+    assert_eq!(
+        kb.waiting_on,
+        WaitingOn::Role {
+            role: RoleName::parse("service_desk_lead").unwrap(),
+            people: vec![actor("dana")]
+        }
+    );
+    let rg = decision
+        .blockers
+        .iter()
+        .find(|b| b.node.as_str() == "resolver-group")
+        .unwrap();
+    assert_eq!(
+        rg.waiting_on,
+        WaitingOn::Nodes(vec![NodeId::parse("support-contacts").unwrap()])
+    );
+    let ids: Vec<&str> = decision.blockers.iter().map(|b| b.node.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "support-contacts",
+            "knowledge-articles",
+            "resolver-group",
+            "monitoring",
+            "runbook",
+            "sla",
+            "service-desk-training",
+            "readiness-review"
+        ]
+    );
+    assert!(decision.explain().contains("deliverable 'knowledge-articles' (Service desk knowledge articles) is submitted, waiting on role service_desk_lead: dana"));
+}
+
+#[test]
+fn locked_deliverable_cannot_be_submitted_and_names_what_it_waits_on() {
+    let (wf, state, mut log) = started();
+    let err = run(&wf, &state, &mut log, submit("resolver-group")).unwrap_err();
+    assert_eq!(
+        err,
+        Error::FailedPrecondition(
+            "deliverable 'resolver-group' is locked and cannot be submitted: it waits on 'support-contacts' (open)".into()
+        )
+    );
+}
+
+#[test]
+fn unsubmitted_deliverable_cannot_be_approved() {
+    let (wf, state, mut log) = started();
+    let err = run(&wf, &state, &mut log, approve("sla")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "deliverable 'sla' cannot be reviewed: it is open: it has not been submitted"
+    );
+}
+
+#[test]
+fn changes_requested_then_resubmitted_then_approved() {
+    let (wf, state, mut log) = started();
+    let state = run(&wf, &state, &mut log, submit("sla")).unwrap();
+    let state = run(
+        &wf,
+        &state,
+        &mut log,
+        Command::Review {
+            node: "sla".into(),
+            decision: ReviewDecision::RequestChanges,
+            comment: "add weekend hours".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(status(&wf, &state, "sla"), NodeStatus::ChangesRequested);
+    assert_eq!(
+        state.nodes[wf.position("sla").unwrap()].comment.as_deref(),
+        Some("add weekend hours")
+    );
+    let state = run(&wf, &state, &mut log, submit("sla")).unwrap();
+    let state = run(&wf, &state, &mut log, approve("sla")).unwrap();
+    assert_eq!(status(&wf, &state, "sla"), NodeStatus::Approved);
+}
+
+#[test]
+fn request_changes_needs_a_comment() {
+    let (wf, state, mut log) = started();
+    let state = run(&wf, &state, &mut log, submit("sla")).unwrap();
+    let err = run(
+        &wf,
+        &state,
+        &mut log,
+        Command::Review {
+            node: "sla".into(),
+            decision: ReviewDecision::RequestChanges,
+            comment: " ".into(),
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::InvalidArgument {
+            field: "comment",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn unknown_and_non_deliverable_nodes_are_refused() {
+    let (wf, state, mut log) = started();
+    assert!(matches!(
+        run(&wf, &state, &mut log, submit("nope")),
+        Err(Error::UnknownNode { .. })
+    ));
+    let err = run(&wf, &state, &mut log, submit("go-live")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "'go-live' is a milestone, not a deliverable"
+    );
+}
+
+#[test]
+fn accepting_a_closed_gate_is_refused_with_the_blockers() {
+    let (wf, state, mut log) = started();
+    let err = run(
+        &wf,
+        &state,
+        &mut log,
+        Command::AcceptHandover {
+            comment: String::new(),
+        },
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(
+            "the handover cannot be accepted: gate 'operations-gate' is closed (8 blocking: "
+        ),
+        "{msg}"
+    );
+}
+
+#[test]
+fn rejecting_the_handover_reopens_and_closes_the_gate() {
+    let (wf, state, mut log) = started();
+    let state = approve_all(&wf, state, &mut log);
+    let state = run(
+        &wf,
+        &state,
+        &mut log,
+        Command::RejectHandover {
+            reasons: vec!["articles miss the restore procedure".into()],
+            reopen: vec!["knowledge-articles".into()],
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        status(&wf, &state, "knowledge-articles"),
+        NodeStatus::ChangesRequested
+    );
+    // Later approvals stand, but the gate sees the reopened work through them.
+    assert_eq!(
+        status(&wf, &state, "service-desk-training"),
+        NodeStatus::Approved
+    );
+    assert_eq!(status(&wf, &state, "readiness-review"), NodeStatus::Locked);
+    assert_eq!(status(&wf, &state, "operations-gate"), NodeStatus::Locked);
+    let decision = GateDecision::of(&wf, &state);
+    let ids: Vec<&str> = decision.blockers.iter().map(|b| b.node.as_str()).collect();
+    assert_eq!(ids, ["knowledge-articles", "readiness-review"]);
+    let state = run(&wf, &state, &mut log, submit("knowledge-articles")).unwrap();
+    let state = run(&wf, &state, &mut log, approve("knowledge-articles")).unwrap();
+    assert_eq!(GateDecision::of(&wf, &state).state, GateState::Open);
+    assert_eq!(TransitionState::replay(&wf, &log).unwrap(), state);
+}
+
+#[test]
+fn rejecting_needs_reasons_and_a_deliverable_before_the_gate() {
+    let (wf, state, mut log) = started();
+    let state = approve_all(&wf, state, &mut log);
+    let no_reason = Command::RejectHandover {
+        reasons: vec![" ".into()],
+        reopen: vec!["sla".into()],
+    };
+    assert!(matches!(
+        run(&wf, &state, &mut log, no_reason),
+        Err(Error::InvalidArgument {
+            field: "reasons",
+            ..
+        })
+    ));
+    let nothing = Command::RejectHandover {
+        reasons: vec!["no".into()],
+        reopen: vec![],
+    };
+    assert!(matches!(
+        run(&wf, &state, &mut log, nothing),
+        Err(Error::InvalidArgument {
+            field: "reopen_deliverables",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn participants_must_name_declared_roles() {
+    let wf = wf();
+    let mut m = meta();
+    m.participants
+        .insert(RoleName::parse("astronaut").unwrap(), vec![actor("x")]);
+    let err = TransitionState::start(&wf, m, actor("pat"), at()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidArgument {
+                field: "participants",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn events_round_trip_through_json() {
+    let (wf, state, log) = started();
+    let json = serde_json::to_string(&log).unwrap();
+    let back: Vec<Event> = serde_json::from_str(&json).unwrap();
+    assert_eq!(TransitionState::replay(&wf, &back).unwrap(), state);
+}
+
+fn any_command(wf: &Workflow) -> impl Strategy<Value = Command> {
+    let ids: Vec<String> = wf.nodes().iter().map(|n| n.id.to_string()).collect();
+    let pick = proptest::sample::select(ids);
+    prop_oneof![
+        4 => pick.clone().prop_map(|id| submit(&id)),
+        4 => pick.clone().prop_map(|id| approve(&id)),
+        1 => pick.clone().prop_map(|id| Command::Review { node: id, decision: ReviewDecision::RequestChanges, comment: "redo".into() }),
+        1 => Just(Command::AcceptHandover { comment: String::new() }),
+        1 => pick.prop_map(|id| Command::RejectHandover { reasons: vec!["not ready".into()], reopen: vec![id] }),
+    ]
+}
+
+proptest! {
+    /// Whatever commands arrive, in whatever order: refused ones change nothing, the log replays to the
+    /// state, an open deliverable has everything it needs done, and the gate is open exactly when nothing blocks it.
+    #[test]
+    fn random_command_sequences_keep_the_invariants(cmds in proptest::collection::vec(any_command(&wf()), 0..120)) {
+        let (wf, mut state, mut log) = started();
+        for cmd in cmds {
+            match state.execute(&wf, cmd, actor("p"), at()) {
+                Ok((next, events)) => {
+                    prop_assert_eq!(events.first().map(|e| e.seq), Some(state.seq + 1));
+                    log.extend(events);
+                    state = next;
+                }
+                Err(_) => {}
+            }
+            prop_assert_eq!(state.seq, log.len() as u64);
+            let mut done = vec![false; wf.nodes().len()];
+            for (i, node) in wf.nodes().iter().enumerate() {
+                let needs_done = node.needs.iter().all(|&j| done[j]);
+                let st = state.nodes[i].status;
+                if st == NodeStatus::Open || st == NodeStatus::Reached {
+                    prop_assert!(needs_done, "{} is {:?} with needs undone", node.id, st);
+                }
+                if st == NodeStatus::Locked {
+                    prop_assert!(!needs_done, "{} is locked with needs done", node.id);
+                }
+                done[i] = needs_done && st.is_done();
+            }
+            let decision = GateDecision::of(&wf, &state);
+            prop_assert_eq!(decision.state == GateState::Closed, !decision.blockers.is_empty());
+        }
+        prop_assert_eq!(TransitionState::replay(&wf, &log).unwrap(), state);
+    }
+}
