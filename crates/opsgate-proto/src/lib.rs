@@ -1,1 +1,12 @@
-//! placeholder
+//! Generated protobuf and gRPC code for the public `opsgate.v1` contract, plus its file descriptor set for reflection.
+
+#![allow(clippy::all, missing_docs, unreachable_pub)]
+
+/// The `opsgate.v1` package.
+pub mod v1 {
+    tonic::include_proto!("opsgate.v1");
+}
+
+/// Encoded `FileDescriptorSet` of every opsgate proto, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/opsgate_descriptor.bin"));

@@ -1,1 +1,138 @@
-//! placeholder
+//! The opsgate gRPC server: tonic services over the store, health and reflection, start-up and graceful shutdown.
+
+mod actor;
+mod convert;
+mod error;
+mod loader;
+mod services;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use opsgate_proto::v1::gate_service_server::GateServiceServer;
+use opsgate_proto::v1::transition_service_server::TransitionServiceServer;
+use opsgate_proto::v1::workflow_service_server::WorkflowServiceServer;
+use opsgate_store::{ConnectOptions, Store};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use actor::ACTOR_METADATA_KEY;
+pub use error::StartError;
+pub use loader::{LoadedWorkflow, load_workflows};
+
+/// Largest request or response message accepted (a workflow source is at most 1 MiB).
+pub const MAX_MESSAGE_BYTES: usize = 2 * 1024 * 1024;
+
+/// What `opsgate serve` is told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port (see [`RunningServer::local_addr`]).
+    pub listen: SocketAddr,
+    pub database_url: String,
+    /// Directory whose `*.yaml` workflows are registered at start-up.
+    pub workflows_dir: Option<PathBuf>,
+}
+
+/// A server that is accepting requests.
+#[derive(Debug)]
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+    store: Store,
+}
+
+impl RunningServer {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting, lets in-flight requests finish, then closes the database.
+    pub async fn shutdown(mut self) -> Result<(), StartError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let served = self
+            .task
+            .await
+            .map_err(|e| StartError::Task(e.to_string()))?;
+        served?;
+        self.store.close().await?;
+        tracing::info!("server stopped");
+        Ok(())
+    }
+}
+
+/// Opens the database (migrating it), registers the workflows directory, binds and starts serving.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    let store = Store::connect(ConnectOptions::new(&config.database_url)).await?;
+    if let Some(dir) = &config.workflows_dir {
+        for loaded in load_workflows(&store, dir).await? {
+            tracing::info!(
+                file = %loaded.file.display(),
+                workflow = %loaded.name,
+                version = loaded.version,
+                created = loaded.created,
+                "workflow loaded"
+            );
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+
+    let api = services::Api::new(store.clone());
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<WorkflowServiceServer<services::Api>>()
+        .await;
+    health
+        .set_serving::<TransitionServiceServer<services::Api>>()
+        .await;
+    health
+        .set_serving::<GateServiceServer<services::Api>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(opsgate_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+
+    let (stop, stopped) = oneshot::channel::<()>();
+    let router = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(
+            WorkflowServiceServer::new(api.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            TransitionServiceServer::new(api.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            GateServiceServer::new(api)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        );
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+        let _ = stopped.await;
+    }));
+    tracing::info!(addr = %local_addr, backend = ?store.backend(), "serving gRPC");
+    Ok(RunningServer {
+        local_addr,
+        stop: Some(stop),
+        task,
+        store,
+    })
+}

@@ -1,1 +1,77 @@
-//! placeholder
+//! Storage for opsgate: sea-orm over SQLite (default) or PostgreSQL, one transaction per mutation.
+//!
+//! Every mutation loads the transition, lets the domain decide, and writes the changed node
+//! states, the events and the transition row in one transaction. Writers are serialised per
+//! transition: `BEGIN IMMEDIATE` on SQLite, `SELECT ... FOR UPDATE` on PostgreSQL, and the
+//! `seq` guard plus the unique `(transition_id, seq)` index on both.
+
+mod connect;
+pub mod entities;
+mod error;
+mod transitions;
+mod workflows;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::{
+    DatabaseConnection, DatabaseTransaction, DbBackend, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
+};
+
+pub use connect::{ConnectOptions, DEFAULT_DATABASE_URL};
+pub use error::{Error, Result};
+pub use transitions::{NewTransition, TransitionPage, TransitionSummary, TransitionView};
+pub use workflows::{Registered, WorkflowRecord, WorkflowSummary};
+
+/// Most transitions one page of `list_transitions` returns.
+pub const MAX_PAGE_SIZE: u32 = 500;
+
+/// The store: a connection pool plus a cache of parsed workflow versions (immutable once stored).
+#[derive(Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    workflows: Arc<Mutex<HashMap<i64, Arc<WorkflowRecord>>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// The database kind behind this store.
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// The underlying connection, for tests and tools.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite so that the write lock is taken up
+    /// front (a deferred one can fail with SQLITE_BUSY_SNAPSHOT past the busy timeout).
+    async fn begin_write(&self) -> Result<DatabaseTransaction> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: (self.backend() == DbBackend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        Ok(self.db.begin_with_options(options).await?)
+    }
+
+    /// Closes the pool.
+    pub async fn close(self) -> Result<()> {
+        Ok(self.db.close().await?)
+    }
+}
+
+/// Now, at the precision every backend stores (microseconds), so a reloaded state equals its replay.
+pub(crate) fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}

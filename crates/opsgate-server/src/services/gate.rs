@@ -1,0 +1,41 @@
+//! `opsgate.v1.GateService`: the gate decision a CI pipeline asks for before deploying.
+
+use opsgate_domain::GateDecision;
+use opsgate_proto::v1 as pb;
+use opsgate_proto::v1::check_gate_request::Target;
+use opsgate_proto::v1::gate_service_server::GateService;
+use tonic::{Request, Response, Status};
+
+use super::{Api, required};
+use crate::convert;
+use crate::error::{invalid_argument, status};
+
+#[tonic::async_trait]
+impl GateService for Api {
+    async fn check_gate(
+        &self,
+        request: Request<pb::CheckGateRequest>,
+    ) -> Result<Response<pb::CheckGateResponse>, Status> {
+        let view = match request.into_inner().target {
+            Some(Target::TransitionId(id)) => {
+                self.store
+                    .get_transition(required("transition_id", &id)?)
+                    .await
+            }
+            Some(Target::Service(service)) => {
+                let name = required("service.name", &service.name)?;
+                let version = required("service.version", &service.version)?;
+                self.store.find_transition(name, version).await
+            }
+            None => {
+                return Err(invalid_argument(
+                    "target",
+                    "give a transition_id, or a service name and version",
+                ));
+            }
+        }
+        .map_err(status)?;
+        let decision = GateDecision::of(&view.workflow.workflow, &view.state);
+        Ok(Response::new(convert::gate(&view, &decision)))
+    }
+}

@@ -1,0 +1,219 @@
+//! `opsgate.v1.TransitionService`: start, read and list transitions; submit, review, accept and reject.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use opsgate_domain::{Actor, Command, Evidence, Participants, ReviewDecision, RoleName};
+use opsgate_proto::v1 as pb;
+use opsgate_proto::v1::transition_service_server::TransitionService;
+use opsgate_store::NewTransition;
+use tonic::{Request, Response, Status};
+
+use super::{Api, required};
+use crate::actor::actor;
+use crate::convert;
+use crate::error::{domain_status, invalid_argument, status};
+
+/// Default page size of `ListTransitions`.
+const DEFAULT_PAGE_SIZE: u32 = 50;
+
+impl Api {
+    /// Runs one command on a transition and returns the updated transition.
+    async fn command(
+        &self,
+        id: &str,
+        command: Command,
+        actor: Actor,
+    ) -> Result<pb::Transition, Status> {
+        let id = required("transition_id", id)?;
+        let view = self
+            .store
+            .execute(id, command, actor)
+            .await
+            .map_err(status)?;
+        Ok(convert::transition(&view))
+    }
+}
+
+fn person(field: &'static str, value: &str) -> Result<Actor, Status> {
+    Actor::parse_field(field, value).map_err(domain_status)
+}
+
+fn participants(input: Vec<pb::Participant>) -> Result<Participants, Status> {
+    let mut out: Participants = BTreeMap::new();
+    for p in input {
+        let role = RoleName::parse(p.role.trim()).map_err(domain_status)?;
+        let people = out.entry(role).or_default();
+        for name in p.people {
+            let person = person("participants.people", &name)?;
+            if !people.contains(&person) {
+                people.push(person);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[tonic::async_trait]
+impl TransitionService for Api {
+    async fn start_transition(
+        &self,
+        request: Request<pb::StartTransitionRequest>,
+    ) -> Result<Response<pb::StartTransitionResponse>, Status> {
+        let actor = actor(&request)?;
+        let req = request.into_inner();
+        let go_live = required("target_go_live", &req.target_go_live)?;
+        let target_go_live = NaiveDate::parse_from_str(go_live, "%Y-%m-%d").map_err(|e| {
+            invalid_argument(
+                "target_go_live",
+                format!("'{go_live}' is not a date as YYYY-MM-DD: {e}"),
+            )
+        })?;
+        let new = NewTransition {
+            workflow_name: required("workflow_name", &req.workflow_name)?.to_owned(),
+            workflow_version: req.workflow_version,
+            service_name: required("service_name", &req.service_name)?.to_owned(),
+            service_version: required("service_version", &req.service_version)?.to_owned(),
+            project_manager: person("project_manager", &req.project_manager)?,
+            service_manager: person("service_manager", &req.service_manager)?,
+            target_go_live,
+            participants: participants(req.participants)?,
+        };
+        let view = self
+            .store
+            .start_transition(new, actor)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::StartTransitionResponse {
+            transition: Some(convert::transition(&view)),
+        }))
+    }
+
+    async fn get_transition(
+        &self,
+        request: Request<pb::GetTransitionRequest>,
+    ) -> Result<Response<pb::GetTransitionResponse>, Status> {
+        let req = request.into_inner();
+        let id = required("transition_id", &req.transition_id)?;
+        let view = self.store.get_transition(id).await.map_err(status)?;
+        Ok(Response::new(pb::GetTransitionResponse {
+            transition: Some(convert::transition(&view)),
+        }))
+    }
+
+    async fn list_transitions(
+        &self,
+        request: Request<pb::ListTransitionsRequest>,
+    ) -> Result<Response<pb::ListTransitionsResponse>, Status> {
+        let req = request.into_inner();
+        if req.page_size > opsgate_store::MAX_PAGE_SIZE {
+            return Err(invalid_argument(
+                "page_size",
+                format!(
+                    "{} is above the limit of {}",
+                    req.page_size,
+                    opsgate_store::MAX_PAGE_SIZE
+                ),
+            ));
+        }
+        let size = if req.page_size == 0 {
+            DEFAULT_PAGE_SIZE
+        } else {
+            req.page_size
+        };
+        let token = Some(req.page_token.trim()).filter(|t| !t.is_empty());
+        let page = self
+            .store
+            .list_transitions(size, token)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListTransitionsResponse {
+            transitions: page
+                .transitions
+                .into_iter()
+                .map(convert::transition_summary)
+                .collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
+    }
+
+    async fn submit_deliverable(
+        &self,
+        request: Request<pb::SubmitDeliverableRequest>,
+    ) -> Result<Response<pb::SubmitDeliverableResponse>, Status> {
+        let actor = actor(&request)?;
+        let req = request.into_inner();
+        let evidence = req.evidence.unwrap_or_default();
+        let evidence = Evidence::parse(evidence.links, evidence.text).map_err(domain_status)?;
+        let command = Command::Submit {
+            node: required("deliverable_id", &req.deliverable_id)?.to_owned(),
+            evidence,
+        };
+        let transition = self.command(&req.transition_id, command, actor).await?;
+        Ok(Response::new(pb::SubmitDeliverableResponse {
+            transition: Some(transition),
+        }))
+    }
+
+    async fn review_deliverable(
+        &self,
+        request: Request<pb::ReviewDeliverableRequest>,
+    ) -> Result<Response<pb::ReviewDeliverableResponse>, Status> {
+        let actor = actor(&request)?;
+        let req = request.into_inner();
+        let decision = match pb::ReviewDecision::try_from(req.decision) {
+            Ok(pb::ReviewDecision::Approve) => ReviewDecision::Approve,
+            Ok(pb::ReviewDecision::RequestChanges) => ReviewDecision::RequestChanges,
+            _ => {
+                return Err(invalid_argument(
+                    "decision",
+                    "must be REVIEW_DECISION_APPROVE or REVIEW_DECISION_REQUEST_CHANGES",
+                ));
+            }
+        };
+        let command = Command::Review {
+            node: required("deliverable_id", &req.deliverable_id)?.to_owned(),
+            decision,
+            comment: req.comment,
+        };
+        let transition = self.command(&req.transition_id, command, actor).await?;
+        Ok(Response::new(pb::ReviewDeliverableResponse {
+            transition: Some(transition),
+        }))
+    }
+
+    async fn accept_handover(
+        &self,
+        request: Request<pb::AcceptHandoverRequest>,
+    ) -> Result<Response<pb::AcceptHandoverResponse>, Status> {
+        let actor = actor(&request)?;
+        let req = request.into_inner();
+        let command = Command::AcceptHandover {
+            comment: req.comment,
+        };
+        let transition = self.command(&req.transition_id, command, actor).await?;
+        Ok(Response::new(pb::AcceptHandoverResponse {
+            transition: Some(transition),
+        }))
+    }
+
+    async fn reject_handover(
+        &self,
+        request: Request<pb::RejectHandoverRequest>,
+    ) -> Result<Response<pb::RejectHandoverResponse>, Status> {
+        let actor = actor(&request)?;
+        let req = request.into_inner();
+        let command = Command::RejectHandover {
+            reasons: req.reasons,
+            reopen: req
+                .reopen_deliverables
+                .iter()
+                .map(|d| d.trim().to_owned())
+                .collect(),
+        };
+        let transition = self.command(&req.transition_id, command, actor).await?;
+        Ok(Response::new(pb::RejectHandoverResponse {
+            transition: Some(transition),
+        }))
+    }
+}

@@ -1,0 +1,61 @@
+//! `opsgate.v1.WorkflowService`: register, get and list workflow versions.
+
+use opsgate_proto::v1 as pb;
+use opsgate_proto::v1::workflow_service_server::WorkflowService;
+use tonic::{Request, Response, Status};
+
+use super::{Api, required};
+use crate::convert;
+use crate::error::status;
+
+#[tonic::async_trait]
+impl WorkflowService for Api {
+    async fn register_workflow(
+        &self,
+        request: Request<pb::RegisterWorkflowRequest>,
+    ) -> Result<Response<pb::RegisterWorkflowResponse>, Status> {
+        let req = request.into_inner();
+        let file = match req.file_name.trim() {
+            "" => "<request>",
+            name => name,
+        };
+        let registered = self
+            .store
+            .register_workflow(file, &req.source)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::RegisterWorkflowResponse {
+            workflow: Some(convert::workflow(&registered.record)),
+            created: registered.created,
+        }))
+    }
+
+    async fn get_workflow(
+        &self,
+        request: Request<pb::GetWorkflowRequest>,
+    ) -> Result<Response<pb::GetWorkflowResponse>, Status> {
+        let req = request.into_inner();
+        let name = required("name", &req.name)?;
+        let record = self
+            .store
+            .get_workflow(name, req.version)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::GetWorkflowResponse {
+            workflow: Some(convert::workflow(&record)),
+        }))
+    }
+
+    async fn list_workflows(
+        &self,
+        _request: Request<pb::ListWorkflowsRequest>,
+    ) -> Result<Response<pb::ListWorkflowsResponse>, Status> {
+        let workflows = self.store.list_workflows().await.map_err(status)?;
+        Ok(Response::new(pb::ListWorkflowsResponse {
+            workflows: workflows
+                .into_iter()
+                .map(convert::workflow_summary)
+                .collect(),
+        }))
+    }
+}

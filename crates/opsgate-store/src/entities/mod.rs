@@ -1,0 +1,6 @@
+//! sea-orm entities, one module per table created by `opsgate-migration`.
+
+pub mod events;
+pub mod node_states;
+pub mod transitions;
+pub mod workflows;

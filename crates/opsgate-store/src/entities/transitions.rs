@@ -1,0 +1,28 @@
+//! `transitions`: one row per transition; `meta` is the JSON of the domain's `TransitionMeta`.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "transitions")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub workflow_id: i64,
+    pub workflow_name: String,
+    pub workflow_version: i32,
+    pub service_name: String,
+    pub service_version: String,
+    pub status: String,
+    pub target_go_live: Date,
+    #[sea_orm(column_type = "Text")]
+    pub meta: String,
+    /// Number of events recorded; guards every update (optimistic concurrency).
+    pub seq: i64,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
