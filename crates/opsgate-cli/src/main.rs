@@ -1,1 +1,87 @@
-fn main() {}
+//! The `opsgate` binary: the server (`serve`), offline workflow tools, and a client for every RPC.
+
+mod client;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code of a command that ran and answered "no" (invalid workflow, closed gate).
+pub(crate) const EXIT_NO: u8 = 1;
+/// Exit code of a command that failed (bad usage, unreachable server, refused request).
+pub(crate) const EXIT_ERROR: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "opsgate",
+    version,
+    about = "Service-transition gate workflow engine: gates the operations handover of a service",
+    after_help = "Exit codes: 0 success (gate open, workflow valid), 1 a negative answer (gate closed, workflow invalid), 2 an error."
+)]
+struct Cli {
+    /// opsgate server to talk to.
+    #[arg(long, global = true, env = "OPSGATE_SERVER", default_value = "http://127.0.0.1:50051")]
+    server: String,
+
+    /// The person acting (recorded in every event); required by commands that change state.
+    #[arg(long = "as", global = true, env = "OPSGATE_ACTOR", value_name = "NAME")]
+    actor: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gRPC server.
+    Serve(commands::serve::Args),
+    /// Validate, register and read workflow definitions.
+    #[command(subcommand)]
+    Workflow(commands::workflow::Command),
+    /// Start, read and list transitions.
+    #[command(subcommand)]
+    Transition(commands::transition::Command),
+    /// Submit and review deliverables.
+    #[command(subcommand)]
+    Deliverable(commands::deliverable::Command),
+    /// Accept or reject the handover at the operations gate (service manager).
+    #[command(subcommand)]
+    Handover(commands::handover::Command),
+    /// Ask whether the operations gate is open (for CI pipelines).
+    #[command(subcommand)]
+    Gate(commands::gate::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let ctx = client::Context {
+        server: cli.server,
+        actor: cli.actor,
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Workflow(cmd) => commands::workflow::run(&ctx, cmd).await,
+            Command::Transition(cmd) => commands::transition::run(&ctx, cmd).await,
+            Command::Deliverable(cmd) => commands::deliverable::run(&ctx, cmd).await,
+            Command::Handover(cmd) => commands::handover::run(&ctx, cmd).await,
+            Command::Gate(cmd) => commands::gate::run(&ctx, cmd).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", client::describe(&e));
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Connecting to the server, attaching the acting person, and describing failures for people.
+
+use anyhow::{Context as _, anyhow};
+use opsgate_proto::v1::gate_service_client::GateServiceClient;
+use opsgate_proto::v1::transition_service_client::TransitionServiceClient;
+use opsgate_proto::v1::workflow_service_client::WorkflowServiceClient;
+use opsgate_server::ACTOR_METADATA_KEY;
+use tonic::Request;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+/// What every client command knows: where the server is and who acts.
+#[derive(Debug)]
+pub(crate) struct Context {
+    pub server: String,
+    pub actor: Option<String>,
+}
+
+impl Context {
+    async fn channel(&self) -> anyhow::Result<Channel> {
+        let endpoint = Channel::from_shared(self.server.clone())
+            .map_err(|e| anyhow!("invalid --server '{}': {e}", self.server))?;
+        endpoint.connect().await.with_context(|| {
+            format!(
+                "cannot reach the opsgate server at {} (start one with `opsgate serve`, or set --server / OPSGATE_SERVER)",
+                self.server
+            )
+        })
+    }
+
+    pub async fn workflows(&self) -> anyhow::Result<WorkflowServiceClient<Channel>> {
+        Ok(WorkflowServiceClient::new(self.channel().await?))
+    }
+
+    pub async fn transitions(&self) -> anyhow::Result<TransitionServiceClient<Channel>> {
+        Ok(TransitionServiceClient::new(self.channel().await?))
+    }
+
+    pub async fn gates(&self) -> anyhow::Result<GateServiceClient<Channel>> {
+        Ok(GateServiceClient::new(self.channel().await?))
+    }
+
+    /// A request carrying the acting person; fails before any network call when none is set.
+    pub fn acting<T>(&self, message: T) -> anyhow::Result<Request<T>> {
+        let actor = self
+            .actor
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| anyhow!("this command changes state: say who you are with --as NAME or OPSGATE_ACTOR"))?;
+        let value = MetadataValue::try_from(actor)
+            .map_err(|_| anyhow!("--as '{actor}' must be visible ASCII characters"))?;
+        let mut request = Request::new(message);
+        request.metadata_mut().insert(ACTOR_METADATA_KEY, value);
+        Ok(request)
+    }
+}
+
+/// A failure as one readable text: gRPC statuses show their code, message and field violations.
+pub(crate) fn describe(err: &anyhow::Error) -> String {
+    let Some(status) = err.downcast_ref::<tonic::Status>() else {
+        return format!("{err:#}");
+    };
+    let mut text = format!("{} ({})", status.message(), code_words(status.code()));
+    if let Some(bad) = status.get_details_bad_request() {
+        for v in bad.field_violations {
+            if !status.message().contains(&v.description) {
+                text.push_str(&format!("\n  {}: {}", v.field, v.description));
+            }
+        }
+    }
+    text
+}
+
+/// `FailedPrecondition` as "failed precondition".
+fn code_words(code: tonic::Code) -> String {
+    let name = format!("{code:?}");
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}

@@ -1,0 +1,92 @@
+//! `opsgate deliverable submit|approve|request-changes`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use opsgate_proto::v1 as pb;
+
+use crate::client::Context;
+use crate::output;
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Submit a deliverable with evidence (at least one --link or --text).
+    Submit {
+        transition_id: String,
+        deliverable_id: String,
+        /// A link to evidence, repeatable.
+        #[arg(long = "link", value_name = "URL")]
+        links: Vec<String>,
+        /// Evidence as text.
+        #[arg(long, default_value = "")]
+        text: String,
+    },
+    /// Approve a submitted deliverable.
+    Approve {
+        transition_id: String,
+        deliverable_id: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Send a submitted deliverable back, saying what must change.
+    RequestChanges {
+        transition_id: String,
+        deliverable_id: String,
+        #[arg(long)]
+        comment: String,
+    },
+}
+
+pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
+    let mut client = ctx.transitions().await?;
+    let transition = match command {
+        Command::Submit {
+            transition_id,
+            deliverable_id,
+            links,
+            text,
+        } => {
+            if links.is_empty() && text.trim().is_empty() {
+                bail!("give evidence: at least one --link URL or --text TEXT");
+            }
+            let request = ctx.acting(pb::SubmitDeliverableRequest {
+                transition_id,
+                deliverable_id,
+                evidence: Some(pb::Evidence { links, text }),
+            })?;
+            client.submit_deliverable(request).await?.into_inner().transition
+        }
+        Command::Approve {
+            transition_id,
+            deliverable_id,
+            comment,
+        } => review(&mut client, ctx, transition_id, deliverable_id, pb::ReviewDecision::Approve, comment).await?,
+        Command::RequestChanges {
+            transition_id,
+            deliverable_id,
+            comment,
+        } => {
+            review(&mut client, ctx, transition_id, deliverable_id, pb::ReviewDecision::RequestChanges, comment)
+                .await?
+        }
+    };
+    output::transition(&transition.context("server returned no transition")?);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn review(
+    client: &mut pb::transition_service_client::TransitionServiceClient<tonic::transport::Channel>,
+    ctx: &Context,
+    transition_id: String,
+    deliverable_id: String,
+    decision: pb::ReviewDecision,
+    comment: String,
+) -> anyhow::Result<Option<pb::Transition>> {
+    let request = ctx.acting(pb::ReviewDeliverableRequest {
+        transition_id,
+        deliverable_id,
+        decision: decision.into(),
+        comment,
+    })?;
+    Ok(client.review_deliverable(request).await?.into_inner().transition)
+}

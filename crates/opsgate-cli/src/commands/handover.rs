@@ -1,0 +1,53 @@
+//! `opsgate handover accept|reject`: the service manager's decision at the operations gate.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use opsgate_proto::v1 as pb;
+
+use crate::client::Context;
+use crate::output;
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Accept the handover: the service goes into operation.
+    Accept {
+        transition_id: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Reject the handover, reopening the named deliverables.
+    Reject {
+        transition_id: String,
+        /// Why, repeatable.
+        #[arg(long = "reason", required = true, value_name = "TEXT")]
+        reasons: Vec<String>,
+        /// A deliverable to reopen, repeatable.
+        #[arg(long = "reopen", required = true, value_name = "DELIVERABLE")]
+        reopen: Vec<String>,
+    },
+}
+
+pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
+    let mut client = ctx.transitions().await?;
+    let transition = match command {
+        Command::Accept { transition_id, comment } => {
+            let request = ctx.acting(pb::AcceptHandoverRequest { transition_id, comment })?;
+            client.accept_handover(request).await?.into_inner().transition
+        }
+        Command::Reject {
+            transition_id,
+            reasons,
+            reopen,
+        } => {
+            let request = ctx.acting(pb::RejectHandoverRequest {
+                transition_id,
+                reasons,
+                reopen_deliverables: reopen,
+            })?;
+            client.reject_handover(request).await?.into_inner().transition
+        }
+    };
+    output::transition(&transition.context("server returned no transition")?);
+    Ok(ExitCode::SUCCESS)
+}

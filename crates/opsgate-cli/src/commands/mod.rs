@@ -1,0 +1,8 @@
+//! One module per CLI verb group.
+
+pub(crate) mod deliverable;
+pub(crate) mod gate;
+pub(crate) mod handover;
+pub(crate) mod serve;
+pub(crate) mod transition;
+pub(crate) mod workflow;

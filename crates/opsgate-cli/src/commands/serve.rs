@@ -1,0 +1,69 @@
+//! `opsgate serve`: run the server until SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "OPSGATE_LISTEN", default_value = "127.0.0.1:50051")]
+    listen: SocketAddr,
+    /// Database: sqlite://PATH (created if missing) or postgres://USER@HOST/DB.
+    #[arg(long, env = "OPSGATE_DATABASE_URL", default_value = opsgate_store::DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// Directory of workflow files (*.yaml) to register at start-up [default: ./workflows when it exists].
+    #[arg(long, env = "OPSGATE_WORKFLOWS", value_name = "DIR")]
+    workflows: Option<PathBuf>,
+}
+
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let workflows_dir = args.workflows.or_else(|| {
+        let default = PathBuf::from("workflows");
+        if default.is_dir() {
+            Some(default)
+        } else {
+            tracing::warn!("no ./workflows directory and no --workflows given: no workflows loaded");
+            None
+        }
+    });
+    let server = opsgate_server::start(opsgate_server::Config {
+        listen: args.listen,
+        database_url: args.database_url,
+        workflows_dir,
+    })
+    .await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; stop with Ctrl-C");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,128 @@
+//! `opsgate transition ...`: start, show and list transitions.
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use opsgate_proto::v1 as pb;
+
+use crate::client::Context;
+use crate::output;
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Start a transition of a service version through a workflow.
+    Start {
+        /// Workflow name.
+        #[arg(long)]
+        workflow: String,
+        /// Workflow version [default: the latest].
+        #[arg(long, value_name = "N")]
+        workflow_version: Option<u32>,
+        /// Service name.
+        #[arg(long)]
+        service: String,
+        /// Service version.
+        #[arg(long)]
+        service_version: String,
+        #[arg(long, value_name = "NAME")]
+        project_manager: String,
+        #[arg(long, value_name = "NAME")]
+        service_manager: String,
+        /// Target go-live date.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        go_live: String,
+        /// People for a workflow role, repeatable: --participant service_desk_lead=Dana,Lee
+        #[arg(long = "participant", value_name = "ROLE=NAME[,NAME...]")]
+        participants: Vec<String>,
+    },
+    /// Show a transition with every node and its state.
+    Get { transition_id: String },
+    /// List transitions, oldest first.
+    List {
+        #[arg(long, default_value_t = 50)]
+        page_size: u32,
+        #[arg(long, default_value = "")]
+        page_token: String,
+    },
+}
+
+fn participant(value: &str) -> anyhow::Result<pb::Participant> {
+    let Some((role, people)) = value.split_once('=') else {
+        bail!("--participant '{value}' must look like ROLE=NAME[,NAME...]");
+    };
+    Ok(pb::Participant {
+        role: role.trim().to_owned(),
+        people: people.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect(),
+    })
+}
+
+pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Start {
+            workflow,
+            workflow_version,
+            service,
+            service_version,
+            project_manager,
+            service_manager,
+            go_live,
+            participants,
+        } => {
+            let request = pb::StartTransitionRequest {
+                workflow_name: workflow,
+                workflow_version,
+                service_name: service,
+                service_version,
+                project_manager,
+                service_manager,
+                target_go_live: go_live,
+                participants: participants.iter().map(|p| participant(p)).collect::<anyhow::Result<_>>()?,
+            };
+            let request = ctx.acting(request)?;
+            let t = ctx
+                .transitions()
+                .await?
+                .start_transition(request)
+                .await?
+                .into_inner()
+                .transition
+                .context("server returned no transition")?;
+            output::transition(&t);
+        }
+        Command::Get { transition_id } => {
+            let t = ctx
+                .transitions()
+                .await?
+                .get_transition(pb::GetTransitionRequest { transition_id })
+                .await?
+                .into_inner()
+                .transition
+                .context("server returned no transition")?;
+            output::transition(&t);
+        }
+        Command::List { page_size, page_token } => {
+            let page = ctx
+                .transitions()
+                .await?
+                .list_transitions(pb::ListTransitionsRequest { page_size, page_token })
+                .await?
+                .into_inner();
+            for t in &page.transitions {
+                println!(
+                    "{}  {} {}  {} v{}  {}  go-live {}",
+                    t.id,
+                    t.service_name,
+                    t.service_version,
+                    t.workflow_name,
+                    t.workflow_version,
+                    output::transition_status(t.status),
+                    t.target_go_live
+                );
+            }
+            if !page.next_page_token.is_empty() {
+                println!("next page: --page-token {}", page.next_page_token);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

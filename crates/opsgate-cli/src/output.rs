@@ -1,0 +1,96 @@
+//! Human-readable printing of transitions and gate decisions.
+
+use opsgate_proto::v1 as pb;
+
+fn node_status(value: i32) -> &'static str {
+    match pb::NodeStatus::try_from(value) {
+        Ok(pb::NodeStatus::Locked) => "locked",
+        Ok(pb::NodeStatus::Open) => "open",
+        Ok(pb::NodeStatus::Submitted) => "submitted",
+        Ok(pb::NodeStatus::ChangesRequested) => "changes requested",
+        Ok(pb::NodeStatus::Approved) => "approved",
+        Ok(pb::NodeStatus::Reached) => "reached",
+        Ok(pb::NodeStatus::Accepted) => "accepted",
+        _ => "unknown",
+    }
+}
+
+fn node_kind(value: i32) -> &'static str {
+    match pb::NodeKind::try_from(value) {
+        Ok(pb::NodeKind::Deliverable) => "deliverable",
+        Ok(pb::NodeKind::Milestone) => "milestone",
+        Ok(pb::NodeKind::Gate) => "gate",
+        _ => "node",
+    }
+}
+
+pub(crate) fn transition_status(value: i32) -> &'static str {
+    match pb::TransitionStatus::try_from(value) {
+        Ok(pb::TransitionStatus::Active) => "active",
+        Ok(pb::TransitionStatus::HandedOver) => "handed over",
+        _ => "unknown",
+    }
+}
+
+pub(crate) fn transition(t: &pb::Transition) {
+    println!("transition {}", t.id);
+    println!(
+        "  service:   {} {}   workflow: {} v{}   status: {}",
+        t.service_name,
+        t.service_version,
+        t.workflow_name,
+        t.workflow_version,
+        transition_status(t.status)
+    );
+    println!(
+        "  project manager: {}   service manager: {}   go-live: {}",
+        t.project_manager, t.service_manager, t.target_go_live
+    );
+    for p in &t.participants {
+        println!("  {}: {}", p.role, p.people.join(", "));
+    }
+    let width = t.nodes.iter().map(|n| n.id.len()).max().unwrap_or(0);
+    for n in &t.nodes {
+        let mut line = format!(
+            "  {:<11} {:<width$}  {:<17}",
+            node_kind(n.kind),
+            n.id,
+            node_status(n.status)
+        );
+        if !n.owner_role.is_empty() {
+            line.push_str(&format!(" owner {} / approver {}", n.owner_role, n.approver_role));
+        }
+        if !n.comment.is_empty() {
+            line.push_str(&format!("  \"{}\"", n.comment));
+        }
+        println!("{}", line.trim_end());
+    }
+}
+
+pub(crate) fn gate(g: &pb::CheckGateResponse) {
+    let state = match pb::GateState::try_from(g.state) {
+        Ok(pb::GateState::Open) => "OPEN",
+        Ok(pb::GateState::Accepted) => "OPEN (handover accepted)",
+        _ => "CLOSED",
+    };
+    println!("gate '{}' of transition {}: {state}", g.gate_id, g.transition_id);
+    println!("  {}", g.summary);
+    for b in &g.blockers {
+        let waiting = if !b.waiting_on_role.is_empty() {
+            if b.waiting_on_people.is_empty() {
+                format!("role {} (nobody named)", b.waiting_on_role)
+            } else {
+                format!("role {}: {}", b.waiting_on_role, b.waiting_on_people.join(", "))
+            }
+        } else {
+            b.waiting_on_nodes.join(", ")
+        };
+        println!(
+            "  - {} '{}' ({}) is {}, waiting on {waiting}",
+            node_kind(b.kind),
+            b.node_id,
+            b.title,
+            node_status(b.status)
+        );
+    }
+}

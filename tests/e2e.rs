@@ -1,0 +1,206 @@
+//! End to end over real gRPC: `standard-transition.yaml` from start to accepted handover, on every backend.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use opsgate_domain::TransitionState;
+use opsgate_proto::v1 as pb;
+use opsgate_proto::v1::check_gate_request::Target;
+use opsgate_store::{ConnectOptions, Store};
+use opsgate_tests::{Clients, TestDb, TestServer, acting, get, review, start_payroll, status_of, submit};
+
+const DELIVERABLE: i32 = pb::NodeKind::Deliverable as i32;
+
+async fn check_by_service(c: &mut Clients, version: &str) -> pb::CheckGateResponse {
+    c.gates
+        .check_gate(pb::CheckGateRequest {
+            target: Some(Target::Service(pb::ServiceRef {
+                name: "payroll".into(),
+                version: version.into(),
+            })),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn check_by_id(c: &mut Clients, id: &str) -> pb::CheckGateResponse {
+    c.gates
+        .check_gate(pb::CheckGateRequest {
+            target: Some(Target::TransitionId(id.into())),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Every stored transition replays from its event log to exactly its stored state.
+async fn assert_event_log_replays(db: &TestDb, id: &str) {
+    let store = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
+    let view = store.get_transition(id).await.unwrap();
+    let events = store.events(id).await.unwrap();
+    assert_eq!(events.len() as u64, view.state.seq);
+    let replayed = TransitionState::replay(&view.workflow.workflow, &events).unwrap();
+    assert_eq!(replayed, view.state, "{}: replay differs from stored state", db.backend);
+    store.close().await.unwrap();
+}
+
+async fn drive_standard_transition(db: &TestDb) {
+    let server = TestServer::start(db).await;
+    let mut c = server.clients().await;
+
+    let listed = c.workflows.list_workflows(pb::ListWorkflowsRequest {}).await.unwrap().into_inner();
+    assert!(listed.workflows.iter().any(|w| w.name == "standard-transition" && w.latest_version == 1));
+
+    let started = c
+        .transitions
+        .start_transition(acting("Pat", start_payroll("2.0")))
+        .await
+        .unwrap()
+        .into_inner()
+        .transition
+        .unwrap();
+    let id = started.id.clone();
+    assert_eq!(started.workflow_version, 1);
+    assert_eq!(started.status, pb::TransitionStatus::Active as i32);
+
+    // Closed, with every blocker and who it waits on.
+    let gate = check_by_service(&mut c, "2.0").await;
+    assert!(!gate.open);
+    assert_eq!(gate.state, pb::GateState::Closed as i32);
+    assert_eq!(gate.transition_id, id);
+    let blockers: Vec<&str> = gate.blockers.iter().map(|b| b.node_id.as_str()).collect();
+    assert_eq!(
+        blockers,
+        [
+            "support-contacts",
+            "knowledge-articles",
+            "resolver-group",
+            "monitoring",
+            "runbook",
+            "sla",
+            "service-desk-training",
+            "readiness-review"
+        ]
+    );
+    let kb = gate.blockers.iter().find(|b| b.node_id == "knowledge-articles").unwrap();
+    assert_eq!(kb.status, pb::NodeStatus::Open as i32);
+    assert_eq!(kb.waiting_on_role, "technical_lead");
+    assert_eq!(kb.waiting_on_people, ["Tess"]);
+    let rg = gate.blockers.iter().find(|b| b.node_id == "resolver-group").unwrap();
+    assert_eq!(rg.status, pb::NodeStatus::Locked as i32);
+    assert_eq!(rg.waiting_on_nodes, ["support-contacts"]);
+
+    // Every deliverable in dependency order; the SLA is sent back once and resubmitted.
+    let order: Vec<String> = started.nodes.iter().filter(|n| n.kind == DELIVERABLE).map(|n| n.id.clone()).collect();
+    assert_eq!(order.len(), 7);
+    for deliverable in &order {
+        let now = get(&mut c, &id).await;
+        assert_eq!(status_of(&now, deliverable), pb::NodeStatus::Open, "{deliverable} should be open by now");
+        let t = submit(&mut c, &id, deliverable, "Pat").await.unwrap();
+        assert_eq!(status_of(&t, deliverable), pb::NodeStatus::Submitted);
+        if deliverable == "sla" {
+            let t = review(&mut c, &id, deliverable, pb::ReviewDecision::RequestChanges, "add weekend support hours", "Olga")
+                .await
+                .unwrap();
+            assert_eq!(status_of(&t, deliverable), pb::NodeStatus::ChangesRequested);
+            let node = t.nodes.iter().find(|n| n.id == "sla").unwrap();
+            assert_eq!(node.comment, "add weekend support hours");
+            assert_eq!(node.last_actor, "Olga");
+            let gate = check_by_id(&mut c, &id).await;
+            let sla = gate.blockers.iter().find(|b| b.node_id == "sla").unwrap();
+            assert_eq!(sla.status, pb::NodeStatus::ChangesRequested as i32);
+            assert_eq!(sla.waiting_on_role, "project_manager");
+            assert_eq!(sla.waiting_on_people, ["Pat"]);
+            submit(&mut c, &id, deliverable, "Pat").await.unwrap();
+        }
+        let t = review(&mut c, &id, deliverable, pb::ReviewDecision::Approve, "", "Olga").await.unwrap();
+        assert_eq!(status_of(&t, deliverable), pb::NodeStatus::Approved);
+    }
+
+    // Open, waiting on the service manager.
+    let gate = check_by_service(&mut c, "2.0").await;
+    assert!(gate.open);
+    assert_eq!(gate.state, pb::GateState::Open as i32);
+    assert!(gate.blockers.is_empty());
+    assert_eq!(gate.awaiting_acceptance_by, "Sam");
+    let t = get(&mut c, &id).await;
+    assert_eq!(status_of(&t, "readiness-review"), pb::NodeStatus::Reached);
+    assert_eq!(status_of(&t, "go-live"), pb::NodeStatus::Locked);
+
+    let accepted = c
+        .transitions
+        .accept_handover(acting(
+            "Sam",
+            pb::AcceptHandoverRequest {
+                transition_id: id.clone(),
+                comment: "operations take it from here".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .transition
+        .unwrap();
+    assert_eq!(accepted.status, pb::TransitionStatus::HandedOver as i32);
+    assert_eq!(status_of(&accepted, "operations-gate"), pb::NodeStatus::Accepted);
+    assert_eq!(status_of(&accepted, "go-live"), pb::NodeStatus::Reached);
+    let gate = check_by_id(&mut c, &id).await;
+    assert!(gate.open);
+    assert_eq!(gate.state, pb::GateState::Accepted as i32);
+
+    server.stop().await;
+    assert_event_log_replays(db, &id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standard_transition_from_start_to_accepted_handover() {
+    for db in TestDb::all().await {
+        drive_standard_transition(&db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_handover_reopens_deliverables_and_closes_the_gate() {
+    for db in TestDb::all().await {
+        let server = TestServer::start(&db).await;
+        let mut c = server.clients().await;
+        let t = c.transitions.start_transition(acting("Pat", start_payroll("3.1"))).await.unwrap().into_inner();
+        let t = t.transition.unwrap();
+        let id = t.id.clone();
+        for n in t.nodes.iter().filter(|n| n.kind == DELIVERABLE) {
+            submit(&mut c, &id, &n.id, "Pat").await.unwrap();
+            review(&mut c, &id, &n.id, pb::ReviewDecision::Approve, "", "Olga").await.unwrap();
+        }
+        assert!(check_by_id(&mut c, &id).await.open);
+
+        let rejected = c
+            .transitions
+            .reject_handover(acting(
+                "Sam",
+                pb::RejectHandoverRequest {
+                    transition_id: id.clone(),
+                    reasons: vec!["the runbook has no restore procedure".into()],
+                    reopen_deliverables: vec!["runbook".into()],
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .transition
+            .unwrap();
+        assert_eq!(rejected.status, pb::TransitionStatus::Active as i32);
+        assert_eq!(status_of(&rejected, "runbook"), pb::NodeStatus::ChangesRequested);
+        assert_eq!(status_of(&rejected, "operations-gate"), pb::NodeStatus::Locked);
+        let gate = check_by_id(&mut c, &id).await;
+        assert!(!gate.open, "{}", db.backend);
+        let blockers: Vec<&str> = gate.blockers.iter().map(|b| b.node_id.as_str()).collect();
+        assert_eq!(blockers, ["runbook", "readiness-review"]);
+        assert_eq!(gate.blockers[0].waiting_on_role, "technical_lead");
+
+        submit(&mut c, &id, "runbook", "Tess").await.unwrap();
+        review(&mut c, &id, "runbook", pb::ReviewDecision::Approve, "restore added", "Olga").await.unwrap();
+        assert!(check_by_id(&mut c, &id).await.open);
+        server.stop().await;
+        assert_event_log_replays(&db, &id).await;
+    }
+}

@@ -1,0 +1,278 @@
+//! Test support: fresh databases per test (SQLite always, PostgreSQL when configured) and in-process servers on port 0.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use opsgate_proto::v1 as pb;
+use opsgate_proto::v1::gate_service_client::GateServiceClient;
+use opsgate_proto::v1::transition_service_client::TransitionServiceClient;
+use opsgate_proto::v1::workflow_service_client::WorkflowServiceClient;
+use opsgate_server::{ACTOR_METADATA_KEY, Config, RunningServer};
+use sea_orm::{ConnectionTrait, Database};
+use tonic::Request;
+use tonic::transport::Channel;
+
+/// Environment variable with an admin URL of a PostgreSQL server; PostgreSQL tests run when it is set.
+pub const POSTGRES_ENV: &str = "OPSGATE_TEST_POSTGRES_URL";
+
+/// A database that exists for one test: a SQLite file in a temporary directory, or a PostgreSQL
+/// database created for the test and dropped when this value is dropped.
+#[derive(Debug)]
+pub struct TestDb {
+    pub url: String,
+    pub backend: &'static str,
+    dir: Option<tempfile::TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// A fresh SQLite database file.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("opsgate.db").display());
+        Self {
+            url,
+            backend: "sqlite",
+            dir: Some(dir),
+            postgres: None,
+        }
+    }
+
+    /// A fresh PostgreSQL database, or `None` when `OPSGATE_TEST_POSTGRES_URL` is not set.
+    pub async fn postgres() -> Option<Self> {
+        let admin = std::env::var(POSTGRES_ENV).ok().filter(|u| !u.trim().is_empty())?;
+        let name = format!("opsgate_test_{}", uuid::Uuid::now_v7().simple());
+        let conn = Database::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("{POSTGRES_ENV}={admin} does not connect: {e}"));
+        conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        conn.close().await.ok();
+        Some(Self {
+            url: with_database(&admin, &name),
+            backend: "postgres",
+            dir: None,
+            postgres: Some((admin, name)),
+        })
+    }
+
+    /// SQLite, plus PostgreSQL when configured: run a test body once for each.
+    pub async fn all() -> Vec<Self> {
+        let mut dbs = vec![Self::sqlite()];
+        dbs.extend(Self::postgres().await);
+        dbs
+    }
+
+    /// Directory of the SQLite file (for tests that add files beside it).
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        self.dir.as_ref().map(tempfile::TempDir::path)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs outside any async context we could borrow; use a short-lived runtime on its own thread.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(async {
+                let conn = Database::connect(&admin).await?;
+                conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await?;
+                conn.close().await?;
+                Ok::<_, anyhow::Error>(())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("warning: could not drop test database: {e}");
+        }
+    }
+}
+
+/// `postgres://u@h:p/db?x` with `db` replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(i) => &base[..authority_start + i],
+        None => base,
+    };
+    format!("{base}/{name}{query}")
+}
+
+/// The shipped workflows directory.
+pub fn workflows_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../workflows")
+}
+
+/// The invalid-workflow test data directory.
+pub fn invalid_workflows_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/invalid")
+}
+
+/// A server running in this process on a loopback port.
+#[derive(Debug)]
+pub struct TestServer {
+    server: Option<RunningServer>,
+    pub url: String,
+}
+
+impl TestServer {
+    /// Starts a server on `db` with the shipped workflows loaded.
+    pub async fn start(db: &TestDb) -> Self {
+        Self::start_with(db, Some(workflows_dir())).await
+    }
+
+    /// Starts a server on `db`, loading `workflows` when given.
+    pub async fn start_with(db: &TestDb, workflows: Option<PathBuf>) -> Self {
+        let server = opsgate_server::start(Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: db.url.clone(),
+            workflows_dir: workflows,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("server failed to start on {}: {e}", db.backend));
+        let url = format!("http://{}", server.local_addr());
+        Self {
+            server: Some(server),
+            url,
+        }
+    }
+
+    /// Stops the server gracefully and closes its database.
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("clean shutdown");
+        }
+    }
+
+    pub async fn clients(&self) -> Clients {
+        let channel = Channel::from_shared(self.url.clone())
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect to test server");
+        Clients {
+            workflows: WorkflowServiceClient::new(channel.clone()),
+            transitions: TransitionServiceClient::new(channel.clone()),
+            gates: GateServiceClient::new(channel),
+        }
+    }
+}
+
+/// One client per service, over one channel.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub workflows: WorkflowServiceClient<Channel>,
+    pub transitions: TransitionServiceClient<Channel>,
+    pub gates: GateServiceClient<Channel>,
+}
+
+/// A request made by `actor`.
+pub fn acting<T>(actor: &str, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert(ACTOR_METADATA_KEY, actor.parse().unwrap());
+    request
+}
+
+/// The request the end-to-end tests start `payroll 2.0` with.
+pub fn start_payroll(service_version: &str) -> pb::StartTransitionRequest {
+    pb::StartTransitionRequest {
+        workflow_name: "standard-transition".into(),
+        workflow_version: None,
+        service_name: "payroll".into(),
+        service_version: service_version.into(),
+        project_manager: "Pat".into(),
+        service_manager: "Sam".into(),
+        target_go_live: "2026-12-01".into(),
+        participants: vec![
+            pb::Participant {
+                role: "service_desk_lead".into(),
+                people: vec!["Dana".into()],
+            },
+            pb::Participant {
+                role: "technical_lead".into(),
+                people: vec!["Tess".into()],
+            },
+        ],
+    }
+}
+
+/// Submits a deliverable with one evidence link.
+pub async fn submit(c: &mut Clients, id: &str, deliverable: &str, actor: &str) -> Result<pb::Transition, tonic::Status> {
+    let request = acting(
+        actor,
+        pb::SubmitDeliverableRequest {
+            transition_id: id.into(),
+            deliverable_id: deliverable.into(),
+            evidence: Some(pb::Evidence {
+                links: vec![format!("https://wiki.example/{deliverable}")],
+                text: String::new(),
+            }),
+        },
+    );
+    Ok(c.transitions.submit_deliverable(request).await?.into_inner().transition.unwrap())
+}
+
+/// Reviews a deliverable.
+pub async fn review(
+    c: &mut Clients,
+    id: &str,
+    deliverable: &str,
+    decision: pb::ReviewDecision,
+    comment: &str,
+    actor: &str,
+) -> Result<pb::Transition, tonic::Status> {
+    let request = acting(
+        actor,
+        pb::ReviewDeliverableRequest {
+            transition_id: id.into(),
+            deliverable_id: deliverable.into(),
+            decision: decision.into(),
+            comment: comment.into(),
+        },
+    );
+    Ok(c.transitions.review_deliverable(request).await?.into_inner().transition.unwrap())
+}
+
+/// The transition as the server has it now.
+pub async fn get(c: &mut Clients, id: &str) -> pb::Transition {
+    c.transitions
+        .get_transition(pb::GetTransitionRequest {
+            transition_id: id.into(),
+        })
+        .await
+        .expect("get transition")
+        .into_inner()
+        .transition
+        .unwrap()
+}
+
+/// The status of one node.
+pub fn status_of(t: &pb::Transition, node: &str) -> pb::NodeStatus {
+    let n = t.nodes.iter().find(|n| n.id == node).unwrap_or_else(|| panic!("no node {node}"));
+    pb::NodeStatus::try_from(n.status).unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_name_is_replaced() {
+        assert_eq!(
+            super::with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(super::with_database("postgres://u@h/db?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(super::with_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
+}
