@@ -6,7 +6,9 @@ use opsgate_domain::TransitionState;
 use opsgate_proto::v1 as pb;
 use opsgate_proto::v1::check_gate_request::Target;
 use opsgate_store::{ConnectOptions, Store};
-use opsgate_tests::{Clients, TestDb, TestServer, acting, get, review, start_payroll, status_of, submit};
+use opsgate_tests::{
+    Clients, TestDb, TestServer, acting, get, review, start_payroll, status_of, submit,
+};
 
 const DELIVERABLE: i32 = pb::NodeKind::Deliverable as i32;
 
@@ -40,7 +42,11 @@ async fn assert_event_log_replays(db: &TestDb, id: &str) {
     let events = store.events(id).await.unwrap();
     assert_eq!(events.len() as u64, view.state.seq);
     let replayed = TransitionState::replay(&view.workflow.workflow, &events).unwrap();
-    assert_eq!(replayed, view.state, "{}: replay differs from stored state", db.backend);
+    assert_eq!(
+        replayed, view.state,
+        "{}: replay differs from stored state",
+        db.backend
+    );
     store.close().await.unwrap();
 }
 
@@ -48,8 +54,18 @@ async fn drive_standard_transition(db: &TestDb) {
     let server = TestServer::start(db).await;
     let mut c = server.clients().await;
 
-    let listed = c.workflows.list_workflows(pb::ListWorkflowsRequest {}).await.unwrap().into_inner();
-    assert!(listed.workflows.iter().any(|w| w.name == "standard-transition" && w.latest_version == 1));
+    let listed = c
+        .workflows
+        .list_workflows(pb::ListWorkflowsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        listed
+            .workflows
+            .iter()
+            .any(|w| w.name == "standard-transition" && w.latest_version == 1)
+    );
 
     let started = c
         .transitions
@@ -82,26 +98,50 @@ async fn drive_standard_transition(db: &TestDb) {
             "readiness-review"
         ]
     );
-    let kb = gate.blockers.iter().find(|b| b.node_id == "knowledge-articles").unwrap();
+    let kb = gate
+        .blockers
+        .iter()
+        .find(|b| b.node_id == "knowledge-articles")
+        .unwrap();
     assert_eq!(kb.status, pb::NodeStatus::Open as i32);
     assert_eq!(kb.waiting_on_role, "technical_lead");
     assert_eq!(kb.waiting_on_people, ["Tess"]);
-    let rg = gate.blockers.iter().find(|b| b.node_id == "resolver-group").unwrap();
+    let rg = gate
+        .blockers
+        .iter()
+        .find(|b| b.node_id == "resolver-group")
+        .unwrap();
     assert_eq!(rg.status, pb::NodeStatus::Locked as i32);
     assert_eq!(rg.waiting_on_nodes, ["support-contacts"]);
 
     // Every deliverable in dependency order; the SLA is sent back once and resubmitted.
-    let order: Vec<String> = started.nodes.iter().filter(|n| n.kind == DELIVERABLE).map(|n| n.id.clone()).collect();
+    let order: Vec<String> = started
+        .nodes
+        .iter()
+        .filter(|n| n.kind == DELIVERABLE)
+        .map(|n| n.id.clone())
+        .collect();
     assert_eq!(order.len(), 7);
     for deliverable in &order {
         let now = get(&mut c, &id).await;
-        assert_eq!(status_of(&now, deliverable), pb::NodeStatus::Open, "{deliverable} should be open by now");
+        assert_eq!(
+            status_of(&now, deliverable),
+            pb::NodeStatus::Open,
+            "{deliverable} should be open by now"
+        );
         let t = submit(&mut c, &id, deliverable, "Pat").await.unwrap();
         assert_eq!(status_of(&t, deliverable), pb::NodeStatus::Submitted);
         if deliverable == "sla" {
-            let t = review(&mut c, &id, deliverable, pb::ReviewDecision::RequestChanges, "add weekend support hours", "Olga")
-                .await
-                .unwrap();
+            let t = review(
+                &mut c,
+                &id,
+                deliverable,
+                pb::ReviewDecision::RequestChanges,
+                "add weekend support hours",
+                "Olga",
+            )
+            .await
+            .unwrap();
             assert_eq!(status_of(&t, deliverable), pb::NodeStatus::ChangesRequested);
             let node = t.nodes.iter().find(|n| n.id == "sla").unwrap();
             assert_eq!(node.comment, "add weekend support hours");
@@ -113,7 +153,16 @@ async fn drive_standard_transition(db: &TestDb) {
             assert_eq!(sla.waiting_on_people, ["Pat"]);
             submit(&mut c, &id, deliverable, "Pat").await.unwrap();
         }
-        let t = review(&mut c, &id, deliverable, pb::ReviewDecision::Approve, "", "Olga").await.unwrap();
+        let t = review(
+            &mut c,
+            &id,
+            deliverable,
+            pb::ReviewDecision::Approve,
+            "",
+            "Olga",
+        )
+        .await
+        .unwrap();
         assert_eq!(status_of(&t, deliverable), pb::NodeStatus::Approved);
     }
 
@@ -142,7 +191,10 @@ async fn drive_standard_transition(db: &TestDb) {
         .transition
         .unwrap();
     assert_eq!(accepted.status, pb::TransitionStatus::HandedOver as i32);
-    assert_eq!(status_of(&accepted, "operations-gate"), pb::NodeStatus::Accepted);
+    assert_eq!(
+        status_of(&accepted, "operations-gate"),
+        pb::NodeStatus::Accepted
+    );
     assert_eq!(status_of(&accepted, "go-live"), pb::NodeStatus::Reached);
     let gate = check_by_id(&mut c, &id).await;
     assert!(gate.open);
@@ -164,12 +216,19 @@ async fn rejected_handover_reopens_deliverables_and_closes_the_gate() {
     for db in TestDb::all().await {
         let server = TestServer::start(&db).await;
         let mut c = server.clients().await;
-        let t = c.transitions.start_transition(acting("Pat", start_payroll("3.1"))).await.unwrap().into_inner();
+        let t = c
+            .transitions
+            .start_transition(acting("Pat", start_payroll("3.1")))
+            .await
+            .unwrap()
+            .into_inner();
         let t = t.transition.unwrap();
         let id = t.id.clone();
         for n in t.nodes.iter().filter(|n| n.kind == DELIVERABLE) {
             submit(&mut c, &id, &n.id, "Pat").await.unwrap();
-            review(&mut c, &id, &n.id, pb::ReviewDecision::Approve, "", "Olga").await.unwrap();
+            review(&mut c, &id, &n.id, pb::ReviewDecision::Approve, "", "Olga")
+                .await
+                .unwrap();
         }
         assert!(check_by_id(&mut c, &id).await.open);
 
@@ -189,8 +248,14 @@ async fn rejected_handover_reopens_deliverables_and_closes_the_gate() {
             .transition
             .unwrap();
         assert_eq!(rejected.status, pb::TransitionStatus::Active as i32);
-        assert_eq!(status_of(&rejected, "runbook"), pb::NodeStatus::ChangesRequested);
-        assert_eq!(status_of(&rejected, "operations-gate"), pb::NodeStatus::Locked);
+        assert_eq!(
+            status_of(&rejected, "runbook"),
+            pb::NodeStatus::ChangesRequested
+        );
+        assert_eq!(
+            status_of(&rejected, "operations-gate"),
+            pb::NodeStatus::Locked
+        );
         let gate = check_by_id(&mut c, &id).await;
         assert!(!gate.open, "{}", db.backend);
         let blockers: Vec<&str> = gate.blockers.iter().map(|b| b.node_id.as_str()).collect();
@@ -198,7 +263,16 @@ async fn rejected_handover_reopens_deliverables_and_closes_the_gate() {
         assert_eq!(gate.blockers[0].waiting_on_role, "technical_lead");
 
         submit(&mut c, &id, "runbook", "Tess").await.unwrap();
-        review(&mut c, &id, "runbook", pb::ReviewDecision::Approve, "restore added", "Olga").await.unwrap();
+        review(
+            &mut c,
+            &id,
+            "runbook",
+            pb::ReviewDecision::Approve,
+            "restore added",
+            "Olga",
+        )
+        .await
+        .unwrap();
         assert!(check_by_id(&mut c, &id).await.open);
         server.stop().await;
         assert_event_log_replays(&db, &id).await;

@@ -41,7 +41,9 @@ impl TestDb {
 
     /// A fresh PostgreSQL database, or `None` when `OPSGATE_TEST_POSTGRES_URL` is not set.
     pub async fn postgres() -> Option<Self> {
-        let admin = std::env::var(POSTGRES_ENV).ok().filter(|u| !u.trim().is_empty())?;
+        let admin = std::env::var(POSTGRES_ENV)
+            .ok()
+            .filter(|u| !u.trim().is_empty())?;
         let name = format!("opsgate_test_{}", uuid::Uuid::now_v7().simple());
         let conn = Database::connect(&admin)
             .await
@@ -78,7 +80,9 @@ impl Drop for TestDb {
         };
         // Drop runs outside any async context we could borrow; use a short-lived runtime on its own thread.
         let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(async {
                 let conn = Database::connect(&admin).await?;
                 conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -209,7 +213,12 @@ pub fn start_payroll(service_version: &str) -> pb::StartTransitionRequest {
 }
 
 /// Submits a deliverable with one evidence link.
-pub async fn submit(c: &mut Clients, id: &str, deliverable: &str, actor: &str) -> Result<pb::Transition, tonic::Status> {
+pub async fn submit(
+    c: &mut Clients,
+    id: &str,
+    deliverable: &str,
+    actor: &str,
+) -> Result<pb::Transition, tonic::Status> {
     let request = acting(
         actor,
         pb::SubmitDeliverableRequest {
@@ -221,7 +230,12 @@ pub async fn submit(c: &mut Clients, id: &str, deliverable: &str, actor: &str) -
             }),
         },
     );
-    Ok(c.transitions.submit_deliverable(request).await?.into_inner().transition.unwrap())
+    Ok(c.transitions
+        .submit_deliverable(request)
+        .await?
+        .into_inner()
+        .transition
+        .unwrap())
 }
 
 /// Reviews a deliverable.
@@ -242,7 +256,12 @@ pub async fn review(
             comment: comment.into(),
         },
     );
-    Ok(c.transitions.review_deliverable(request).await?.into_inner().transition.unwrap())
+    Ok(c.transitions
+        .review_deliverable(request)
+        .await?
+        .into_inner()
+        .transition
+        .unwrap())
 }
 
 /// The transition as the server has it now.
@@ -260,7 +279,11 @@ pub async fn get(c: &mut Clients, id: &str) -> pb::Transition {
 
 /// The status of one node.
 pub fn status_of(t: &pb::Transition, node: &str) -> pb::NodeStatus {
-    let n = t.nodes.iter().find(|n| n.id == node).unwrap_or_else(|| panic!("no node {node}"));
+    let n = t
+        .nodes
+        .iter()
+        .find(|n| n.id == node)
+        .unwrap_or_else(|| panic!("no node {node}"));
     pb::NodeStatus::try_from(n.status).unwrap()
 }
 
@@ -272,7 +295,13 @@ mod tests {
             super::with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
             "postgres://postgres@127.0.0.1:5432/x"
         );
-        assert_eq!(super::with_database("postgres://u@h/db?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
-        assert_eq!(super::with_database("postgres://u@h", "x"), "postgres://u@h/x");
+        assert_eq!(
+            super::with_database("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(
+            super::with_database("postgres://u@h", "x"),
+            "postgres://u@h/x"
+        );
     }
 }

@@ -48,7 +48,11 @@ impl Context {
             .as_deref()
             .map(str::trim)
             .filter(|a| !a.is_empty())
-            .ok_or_else(|| anyhow!("this command changes state: say who you are with --as NAME or OPSGATE_ACTOR"))?;
+            .ok_or_else(|| {
+                anyhow!(
+                    "this command changes state: say who you are with --as NAME or OPSGATE_ACTOR"
+                )
+            })?;
         let value = MetadataValue::try_from(actor)
             .map_err(|_| anyhow!("--as '{actor}' must be visible ASCII characters"))?;
         let mut request = Request::new(message);

@@ -22,7 +22,12 @@ pub(crate) const EXIT_ERROR: u8 = 2;
 )]
 struct Cli {
     /// opsgate server to talk to.
-    #[arg(long, global = true, env = "OPSGATE_SERVER", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        global = true,
+        env = "OPSGATE_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
     server: String,
 
     /// The person acting (recorded in every event); required by commands that change state.
@@ -56,7 +61,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -58,7 +58,10 @@ pub(crate) fn transition(t: &pb::Transition) {
             node_status(n.status)
         );
         if !n.owner_role.is_empty() {
-            line.push_str(&format!(" owner {} / approver {}", n.owner_role, n.approver_role));
+            line.push_str(&format!(
+                " owner {} / approver {}",
+                n.owner_role, n.approver_role
+            ));
         }
         if !n.comment.is_empty() {
             line.push_str(&format!("  \"{}\"", n.comment));
@@ -73,14 +76,21 @@ pub(crate) fn gate(g: &pb::CheckGateResponse) {
         Ok(pb::GateState::Accepted) => "OPEN (handover accepted)",
         _ => "CLOSED",
     };
-    println!("gate '{}' of transition {}: {state}", g.gate_id, g.transition_id);
+    println!(
+        "gate '{}' of transition {}: {state}",
+        g.gate_id, g.transition_id
+    );
     println!("  {}", g.summary);
     for b in &g.blockers {
         let waiting = if !b.waiting_on_role.is_empty() {
             if b.waiting_on_people.is_empty() {
                 format!("role {} (nobody named)", b.waiting_on_role)
             } else {
-                format!("role {}: {}", b.waiting_on_role, b.waiting_on_people.join(", "))
+                format!(
+                    "role {}: {}",
+                    b.waiting_on_role,
+                    b.waiting_on_people.join(", ")
+                )
             }
         } else {
             b.waiting_on_nodes.join(", ")

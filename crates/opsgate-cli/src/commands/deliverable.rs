@@ -54,20 +54,41 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
                 deliverable_id,
                 evidence: Some(pb::Evidence { links, text }),
             })?;
-            client.submit_deliverable(request).await?.into_inner().transition
+            client
+                .submit_deliverable(request)
+                .await?
+                .into_inner()
+                .transition
         }
         Command::Approve {
             transition_id,
             deliverable_id,
             comment,
-        } => review(&mut client, ctx, transition_id, deliverable_id, pb::ReviewDecision::Approve, comment).await?,
+        } => {
+            review(
+                &mut client,
+                ctx,
+                transition_id,
+                deliverable_id,
+                pb::ReviewDecision::Approve,
+                comment,
+            )
+            .await?
+        }
         Command::RequestChanges {
             transition_id,
             deliverable_id,
             comment,
         } => {
-            review(&mut client, ctx, transition_id, deliverable_id, pb::ReviewDecision::RequestChanges, comment)
-                .await?
+            review(
+                &mut client,
+                ctx,
+                transition_id,
+                deliverable_id,
+                pb::ReviewDecision::RequestChanges,
+                comment,
+            )
+            .await?
         }
     };
     output::transition(&transition.context("server returned no transition")?);
@@ -88,5 +109,9 @@ async fn review(
         decision: decision.into(),
         comment,
     })?;
-    Ok(client.review_deliverable(request).await?.into_inner().transition)
+    Ok(client
+        .review_deliverable(request)
+        .await?
+        .into_inner()
+        .transition)
 }

@@ -44,7 +44,9 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
     let answer = ctx
         .gates()
         .await?
-        .check_gate(pb::CheckGateRequest { target: Some(target) })
+        .check_gate(pb::CheckGateRequest {
+            target: Some(target),
+        })
         .await?
         .into_inner();
     output::gate(&answer);
@@ -53,5 +55,9 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
     } else {
         answer.open
     };
-    Ok(if passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_NO) })
+    Ok(if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_NO)
+    })
 }

@@ -31,9 +31,19 @@ pub(crate) enum Command {
 pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
     let mut client = ctx.transitions().await?;
     let transition = match command {
-        Command::Accept { transition_id, comment } => {
-            let request = ctx.acting(pb::AcceptHandoverRequest { transition_id, comment })?;
-            client.accept_handover(request).await?.into_inner().transition
+        Command::Accept {
+            transition_id,
+            comment,
+        } => {
+            let request = ctx.acting(pb::AcceptHandoverRequest {
+                transition_id,
+                comment,
+            })?;
+            client
+                .accept_handover(request)
+                .await?
+                .into_inner()
+                .transition
         }
         Command::Reject {
             transition_id,
@@ -45,7 +55,11 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
                 reasons,
                 reopen_deliverables: reopen,
             })?;
-            client.reject_handover(request).await?.into_inner().transition
+            client
+                .reject_handover(request)
+                .await?
+                .into_inner()
+                .transition
         }
     };
     output::transition(&transition.context("server returned no transition")?);

@@ -52,7 +52,11 @@ fn participant(value: &str) -> anyhow::Result<pb::Participant> {
     };
     Ok(pb::Participant {
         role: role.trim().to_owned(),
-        people: people.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect(),
+        people: people
+            .split(',')
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect(),
     })
 }
 
@@ -76,7 +80,10 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
                 project_manager,
                 service_manager,
                 target_go_live: go_live,
-                participants: participants.iter().map(|p| participant(p)).collect::<anyhow::Result<_>>()?,
+                participants: participants
+                    .iter()
+                    .map(|p| participant(p))
+                    .collect::<anyhow::Result<_>>()?,
             };
             let request = ctx.acting(request)?;
             let t = ctx
@@ -100,11 +107,17 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
                 .context("server returned no transition")?;
             output::transition(&t);
         }
-        Command::List { page_size, page_token } => {
+        Command::List {
+            page_size,
+            page_token,
+        } => {
             let page = ctx
                 .transitions()
                 .await?
-                .list_transitions(pb::ListTransitionsRequest { page_size, page_token })
+                .list_transitions(pb::ListTransitionsRequest {
+                    page_size,
+                    page_token,
+                })
                 .await?
                 .into_inner();
             for t in &page.transitions {

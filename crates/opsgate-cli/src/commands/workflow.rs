@@ -50,13 +50,21 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
                     .await?
                     .into_inner();
                 if let Some(w) = response.workflow {
-                    let what = if response.created { "registered" } else { "unchanged" };
+                    let what = if response.created {
+                        "registered"
+                    } else {
+                        "unchanged"
+                    };
                     println!("{}: {} v{} {what}", file.display(), w.name, w.version);
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Get { name, version, source } => {
+        Command::Get {
+            name,
+            version,
+            source,
+        } => {
             let w = ctx
                 .workflows()
                 .await?
@@ -73,7 +81,11 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
                     println!("  {}", w.description);
                 }
                 for n in &w.nodes {
-                    let needs = if n.needs.is_empty() { String::new() } else { format!(" needs {}", n.needs.join(", ")) };
+                    let needs = if n.needs.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" needs {}", n.needs.join(", "))
+                    };
                     println!("  {} - {}{needs}", n.id, n.title);
                 }
             }
@@ -113,5 +125,9 @@ fn validate(files: &[PathBuf]) -> ExitCode {
             }
         }
     }
-    if ok { ExitCode::SUCCESS } else { ExitCode::from(EXIT_NO) }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_NO)
+    }
 }

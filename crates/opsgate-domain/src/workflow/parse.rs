@@ -284,10 +284,11 @@ fn node_kind(
             return RoleName::parse(value.value.clone()).ok();
         }
         let declared: Vec<&str> = roles.iter().map(|(n, _)| n.as_str()).collect();
+        let hint = did_you_mean(&value.value, declared.iter().copied());
         p.at(
             value,
             format!(
-                "unknown role '{}' as {field} of '{id}': declare it under `roles:` (declared: {})",
+                "unknown role '{}' as {field} of '{id}'{hint}: declare it under `roles:` (declared: {})",
                 value.value,
                 declared.join(", ")
             ),
@@ -356,10 +357,11 @@ fn order(pending: Vec<Pending>, p: &mut Problems) -> Option<(Vec<Node>, Option<u
                 ),
                 None => {
                     resolved_all = false;
+                    let hint = did_you_mean(&need.value, pending.iter().map(|n| n.id.as_str()));
                     p.at(
                         need,
                         format!(
-                            "unknown node '{}' in the needs of '{}'",
+                            "unknown node '{}' in the needs of '{}'{hint}",
                             need.value, node.id
                         ),
                     );
@@ -412,6 +414,16 @@ fn order(pending: Vec<Pending>, p: &mut Problems) -> Option<(Vec<Node>, Option<u
         });
     }
     Some((nodes, gate))
+}
+
+/// ` (did you mean 'x'?)` for the closest candidate, when one is close enough to be a typo.
+fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    candidates
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score >= 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| format!(" (did you mean '{c}'?)"))
+        .unwrap_or_default()
 }
 
 /// Shortest cycle through the smallest member of a strongly connected component, closed on its start.

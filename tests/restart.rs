@@ -1,0 +1,189 @@
+//! Restarts: state survives a server restart on the same database; workflow files version on change.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use opsgate_proto::v1 as pb;
+use opsgate_server::{Config, StartError};
+use opsgate_tests::{
+    TestDb, TestServer, acting, get, review, start_payroll, status_of, submit, workflows_dir,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_survives_a_server_restart() {
+    for db in TestDb::all().await {
+        let server = TestServer::start(&db).await;
+        let mut c = server.clients().await;
+        let t = c
+            .transitions
+            .start_transition(acting("Pat", start_payroll("2.0")))
+            .await
+            .unwrap()
+            .into_inner();
+        let id = t.transition.unwrap().id;
+        submit(&mut c, &id, "support-contacts", "Pat")
+            .await
+            .unwrap();
+        review(
+            &mut c,
+            &id,
+            "support-contacts",
+            pb::ReviewDecision::Approve,
+            "complete",
+            "Dana",
+        )
+        .await
+        .unwrap();
+        submit(&mut c, &id, "knowledge-articles", "Tess")
+            .await
+            .unwrap();
+        let before = get(&mut c, &id).await;
+        server.stop().await;
+
+        let server = TestServer::start(&db).await;
+        let mut c = server.clients().await;
+        let after = get(&mut c, &id).await;
+        assert_eq!(
+            before, after,
+            "state differs after restart on {}",
+            db.backend
+        );
+        assert_eq!(status_of(&after, "resolver-group"), pb::NodeStatus::Open);
+        // Work goes on where it stopped.
+        let t = review(
+            &mut c,
+            &id,
+            "knowledge-articles",
+            pb::ReviewDecision::Approve,
+            "",
+            "Dana",
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            status_of(&t, "knowledge-articles"),
+            pb::NodeStatus::Approved
+        );
+        // The unchanged workflow file was a no-op at the second start.
+        let listed = c
+            .workflows
+            .list_workflows(pb::ListWorkflowsRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(listed.workflows.len(), 1);
+        assert_eq!(listed.workflows[0].latest_version, 1);
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_workflow_file_registers_the_next_version_and_running_transitions_stay_pinned() {
+    for db in TestDb::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("standard-transition.yaml");
+        let original =
+            std::fs::read_to_string(workflows_dir().join("standard-transition.yaml")).unwrap();
+        std::fs::write(&file, &original).unwrap();
+
+        let server = TestServer::start_with(&db, Some(dir.path().to_owned())).await;
+        let mut c = server.clients().await;
+        let old = c
+            .transitions
+            .start_transition(acting("Pat", start_payroll("1.0")))
+            .await
+            .unwrap()
+            .into_inner();
+        let old_id = old.transition.unwrap().id;
+        server.stop().await;
+
+        let changed = original.replace(
+            "title: Service desk training",
+            "title: Service desk training and shadowing",
+        );
+        assert_ne!(changed, original);
+        std::fs::write(&file, &changed).unwrap();
+        let server = TestServer::start_with(&db, Some(dir.path().to_owned())).await;
+        let mut c = server.clients().await;
+
+        let latest = c
+            .workflows
+            .get_workflow(pb::GetWorkflowRequest {
+                name: "standard-transition".into(),
+                version: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .workflow
+            .unwrap();
+        assert_eq!(latest.version, 2, "{}", db.backend);
+        assert_eq!(latest.source, changed);
+        let first = c
+            .workflows
+            .get_workflow(pb::GetWorkflowRequest {
+                name: "standard-transition".into(),
+                version: Some(1),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .workflow
+            .unwrap();
+        assert_eq!(first.source, original);
+
+        let old = get(&mut c, &old_id).await;
+        assert_eq!(old.workflow_version, 1);
+        let training = old
+            .nodes
+            .iter()
+            .find(|n| n.id == "service-desk-training")
+            .unwrap();
+        assert_eq!(training.title, "Service desk training");
+        let new = c
+            .transitions
+            .start_transition(acting("Pat", start_payroll("1.1")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(new.transition.unwrap().workflow_version, 2);
+
+        // Registering the same text again over the API is a no-op.
+        let again = c
+            .workflows
+            .register_workflow(pb::RegisterWorkflowRequest {
+                source: changed.clone(),
+                file_name: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!again.created);
+        assert_eq!(again.workflow.unwrap().version, 2);
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_refuses_a_workflows_directory_with_invalid_files_and_names_every_problem() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.yaml"), "name: a\n").unwrap();
+    std::fs::write(dir.path().join("b.yaml"), "name: [b\n").unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a workflow").unwrap();
+    let result = opsgate_server::start(Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: db.url.clone(),
+        workflows_dir: Some(dir.path().to_owned()),
+    })
+    .await;
+    let Err(StartError::Workflows(text)) = result else {
+        panic!("expected a workflows error, got {result:?}");
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].contains("a.yaml:1:1: workflow has no operations gate"),
+        "{text}"
+    );
+    assert!(lines[1].contains("b.yaml:1:7: "), "{text}");
+}

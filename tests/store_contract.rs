@@ -1,0 +1,241 @@
+//! The storage contract, run against every backend: versioning, uniqueness, paging, atomicity, exactly-once reviews.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use opsgate_domain::{
+    Actor, Command, Evidence, NodeStatus, Participants, ReviewDecision, TransitionState,
+};
+use opsgate_store::{ConnectOptions, Error, NewTransition, Store};
+use opsgate_tests::{TestDb, workflows_dir};
+
+fn standard_source() -> String {
+    std::fs::read_to_string(workflows_dir().join("standard-transition.yaml")).unwrap()
+}
+
+fn actor(name: &str) -> Actor {
+    Actor::parse(name).unwrap()
+}
+
+fn new_transition(service_version: &str) -> NewTransition {
+    NewTransition {
+        workflow_name: "standard-transition".into(),
+        workflow_version: None,
+        service_name: "payroll".into(),
+        service_version: service_version.into(),
+        project_manager: actor("Pat"),
+        service_manager: actor("Sam"),
+        target_go_live: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+        participants: Participants::new(),
+    }
+}
+
+fn submit(node: &str) -> Command {
+    Command::Submit {
+        node: node.into(),
+        evidence: Evidence::parse(vec!["https://x".into()], String::new()).unwrap(),
+    }
+}
+
+fn approve(node: &str) -> Command {
+    Command::Review {
+        node: node.into(),
+        decision: ReviewDecision::Approve,
+        comment: String::new(),
+    }
+}
+
+async fn store(db: &TestDb) -> Store {
+    let store = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
+    store
+        .register_workflow("standard-transition.yaml", &standard_source())
+        .await
+        .unwrap();
+    store
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registering_versions_workflows_by_content() {
+    for db in TestDb::all().await {
+        let store = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
+        let source = standard_source();
+        let first = store.register_workflow("a.yaml", &source).await.unwrap();
+        assert!(first.created);
+        assert_eq!(first.record.version, 1);
+        let same = store.register_workflow("a.yaml", &source).await.unwrap();
+        assert!(!same.created);
+        assert_eq!(same.record.version, 1);
+        let changed = format!("{source}\n# a comment is a change of source\n");
+        let second = store.register_workflow("a.yaml", &changed).await.unwrap();
+        assert!(second.created);
+        assert_eq!(second.record.version, 2);
+        // Going back to the first text is a new version too: versions only grow.
+        let third = store.register_workflow("a.yaml", &source).await.unwrap();
+        assert_eq!(third.record.version, 3);
+        assert_eq!(
+            store
+                .get_workflow("standard-transition", Some(2))
+                .await
+                .unwrap()
+                .source,
+            changed
+        );
+        assert!(matches!(
+            store.get_workflow("standard-transition", Some(9)).await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            store.get_workflow("nope", None).await,
+            Err(Error::NotFound(_))
+        ));
+        let listed = store.list_workflows().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].latest_version, 3);
+        store.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_transition_per_service_version() {
+    for db in TestDb::all().await {
+        let store = store(&db).await;
+        store
+            .start_transition(new_transition("1.0"), actor("Pat"))
+            .await
+            .unwrap();
+        let again = store
+            .start_transition(new_transition("1.0"), actor("Pat"))
+            .await;
+        assert!(
+            matches!(again, Err(Error::AlreadyExists(_))),
+            "{}: {again:?}",
+            db.backend
+        );
+        store
+            .start_transition(new_transition("1.1"), actor("Pat"))
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transitions_page_oldest_first_without_gaps() {
+    for db in TestDb::all().await {
+        let store = store(&db).await;
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            ids.push(
+                store
+                    .start_transition(new_transition(&format!("1.{i}")), actor("Pat"))
+                    .await
+                    .unwrap()
+                    .id,
+            );
+        }
+        let mut seen = Vec::new();
+        let mut token: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let page = store.list_transitions(2, token.as_deref()).await.unwrap();
+            pages += 1;
+            seen.extend(page.transitions.iter().map(|t| t.id.clone()));
+            match page.next_page_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3);
+        assert_eq!(seen, ids, "{}", db.backend);
+        store.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_command_writes_nothing_and_the_log_replays_to_the_state() {
+    for db in TestDb::all().await {
+        let store = store(&db).await;
+        let id = store
+            .start_transition(new_transition("1.0"), actor("Pat"))
+            .await
+            .unwrap()
+            .id;
+        store
+            .execute(&id, submit("sla"), actor("Pat"))
+            .await
+            .unwrap();
+        let before = store.get_transition(&id).await.unwrap().state;
+        let events_before = store.events(&id).await.unwrap();
+        let refused = store.execute(&id, submit("runbook"), actor("Pat")).await;
+        assert!(matches!(refused, Err(Error::Domain(_))), "{refused:?}");
+        assert_eq!(store.get_transition(&id).await.unwrap().state, before);
+        assert_eq!(store.events(&id).await.unwrap(), events_before);
+
+        let view = store
+            .execute(&id, approve("sla"), actor("Olga"))
+            .await
+            .unwrap();
+        let events = store.events(&id).await.unwrap();
+        assert_eq!(events.len() as u64, view.state.seq);
+        assert_eq!(events.last().unwrap().actor.as_str(), "Olga");
+        let replayed = TransitionState::replay(&view.workflow.workflow, &events).unwrap();
+        assert_eq!(
+            replayed,
+            store.get_transition(&id).await.unwrap().state,
+            "{}",
+            db.backend
+        );
+        store.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reviews_of_one_deliverable_change_state_exactly_once() {
+    for db in TestDb::all().await {
+        let store = Arc::new(store(&db).await);
+        let id = store
+            .start_transition(new_transition("1.0"), actor("Pat"))
+            .await
+            .unwrap()
+            .id;
+        store
+            .execute(&id, submit("sla"), actor("Pat"))
+            .await
+            .unwrap();
+        let reviewers: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                let id = id.clone();
+                tokio::spawn(async move {
+                    store
+                        .execute(&id, approve("sla"), actor(&format!("reviewer {i}")))
+                        .await
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for r in reviewers {
+            match r.await.unwrap() {
+                Ok(_) => won += 1,
+                Err(Error::Domain(opsgate_domain::Error::FailedPrecondition(m))) => {
+                    assert_eq!(m, "deliverable 'sla' cannot be reviewed: it is approved");
+                }
+                Err(e) => panic!("{}: unexpected {e}", db.backend),
+            }
+        }
+        assert_eq!(won, 1, "{}", db.backend);
+        let approvals = store
+            .events(&id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind.name() == "deliverable_approved")
+            .count();
+        assert_eq!(approvals, 1);
+        let view = store.get_transition(&id).await.unwrap();
+        let sla = view.workflow.workflow.position("sla").unwrap();
+        assert_eq!(view.state.nodes[sla].status, NodeStatus::Approved);
+    }
+}
