@@ -143,7 +143,7 @@ pub(super) fn parse(file: &str, source: &str) -> Result<Workflow, WorkflowErrors
     match workflow {
         Some(w) if problems.is_empty() => Ok(w),
         _ => {
-            problems.sort_by(|a, b| (a.line, a.col).cmp(&(b.line, b.col)));
+            problems.sort_by_key(|p| (p.line, p.col));
             problems.dedup();
             Err(fail(problems))
         }
@@ -255,10 +255,10 @@ fn check_roles(
             "the transition's service manager; accepts the handover at the gate",
         ),
     ] {
-        if !roles.iter().any(|(n, _)| n.as_str() == builtin) {
-            if let Ok(name) = RoleName::parse(builtin) {
-                roles.push((name, description.to_owned()));
-            }
+        if !roles.iter().any(|(n, _)| n.as_str() == builtin)
+            && let Ok(name) = RoleName::parse(builtin)
+        {
+            roles.push((name, description.to_owned()));
         }
     }
     roles.sort_by(|a, b| a.0.cmp(&b.0));

@@ -1,0 +1,28 @@
+# opsgate: `make run` serves on an embedded SQLite database with ./workflows loaded; `make test` runs every test.
+CARGO ?= cargo
+LISTEN ?= 127.0.0.1:50051
+DATABASE_URL ?= sqlite://data/opsgate.db
+
+.PHONY: run test lint fmt build release
+
+## run: start the server on $(LISTEN) with $(DATABASE_URL) and the shipped workflows
+run:
+	$(CARGO) run -p opsgate-cli --bin opsgate -- serve --listen $(LISTEN) --database-url $(DATABASE_URL) --workflows workflows
+
+## test: the whole suite; PostgreSQL tests also run when OPSGATE_TEST_POSTGRES_URL is set
+test:
+	$(CARGO) test --workspace --all-targets
+
+## lint: formatting and clippy with warnings as errors
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+build:
+	$(CARGO) build --workspace
+
+release:
+	$(CARGO) build --release -p opsgate-cli

@@ -1,0 +1,238 @@
+//! The `opsgate` binary as a user and a CI pipeline run it: exit codes and what it prints.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Output;
+
+use opsgate_tests::{TestDb, TestServer, invalid_workflows_dir, workflows_dir};
+
+async fn opsgate(server: &str, actor: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsgate"));
+    cmd.args(args)
+        .env("OPSGATE_SERVER", server)
+        .env_remove("OPSGATE_ACTOR");
+    if let Some(a) = actor {
+        cmd.env("OPSGATE_ACTOR", a);
+    }
+    cmd.output().await.expect("run opsgate")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn workflow_validate_exits_0_when_valid_and_1_with_located_problems() {
+    let shipped = workflows_dir().join("standard-transition.yaml");
+    let out = opsgate(
+        "http://127.0.0.1:9",
+        None,
+        &["workflow", "validate", shipped.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("ok (standard-transition, 11 nodes)"));
+
+    let dir = invalid_workflows_dir();
+    let cycle = dir.join("cycle.yaml");
+    let unknown = dir.join("unknown-need.yaml");
+    let out = opsgate(
+        "http://127.0.0.1:9",
+        None,
+        &[
+            "workflow",
+            "validate",
+            shipped.to_str().unwrap(),
+            cycle.to_str().unwrap(),
+            unknown.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let expected_cycle = format!(
+        "{}:6:9: needs form a cycle: resolver-group -> monitoring -> runbook -> resolver-group (each node needs the next)",
+        cycle.display()
+    );
+    assert!(text.contains(&expected_cycle), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{}:13:31: unknown node 'knowledge-article'",
+            unknown.display()
+        )),
+        "{text}"
+    );
+
+    let out = opsgate(
+        "http://127.0.0.1:9",
+        None,
+        &["workflow", "validate", "/no/such/file.yaml"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("/no/such/file.yaml: cannot read"));
+}
+
+fn id_from(start_output: &str) -> String {
+    let first = start_output.lines().next().unwrap();
+    first.strip_prefix("transition ").unwrap().trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gate_check_exits_1_when_closed_0_when_open_2_on_error() {
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db).await;
+    let url = server.url.as_str();
+
+    let start = [
+        "transition",
+        "start",
+        "--workflow",
+        "standard-transition",
+        "--service",
+        "billing",
+        "--service-version",
+        "5.0",
+        "--project-manager",
+        "Pat",
+        "--service-manager",
+        "Sam",
+        "--go-live",
+        "2026-12-01",
+        "--participant",
+        "service_desk_lead=Dana,Lee",
+    ];
+    let out = opsgate(url, None, &start).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--as NAME or OPSGATE_ACTOR"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = opsgate(url, Some("Pat"), &start).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let id = id_from(&stdout(&out));
+
+    let out = opsgate(
+        url,
+        None,
+        &["gate", "check", "--service", "billing", "--version", "5.0"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains(": CLOSED"), "{text}");
+    assert!(
+        text.contains("deliverable 'support-contacts' (Support contacts and escalation paths) is open, waiting on role project_manager: Pat"),
+        "{text}"
+    );
+
+    let out = opsgate(
+        url,
+        Some("Pat"),
+        &[
+            "deliverable",
+            "submit",
+            &id,
+            "runbook",
+            "--link",
+            "https://x",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out).trim(),
+        "error: deliverable 'runbook' is locked and cannot be submitted: it waits on 'monitoring' (locked) (failed precondition)"
+    );
+
+    let get = opsgate(url, None, &["transition", "get", &id]).await;
+    let order: Vec<String> = stdout(&get)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("deliverable"))
+        .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    assert_eq!(order.len(), 7, "{}", stdout(&get));
+    for d in &order {
+        let out = opsgate(
+            url,
+            Some("Pat"),
+            &["deliverable", "submit", &id, d, "--text", "done"],
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(0), "{d}: {}", stderr(&out));
+        let out = opsgate(url, Some("Dana"), &["deliverable", "approve", &id, d]).await;
+        assert_eq!(out.status.code(), Some(0), "{d}: {}", stderr(&out));
+    }
+
+    let out = opsgate(url, None, &["gate", "check", &id]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("waiting on service manager Sam to accept the handover"));
+    let out = opsgate(url, None, &["gate", "check", &id, "--require-accepted"]).await;
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = opsgate(
+        url,
+        Some("Sam"),
+        &["handover", "accept", &id, "--comment", "ours now"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("status: handed over"));
+    let out = opsgate(url, None, &["gate", "check", &id, "--require-accepted"]).await;
+    assert_eq!(out.status.code(), Some(0));
+
+    let out = opsgate(
+        url,
+        None,
+        &["gate", "check", "01900000-0000-7000-8000-000000000000"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not found"));
+    server.stop().await;
+
+    let out = opsgate("http://127.0.0.1:1", None, &["gate", "check", &id]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot reach the opsgate server at http://127.0.0.1:1"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_register_reports_new_and_unchanged_versions() {
+    let db = TestDb::sqlite();
+    let server = TestServer::start_with(&db, None).await;
+    let file = workflows_dir().join("standard-transition.yaml");
+    let file = file.to_str().unwrap();
+    let out = opsgate(&server.url, None, &["workflow", "register", file]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).ends_with("standard-transition v1 registered\n"),
+        "{}",
+        stdout(&out)
+    );
+    let out = opsgate(&server.url, None, &["workflow", "register", file]).await;
+    assert!(stdout(&out).ends_with("standard-transition v1 unchanged\n"));
+    let bad = invalid_workflows_dir().join("duplicate-id.yaml");
+    let out = opsgate(
+        &server.url,
+        None,
+        &["workflow", "register", bad.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(":8:9: duplicate id 'sla': already defined at line 5, column 9"),
+        "{}",
+        stderr(&out)
+    );
+    server.stop().await;
+}
