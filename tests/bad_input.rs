@@ -183,13 +183,7 @@ async fn refused_commands_leave_the_transition_unchanged() {
     for db in TestDb::all().await {
         let server = TestServer::start(&db).await;
         let mut c = server.clients().await;
-        let t = c
-            .transitions
-            .start_transition(acting("Pat", start_payroll("2.0")))
-            .await
-            .unwrap()
-            .into_inner();
-        let id = t.transition.unwrap().id;
+        let id = opsgate_tests::start(&mut c, "2.0").await.id;
         let before = get(&mut c, &id).await;
         refused_commands(&mut c, &id).await;
         let after = get(&mut c, &id).await;
@@ -336,10 +330,7 @@ async fn bad_start_requests_are_refused_and_store_nothing() {
             db.backend
         );
 
-        c.transitions
-            .start_transition(acting("Pat", start_payroll("2.0")))
-            .await
-            .unwrap();
+        opsgate_tests::start(&mut c, "2.0").await;
         let again = c
             .transitions
             .start_transition(acting("Pat", start_payroll("2.0")))

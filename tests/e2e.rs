@@ -6,9 +6,7 @@ use opsgate_domain::TransitionState;
 use opsgate_proto::v1 as pb;
 use opsgate_proto::v1::check_gate_request::Target;
 use opsgate_store::{ConnectOptions, Store};
-use opsgate_tests::{
-    Clients, TestDb, TestServer, acting, get, review, start_payroll, status_of, submit,
-};
+use opsgate_tests::{Clients, TestDb, TestServer, acting, get, review, status_of, submit};
 
 const DELIVERABLE: i32 = pb::NodeKind::Deliverable as i32;
 
@@ -67,14 +65,7 @@ async fn drive_standard_transition(db: &TestDb) {
             .any(|w| w.name == "standard-transition" && w.latest_version == 1)
     );
 
-    let started = c
-        .transitions
-        .start_transition(acting("Pat", start_payroll("2.0")))
-        .await
-        .unwrap()
-        .into_inner()
-        .transition
-        .unwrap();
+    let started = opsgate_tests::start(&mut c, "2.0").await;
     let id = started.id.clone();
     assert_eq!(started.workflow_version, 1);
     assert_eq!(started.status, pb::TransitionStatus::Active as i32);
@@ -216,13 +207,7 @@ async fn rejected_handover_reopens_deliverables_and_closes_the_gate() {
     for db in TestDb::all().await {
         let server = TestServer::start(&db).await;
         let mut c = server.clients().await;
-        let t = c
-            .transitions
-            .start_transition(acting("Pat", start_payroll("3.1")))
-            .await
-            .unwrap()
-            .into_inner();
-        let t = t.transition.unwrap();
+        let t = opsgate_tests::start(&mut c, "3.1").await;
         let id = t.id.clone();
         for n in t.nodes.iter().filter(|n| n.kind == DELIVERABLE) {
             submit(&mut c, &id, &n.id, "Pat").await.unwrap();

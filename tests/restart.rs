@@ -4,22 +4,14 @@
 
 use opsgate_proto::v1 as pb;
 use opsgate_server::{Config, StartError};
-use opsgate_tests::{
-    TestDb, TestServer, acting, get, review, start_payroll, status_of, submit, workflows_dir,
-};
+use opsgate_tests::{TestDb, TestServer, get, review, status_of, submit, workflows_dir};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_survives_a_server_restart() {
     for db in TestDb::all().await {
         let server = TestServer::start(&db).await;
         let mut c = server.clients().await;
-        let t = c
-            .transitions
-            .start_transition(acting("Pat", start_payroll("2.0")))
-            .await
-            .unwrap()
-            .into_inner();
-        let id = t.transition.unwrap().id;
+        let id = opsgate_tests::start(&mut c, "2.0").await.id;
         submit(&mut c, &id, "support-contacts", "Pat")
             .await
             .unwrap();
@@ -87,13 +79,7 @@ async fn a_changed_workflow_file_registers_the_next_version_and_running_transiti
 
         let server = TestServer::start_with(&db, Some(dir.path().to_owned())).await;
         let mut c = server.clients().await;
-        let old = c
-            .transitions
-            .start_transition(acting("Pat", start_payroll("1.0")))
-            .await
-            .unwrap()
-            .into_inner();
-        let old_id = old.transition.unwrap().id;
+        let old_id = opsgate_tests::start(&mut c, "1.0").await.id;
         server.stop().await;
 
         let changed = original.replace(
@@ -139,13 +125,8 @@ async fn a_changed_workflow_file_registers_the_next_version_and_running_transiti
             .find(|n| n.id == "service-desk-training")
             .unwrap();
         assert_eq!(training.title, "Service desk training");
-        let new = c
-            .transitions
-            .start_transition(acting("Pat", start_payroll("1.1")))
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(new.transition.unwrap().workflow_version, 2);
+        let new = opsgate_tests::start(&mut c, "1.1").await;
+        assert_eq!(new.workflow_version, 2);
 
         // Registering the same text again over the API is a no-op.
         let again = c

@@ -212,6 +212,17 @@ pub fn start_payroll(service_version: &str) -> pb::StartTransitionRequest {
     }
 }
 
+/// Starts `payroll SERVICE_VERSION` on the standard workflow as Pat.
+pub async fn start(c: &mut Clients, service_version: &str) -> pb::Transition {
+    c.transitions
+        .start_transition(acting("Pat", start_payroll(service_version)))
+        .await
+        .expect("start transition")
+        .into_inner()
+        .transition
+        .unwrap()
+}
+
 /// Submits a deliverable with one evidence link.
 pub async fn submit(
     c: &mut Clients,
