@@ -139,7 +139,7 @@ async fn refused_commands(c: &mut Clients, id: &str) {
             deliverable_id: "sla".into(),
             evidence: Some(pb::Evidence {
                 links: vec!["https://x".into()],
-                text: String::new(),
+                ..Default::default()
             }),
         })
         .await;

@@ -129,14 +129,14 @@ async fn drive_standard_transition(db: &TestDb) {
                 deliverable,
                 pb::ReviewDecision::RequestChanges,
                 "add weekend support hours",
-                "Olga",
+                "Dana",
             )
             .await
             .unwrap();
             assert_eq!(status_of(&t, deliverable), pb::NodeStatus::ChangesRequested);
             let node = t.nodes.iter().find(|n| n.id == "sla").unwrap();
             assert_eq!(node.comment, "add weekend support hours");
-            assert_eq!(node.last_actor, "Olga");
+            assert_eq!(node.last_actor, "Dana");
             let gate = check_by_id(&mut c, &id).await;
             let sla = gate.blockers.iter().find(|b| b.node_id == "sla").unwrap();
             assert_eq!(sla.status, pb::NodeStatus::ChangesRequested as i32);
@@ -150,7 +150,7 @@ async fn drive_standard_transition(db: &TestDb) {
             deliverable,
             pb::ReviewDecision::Approve,
             "",
-            "Olga",
+            "Dana",
         )
         .await
         .unwrap();
@@ -211,7 +211,7 @@ async fn rejected_handover_reopens_deliverables_and_closes_the_gate() {
         let id = t.id.clone();
         for n in t.nodes.iter().filter(|n| n.kind == DELIVERABLE) {
             submit(&mut c, &id, &n.id, "Pat").await.unwrap();
-            review(&mut c, &id, &n.id, pb::ReviewDecision::Approve, "", "Olga")
+            review(&mut c, &id, &n.id, pb::ReviewDecision::Approve, "", "Dana")
                 .await
                 .unwrap();
         }
@@ -254,7 +254,7 @@ async fn rejected_handover_reopens_deliverables_and_closes_the_gate() {
             "runbook",
             pb::ReviewDecision::Approve,
             "restore added",
-            "Olga",
+            "Dana",
         )
         .await
         .unwrap();

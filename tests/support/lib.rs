@@ -238,6 +238,7 @@ pub async fn submit(
             evidence: Some(pb::Evidence {
                 links: vec![format!("https://wiki.example/{deliverable}")],
                 text: String::new(),
+                attachments: Vec::new(),
             }),
         },
     );

@@ -54,6 +54,9 @@ enum Command {
     /// Accept or reject the handover at the operations gate (service manager).
     #[command(subcommand)]
     Handover(commands::handover::Command),
+    /// Sign off milestones.
+    #[command(subcommand)]
+    Milestone(commands::handover::MilestoneCommand),
     /// Ask whether the operations gate is open (for CI pipelines).
     #[command(subcommand)]
     Gate(commands::gate::Command),
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
             Command::Transition(cmd) => commands::transition::run(&ctx, cmd).await,
             Command::Deliverable(cmd) => commands::deliverable::run(&ctx, cmd).await,
             Command::Handover(cmd) => commands::handover::run(&ctx, cmd).await,
+            Command::Milestone(cmd) => commands::handover::run_milestone(&ctx, cmd).await,
             Command::Gate(cmd) => commands::gate::run(&ctx, cmd).await,
         }
     });

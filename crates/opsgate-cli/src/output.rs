@@ -28,6 +28,7 @@ pub(crate) fn transition_status(value: i32) -> &'static str {
     match pb::TransitionStatus::try_from(value) {
         Ok(pb::TransitionStatus::Active) => "active",
         Ok(pb::TransitionStatus::HandedOver) => "handed over",
+        Ok(pb::TransitionStatus::Completed) => "completed",
         _ => "unknown",
     }
 }
@@ -58,10 +59,13 @@ pub(crate) fn transition(t: &pb::Transition) {
             node_status(n.status)
         );
         if !n.owner_role.is_empty() {
-            line.push_str(&format!(
-                " owner {} / approver {}",
-                n.owner_role, n.approver_role
-            ));
+            line.push_str(&format!(" owner {}", n.owner_role));
+        }
+        if !n.approved_by.is_empty() {
+            line.push_str(&format!(" approved by {}", n.approved_by.join(", ")));
+        }
+        if !n.required {
+            line.push_str(" (optional)");
         }
         if !n.comment.is_empty() {
             line.push_str(&format!("  \"{}\"", n.comment));
@@ -82,7 +86,19 @@ pub(crate) fn gate(g: &pb::CheckGateResponse) {
     );
     println!("  {}", g.summary);
     for b in &g.blockers {
-        let waiting = if !b.waiting_on_role.is_empty() {
+        let waiting = if !b.approval_policy.is_empty() {
+            let mut text = format!(
+                "approval ({}), {} of {} given",
+                b.approval_policy, b.approvals_given, b.approvals_needed
+            );
+            if !b.waiting_on_people.is_empty() {
+                text.push_str(&format!(
+                    "; may approve: {}",
+                    b.waiting_on_people.join(", ")
+                ));
+            }
+            text
+        } else if !b.waiting_on_role.is_empty() {
             if b.waiting_on_people.is_empty() {
                 format!("role {} (nobody named)", b.waiting_on_role)
             } else {

@@ -24,6 +24,9 @@ pub enum Error {
     /// The request is well-formed but the transition is not in a state that allows it.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The acting person may not do this (not an approver, approving their own submission).
+    #[error("{0}")]
+    NotPermitted(String),
 }
 
 /// Result with the domain error as default.

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use crate::ids::{Actor, NodeId, RoleName};
 use crate::transition::{NodeStatus, TransitionState};
-use crate::workflow::{NodeKind, SERVICE_MANAGER_ROLE, Workflow};
+use crate::workflow::{Approver, NodeKind, SERVICE_MANAGER_ROLE, Workflow};
 
 /// The gate as a CI pipeline sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +32,13 @@ impl GateState {
 pub enum WaitingOn {
     /// People holding a role (the list may be empty when nobody was named for it).
     Role { role: RoleName, people: Vec<Actor> },
+    /// Approvals of a submitted deliverable: its policy, how many it has and needs, and who may still approve.
+    Approvals {
+        policy: String,
+        given: usize,
+        needed: usize,
+        people: Vec<Actor>,
+    },
     /// Earlier nodes that are not done yet.
     Nodes(Vec<NodeId>),
 }
@@ -65,7 +72,7 @@ impl GateDecision {
         let blockers = workflow
             .gate_ancestors()
             .iter()
-            .filter(|&&i| !state.nodes[i].status.is_done())
+            .filter(|&&i| !state.nodes[i].status.is_done() && workflow.node(i).required)
             .map(|&i| blocker(workflow, state, i))
             .collect();
         let gate_state = match gate_status {
@@ -137,6 +144,19 @@ impl std::fmt::Display for WaitingOn {
                 let names: Vec<&str> = people.iter().map(Actor::as_str).collect();
                 write!(f, "role {role}: {}", names.join(", "))
             }
+            WaitingOn::Approvals {
+                policy,
+                given,
+                needed,
+                people,
+            } => {
+                write!(f, "approval ({policy}), {given} of {needed} given")?;
+                if !people.is_empty() {
+                    let names: Vec<&str> = people.iter().map(Actor::as_str).collect();
+                    write!(f, "; may approve: {}", names.join(", "))?;
+                }
+                Ok(())
+            }
             WaitingOn::Nodes(nodes) => {
                 let ids: Vec<&str> = nodes.iter().map(NodeId::as_str).collect();
                 write!(f, "{}", ids.join(", "))
@@ -153,10 +173,36 @@ fn blocker(workflow: &Workflow, state: &TransitionState, i: usize) -> Blocker {
         people: state.meta.people_for(role),
     };
     let waiting_on = match (&node.kind, status) {
-        (NodeKind::Deliverable { owner, .. }, NodeStatus::Open | NodeStatus::ChangesRequested) => {
-            role_of(owner)
+        (NodeKind::Deliverable(d), NodeStatus::Open | NodeStatus::ChangesRequested) => {
+            role_of(&d.owner)
         }
-        (NodeKind::Deliverable { approver, .. }, NodeStatus::Submitted) => role_of(approver),
+        (NodeKind::Deliverable(d), NodeStatus::Submitted) => {
+            let ns = &state.nodes[i];
+            let mut people: Vec<Actor> = Vec::new();
+            for a in d.approval.approvers() {
+                let named = match a {
+                    Approver::Person(p) => vec![p.clone()],
+                    Approver::Role(r) => state.meta.people_for(r),
+                };
+                for p in named {
+                    let excluded =
+                        ns.submitted_by.as_ref() == Some(&p) || ns.approvals.contains(&p);
+                    if !excluded && !people.contains(&p) {
+                        people.push(p);
+                    }
+                }
+            }
+            WaitingOn::Approvals {
+                policy: d.approval.to_string(),
+                given: ns.approvals.len(),
+                needed: d.approval.needed(),
+                people,
+            }
+        }
+        (NodeKind::Milestone(m), NodeStatus::Open) => match &m.sign_off {
+            Some(role) => role_of(role),
+            None => WaitingOn::Nodes(Vec::new()),
+        },
         (NodeKind::Gate, NodeStatus::Open) => match RoleName::parse(SERVICE_MANAGER_ROLE) {
             Ok(role) => role_of(&role),
             Err(_) => WaitingOn::Nodes(Vec::new()),
@@ -164,7 +210,7 @@ fn blocker(workflow: &Workflow, state: &TransitionState, i: usize) -> Blocker {
         _ => WaitingOn::Nodes(
             node.needs
                 .iter()
-                .filter(|&&j| !state.nodes[j].status.is_done())
+                .filter(|&&j| !state.nodes[j].status.is_done() && workflow.node(j).required)
                 .map(|&j| workflow.node(j).id.clone())
                 .collect(),
         ),

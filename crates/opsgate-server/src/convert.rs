@@ -1,8 +1,10 @@
 //! Conversions between domain/store types and protobuf messages; protobuf types stop here.
 
 use chrono::{DateTime, Utc};
+use opsgate_domain::workflow::{ApprovalPolicy, Approver};
 use opsgate_domain::{
-    Blocker, GateDecision, GateState, NodeKind, NodeStatus, TransitionStatus, WaitingOn,
+    Blocker, GateDecision, GateState, Node, NodeKind, NodeStatus, TransitionStatus, WaitingOn,
+    Workflow,
 };
 use opsgate_proto::v1 as pb;
 use opsgate_store::{TransitionSummary, TransitionView, WorkflowRecord, WorkflowSummary};
@@ -16,16 +18,71 @@ pub(crate) fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
 
 fn node_kind(kind: &NodeKind) -> pb::NodeKind {
     match kind {
-        NodeKind::Deliverable { .. } => pb::NodeKind::Deliverable,
-        NodeKind::Milestone => pb::NodeKind::Milestone,
+        NodeKind::Deliverable(_) => pb::NodeKind::Deliverable,
+        NodeKind::Milestone(_) => pb::NodeKind::Milestone,
         NodeKind::Gate => pb::NodeKind::Gate,
     }
 }
 
+/// Owner role, and the approver role when the policy is "any of" one role.
 fn roles_of(kind: &NodeKind) -> (String, String) {
     match kind {
-        NodeKind::Deliverable { owner, approver } => (owner.to_string(), approver.to_string()),
-        NodeKind::Milestone | NodeKind::Gate => (String::new(), String::new()),
+        NodeKind::Deliverable(d) => {
+            let approver = match &d.approval {
+                ApprovalPolicy::AnyOf(a) => match a.as_slice() {
+                    [Approver::Role(r)] => r.to_string(),
+                    _ => String::new(),
+                },
+                _ => String::new(),
+            };
+            (d.owner.to_string(), approver)
+        }
+        NodeKind::Milestone(_) | NodeKind::Gate => (String::new(), String::new()),
+    }
+}
+
+fn needs_of(wf: &Workflow, n: &Node) -> Vec<String> {
+    n.needs.iter().map(|&j| wf.node(j).id.to_string()).collect()
+}
+
+fn workflow_node(wf: &Workflow, n: &Node) -> pb::WorkflowNode {
+    let (owner_role, approver_role) = roles_of(&n.kind);
+    let (approval, template) = match &n.kind {
+        NodeKind::Deliverable(d) => (
+            d.approval.to_string(),
+            d.template.clone().unwrap_or_default(),
+        ),
+        _ => (String::new(), String::new()),
+    };
+    let (sign_off_role, meeting) = match &n.kind {
+        NodeKind::Milestone(m) => (
+            m.sign_off
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            m.meeting
+                .map(|m| m.kind.as_str().to_owned())
+                .unwrap_or_default(),
+        ),
+        _ => (String::new(), String::new()),
+    };
+    pb::WorkflowNode {
+        id: n.id.to_string(),
+        title: n.title.clone(),
+        description: n.description.clone(),
+        kind: node_kind(&n.kind).into(),
+        owner_role,
+        approver_role,
+        needs: needs_of(wf, n),
+        approval,
+        required: n.required,
+        due: n.due.map(|d| d.to_string()).unwrap_or_default(),
+        checklist: n.checklist.clone(),
+        after_go_live: n.after_go_live,
+        sign_off_role,
+        meeting,
+        effort_days: n.effort_days,
+        template,
     }
 }
 
@@ -45,6 +102,7 @@ fn transition_status(status: TransitionStatus) -> pb::TransitionStatus {
     match status {
         TransitionStatus::Active => pb::TransitionStatus::Active,
         TransitionStatus::HandedOver => pb::TransitionStatus::HandedOver,
+        TransitionStatus::Completed => pb::TransitionStatus::Completed,
     }
 }
 
@@ -63,24 +121,20 @@ pub(crate) fn workflow(record: &WorkflowRecord) -> pb::Workflow {
             .map(|r| pb::Role {
                 name: r.name.to_string(),
                 description: r.description.clone(),
+                responsibilities: r.responsibilities.clone(),
             })
             .collect(),
-        nodes: wf
-            .nodes()
+        nodes: wf.nodes().iter().map(|n| workflow_node(wf, n)).collect(),
+        contacts: wf
+            .contacts()
             .iter()
-            .map(|n| {
-                let (owner_role, approver_role) = roles_of(&n.kind);
-                pb::WorkflowNode {
-                    id: n.id.to_string(),
-                    title: n.title.clone(),
-                    description: n.description.clone(),
-                    kind: node_kind(&n.kind).into(),
-                    owner_role,
-                    approver_role,
-                    needs: n.needs.iter().map(|&j| wf.node(j).id.to_string()).collect(),
-                }
+            .map(|c| pb::Contact {
+                name: c.name.clone(),
+                role: c.role.as_ref().map(ToString::to_string).unwrap_or_default(),
+                channels: c.channels.clone(),
             })
             .collect(),
+        support_days: wf.support().map_or(0, |s| s.duration_days),
     }
 }
 
@@ -126,13 +180,23 @@ pub(crate) fn transition(view: &TransitionView) -> pb::Transition {
                     title: n.title.clone(),
                     kind: node_kind(&n.kind).into(),
                     status: node_status(s.status).into(),
-                    needs: n.needs.iter().map(|&j| wf.node(j).id.to_string()).collect(),
+                    needs: needs_of(wf, n),
                     owner_role,
                     approver_role,
                     evidence: s.evidence.as_ref().map(|e| pb::Evidence {
                         links: e.links.clone(),
                         text: e.text.clone(),
+                        attachments: e
+                            .attachments
+                            .iter()
+                            .map(|a| pb::Attachment {
+                                uri: a.uri.clone(),
+                                sha256: a.sha256.clone(),
+                            })
+                            .collect(),
                     }),
+                    approved_by: s.approvals.iter().map(ToString::to_string).collect(),
+                    required: n.required,
                     comment: s.comment.clone().unwrap_or_default(),
                     last_actor: s
                         .actor
@@ -195,25 +259,32 @@ fn blocker(view: &TransitionView, b: &Blocker) -> pb::Blocker {
         .position(b.node.as_str())
         .map(|i| node_kind(&view.workflow.workflow.node(i).kind))
         .unwrap_or(pb::NodeKind::Unspecified);
-    let (waiting_on_role, waiting_on_people, waiting_on_nodes) = match &b.waiting_on {
-        WaitingOn::Role { role, people } => (
-            role.to_string(),
-            people.iter().map(ToString::to_string).collect(),
-            Vec::new(),
-        ),
-        WaitingOn::Nodes(nodes) => (
-            String::new(),
-            Vec::new(),
-            nodes.iter().map(ToString::to_string).collect(),
-        ),
-    };
-    pb::Blocker {
+    let mut out = pb::Blocker {
         node_id: b.node.to_string(),
         title: b.title.clone(),
         kind: kind.into(),
         status: node_status(b.status).into(),
-        waiting_on_role,
-        waiting_on_people,
-        waiting_on_nodes,
+        ..Default::default()
+    };
+    match &b.waiting_on {
+        WaitingOn::Role { role, people } => {
+            out.waiting_on_role = role.to_string();
+            out.waiting_on_people = people.iter().map(ToString::to_string).collect();
+        }
+        WaitingOn::Approvals {
+            policy,
+            given,
+            needed,
+            people,
+        } => {
+            out.approval_policy = policy.clone();
+            out.approvals_given = u32::try_from(*given).unwrap_or(u32::MAX);
+            out.approvals_needed = u32::try_from(*needed).unwrap_or(u32::MAX);
+            out.waiting_on_people = people.iter().map(ToString::to_string).collect();
+        }
+        WaitingOn::Nodes(nodes) => {
+            out.waiting_on_nodes = nodes.iter().map(ToString::to_string).collect();
+        }
     }
+    out
 }

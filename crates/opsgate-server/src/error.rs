@@ -87,5 +87,6 @@ pub(crate) fn domain_status(err: DomainError) -> Status {
         DomainError::InvalidArgument { field, message } => invalid_argument(field, message),
         e @ DomainError::UnknownNode { .. } => Status::not_found(e.to_string()),
         DomainError::FailedPrecondition(m) => Status::failed_precondition(m),
+        DomainError::NotPermitted(m) => Status::permission_denied(m),
     }
 }

@@ -72,6 +72,17 @@ impl Store {
                 });
             }
             let version = latest.map_or(1, |l| l.version + 1);
+            if let Some(declared) = workflow.declared_version()
+                && i64::from(declared) != i64::from(version)
+            {
+                txn.rollback().await?;
+                return Err(opsgate_domain::Error::FailedPrecondition(format!(
+                    "workflow '{}' declares version {declared}, but registering this source makes it version {version}: \
+                     set `version: {version}` (or remove `version:` to number versions automatically)",
+                    workflow.name()
+                ))
+                .into());
+            }
             let insert = workflows::ActiveModel {
                 id: NotSet,
                 name: Set(workflow.name().to_string()),

@@ -20,6 +20,9 @@ pub(crate) enum Command {
         /// Evidence as text.
         #[arg(long, default_value = "")]
         text: String,
+        /// A document by reference and checksum, repeatable.
+        #[arg(long = "attachment", value_name = "URI=SHA256")]
+        attachments: Vec<String>,
     },
     /// Approve a submitted deliverable.
     Approve {
@@ -45,14 +48,31 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
             deliverable_id,
             links,
             text,
+            attachments,
         } => {
-            if links.is_empty() && text.trim().is_empty() {
-                bail!("give evidence: at least one --link URL or --text TEXT");
+            if links.is_empty() && text.trim().is_empty() && attachments.is_empty() {
+                bail!(
+                    "give evidence: at least one --link URL, --attachment URI=SHA256 or --text TEXT"
+                );
             }
+            let attachments = attachments
+                .iter()
+                .map(|a| match a.rsplit_once('=') {
+                    Some((uri, sha256)) => Ok(pb::Attachment {
+                        uri: uri.to_owned(),
+                        sha256: sha256.to_owned(),
+                    }),
+                    None => bail!("--attachment '{a}' must look like URI=SHA256"),
+                })
+                .collect::<anyhow::Result<_>>()?;
             let request = ctx.acting(pb::SubmitDeliverableRequest {
                 transition_id,
                 deliverable_id,
-                evidence: Some(pb::Evidence { links, text }),
+                evidence: Some(pb::Evidence {
+                    links,
+                    text,
+                    attachments,
+                }),
             })?;
             client
                 .submit_deliverable(request)

@@ -1,4 +1,5 @@
-//! `opsgate handover accept|reject`: the service manager's decision at the operations gate.
+//! `opsgate handover accept|reject`: the service manager's decision at the operations gate;
+//! `opsgate milestone sign-off`: a milestone's sign-off role confirms it.
 
 use std::process::ExitCode;
 
@@ -62,6 +63,43 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
                 .transition
         }
     };
+    output::transition(&transition.context("server returned no transition")?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `opsgate milestone ...`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum MilestoneCommand {
+    /// Sign off a milestone whose needs are done (for milestones with a sign-off role).
+    SignOff {
+        transition_id: String,
+        milestone_id: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+}
+
+pub(crate) async fn run_milestone(
+    ctx: &Context,
+    command: MilestoneCommand,
+) -> anyhow::Result<ExitCode> {
+    let MilestoneCommand::SignOff {
+        transition_id,
+        milestone_id,
+        comment,
+    } = command;
+    let request = ctx.acting(pb::SignOffMilestoneRequest {
+        transition_id,
+        milestone_id,
+        comment,
+    })?;
+    let transition = ctx
+        .transitions()
+        .await?
+        .sign_off_milestone(request)
+        .await?
+        .into_inner()
+        .transition;
     output::transition(&transition.context("server returned no transition")?);
     Ok(ExitCode::SUCCESS)
 }

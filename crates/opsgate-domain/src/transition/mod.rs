@@ -8,14 +8,18 @@
 //! | open               | a need undone (derived)     | locked             |
 //! | open               | submit                      | submitted          |
 //! | changes_requested  | submit                      | submitted          |
-//! | submitted          | approve                     | approved           |
+//! | submitted          | approve, policy not yet met | submitted          |
+//! | submitted          | approve, policy met         | approved           |
 //! | submitted          | request changes             | changes_requested  |
 //! | approved/submitted | handover rejected, reopened | changes_requested  |
 //!
-//! Milestones go locked <-> reached and the gate locked <-> open as their needs are (un)done;
-//! the open gate goes to accepted on `AcceptHandover`. "Done" is transitive: a node counts as done
-//! only when it and everything it needs are done, so reopening a deliverable closes the gate even
-//! where later approvals stand.
+//! Approvals count distinct people allowed by the deliverable's policy (any of, all of, a quorum);
+//! nobody approves what they submitted. Milestones go locked <-> reached (through open when a
+//! sign-off role must sign them off) and the gate locked <-> open as their needs are (un)done; the
+//! open gate goes to accepted on `AcceptHandover`, and reaching the end of post-go-live support
+//! completes the transition. "Done" is transitive: a node counts as done only when it and
+//! everything it needs are done (an optional deliverable always counts as done), so reopening a
+//! deliverable closes the gate even where later approvals stand.
 
 use std::collections::BTreeMap;
 
@@ -24,9 +28,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ids::{Actor, NodeId, RoleName, WorkflowName};
-use crate::workflow::{NodeKind, PROJECT_MANAGER_ROLE, SERVICE_MANAGER_ROLE, Workflow};
+use crate::workflow::{
+    ApprovalPolicy, Approver, EvidenceKind, NodeKind, PROJECT_MANAGER_ROLE, SERVICE_MANAGER_ROLE,
+    Workflow,
+};
 
-/// Most links one submission may carry.
+/// Most links (or attachments) one submission may carry.
 pub const MAX_LINKS: usize = 50;
 /// Longest link accepted.
 pub const MAX_LINK_LEN: usize = 2048;
@@ -91,21 +98,35 @@ pub enum TransitionStatus {
     Active,
     /// The service manager accepted the handover: the service is in operation.
     HandedOver,
+    /// Post-go-live support ended: nothing is left to do.
+    Completed,
 }
 
 impl TransitionStatus {
+    pub const ALL: [TransitionStatus; 3] = [
+        TransitionStatus::Active,
+        TransitionStatus::HandedOver,
+        TransitionStatus::Completed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             TransitionStatus::Active => "active",
             TransitionStatus::HandedOver => "handed_over",
+            TransitionStatus::Completed => "completed",
         }
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [TransitionStatus::Active, TransitionStatus::HandedOver]
-            .into_iter()
-            .find(|s| s.as_str() == value)
+        Self::ALL.into_iter().find(|s| s.as_str() == value)
     }
+}
+
+/// A document given by reference, with the SHA-256 of its content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub uri: String,
+    pub sha256: String,
 }
 
 /// What a submitter attaches to a deliverable.
@@ -113,24 +134,38 @@ impl TransitionStatus {
 pub struct Evidence {
     pub links: Vec<String>,
     pub text: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
 }
 
 impl Evidence {
     /// Checks bounds; evidence must carry at least a link or some text.
     pub fn parse(links: Vec<String>, text: String) -> Result<Self> {
+        Self::parse_with_attachments(links, text, Vec::new())
+    }
+
+    /// Checks bounds, with attachments (a uri and the hex SHA-256 of the document each).
+    pub fn parse_with_attachments(
+        links: Vec<String>,
+        text: String,
+        attachments: Vec<Attachment>,
+    ) -> Result<Self> {
         let invalid = |message: String| Error::InvalidArgument {
             field: "evidence",
             message,
         };
         let links: Vec<String> = links.into_iter().map(|l| l.trim().to_owned()).collect();
         let text = text.trim().to_owned();
-        if links.is_empty() && text.is_empty() {
-            return Err(invalid("give at least one link or some text".into()));
+        if links.is_empty() && text.is_empty() && attachments.is_empty() {
+            return Err(invalid(
+                "give at least one link, attachment or some text".into(),
+            ));
         }
-        if links.len() > MAX_LINKS {
+        if links.len() > MAX_LINKS || attachments.len() > MAX_LINKS {
             return Err(invalid(format!(
-                "{} links, the limit is {MAX_LINKS}",
-                links.len()
+                "{} links and {} attachments, the limit is {MAX_LINKS} each",
+                links.len(),
+                attachments.len()
             )));
         }
         if let Some(bad) = links
@@ -141,8 +176,32 @@ impl Evidence {
                 "link '{bad}' must be non-empty, without spaces and at most {MAX_LINK_LEN} characters"
             )));
         }
+        let mut checked = Vec::with_capacity(attachments.len());
+        for a in attachments {
+            let uri = a.uri.trim().to_owned();
+            let sha256 = a.sha256.trim().to_ascii_lowercase();
+            let hex_ok = sha256.len() == 64 && sha256.chars().all(|c| c.is_ascii_hexdigit());
+            if uri.is_empty() || uri.len() > MAX_LINK_LEN || !hex_ok {
+                return Err(invalid(format!(
+                    "attachment '{uri}' needs a uri and the 64 hex digits of its SHA-256"
+                )));
+            }
+            checked.push(Attachment { uri, sha256 });
+        }
         check_text("evidence", &text)?;
-        Ok(Self { links, text })
+        Ok(Self {
+            links,
+            text,
+            attachments: checked,
+        })
+    }
+
+    fn has(&self, kind: EvidenceKind) -> bool {
+        match kind {
+            EvidenceKind::Link => !self.links.is_empty(),
+            EvidenceKind::Text => !self.text.is_empty(),
+            EvidenceKind::Attachment => !self.attachments.is_empty(),
+        }
     }
 }
 
@@ -154,6 +213,42 @@ fn check_text(field: &'static str, text: &str) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// A submission must carry every kind of evidence its deliverable requires.
+fn check_evidence(workflow: &Workflow, i: usize, evidence: &Evidence) -> Result<()> {
+    let node = workflow.node(i);
+    let Some(d) = node.deliverable() else {
+        return Ok(());
+    };
+    let missing: Vec<String> = d
+        .evidence
+        .iter()
+        .filter(|req| !evidence.has(req.kind))
+        .map(|req| {
+            let kind = match req.kind {
+                EvidenceKind::Link => "a link",
+                EvidenceKind::Text => "text",
+                EvidenceKind::Attachment => "an attachment",
+            };
+            if req.description.is_empty() {
+                kind.to_owned()
+            } else {
+                format!("{kind} ({})", req.description)
+            }
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument {
+        field: "evidence",
+        message: format!(
+            "deliverable '{}' needs evidence: {}",
+            node.id,
+            missing.join("; ")
+        ),
+    })
 }
 
 /// Named people for each role of one transition.
@@ -180,6 +275,18 @@ impl TransitionMeta {
             PROJECT_MANAGER_ROLE => vec![self.project_manager.clone()],
             SERVICE_MANAGER_ROLE => vec![self.service_manager.clone()],
             _ => self.participants.get(role).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Whether `actor` may act for `approver`. A role nobody was named for is open to anyone
+    /// until access control (identity and roles) arrives.
+    pub fn may_act_for(&self, approver: &Approver, actor: &Actor) -> bool {
+        match approver {
+            Approver::Person(p) => p == actor,
+            Approver::Role(role) => {
+                let people = self.people_for(role);
+                people.is_empty() || people.contains(actor)
+            }
         }
     }
 
@@ -230,12 +337,15 @@ pub struct NodeState {
     pub status: NodeStatus,
     /// Evidence of the latest submission.
     pub evidence: Option<Evidence>,
-    /// Latest review comment or rejection reason.
+    /// Latest review comment, sign-off comment or rejection reason.
     pub comment: Option<String>,
     /// Who last acted on this node (derived changes keep the previous actor).
     pub actor: Option<Actor>,
     /// Who made the latest submission.
     pub submitted_by: Option<Actor>,
+    /// Distinct approvers of the latest submission so far.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<Actor>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -247,6 +357,7 @@ impl NodeState {
             comment: None,
             actor: None,
             submitted_by: None,
+            approvals: Vec::new(),
             updated_at: at,
         }
     }
@@ -291,6 +402,11 @@ pub enum Command {
         reasons: Vec<String>,
         reopen: Vec<String>,
     },
+    /// The sign-off role confirms a milestone whose needs are done.
+    SignOff {
+        node: String,
+        comment: String,
+    },
 }
 
 /// An attributed, append-only fact. `seq` is 1-based within the transition.
@@ -313,7 +429,13 @@ pub enum EventKind {
         node: NodeId,
         evidence: Evidence,
     },
+    /// An approval that meets the deliverable's policy.
     DeliverableApproved {
+        node: NodeId,
+        comment: String,
+    },
+    /// An approval that does not meet the policy yet.
+    ApprovalRecorded {
         node: NodeId,
         comment: String,
     },
@@ -321,7 +443,12 @@ pub enum EventKind {
         node: NodeId,
         comment: String,
     },
-    /// Everything the node needs is done: a deliverable or the gate opens, a milestone is reached.
+    MilestoneSignedOff {
+        node: NodeId,
+        comment: String,
+    },
+    /// Everything the node needs is done: a deliverable or the gate opens, a milestone is reached
+    /// (or opens for its sign-off).
     NodeUnlocked {
         node: NodeId,
     },
@@ -345,13 +472,56 @@ impl EventKind {
             EventKind::TransitionStarted { .. } => "transition_started",
             EventKind::DeliverableSubmitted { .. } => "deliverable_submitted",
             EventKind::DeliverableApproved { .. } => "deliverable_approved",
+            EventKind::ApprovalRecorded { .. } => "approval_recorded",
             EventKind::ChangesRequested { .. } => "changes_requested",
+            EventKind::MilestoneSignedOff { .. } => "milestone_signed_off",
             EventKind::NodeUnlocked { .. } => "node_unlocked",
             EventKind::NodeRelocked { .. } => "node_relocked",
             EventKind::HandoverAccepted { .. } => "handover_accepted",
             EventKind::HandoverRejected { .. } => "handover_rejected",
         }
     }
+}
+
+/// Whether the distinct `approvers` meet `policy` (each already allowed by some entry).
+pub fn policy_met(policy: &ApprovalPolicy, approvers: &[Actor], meta: &TransitionMeta) -> bool {
+    match policy {
+        ApprovalPolicy::AnyOf(_) => !approvers.is_empty(),
+        ApprovalPolicy::Quorum { k, .. } => approvers.len() >= *k as usize,
+        ApprovalPolicy::AllOf(entries) => {
+            // Each entry needs its own person: a bipartite matching of entries to approvers.
+            let mut taken: Vec<Option<usize>> = vec![None; approvers.len()];
+            (0..entries.len()).all(|e| {
+                let mut seen = vec![false; approvers.len()];
+                augment(e, entries, approvers, meta, &mut taken, &mut seen)
+            })
+        }
+    }
+}
+
+fn augment(
+    entry: usize,
+    entries: &[Approver],
+    approvers: &[Actor],
+    meta: &TransitionMeta,
+    taken: &mut [Option<usize>],
+    seen: &mut [bool],
+) -> bool {
+    for (j, person) in approvers.iter().enumerate() {
+        if seen[j] || !meta.may_act_for(&entries[entry], person) {
+            continue;
+        }
+        seen[j] = true;
+        let free = match taken[j] {
+            None => true,
+            Some(other) => augment(other, entries, approvers, meta, taken, seen),
+        };
+        if free {
+            taken[j] = Some(entry);
+            return true;
+        }
+    }
+    false
 }
 
 impl TransitionState {
@@ -412,7 +582,7 @@ impl TransitionState {
         actor: Actor,
         at: DateTime<Utc>,
     ) -> Result<(Self, Vec<Event>)> {
-        let kind = self.decide(workflow, command)?;
+        let kind = self.decide(workflow, command, &actor)?;
         let mut next = self.clone();
         let event = Event {
             seq: self.seq + 1,
@@ -460,9 +630,18 @@ impl TransitionState {
                 self.apply(workflow, &event)?;
                 events.push(event);
             }
-            done[i] = needs_done && self.nodes[i].status.is_done();
+            done[i] = needs_done && (self.nodes[i].status.is_done() || !node.required);
         }
         Ok(())
+    }
+
+    /// Reaching the milestone that ends post-go-live support completes the transition.
+    fn complete_if_support_ended(&mut self, workflow: &Workflow, i: usize) {
+        if workflow.support().is_some_and(|s| s.end == i)
+            && self.nodes[i].status == NodeStatus::Reached
+        {
+            self.status = TransitionStatus::Completed;
+        }
     }
 
     /// Folds one event into the state. Refuses events that do not fit (a corrupt log).
@@ -498,24 +677,41 @@ impl TransitionState {
                 touch(self, i, NodeStatus::Submitted, true);
                 self.nodes[i].evidence = Some(evidence.clone());
                 self.nodes[i].submitted_by = Some(event.actor.clone());
+                self.nodes[i].approvals.clear();
             }
-            EventKind::DeliverableApproved { node, comment } => {
+            EventKind::DeliverableApproved { node, comment }
+            | EventKind::ApprovalRecorded { node, comment } => {
                 let i = node_at(node)?;
-                touch(self, i, NodeStatus::Approved, true);
+                let status = if matches!(event.kind, EventKind::DeliverableApproved { .. }) {
+                    NodeStatus::Approved
+                } else {
+                    NodeStatus::Submitted
+                };
+                touch(self, i, status, true);
                 self.nodes[i].comment = non_empty(comment);
+                self.nodes[i].approvals.push(event.actor.clone());
             }
             EventKind::ChangesRequested { node, comment } => {
                 let i = node_at(node)?;
                 touch(self, i, NodeStatus::ChangesRequested, true);
                 self.nodes[i].comment = non_empty(comment);
+                self.nodes[i].approvals.clear();
+            }
+            EventKind::MilestoneSignedOff { node, comment } => {
+                let i = node_at(node)?;
+                touch(self, i, NodeStatus::Reached, true);
+                self.nodes[i].comment = non_empty(comment);
+                self.complete_if_support_ended(workflow, i);
             }
             EventKind::NodeUnlocked { node } => {
                 let i = node_at(node)?;
-                let status = match workflow.node(i).kind {
-                    NodeKind::Milestone => NodeStatus::Reached,
-                    NodeKind::Deliverable { .. } | NodeKind::Gate => NodeStatus::Open,
+                let status = match &workflow.node(i).kind {
+                    NodeKind::Milestone(m) if m.sign_off.is_some() => NodeStatus::Open,
+                    NodeKind::Milestone(_) => NodeStatus::Reached,
+                    NodeKind::Deliverable(_) | NodeKind::Gate => NodeStatus::Open,
                 };
                 touch(self, i, status, false);
+                self.complete_if_support_ended(workflow, i);
             }
             EventKind::NodeRelocked { node } => {
                 let i = node_at(node)?;
@@ -534,6 +730,7 @@ impl TransitionState {
                 for node in reopened {
                     let i = node_at(node)?;
                     touch(self, i, NodeStatus::ChangesRequested, true);
+                    self.nodes[i].approvals.clear();
                     self.nodes[i].comment =
                         Some(format!("handover rejected: {}", reasons.join("; ")));
                 }
@@ -545,12 +742,13 @@ impl TransitionState {
     }
 
     /// Turns a command into its primary event, or says why it cannot happen now.
-    fn decide(&self, workflow: &Workflow, command: Command) -> Result<EventKind> {
+    fn decide(&self, workflow: &Workflow, command: Command, actor: &Actor) -> Result<EventKind> {
         match command {
             Command::Submit { node, evidence } => {
                 let (i, id) = self.deliverable(workflow, &node)?;
                 match self.nodes[i].status {
                     NodeStatus::Open | NodeStatus::ChangesRequested => {
+                        check_evidence(workflow, i, &evidence)?;
                         Ok(EventKind::DeliverableSubmitted { node: id, evidence })
                     }
                     NodeStatus::Locked => Err(self.locked_error(workflow, i, "submitted")),
@@ -566,6 +764,7 @@ impl TransitionState {
                 comment,
             } => {
                 check_text("comment", &comment)?;
+                let comment = comment.trim().to_owned();
                 let (i, id) = self.deliverable(workflow, &node)?;
                 let status = self.nodes[i].status;
                 if status != NodeStatus::Submitted {
@@ -580,21 +779,94 @@ impl TransitionState {
                         status.as_str()
                     )));
                 }
+                let policy = &workflow
+                    .node(i)
+                    .deliverable()
+                    .ok_or_else(|| {
+                        Error::FailedPrecondition(format!("'{id}' is not a deliverable"))
+                    })?
+                    .approval;
+                if !policy
+                    .approvers()
+                    .iter()
+                    .any(|a| self.meta.may_act_for(a, actor))
+                {
+                    return Err(Error::NotPermitted(format!(
+                        "{actor} may not review deliverable '{id}': its approval is {policy}{}",
+                        self.named_people(policy)
+                    )));
+                }
                 match decision {
-                    ReviewDecision::Approve => Ok(EventKind::DeliverableApproved {
-                        node: id,
-                        comment: comment.trim().to_owned(),
-                    }),
-                    ReviewDecision::RequestChanges if comment.trim().is_empty() => {
+                    ReviewDecision::RequestChanges if comment.is_empty() => {
                         Err(Error::InvalidArgument {
                             field: "comment",
                             message: "say what must change when requesting changes".into(),
                         })
                     }
-                    ReviewDecision::RequestChanges => Ok(EventKind::ChangesRequested {
-                        node: id,
+                    ReviewDecision::RequestChanges => {
+                        Ok(EventKind::ChangesRequested { node: id, comment })
+                    }
+                    ReviewDecision::Approve => {
+                        let node = &self.nodes[i];
+                        if node.submitted_by.as_ref() == Some(actor) {
+                            return Err(Error::NotPermitted(format!(
+                                "{actor} submitted deliverable '{id}' and so may not approve it"
+                            )));
+                        }
+                        if node.approvals.contains(actor) {
+                            return Err(Error::FailedPrecondition(format!(
+                                "{actor} already approved this submission of '{id}'; it needs {} distinct approvers ({policy})",
+                                policy.needed()
+                            )));
+                        }
+                        let mut approvers = node.approvals.clone();
+                        approvers.push(actor.clone());
+                        if policy_met(policy, &approvers, &self.meta) {
+                            Ok(EventKind::DeliverableApproved { node: id, comment })
+                        } else {
+                            Ok(EventKind::ApprovalRecorded { node: id, comment })
+                        }
+                    }
+                }
+            }
+            Command::SignOff { node, comment } => {
+                check_text("comment", &comment)?;
+                let i = workflow.position(&node).ok_or_else(|| Error::UnknownNode {
+                    kind: "milestone",
+                    id: node.clone(),
+                    workflow: workflow.name().to_string(),
+                })?;
+                let n = workflow.node(i);
+                let NodeKind::Milestone(m) = &n.kind else {
+                    return Err(Error::FailedPrecondition(format!(
+                        "'{node}' is a {}, not a milestone",
+                        n.kind.label()
+                    )));
+                };
+                let Some(role) = &m.sign_off else {
+                    return Err(Error::FailedPrecondition(format!(
+                        "milestone '{node}' has no sign-off: it is reached when everything it needs is done"
+                    )));
+                };
+                if !self.meta.may_act_for(&Approver::Role(role.clone()), actor) {
+                    return Err(Error::NotPermitted(format!(
+                        "{actor} may not sign off milestone '{node}': that is for role {role}{}",
+                        self.named(role)
+                    )));
+                }
+                match self.nodes[i].status {
+                    NodeStatus::Open => Ok(EventKind::MilestoneSignedOff {
+                        node: n.id.clone(),
                         comment: comment.trim().to_owned(),
                     }),
+                    NodeStatus::Locked => Err(Error::FailedPrecondition(format!(
+                        "milestone '{node}' cannot be signed off yet: it waits on {}",
+                        self.waiting_on(workflow, i)
+                    ))),
+                    status => Err(Error::FailedPrecondition(format!(
+                        "milestone '{node}' is already {}",
+                        status.as_str()
+                    ))),
                 }
             }
             Command::AcceptHandover { comment } => {
@@ -642,6 +914,31 @@ impl TransitionState {
         }
     }
 
+    /// ` (NAME, NAME)` for a role with named people, or nothing.
+    fn named(&self, role: &RoleName) -> String {
+        let people = self.meta.people_for(role);
+        if people.is_empty() {
+            return String::new();
+        }
+        let names: Vec<&str> = people.iter().map(Actor::as_str).collect();
+        format!(" ({})", names.join(", "))
+    }
+
+    /// `; named: ...` listing the people who may act for a policy's roles.
+    fn named_people(&self, policy: &ApprovalPolicy) -> String {
+        let mut names: Vec<String> = Vec::new();
+        for a in policy.approvers() {
+            if let Approver::Role(role) = a {
+                names.extend(self.meta.people_for(role).iter().map(ToString::to_string));
+            }
+        }
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!("; named for it: {}", names.join(", "))
+        }
+    }
+
     fn deliverable(&self, workflow: &Workflow, id: &str) -> Result<(usize, NodeId)> {
         let unknown = || Error::UnknownNode {
             kind: "deliverable",
@@ -651,7 +948,7 @@ impl TransitionState {
         let i = workflow.position(id).ok_or_else(unknown)?;
         let node = workflow.node(i);
         match node.kind {
-            NodeKind::Deliverable { .. } => Ok((i, node.id.clone())),
+            NodeKind::Deliverable(_) => Ok((i, node.id.clone())),
             _ => Err(Error::FailedPrecondition(format!(
                 "'{id}' is a {}, not a deliverable",
                 node.kind.label()
@@ -659,12 +956,13 @@ impl TransitionState {
         }
     }
 
-    fn locked_error(&self, workflow: &Workflow, i: usize, verb: &str) -> Error {
+    /// The needs of node `i` that are not done, as `'id' (status)`.
+    fn waiting_on(&self, workflow: &Workflow, i: usize) -> String {
         let waiting: Vec<String> = workflow
             .node(i)
             .needs
             .iter()
-            .filter(|&&j| !self.nodes[j].status.is_done())
+            .filter(|&&j| !self.nodes[j].status.is_done() && workflow.node(j).required)
             .map(|&j| {
                 format!(
                     "'{}' ({})",
@@ -673,14 +971,18 @@ impl TransitionState {
                 )
             })
             .collect();
-        let waiting = if waiting.is_empty() {
-            "work before it was reopened".to_owned()
+        if waiting.is_empty() {
+            "work before it that was reopened".to_owned()
         } else {
             waiting.join(", ")
-        };
+        }
+    }
+
+    fn locked_error(&self, workflow: &Workflow, i: usize, verb: &str) -> Error {
         Error::FailedPrecondition(format!(
-            "deliverable '{}' is locked and cannot be {verb}: it waits on {waiting}",
-            workflow.node(i).id
+            "deliverable '{}' is locked and cannot be {verb}: it waits on {}",
+            workflow.node(i).id,
+            self.waiting_on(workflow, i)
         ))
     }
 

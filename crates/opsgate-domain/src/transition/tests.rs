@@ -48,13 +48,23 @@ fn status(wf: &Workflow, state: &TransitionState, id: &str) -> NodeStatus {
     state.nodes[wf.position(id).unwrap()].status
 }
 
+/// Who a test sends a command as: the project manager submits, Dana reviews, the service manager decides.
+fn actor_for(cmd: &Command) -> Actor {
+    match cmd {
+        Command::Submit { .. } => actor("pat"),
+        Command::Review { .. } | Command::SignOff { .. } => actor("dana"),
+        Command::AcceptHandover { .. } | Command::RejectHandover { .. } => actor("sam"),
+    }
+}
+
 fn run(
     wf: &Workflow,
     state: &TransitionState,
     log: &mut Vec<Event>,
     cmd: Command,
 ) -> Result<TransitionState> {
-    let (next, events) = state.execute(wf, cmd, actor("someone"), at())?;
+    let who = actor_for(&cmd);
+    let (next, events) = state.execute(wf, cmd, who, at())?;
     log.extend(events);
     Ok(next)
 }
@@ -78,7 +88,7 @@ fn approve(id: &str) -> Command {
 /// Submits and approves every deliverable in topological order.
 fn approve_all(wf: &Workflow, mut state: TransitionState, log: &mut Vec<Event>) -> TransitionState {
     for node in wf.nodes() {
-        if matches!(node.kind, NodeKind::Deliverable { .. }) {
+        if matches!(node.kind, NodeKind::Deliverable(_)) {
             state = run(wf, &state, log, submit(node.id.as_str())).unwrap();
             state = run(wf, &state, log, approve(node.id.as_str())).unwrap();
         }
@@ -134,8 +144,10 @@ fn closed_gate_explains_blockers_and_who_they_wait_on() {
     assert_eq!(kb.status, NodeStatus::Submitted);
     assert_eq!(
         kb.waiting_on,
-        WaitingOn::Role {
-            role: RoleName::parse("service_desk_lead").unwrap(),
+        WaitingOn::Approvals {
+            policy: "any of role service_desk_lead".into(),
+            given: 0,
+            needed: 1,
             people: vec![actor("dana")]
         }
     );
@@ -162,7 +174,7 @@ fn closed_gate_explains_blockers_and_who_they_wait_on() {
             "readiness-review"
         ]
     );
-    assert!(decision.explain().contains("deliverable 'knowledge-articles' (Service desk knowledge articles) is submitted, waiting on role service_desk_lead: dana"));
+    assert!(decision.explain().contains("deliverable 'knowledge-articles' (Service desk knowledge articles) is submitted, waiting on approval (any of role service_desk_lead), 0 of 1 given; may approve: dana"));
 }
 
 #[test]
@@ -380,7 +392,8 @@ proptest! {
         let (wf, mut state, mut log) = started();
         for cmd in cmds {
             // A refused command leaves `state` as it was (execute borrows it immutably).
-            if let Ok((next, events)) = state.execute(&wf, cmd, actor("p"), at()) {
+            let who = actor_for(&cmd);
+            if let Ok((next, events)) = state.execute(&wf, cmd, who, at()) {
                 prop_assert_eq!(events.first().map(|e| e.seq), Some(state.seq + 1));
                 log.extend(events);
                 state = next;

@@ -1,13 +1,16 @@
 //! The validated workflow model: roles and a topologically ordered DAG of deliverables, milestones and one gate.
 
+mod keys;
 mod parse;
+mod raw;
 
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::ids::{NodeId, RoleName, WorkflowName};
+use crate::ids::{Actor, NodeId, RoleName, WorkflowName};
 
 pub use parse::{MAX_NODES, MAX_SOURCE_BYTES};
+pub use raw::json_schema;
 
 /// Role every transition binds to its named project manager.
 pub const PROJECT_MANAGER_ROLE: &str = "project_manager";
@@ -46,15 +49,174 @@ impl fmt::Display for WorkflowErrors {
 pub struct Role {
     pub name: RoleName,
     pub description: String,
+    pub responsibilities: Vec<String>,
+}
+
+/// Someone to reach about the transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub name: String,
+    pub role: Option<RoleName>,
+    pub channels: Vec<String>,
+}
+
+/// What a due offset counts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Anchor {
+    /// The day the transition starts.
+    Start,
+    /// The target go-live date.
+    GoLive,
+}
+
+/// A due date relative to the start or the go-live date, in days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Due {
+    pub anchor: Anchor,
+    pub days: i32,
+}
+
+impl fmt::Display for Due {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let anchor = match self.anchor {
+            Anchor::Start => "start",
+            Anchor::GoLive => "go_live",
+        };
+        match self.days {
+            0 => f.write_str(anchor),
+            d if d > 0 => write!(f, "{anchor} + {d}d"),
+            d => write!(f, "{anchor} - {}d", -d),
+        }
+    }
+}
+
+/// Who may approve: everyone acting in a role, or one named person.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Approver {
+    Role(RoleName),
+    Person(Actor),
+}
+
+impl fmt::Display for Approver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Approver::Role(r) => write!(f, "role {r}"),
+            Approver::Person(p) => write!(f, "{p}"),
+        }
+    }
+}
+
+/// How many distinct people must approve a submission. Nobody approves what they submitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApprovalPolicy {
+    /// One approval from anyone listed.
+    AnyOf(Vec<Approver>),
+    /// One approval for each entry, each from a different person.
+    AllOf(Vec<Approver>),
+    /// `k` approvals from different people, each listed.
+    Quorum { k: u32, of: Vec<Approver> },
+}
+
+impl ApprovalPolicy {
+    /// Every listed approver.
+    pub fn approvers(&self) -> &[Approver] {
+        match self {
+            ApprovalPolicy::AnyOf(a) | ApprovalPolicy::AllOf(a) => a,
+            ApprovalPolicy::Quorum { of, .. } => of,
+        }
+    }
+
+    /// How many distinct approvals complete a review.
+    pub fn needed(&self) -> usize {
+        match self {
+            ApprovalPolicy::AnyOf(_) => 1,
+            ApprovalPolicy::AllOf(a) => a.len(),
+            ApprovalPolicy::Quorum { k, .. } => *k as usize,
+        }
+    }
+}
+
+impl fmt::Display for ApprovalPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |a: &[Approver]| {
+            a.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            ApprovalPolicy::AnyOf(a) => write!(f, "any of {}", list(a)),
+            ApprovalPolicy::AllOf(a) => write!(f, "all of {}", list(a)),
+            ApprovalPolicy::Quorum { k, of } => write!(f, "{k} of {}", list(of)),
+        }
+    }
+}
+
+/// A kind of evidence a submission must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EvidenceKind {
+    Link,
+    Text,
+    /// A document by reference and checksum, given as a link.
+    Attachment,
+}
+
+/// Evidence a deliverable's submission must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceRequirement {
+    pub kind: EvidenceKind,
+    pub description: String,
+}
+
+/// The kinds of meeting in a transition's meeting structure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MeetingKind {
+    Startup,
+    FollowUp,
+    Review,
+}
+
+impl MeetingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MeetingKind::Startup => "startup",
+            MeetingKind::FollowUp => "follow_up",
+            MeetingKind::Review => "review",
+        }
+    }
+}
+
+/// A milestone that is a meeting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meeting {
+    pub kind: MeetingKind,
+    /// Recurrence of a follow-up meeting, in days.
+    pub every_days: Option<u32>,
+}
+
+/// A deliverable: produced by the owner role, approved under its policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deliverable {
+    pub owner: RoleName,
+    pub approval: ApprovalPolicy,
+    pub template: Option<String>,
+    pub evidence: Vec<EvidenceRequirement>,
+}
+
+/// A milestone: reached when everything it needs is done (and, with a sign-off role, signed off).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Milestone {
+    pub sign_off: Option<RoleName>,
+    pub meeting: Option<Meeting>,
+    /// The milestone that ends post-go-live support.
+    pub ends_support: bool,
 }
 
 /// What a node is, with the data only that kind has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeKind {
-    /// Produced by the owner role, approved by the approver role.
-    Deliverable { owner: RoleName, approver: RoleName },
-    /// Reached when everything it needs is done.
-    Milestone,
+    Deliverable(Deliverable),
+    Milestone(Milestone),
     /// The operations gate: opens when everything before it is done, accepted by the service manager.
     Gate,
 }
@@ -63,8 +225,8 @@ impl NodeKind {
     /// Lowercase word for messages and storage.
     pub fn label(&self) -> &'static str {
         match self {
-            NodeKind::Deliverable { .. } => "deliverable",
-            NodeKind::Milestone => "milestone",
+            NodeKind::Deliverable(_) => "deliverable",
+            NodeKind::Milestone(_) => "milestone",
             NodeKind::Gate => "gate",
         }
     }
@@ -78,14 +240,51 @@ pub struct Node {
     pub description: String,
     pub kind: NodeKind,
     pub needs: Vec<usize>,
+    pub due: Option<Due>,
+    /// Working days the node takes (0 for milestones and the gate).
+    pub effort_days: u32,
+    /// False for a deliverable that never blocks anything.
+    pub required: bool,
+    pub checklist: Vec<String>,
+    /// Part of the post-go-live support window.
+    pub after_go_live: bool,
+}
+
+impl Node {
+    pub fn deliverable(&self) -> Option<&Deliverable> {
+        match &self.kind {
+            NodeKind::Deliverable(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// The post-go-live support window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Support {
+    pub duration_days: u32,
+    /// Index of the milestone that ends it.
+    pub end: usize,
+}
+
+/// The header parts of a workflow, checked before the graph.
+pub(super) struct Parts {
+    pub name: WorkflowName,
+    pub declared_version: Option<u32>,
+    pub description: String,
+    pub roles: Vec<Role>,
+    pub contacts: Vec<Contact>,
 }
 
 /// A validated workflow. Invariant: `nodes` is in topological order, exactly one node is the gate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workflow {
     name: WorkflowName,
+    declared_version: Option<u32>,
     description: String,
     roles: Vec<Role>,
+    contacts: Vec<Contact>,
+    support: Option<Support>,
     nodes: Vec<Node>,
     index: HashMap<NodeId, usize>,
     gate: usize,
@@ -104,6 +303,25 @@ impl Workflow {
 
     pub fn description(&self) -> &str {
         &self.description
+    }
+
+    /// The `version:` the file declares, if any.
+    pub fn declared_version(&self) -> Option<u32> {
+        self.declared_version
+    }
+
+    pub fn contacts(&self) -> &[Contact] {
+        &self.contacts
+    }
+
+    /// The post-go-live support window, if the workflow has one.
+    pub fn support(&self) -> Option<Support> {
+        self.support
+    }
+
+    /// The role named `name`.
+    pub fn role(&self, name: &str) -> Option<&Role> {
+        self.roles.iter().find(|r| r.name.as_str() == name)
     }
 
     /// Declared and built-in roles, sorted by name.
@@ -139,13 +357,19 @@ impl Workflow {
         &self.gate_ancestors
     }
 
-    fn from_parts(
-        name: WorkflowName,
-        description: String,
-        roles: Vec<Role>,
+    pub(super) fn from_parts(
+        parts: Parts,
         nodes: Vec<Node>,
         gate: usize,
+        support: Option<Support>,
     ) -> Self {
+        let Parts {
+            name,
+            declared_version,
+            description,
+            roles,
+            contacts,
+        } = parts;
         let index = nodes
             .iter()
             .enumerate()
@@ -162,8 +386,11 @@ impl Workflow {
         let gate_ancestors = (0..nodes.len()).filter(|&i| is_ancestor[i]).collect();
         Self {
             name,
+            declared_version,
             description,
             roles,
+            contacts,
+            support,
             nodes,
             index,
             gate,

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use opsgate_domain::transition::Attachment;
 use opsgate_domain::{Actor, Command, Evidence, Participants, ReviewDecision, RoleName};
 use opsgate_proto::v1 as pb;
 use opsgate_proto::v1::transition_service_server::TransitionService;
@@ -144,7 +145,16 @@ impl TransitionService for Api {
         let actor = actor(&request)?;
         let req = request.into_inner();
         let evidence = req.evidence.unwrap_or_default();
-        let evidence = Evidence::parse(evidence.links, evidence.text).map_err(domain_status)?;
+        let attachments = evidence
+            .attachments
+            .into_iter()
+            .map(|a| Attachment {
+                uri: a.uri,
+                sha256: a.sha256,
+            })
+            .collect();
+        let evidence = Evidence::parse_with_attachments(evidence.links, evidence.text, attachments)
+            .map_err(domain_status)?;
         let command = Command::Submit {
             node: required("deliverable_id", &req.deliverable_id)?.to_owned(),
             evidence,
@@ -213,6 +223,22 @@ impl TransitionService for Api {
         };
         let transition = self.command(&req.transition_id, command, actor).await?;
         Ok(Response::new(pb::RejectHandoverResponse {
+            transition: Some(transition),
+        }))
+    }
+
+    async fn sign_off_milestone(
+        &self,
+        request: Request<pb::SignOffMilestoneRequest>,
+    ) -> Result<Response<pb::SignOffMilestoneResponse>, Status> {
+        let actor = actor(&request)?;
+        let req = request.into_inner();
+        let command = Command::SignOff {
+            node: required("milestone_id", &req.milestone_id)?.to_owned(),
+            comment: req.comment,
+        };
+        let transition = self.command(&req.transition_id, command, actor).await?;
+        Ok(Response::new(pb::SignOffMilestoneResponse {
             transition: Some(transition),
         }))
     }
