@@ -236,3 +236,20 @@ async fn workflow_register_reports_new_and_unchanged_versions() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_committed_json_schema_is_the_one_the_binary_prints() {
+    let out = opsgate("http://127.0.0.1:9", None, &["workflow", "schema"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/workflow.schema.json")).unwrap();
+    assert_eq!(
+        stdout(&out),
+        committed,
+        "docs/workflow.schema.json is stale: run `opsgate workflow schema > docs/workflow.schema.json`"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&committed).unwrap();
+    let deliverable = &schema["$defs"]["Deliverable"]["properties"];
+    for field in ["owner", "approval", "evidence", "required", "due", "needs"] {
+        assert!(deliverable.get(field).is_some(), "schema lacks deliverable.{field}");
+    }
+}

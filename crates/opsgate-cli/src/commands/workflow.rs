@@ -32,11 +32,17 @@ pub(crate) enum Command {
     },
     /// List workflows with their latest versions.
     List,
+    /// Print the JSON Schema of workflow files (also committed as docs/workflow.schema.json).
+    Schema,
 }
 
 pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Validate { files } => Ok(validate(&files)),
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&opsgate_domain::workflow::json_schema())?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Register { files } => {
             let mut client = ctx.workflows().await?;
             for file in files {

@@ -44,6 +44,7 @@ pub(super) struct RawWorkflow {
 }
 
 #[derive(Deserialize, JsonSchema, Default)]
+#[schemars(rename = "Role")]
 #[schemars(extend("additionalProperties" = false))]
 pub(super) struct RawRole {
     #[serde(default)]
@@ -53,6 +54,7 @@ pub(super) struct RawRole {
 }
 
 #[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "Contact")]
 #[schemars(extend("additionalProperties" = false))]
 pub(super) struct RawContact {
     #[schemars(with = "String")]
@@ -68,6 +70,7 @@ pub(super) struct RawContact {
 
 /// Fields every node has.
 #[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "Milestone")]
 #[schemars(extend("additionalProperties" = false))]
 pub(super) struct RawMilestone {
     #[schemars(with = "String")]
@@ -98,6 +101,7 @@ pub(super) struct RawMilestone {
 }
 
 #[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "Deliverable")]
 #[schemars(extend("additionalProperties" = false))]
 pub(super) struct RawDeliverable {
     #[schemars(with = "String")]
@@ -142,6 +146,7 @@ pub(super) struct RawDeliverable {
 
 /// Exactly one of `any_of`, `all_of`, or `quorum` with `of`.
 #[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "Approval")]
 #[schemars(extend("additionalProperties" = false))]
 pub(super) struct RawApproval {
     #[serde(default)]
@@ -161,6 +166,7 @@ pub(super) struct RawApproval {
 
 /// A role name, or `{person: NAME}`.
 #[derive(Deserialize, JsonSchema, Clone)]
+#[schemars(rename = "Approver")]
 #[serde(untagged)]
 pub(super) enum RawApprover {
     Role(String),
@@ -168,6 +174,7 @@ pub(super) enum RawApprover {
 }
 
 #[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "Evidence")]
 #[schemars(extend("additionalProperties" = false))]
 pub(super) struct RawEvidence {
     /// link, text or attachment.
@@ -178,6 +185,7 @@ pub(super) struct RawEvidence {
 }
 
 #[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "Gate")]
 #[schemars(extend("additionalProperties" = false))]
 pub(super) struct RawGate {
     #[schemars(with = "String")]
@@ -199,6 +207,7 @@ pub(super) struct RawGate {
 }
 
 #[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "PostGoLive")]
 #[schemars(extend("additionalProperties" = false))]
 pub(super) struct RawPostGoLive {
     /// How long support lasts after go-live, like `14d`.
@@ -212,6 +221,7 @@ pub(super) struct RawPostGoLive {
 }
 
 #[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "EndOfSupport")]
 #[schemars(extend("additionalProperties" = false))]
 pub(super) struct RawEnd {
     #[schemars(with = "String")]
