@@ -62,8 +62,19 @@ async fn state_survives_a_server_restart() {
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(listed.workflows.len(), 1);
-        assert_eq!(listed.workflows[0].latest_version, 1);
+        let names: Vec<&str> = listed.workflows.iter().map(|w| w.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "service-desk-first",
+                "standard-change",
+                "standard-transition"
+            ]
+        );
+        assert!(
+            listed.workflows.iter().all(|w| w.latest_version == 1),
+            "{names:?}"
+        );
         server.stop().await;
     }
 }

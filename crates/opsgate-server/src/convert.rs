@@ -197,6 +197,7 @@ pub(crate) fn transition(view: &TransitionView) -> pb::Transition {
                     }),
                     approved_by: s.approvals.iter().map(ToString::to_string).collect(),
                     required: n.required,
+                    after_go_live: n.after_go_live,
                     comment: s.comment.clone().unwrap_or_default(),
                     last_actor: s
                         .actor

@@ -40,7 +40,10 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
     match command {
         Command::Validate { files } => Ok(validate(&files)),
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&opsgate_domain::workflow::json_schema())?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&opsgate_domain::workflow::json_schema())?
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Register { files } => {

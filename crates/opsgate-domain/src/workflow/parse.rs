@@ -780,10 +780,7 @@ fn post_go_live(
 
 /// Resolves `needs:`, rejects cycles (naming their path) and returns the nodes in a stable topological order,
 /// the gate's index, and each node's source position (by new index).
-fn order(
-    pending: Vec<Pending>,
-    p: &mut Problems,
-) -> Option<Ordered> {
+fn order(pending: Vec<Pending>, p: &mut Problems) -> Option<Ordered> {
     let position: HashMap<&str, usize> = pending
         .iter()
         .enumerate()
