@@ -417,3 +417,209 @@ proptest! {
         prop_assert_eq!(TransitionState::replay(&wf, &log).unwrap(), state);
     }
 }
+
+const POLICIES: &str = "
+name: policies
+roles:
+  desk: {description: service desk}
+  ops: {description: operations}
+milestones:
+  - id: start
+    title: Start
+    meeting: startup
+  - id: review
+    title: Readiness review
+    sign_off: ops
+    needs: [kb, runbook, faq]
+deliverables:
+  - id: kb
+    title: Knowledge
+    owner: project_manager
+    approval: {quorum: 2, of: [desk, ops, {person: Olga}]}
+    evidence: [{kind: link, description: the articles}]
+    needs: [start]
+  - id: runbook
+    title: Runbook
+    owner: project_manager
+    approval: {all_of: [desk, ops]}
+    needs: [start]
+  - id: faq
+    title: FAQ
+    owner: project_manager
+    approver: desk
+    required: false
+    needs: [start]
+gate:
+  id: gate
+  title: Gate
+  needs: [review]
+post_go_live:
+  duration: 7d
+  deliverables:
+    - id: report
+      title: Report
+      owner: project_manager
+      approver: service_manager
+  end: {id: support-end, title: End of support}
+";
+
+fn policies() -> (Workflow, TransitionState, Vec<Event>) {
+    let wf = Workflow::parse("policies.yaml", POLICIES).unwrap();
+    let mut m = meta();
+    m.workflow = WorkflowName::parse("policies").unwrap();
+    m.participants = Participants::from([
+        (
+            RoleName::parse("desk").unwrap(),
+            vec![actor("dana"), actor("lee")],
+        ),
+        (RoleName::parse("ops").unwrap(), vec![actor("omar")]),
+    ]);
+    let (state, events) = TransitionState::start(&wf, m, actor("pat"), at()).unwrap();
+    (wf, state, events)
+}
+
+fn as_(
+    who: &str,
+    wf: &Workflow,
+    state: &TransitionState,
+    log: &mut Vec<Event>,
+    cmd: Command,
+) -> Result<TransitionState> {
+    let (next, events) = state.execute(wf, cmd, actor(who), at())?;
+    log.extend(events);
+    Ok(next)
+}
+
+fn submit_linked(id: &str) -> Command {
+    Command::Submit {
+        node: id.into(),
+        evidence: Evidence::parse(vec!["https://kb/x".into()], String::new()).unwrap(),
+    }
+}
+
+#[test]
+fn a_quorum_needs_k_distinct_eligible_people_and_not_the_submitter() {
+    let (wf, state, mut log) = policies();
+    let s = as_("dana", &wf, &state, &mut log, submit_linked("kb")).unwrap();
+    let err = as_("dana", &wf, &s, &mut log, approve("kb")).unwrap_err();
+    assert_eq!(
+        err,
+        Error::NotPermitted("dana submitted deliverable 'kb' and so may not approve it".into())
+    );
+    let err = as_("mallory", &wf, &s, &mut log, approve("kb")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "mallory may not review deliverable 'kb': its approval is 2 of role desk, role ops, Olga; named for it: dana, lee, omar"
+    );
+    let s = as_("lee", &wf, &s, &mut log, approve("kb")).unwrap();
+    assert_eq!(status(&wf, &s, "kb"), NodeStatus::Submitted);
+    assert_eq!(log.last().unwrap().kind.name(), "approval_recorded");
+    let err = as_("lee", &wf, &s, &mut log, approve("kb")).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("lee already approved this submission of 'kb'"),
+        "{err}"
+    );
+    let s = as_("Olga", &wf, &s, &mut log, approve("kb")).unwrap();
+    assert_eq!(status(&wf, &s, "kb"), NodeStatus::Approved);
+    assert_eq!(
+        s.nodes[wf.position("kb").unwrap()].approvals,
+        [actor("lee"), actor("Olga")]
+    );
+    assert_eq!(TransitionState::replay(&wf, &log).unwrap(), s);
+}
+
+#[test]
+fn all_of_needs_a_different_person_for_each_entry() {
+    let (wf, state, mut log) = policies();
+    let s = as_("pat", &wf, &state, &mut log, submit_linked("runbook")).unwrap();
+    let s = as_("dana", &wf, &s, &mut log, approve("runbook")).unwrap();
+    // Lee also acts for desk only: desk is covered, ops is still missing.
+    let s = as_("lee", &wf, &s, &mut log, approve("runbook")).unwrap();
+    assert_eq!(status(&wf, &s, "runbook"), NodeStatus::Submitted);
+    let s = as_("omar", &wf, &s, &mut log, approve("runbook")).unwrap();
+    assert_eq!(status(&wf, &s, "runbook"), NodeStatus::Approved);
+}
+
+#[test]
+fn request_changes_resets_the_approvals_of_a_submission() {
+    let (wf, state, mut log) = policies();
+    let s = as_("pat", &wf, &state, &mut log, submit_linked("kb")).unwrap();
+    let s = as_("lee", &wf, &s, &mut log, approve("kb")).unwrap();
+    let changes = Command::Review {
+        node: "kb".into(),
+        decision: ReviewDecision::RequestChanges,
+        comment: "typo".into(),
+    };
+    let s = as_("omar", &wf, &s, &mut log, changes).unwrap();
+    let s = as_("pat", &wf, &s, &mut log, submit_linked("kb")).unwrap();
+    assert!(s.nodes[wf.position("kb").unwrap()].approvals.is_empty());
+    let s = as_("lee", &wf, &s, &mut log, approve("kb")).unwrap();
+    assert_eq!(status(&wf, &s, "kb"), NodeStatus::Submitted);
+}
+
+#[test]
+fn required_evidence_is_enforced() {
+    let (wf, state, mut log) = policies();
+    let text_only = Command::Submit {
+        node: "kb".into(),
+        evidence: Evidence::parse(vec![], "done".into()).unwrap(),
+    };
+    let err = as_("pat", &wf, &state, &mut log, text_only).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid evidence: deliverable 'kb' needs evidence: a link (the articles)"
+    );
+}
+
+#[test]
+fn optional_work_never_blocks_and_sign_off_milestones_wait_for_their_role() {
+    let (wf, mut s, mut log) = policies();
+    s = as_("pat", &wf, &s, &mut log, submit_linked("kb")).unwrap();
+    s = as_("lee", &wf, &s, &mut log, approve("kb")).unwrap();
+    s = as_("omar", &wf, &s, &mut log, approve("kb")).unwrap();
+    s = as_("pat", &wf, &s, &mut log, submit_linked("runbook")).unwrap();
+    s = as_("dana", &wf, &s, &mut log, approve("runbook")).unwrap();
+    s = as_("omar", &wf, &s, &mut log, approve("runbook")).unwrap();
+    // The FAQ is still open, yet the review opens for its sign-off.
+    assert_eq!(status(&wf, &s, "faq"), NodeStatus::Open);
+    assert_eq!(status(&wf, &s, "review"), NodeStatus::Open);
+    let decision = GateDecision::of(&wf, &s);
+    let ids: Vec<&str> = decision.blockers.iter().map(|b| b.node.as_str()).collect();
+    assert_eq!(ids, ["review"]);
+    assert_eq!(
+        decision.blockers[0].waiting_on,
+        WaitingOn::Role {
+            role: RoleName::parse("ops").unwrap(),
+            people: vec![actor("omar")]
+        }
+    );
+    let sign = |c: &str| Command::SignOff {
+        node: "review".into(),
+        comment: c.into(),
+    };
+    let err = as_("dana", &wf, &s, &mut log, sign("")).unwrap_err();
+    assert!(matches!(err, Error::NotPermitted(_)), "{err}");
+    s = as_("omar", &wf, &s, &mut log, sign("ready")).unwrap();
+    assert_eq!(status(&wf, &s, "review"), NodeStatus::Reached);
+    assert_eq!(GateDecision::of(&wf, &s).state, GateState::Open);
+
+    // Through the gate, support ends when its last deliverable is approved: the transition completes.
+    s = as_(
+        "sam",
+        &wf,
+        &s,
+        &mut log,
+        Command::AcceptHandover {
+            comment: String::new(),
+        },
+    )
+    .unwrap();
+    assert_eq!(s.status, TransitionStatus::HandedOver);
+    assert_eq!(status(&wf, &s, "report"), NodeStatus::Open);
+    s = as_("pat", &wf, &s, &mut log, submit_linked("report")).unwrap();
+    s = as_("sam", &wf, &s, &mut log, approve("report")).unwrap();
+    assert_eq!(status(&wf, &s, "support-end"), NodeStatus::Reached);
+    assert_eq!(s.status, TransitionStatus::Completed);
+    assert_eq!(TransitionState::replay(&wf, &log).unwrap(), s);
+}

@@ -196,3 +196,31 @@ fn duplicate_key_is_reported_in_plain_words() {
         ["wf.yaml:2:1: duplicate key 'name'"]
     );
 }
+
+#[test]
+fn more_nodes_than_the_limit_are_refused() {
+    let mut src = String::from("name: huge\nmilestones:\n");
+    for i in 0..=MAX_NODES {
+        src.push_str(&format!("  - {{id: m{i}, title: M}}\n"));
+    }
+    src.push_str("gate: {id: gate, title: Gate}\n");
+    assert_eq!(
+        problems(&src),
+        ["wf.yaml:1:1: workflow declares 10002 nodes, the limit is 10000"]
+    );
+}
+
+#[test]
+fn every_shipped_workflow_is_valid() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../workflows");
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let source = std::fs::read_to_string(&path).unwrap();
+        if let Err(e) = Workflow::parse(&path.display().to_string(), &source) {
+            panic!("{e}");
+        }
+        count += 1;
+    }
+    assert!(count >= 3, "expected the shipped workflows in {dir}");
+}
