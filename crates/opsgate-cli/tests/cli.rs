@@ -271,3 +271,97 @@ async fn the_committed_json_schema_is_the_one_the_binary_prints() {
         );
     }
 }
+
+#[tokio::test]
+async fn plan_graph_and_diff_work_offline() {
+    let shipped = workflows_dir().join("standard-transition.yaml");
+    let file = shipped.to_str().unwrap();
+    let none = "http://127.0.0.1:9";
+
+    let out = opsgate(
+        none,
+        None,
+        &[
+            "workflow",
+            "plan",
+            file,
+            "--start",
+            "2026-11-02",
+            "--go-live",
+            "2026-12-14",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("critical path: startup-meeting -> support-contacts -> resolver-group -> monitoring -> runbook -> readiness-review -> operations-gate"),
+        "{text}"
+    );
+    assert!(text.contains("nothing is late for this go-live date"));
+    // Three weeks earlier the SLA (due go_live - 20d, ten days of effort) cannot be made: exit 1 names it.
+    let out = opsgate(
+        none,
+        None,
+        &[
+            "workflow",
+            "plan",
+            file,
+            "--start",
+            "2026-11-02",
+            "--go-live",
+            "2026-11-23",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("late for this go-live date: "),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out)
+            .lines()
+            .any(|l| l.starts_with("sla ") && l.ends_with("LATE")),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = opsgate(
+        none,
+        None,
+        &["workflow", "graph", file, "--format", "mermaid"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(text.starts_with("flowchart LR\n"));
+    assert!(
+        text.contains("  knowledge_articles --> service_desk_training\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("operations_gate{{\"Operations gate"),
+        "{text}"
+    );
+    let out = opsgate(none, None, &["workflow", "graph", file]).await;
+    assert!(stdout(&out).contains("\"knowledge-articles\" -> \"service-desk-training\";"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let changed = dir.path().join("changed.yaml");
+    let source = std::fs::read_to_string(&shipped).unwrap();
+    std::fs::write(
+        &changed,
+        source.replace("    effort: 10d\n", "    effort: 15d\n"),
+    )
+    .unwrap();
+    let out = opsgate(
+        none,
+        None,
+        &["workflow", "diff", file, changed.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), "~ deliverable sla: effort: '10d' -> '15d'\n");
+}

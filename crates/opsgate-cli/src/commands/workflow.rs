@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use chrono::NaiveDate;
 use opsgate_proto::v1 as pb;
 
 use crate::EXIT_NO;
@@ -34,11 +35,81 @@ pub(crate) enum Command {
     List,
     /// Print the JSON Schema of workflow files (also committed as docs/workflow.schema.json).
     Schema,
+    /// Print the workflow's DAG as Graphviz dot or Mermaid.
+    Graph {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+    /// The dated schedule for a start and go-live date: earliest and latest dates, critical path, late work.
+    Plan {
+        file: PathBuf,
+        /// First day of the transition.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        start: NaiveDate,
+        /// Target go-live date.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        go_live: NaiveDate,
+    },
+    /// What changed between two versions of a workflow file.
+    Diff { old: PathBuf, new: PathBuf },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+/// Reads and validates a workflow file, or fails with every problem.
+fn load(file: &PathBuf) -> anyhow::Result<opsgate_domain::Workflow> {
+    let name = file.display().to_string();
+    let source = std::fs::read_to_string(file).with_context(|| format!("cannot read {name}"))?;
+    opsgate_domain::Workflow::parse(&name, &source).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Validate { files } => Ok(validate(&files)),
+        Command::Graph { file, format } => {
+            let wf = load(&file)?;
+            print!(
+                "{}",
+                match format {
+                    GraphFormat::Dot => wf.to_dot(),
+                    GraphFormat::Mermaid => wf.to_mermaid(),
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan {
+            file,
+            start,
+            go_live,
+        } => {
+            let wf = load(&file)?;
+            if go_live < start {
+                anyhow::bail!("--go-live {go_live} is before --start {start}");
+            }
+            let plan = wf.plan(start, go_live);
+            print_plan(&wf, &plan);
+            Ok(if plan.late.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_NO)
+            })
+        }
+        Command::Diff { old, new } => {
+            let (old, new) = (load(&old)?, load(&new)?);
+            let changes = old.diff(&new);
+            if changes.is_empty() {
+                println!("no changes");
+            }
+            for line in changes {
+                println!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Schema => {
             println!(
                 "{}",
@@ -138,5 +209,46 @@ fn validate(files: &[PathBuf]) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_NO)
+    }
+}
+
+fn print_plan(wf: &opsgate_domain::Workflow, plan: &opsgate_domain::workflow::Plan) {
+    let width = wf
+        .nodes()
+        .iter()
+        .map(|n| n.id.as_str().len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "{:<width$}  {:<11}  {:<10}  {:<10}  {:<10}  {:<10}  {:>5}",
+        "node", "kind", "earliest", "finish", "latest", "due", "slack"
+    );
+    for r in &plan.rows {
+        let node = wf.node(r.node);
+        let due = r.due.map(|d| d.to_string()).unwrap_or_else(|| "-".into());
+        let late = if r.slack_days < 0 { "  LATE" } else { "" };
+        println!(
+            "{:<width$}  {:<11}  {}  {}  {}  {:<10}  {:>4}d{late}",
+            node.id.as_str(),
+            node.kind.label(),
+            r.earliest_start,
+            r.earliest_finish,
+            r.latest_finish,
+            due,
+            r.slack_days
+        );
+    }
+    let path: Vec<&str> = plan
+        .critical_path
+        .iter()
+        .map(|&i| wf.node(i).id.as_str())
+        .collect();
+    println!("critical path: {}", path.join(" -> "));
+    if plan.late.is_empty() {
+        println!("nothing is late for this go-live date");
+    } else {
+        let late: Vec<&str> = plan.late.iter().map(|&i| wf.node(i).id.as_str()).collect();
+        println!("late for this go-live date: {}", late.join(", "));
     }
 }

@@ -1,7 +1,10 @@
 //! The validated workflow model: roles and a topologically ordered DAG of deliverables, milestones and one gate.
 
+mod diff;
+mod graph;
 mod keys;
 mod parse;
+mod plan;
 mod raw;
 
 use std::collections::HashMap;
@@ -10,6 +13,7 @@ use std::fmt;
 use crate::ids::{Actor, NodeId, RoleName, WorkflowName};
 
 pub use parse::{MAX_NODES, MAX_SOURCE_BYTES};
+pub use plan::{Plan, PlanRow, due_date};
 pub use raw::json_schema;
 
 /// Role every transition binds to its named project manager.

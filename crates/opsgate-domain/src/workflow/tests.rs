@@ -224,3 +224,87 @@ fn every_shipped_workflow_is_valid() {
     }
     assert!(count >= 3, "expected the shipped workflows in {dir}");
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::super::Workflow;
+
+    /// A random DAG as YAML: node i may need any earlier node, the gate needs every node.
+    fn dag_yaml(needs: &[Vec<usize>], efforts: &[u32]) -> String {
+        let mut src = String::from("name: random\ndeliverables:\n");
+        for (i, ns) in needs.iter().enumerate() {
+            let list: Vec<String> = ns.iter().map(|j| format!("n{j}")).collect();
+            src.push_str(&format!(
+                "  - {{id: n{i}, title: N{i}, owner: project_manager, approver: service_manager, effort: {}d, needs: [{}]}}\n",
+                efforts[i],
+                list.join(", ")
+            ));
+        }
+        let all: Vec<String> = (0..needs.len()).map(|i| format!("n{i}")).collect();
+        src.push_str(&format!(
+            "gate: {{id: gate, title: Gate, needs: [{}]}}\n",
+            all.join(", ")
+        ));
+        src
+    }
+
+    fn random_dag() -> impl Strategy<Value = (Vec<Vec<usize>>, Vec<u32>)> {
+        (1usize..40).prop_flat_map(|n| {
+            let needs = (0..n)
+                .map(|i| {
+                    if i == 0 {
+                        Just(Vec::new()).boxed()
+                    } else {
+                        proptest::sample::subsequence((0..i).collect::<Vec<_>>(), 0..=i.min(4))
+                            .boxed()
+                    }
+                })
+                .collect::<Vec<_>>();
+            (needs, proptest::collection::vec(0u32..10, n))
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn a_random_dag_validates_and_its_plan_respects_every_need((needs, efforts) in random_dag()) {
+            let wf = Workflow::parse("random.yaml", &dag_yaml(&needs, &efforts)).unwrap();
+            let start = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+            let go_live = chrono::NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
+            let plan = wf.plan(start, go_live);
+            for row in &plan.rows {
+                prop_assert!(row.earliest_start >= start);
+                for &j in &wf.node(row.node).needs {
+                    prop_assert!(plan.rows[j].earliest_finish <= row.earliest_start, "need finishes after its dependent starts");
+                    prop_assert!(plan.rows[j].latest_finish <= row.latest_start, "need's latest finish after dependent's latest start");
+                }
+            }
+            for pair in plan.critical_path.windows(2) {
+                prop_assert!(wf.node(pair[1]).needs.contains(&pair[0]), "critical path follows needs");
+            }
+            prop_assert_eq!(plan.critical_path.last().copied(), Some(wf.gate()));
+        }
+
+        #[test]
+        fn a_back_edge_is_reported_as_a_cycle_naming_its_path((needs, efforts) in random_dag(), pick in any::<proptest::sample::Index>()) {
+            // Find a path a -> ... -> b through needs, then make its start need its end.
+            let n = needs.len();
+            let b = pick.index(n);
+            let Some(&a) = needs[b].first() else { return Ok(()); };
+            let mut needs = needs.clone();
+            needs[a].push(b);
+            let err = Workflow::parse("random.yaml", &dag_yaml(&needs, &efforts)).unwrap_err();
+            let cycle = err.problems.iter().find(|p| p.message.starts_with("needs form a cycle: ")).expect("a cycle problem");
+            let path = cycle.message.trim_start_matches("needs form a cycle: ").trim_end_matches(" (each node needs the next)");
+            let ids: Vec<&str> = path.split(" -> ").collect();
+            prop_assert!(ids.len() >= 3 && ids.first() == ids.last(), "{}", cycle.message);
+            prop_assert!(ids.contains(&format!("n{a}").as_str()) && ids.contains(&format!("n{b}").as_str()), "{}", cycle.message);
+            // Every step of the printed path is a real need.
+            for w in ids.windows(2) {
+                let from: usize = w[0][1..].parse().unwrap();
+                let to: usize = w[1][1..].parse().unwrap();
+                prop_assert!(needs[from].contains(&to), "{} does not need {}", w[0], w[1]);
+            }
+        }
+    }
+}
