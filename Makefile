@@ -3,7 +3,7 @@ CARGO ?= cargo
 LISTEN ?= 127.0.0.1:50051
 DATABASE_URL ?= sqlite://data/opsgate.db
 
-.PHONY: run test lint fmt build release
+.PHONY: run test lint fmt build release bench
 
 ## run: start the server on $(LISTEN) with $(DATABASE_URL) and the shipped workflows
 run:
@@ -17,6 +17,10 @@ test:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## bench: measurements for docs/benchmarks.md (release build)
+bench:
+	$(CARGO) run --release -p opsgate-bench -- workflow
 
 fmt:
 	$(CARGO) fmt --all

@@ -177,5 +177,8 @@ async fn start_up_refuses_a_workflows_directory_with_invalid_files_and_names_eve
         lines[0].contains("a.yaml:1:1: workflow has no operations gate"),
         "{text}"
     );
-    assert!(lines[1].contains("b.yaml:1:7: "), "{text}");
+    assert!(
+        lines[1].contains("b.yaml:2:1: while parsing a flow sequence, expected ',' or ']'"),
+        "{text}"
+    );
 }

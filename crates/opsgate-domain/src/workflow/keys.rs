@@ -1,80 +1,29 @@
-//! Every unknown field of a workflow file at once, located, with a "did you mean": the document is
+//! Every unknown field of a workflow file at once, located, with a "did you mean": the document tree is
 //! walked against the JSON Schema derived from the serde structs, so the two cannot drift apart.
+//! The schema is compiled once into plain field sets.
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
 use serde_json::Value;
-use serde_saphyr::Spanned;
 
 use super::parse::{Problems, did_you_mean};
+use super::raw::json_schema;
+use super::yaml::{Kind, Node};
 
-/// The document's shape with the location of every mapping key.
-pub(super) enum Tree {
-    Map(Vec<(Spanned<String>, Tree)>),
-    Seq(Vec<Tree>),
-    Scalar,
+/// What a value may be, reduced to what the walk needs.
+#[derive(Debug, Default)]
+struct Shape {
+    /// Known keys of a mapping and the shape of each value.
+    fields: Option<BTreeMap<String, usize>>,
+    /// A mapping of free keys (like `roles:`) whose values have this shape.
+    values: Option<usize>,
+    /// A list whose items have this shape.
+    items: Option<usize>,
 }
 
-impl<'de> Deserialize<'de> for Tree {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(TreeVisitor)
-    }
-}
-
-struct TreeVisitor;
-
-impl<'de> Visitor<'de> for TreeVisitor {
-    type Value = Tree;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("any YAML value")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tree, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<Spanned<String>>()? {
-            entries.push((key, map.next_value::<Tree>()?));
-        }
-        Ok(Tree::Map(entries))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Tree, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Tree>()? {
-            items.push(item);
-        }
-        Ok(Tree::Seq(items))
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Tree, E> {
-        Ok(Tree::Scalar)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Tree, E> {
-        Ok(Tree::Scalar)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Tree, E> {
-        Ok(Tree::Scalar)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Tree, E> {
-        Ok(Tree::Scalar)
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Tree, E> {
-        Ok(Tree::Scalar)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Tree, E> {
-        Ok(Tree::Scalar)
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Tree, E> {
-        Ok(Tree::Scalar)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Tree, D::Error> {
-        Tree::deserialize(d)
-    }
-}
-
-/// Reports every mapping key the schema does not allow.
-pub(super) fn check_unknown_fields(tree: &Tree, schema: &Value, p: &mut Problems) {
-    walk(tree, schema, schema, "the workflow", p);
-}
+/// Shapes by index; index 0 is the workflow file itself.
+struct Compiled(Vec<Shape>);
 
 fn resolve<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
     match node.get("$ref").and_then(Value::as_str) {
@@ -86,57 +35,102 @@ fn resolve<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
     }
 }
 
-/// For `anyOf`/`oneOf` (options, untagged enums), the alternative that fits the node's kind.
-fn pick<'a>(root: &'a Value, node: &'a Value, want: &str) -> Option<&'a Value> {
-    let node = resolve(root, node);
-    let alternatives = node
-        .get("anyOf")
-        .or_else(|| node.get("oneOf"))
-        .and_then(Value::as_array);
-    let Some(alternatives) = alternatives else {
-        return Some(node);
-    };
-    alternatives
-        .iter()
-        .map(|a| resolve(root, a))
-        .find(|a| match a.get("type") {
-            Some(Value::String(t)) => t == want,
-            Some(Value::Array(ts)) => ts.iter().any(|t| t == want),
-            None => a.get("properties").is_some() && want == "object",
-            _ => false,
-        })
+impl Compiled {
+    fn compile(root: &Value) -> Self {
+        let mut compiled = Compiled(Vec::new());
+        let mut defs: BTreeMap<String, usize> = BTreeMap::new();
+        compiled.add(root, root, &mut defs);
+        compiled
+    }
+
+    /// Adds the shape of `node` (following `$ref`, merging `anyOf` alternatives) and returns its index.
+    fn add(&mut self, root: &Value, node: &Value, defs: &mut BTreeMap<String, usize>) -> usize {
+        if let Some(name) = node.get("$ref").and_then(Value::as_str) {
+            if let Some(&i) = defs.get(name) {
+                return i;
+            }
+            let i = self.0.len();
+            self.0.push(Shape::default());
+            defs.insert(name.to_owned(), i);
+            let target = resolve(root, node);
+            let shape = self.shape(root, target, defs);
+            self.0[i] = shape;
+            return i;
+        }
+        // Reserve the slot first, so that the root is index 0 and parents precede children.
+        let i = self.0.len();
+        self.0.push(Shape::default());
+        let shape = self.shape(root, node, defs);
+        self.0[i] = shape;
+        i
+    }
+
+    fn shape(&mut self, root: &Value, node: &Value, defs: &mut BTreeMap<String, usize>) -> Shape {
+        let mut shape = Shape::default();
+        let alternatives: Vec<&Value> = match node
+            .get("anyOf")
+            .or_else(|| node.get("oneOf"))
+            .and_then(Value::as_array)
+        {
+            Some(alts) => alts.iter().collect(),
+            None => vec![node],
+        };
+        for alt in alternatives {
+            let alt = resolve(root, alt);
+            if let Some(props) = alt.get("properties").and_then(Value::as_object) {
+                let mut fields = BTreeMap::new();
+                for (name, schema) in props {
+                    fields.insert(name.clone(), self.add(root, schema, defs));
+                }
+                shape.fields = Some(fields);
+            }
+            if let Some(extra @ Value::Object(_)) = alt.get("additionalProperties") {
+                shape.values = Some(self.add(root, extra, defs));
+            }
+            if let Some(items) = alt.get("items") {
+                shape.items = Some(self.add(root, items, defs));
+            }
+        }
+        shape
+    }
 }
 
-fn walk(tree: &Tree, root: &Value, schema: &Value, context: &str, p: &mut Problems) {
-    match tree {
-        Tree::Scalar => {}
-        Tree::Seq(items) => {
-            if let Some(items_schema) = pick(root, schema, "array").and_then(|s| s.get("items")) {
+fn compiled() -> &'static Compiled {
+    static COMPILED: OnceLock<Compiled> = OnceLock::new();
+    COMPILED.get_or_init(|| Compiled::compile(&json_schema()))
+}
+
+/// Reports every mapping key the schema does not allow.
+pub(super) fn check_unknown_fields(tree: &Node<'_>, p: &mut Problems) {
+    let shapes = compiled();
+    walk(tree, shapes, 0, "the workflow", p);
+}
+
+fn walk(tree: &Node<'_>, shapes: &Compiled, shape: usize, context: &str, p: &mut Problems) {
+    let Some(s) = shapes.0.get(shape) else { return };
+    match &tree.kind {
+        Kind::Scalar(..) => {}
+        Kind::Seq(items) => {
+            if let Some(item_shape) = s.items {
                 for item in items {
-                    walk(item, root, items_schema, context, p);
+                    walk(item, shapes, item_shape, context, p);
                 }
             }
         }
-        Tree::Map(entries) => {
-            let Some(object) = pick(root, schema, "object") else {
-                return;
-            };
-            let properties = object.get("properties").and_then(Value::as_object);
-            let additional = object.get("additionalProperties");
+        Kind::Map(entries) => {
             for (key, value) in entries {
-                if let Some(child) = properties.and_then(|props| props.get(&key.value)) {
-                    walk(value, root, child, &key.value, p);
-                } else if let Some(extra @ Value::Object(_)) = additional {
-                    // A map of free keys (like `roles:`): check the values.
-                    walk(value, root, extra, &key.value, p);
-                } else if let Some(props) = properties {
-                    let names: Vec<&str> = props.keys().map(String::as_str).collect();
-                    let hint = did_you_mean(&key.value, names.iter().copied());
-                    p.at(
-                        key,
+                let name = key.text().unwrap_or_default();
+                if let Some(&child) = s.fields.as_ref().and_then(|f| f.get(name)) {
+                    walk(value, shapes, child, name, p);
+                } else if let Some(values) = s.values {
+                    walk(value, shapes, values, name, p);
+                } else if let Some(fields) = &s.fields {
+                    let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+                    let hint = did_you_mean(name, names.iter().copied());
+                    p.at_pos(
+                        (key.line, key.col),
                         format!(
-                            "unknown field '{}' in {context}{hint}; allowed here: {}",
-                            key.value,
+                            "unknown field '{name}' in {context}{hint}; allowed here: {}",
                             names.join(", ")
                         ),
                     );

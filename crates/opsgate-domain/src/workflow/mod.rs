@@ -6,6 +6,7 @@ mod keys;
 mod parse;
 mod plan;
 mod raw;
+mod yaml;
 
 use std::collections::HashMap;
 use std::fmt;

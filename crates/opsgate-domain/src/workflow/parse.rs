@@ -1,17 +1,17 @@
 //! YAML to [`Workflow`]: locations from serde-saphyr, then checks that report every problem at once.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::OnceLock;
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
-use serde_saphyr::Spanned;
+use serde::Deserialize as _;
 
-use super::keys::{Tree, check_unknown_fields};
+use super::keys::check_unknown_fields;
 use super::raw::{
     RawApproval, RawApprover, RawDeliverable, RawGate, RawMilestone, RawPostGoLive, RawRole,
-    RawWorkflow, json_schema,
+    RawWorkflow,
 };
+use super::yaml::{self, Located, NodeDeserializer};
 use super::{
     Anchor, ApprovalPolicy, Approver, Contact, Deliverable, Due, EvidenceKind, EvidenceRequirement,
     Meeting, MeetingKind, Milestone, Node, NodeKind, PROJECT_MANAGER_ROLE, Parts, Problem, Role,
@@ -29,22 +29,19 @@ const MAX_DAYS: u32 = 10_000;
 /// A 1-based line and column.
 type Pos = (u32, u32);
 
-fn pos<T>(s: &Spanned<T>) -> Pos {
-    (
-        u32::try_from(s.referenced.line()).unwrap_or(u32::MAX),
-        u32::try_from(s.referenced.column()).unwrap_or(u32::MAX),
-    )
+fn pos<T>(s: &Located<T>) -> Pos {
+    (s.line, s.col)
 }
 
 /// Collects problems with their locations.
 pub(super) struct Problems(pub(super) Vec<Problem>);
 
 impl Problems {
-    pub(super) fn at<T>(&mut self, spanned: &Spanned<T>, message: impl Into<String>) {
+    pub(super) fn at<T>(&mut self, spanned: &Located<T>, message: impl Into<String>) {
         self.at_pos(pos(spanned), message);
     }
 
-    fn at_pos(&mut self, (line, col): Pos, message: impl Into<String>) {
+    pub(super) fn at_pos(&mut self, (line, col): Pos, message: impl Into<String>) {
         self.0.push(Problem {
             line,
             col,
@@ -67,29 +64,6 @@ pub(super) fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a 
         .unwrap_or_default()
 }
 
-fn yaml_problem(err: &serde_saphyr::Error) -> Problem {
-    let (line, col) = err
-        .location()
-        .map(|l| (l.line(), l.column()))
-        .unwrap_or((1, 1));
-    // The rendered error may carry its own location prefix and a source snippet: keep the first line only.
-    let rendered = err.without_snippet().to_string();
-    let first = rendered.lines().next().unwrap_or("malformed YAML").trim();
-    Problem {
-        line: u32::try_from(line.max(1)).unwrap_or(u32::MAX),
-        col: u32::try_from(col.max(1)).unwrap_or(u32::MAX),
-        message: plain_words(strip_location_suffix(first)),
-    }
-}
-
-/// serde-saphyr appends " at line L, column C" to some messages; the location is already in the prefix.
-fn strip_location_suffix(message: &str) -> &str {
-    match message.rfind(" at line ") {
-        Some(i) => &message[..i],
-        None => message,
-    }
-}
-
 /// Rewords parser messages that speak to a Rust developer rather than to the workflow's author.
 fn plain_words(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
@@ -99,15 +73,10 @@ fn plain_words(message: &str) -> String {
             .unwrap_or(rest);
         return format!("duplicate key '{key}'");
     }
-    if message.starts_with("data did not match any variant of untagged enum RawApprover") {
+    if message.starts_with("data did not match any variant of untagged enum") {
         return "an approver is a role name or {person: NAME}".to_owned();
     }
     message.to_owned()
-}
-
-fn schema() -> &'static serde_json::Value {
-    static SCHEMA: OnceLock<serde_json::Value> = OnceLock::new();
-    SCHEMA.get_or_init(json_schema)
 }
 
 pub(super) fn parse(file: &str, source: &str) -> Result<Workflow, WorkflowErrors> {
@@ -129,13 +98,15 @@ pub(super) fn parse(file: &str, source: &str) -> Result<Workflow, WorkflowErrors
             ),
         }]));
     }
-    let tree: Tree = serde_saphyr::from_str(source).map_err(|e| fail(vec![yaml_problem(&e)]))?;
-    let mut p = Problems(Vec::new());
-    check_unknown_fields(&tree, schema(), &mut p);
-    let raw: RawWorkflow = match serde_saphyr::from_str(source) {
+    let (tree, duplicates) = yaml::load(source).map_err(|e| fail(vec![e]))?;
+    let mut p = Problems(duplicates);
+    check_unknown_fields(&tree, &mut p);
+    let raw = match RawWorkflow::deserialize(NodeDeserializer(&tree)) {
         Ok(raw) => raw,
         Err(e) => {
-            p.0.push(yaml_problem(&e));
+            let mut problem = e.into_problem();
+            problem.message = plain_words(&problem.message);
+            p.0.push(problem);
             return Err(fail(p.0));
         }
     };
@@ -167,7 +138,12 @@ struct Pending {
 struct Roles(Vec<Role>);
 
 impl Roles {
-    fn check(&self, p: &mut Problems, value: &Spanned<String>, what: &str) -> Option<RoleName> {
+    fn check(
+        &self,
+        p: &mut Problems,
+        value: &Located<String>,
+        what: impl FnOnce() -> String,
+    ) -> Option<RoleName> {
         if let Some(role) = self.0.iter().find(|r| r.name.as_str() == value.value) {
             return Some(role.name.clone());
         }
@@ -176,8 +152,9 @@ impl Roles {
         p.at(
             value,
             format!(
-                "unknown role '{}' as {what}{hint}: declare it under `roles:` (declared: {})",
+                "unknown role '{}' as {}{hint}: declare it under `roles:` (declared: {})",
                 value.value,
+                what(),
                 declared.join(", ")
             ),
         );
@@ -207,7 +184,7 @@ fn check(raw: RawWorkflow, p: &mut Problems) -> Option<Workflow> {
             }
             let role = match &c.role {
                 Some(r) => {
-                    Some(roles.check(p, r, &format!("role of contact '{}'", c.name.value))?)
+                    Some(roles.check(p, r, || format!("role of contact '{}'", c.name.value))?)
                 }
                 None => None,
             };
@@ -293,7 +270,7 @@ fn check(raw: RawWorkflow, p: &mut Problems) -> Option<Workflow> {
 }
 
 /// Declared roles plus the built-in ones, sorted by name.
-fn check_roles(raw: HashMap<Spanned<String>, Option<RawRole>>, p: &mut Problems) -> Vec<Role> {
+fn check_roles(raw: HashMap<Located<String>, Option<RawRole>>, p: &mut Problems) -> Vec<Role> {
     let mut declared: Vec<_> = raw.into_iter().collect();
     declared.sort_by_key(|(k, _)| pos(k));
     let mut roles: Vec<Role> = Vec::new();
@@ -381,19 +358,19 @@ fn parse_days(text: &str) -> Result<u32, String> {
     Ok(days)
 }
 
-fn due_of(value: Option<&Spanned<String>>, p: &mut Problems) -> Option<Due> {
+fn due_of(value: Option<&Located<String>>, p: &mut Problems) -> Option<Due> {
     let value = value?;
     parse_due(&value.value).map_err(|e| p.at(value, e)).ok()
 }
 
 /// Checks the fields every node has; `None` when the id itself is unusable.
 fn common(
-    id: &Spanned<String>,
-    title: &Spanned<String>,
+    id: &Located<String>,
+    title: &Located<String>,
     description: String,
     kind: NodeKind,
-    needs: &[Spanned<String>],
-    due: Option<&Spanned<String>>,
+    needs: &[Located<String>],
+    due: Option<&Located<String>>,
     p: &mut Problems,
 ) -> Option<Pending> {
     let node_id = NodeId::parse(id.value.clone())
@@ -433,7 +410,7 @@ fn milestone(m: RawMilestone, roles: &Roles, p: &mut Problems) -> Option<Pending
     let sign_off = m
         .sign_off
         .as_ref()
-        .and_then(|r| roles.check(p, r, &format!("sign-off of '{}'", m.id.value)));
+        .and_then(|r| roles.check(p, r, || format!("sign-off of '{}'", m.id.value)));
     let meeting = m.meeting.as_ref().and_then(|k| {
         let kind = match k.value.as_str() {
             "startup" => MeetingKind::Startup,
@@ -473,19 +450,21 @@ fn milestone(m: RawMilestone, roles: &Roles, p: &mut Problems) -> Option<Pending
 }
 
 fn approver(
-    raw: &Spanned<RawApprover>,
+    raw: &Located<RawApprover>,
     roles: &Roles,
-    what: &str,
+    id: &str,
     p: &mut Problems,
 ) -> Option<Approver> {
     match &raw.value {
         RawApprover::Role(name) => {
-            let spanned = Spanned {
+            let located = Located {
                 value: name.clone(),
-                referenced: raw.referenced,
-                defined: raw.defined,
+                line: raw.line,
+                col: raw.col,
             };
-            roles.check(p, &spanned, what).map(Approver::Role)
+            roles
+                .check(p, &located, || format!("approver of '{id}'"))
+                .map(Approver::Role)
         }
         RawApprover::Person { person } => Actor::parse_field("person", person)
             .map(Approver::Person)
@@ -501,9 +480,8 @@ fn approval_policy(
     p: &mut Problems,
 ) -> Option<ApprovalPolicy> {
     let id = &d.id.value;
-    let what = format!("approver of '{id}'");
     let list =
-        |entries: &Spanned<Vec<Spanned<RawApprover>>>, p: &mut Problems| -> Option<Vec<Approver>> {
+        |entries: &Located<Vec<Located<RawApprover>>>, p: &mut Problems| -> Option<Vec<Approver>> {
             if entries.value.is_empty() {
                 p.at(
                     entries,
@@ -514,7 +492,7 @@ fn approval_policy(
             let mut out: Vec<Approver> = Vec::new();
             let mut ok = true;
             for e in &entries.value {
-                match approver(e, roles, &what, p) {
+                match approver(e, roles, id, p) {
                     Some(a) if out.contains(&a) => {
                         p.at(
                             e,
@@ -530,7 +508,7 @@ fn approval_policy(
         };
     match (&d.approver, &d.approval) {
         (Some(a), None) => roles
-            .check(p, a, &what)
+            .check(p, a, || format!("approver of '{id}'"))
             .map(|r| ApprovalPolicy::AnyOf(vec![Approver::Role(r)])),
         (Some(a), Some(_)) => {
             p.at(
@@ -607,7 +585,7 @@ fn approval_policy(
 /// A policy needing `needed` distinct people cannot be met by fewer candidates once the submitter is excluded:
 /// a listed role that is also the owner role may hold only the submitter.
 fn check_feasible<T>(
-    at: &Spanned<T>,
+    at: &Located<T>,
     needed: usize,
     approvers: &[Approver],
     owner: Option<&RoleName>,
@@ -643,7 +621,7 @@ fn deliverable(
     after_go_live: bool,
     p: &mut Problems,
 ) -> Option<Pending> {
-    let owner = roles.check(p, &d.owner, &format!("owner of '{}'", d.id.value));
+    let owner = roles.check(p, &d.owner, || format!("owner of '{}'", d.id.value));
     let approval = approval_policy(&d, owner.as_ref(), roles, p);
     let evidence = d
         .evidence

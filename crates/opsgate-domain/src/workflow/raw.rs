@@ -1,13 +1,13 @@
 //! The workflow file as written: serde structs with source locations, and the JSON Schema derived from them.
 //!
-//! Unknown fields are not refused by serde here: `keys.rs` walks the document first and reports
+//! Unknown fields are not refused by serde here: `keys.rs` walks the same document tree and reports
 //! every unknown field at once, with a suggestion, against the field lists derived from this schema.
 
 use std::collections::HashMap;
 
+use super::yaml::Located;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_saphyr::Spanned;
 
 /// A workflow file: a versioned declaration of what a project delivers before the operations gate.
 #[derive(Deserialize, JsonSchema)]
@@ -15,17 +15,17 @@ use serde_saphyr::Spanned;
 pub(super) struct RawWorkflow {
     /// Workflow name: lowercase letters, digits, '-' and '_'.
     #[schemars(with = "String")]
-    pub name: Spanned<String>,
+    pub name: Located<String>,
     /// Optional version number. When given, registration refuses a file whose number is not the one it would get.
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
-    pub version: Option<Spanned<u32>>,
+    pub version: Option<Located<u32>>,
     #[serde(default)]
     pub description: String,
     /// Roles and their responsibilities; `project_manager` and `service_manager` are built in.
     #[serde(default)]
     #[schemars(with = "HashMap<String, RawRole>")]
-    pub roles: HashMap<Spanned<String>, Option<RawRole>>,
+    pub roles: HashMap<Located<String>, Option<RawRole>>,
     /// Who to reach, and how.
     #[serde(default)]
     pub contacts: Vec<RawContact>,
@@ -58,11 +58,11 @@ pub(super) struct RawRole {
 #[schemars(extend("additionalProperties" = false))]
 pub(super) struct RawContact {
     #[schemars(with = "String")]
-    pub name: Spanned<String>,
+    pub name: Located<String>,
     /// The role this contact holds, if any.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
-    pub role: Option<Spanned<String>>,
+    pub role: Option<Located<String>>,
     /// How to reach them: e-mail addresses, phone numbers, chat channels.
     #[serde(default)]
     pub channels: Vec<String>,
@@ -74,30 +74,30 @@ pub(super) struct RawContact {
 #[schemars(extend("additionalProperties" = false))]
 pub(super) struct RawMilestone {
     #[schemars(with = "String")]
-    pub id: Spanned<String>,
+    pub id: Located<String>,
     #[schemars(with = "String")]
-    pub title: Spanned<String>,
+    pub title: Located<String>,
     #[serde(default)]
     pub description: String,
     /// `start + 5d`, `go_live - 2w`, `go_live`...
     #[serde(default)]
     #[schemars(with = "Option<String>")]
-    pub due: Option<Spanned<String>>,
+    pub due: Option<Located<String>>,
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
-    pub needs: Vec<Spanned<String>>,
+    pub needs: Vec<Located<String>>,
     /// A role that must sign the milestone off once everything it needs is done.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
-    pub sign_off: Option<Spanned<String>>,
+    pub sign_off: Option<Located<String>>,
     /// This milestone is a meeting: startup, follow_up or review.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
-    pub meeting: Option<Spanned<String>>,
+    pub meeting: Option<Located<String>>,
     /// How often a follow-up meeting recurs, like `1w`.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
-    pub every: Option<Spanned<String>>,
+    pub every: Option<Located<String>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -105,18 +105,18 @@ pub(super) struct RawMilestone {
 #[schemars(extend("additionalProperties" = false))]
 pub(super) struct RawDeliverable {
     #[schemars(with = "String")]
-    pub id: Spanned<String>,
+    pub id: Located<String>,
     #[schemars(with = "String")]
-    pub title: Spanned<String>,
+    pub title: Located<String>,
     #[serde(default)]
     pub description: String,
     /// The role that produces and submits it.
     #[schemars(with = "String")]
-    pub owner: Spanned<String>,
+    pub owner: Located<String>,
     /// Shorthand for `approval: {any_of: [ROLE]}`.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
-    pub approver: Option<Spanned<String>>,
+    pub approver: Option<Located<String>>,
     #[serde(default)]
     pub approval: Option<RawApproval>,
     /// A template to start from (a path or a link), such as the knowledge article template.
@@ -131,17 +131,17 @@ pub(super) struct RawDeliverable {
     /// False for a deliverable that never blocks the gate. Default true.
     #[serde(default)]
     #[schemars(with = "Option<bool>")]
-    pub required: Option<Spanned<bool>>,
+    pub required: Option<Located<bool>>,
     #[serde(default)]
     #[schemars(with = "Option<String>")]
-    pub due: Option<Spanned<String>>,
+    pub due: Option<Located<String>>,
     /// Working time it takes, like `3d` or `1w`; used by the plan. Default 1d.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
-    pub effort: Option<Spanned<String>>,
+    pub effort: Option<Located<String>>,
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
-    pub needs: Vec<Spanned<String>>,
+    pub needs: Vec<Located<String>>,
 }
 
 /// Exactly one of `any_of`, `all_of`, or `quorum` with `of`.
@@ -151,17 +151,17 @@ pub(super) struct RawDeliverable {
 pub(super) struct RawApproval {
     #[serde(default)]
     #[schemars(with = "Option<Vec<RawApprover>>")]
-    pub any_of: Option<Spanned<Vec<Spanned<RawApprover>>>>,
+    pub any_of: Option<Located<Vec<Located<RawApprover>>>>,
     #[serde(default)]
     #[schemars(with = "Option<Vec<RawApprover>>")]
-    pub all_of: Option<Spanned<Vec<Spanned<RawApprover>>>>,
+    pub all_of: Option<Located<Vec<Located<RawApprover>>>>,
     /// How many distinct people of `of` must approve.
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
-    pub quorum: Option<Spanned<u32>>,
+    pub quorum: Option<Located<u32>>,
     #[serde(default)]
     #[schemars(with = "Option<Vec<RawApprover>>")]
-    pub of: Option<Spanned<Vec<Spanned<RawApprover>>>>,
+    pub of: Option<Located<Vec<Located<RawApprover>>>>,
 }
 
 /// A role name, or `{person: NAME}`.
@@ -179,7 +179,7 @@ pub(super) enum RawApprover {
 pub(super) struct RawEvidence {
     /// link, text or attachment.
     #[schemars(with = "String")]
-    pub kind: Spanned<String>,
+    pub kind: Located<String>,
     #[serde(default)]
     pub description: String,
 }
@@ -189,9 +189,9 @@ pub(super) struct RawEvidence {
 #[schemars(extend("additionalProperties" = false))]
 pub(super) struct RawGate {
     #[schemars(with = "String")]
-    pub id: Spanned<String>,
+    pub id: Located<String>,
     #[schemars(with = "String")]
-    pub title: Spanned<String>,
+    pub title: Located<String>,
     #[serde(default)]
     pub description: String,
     /// The service manager's own readiness checklist.
@@ -200,10 +200,10 @@ pub(super) struct RawGate {
     /// Default `go_live`.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
-    pub due: Option<Spanned<String>>,
+    pub due: Option<Located<String>>,
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
-    pub needs: Vec<Spanned<String>>,
+    pub needs: Vec<Located<String>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -212,7 +212,7 @@ pub(super) struct RawGate {
 pub(super) struct RawPostGoLive {
     /// How long support lasts after go-live, like `14d`.
     #[schemars(with = "String")]
-    pub duration: Spanned<String>,
+    pub duration: Located<String>,
     /// Deliverables of the support window; each implicitly needs the gate.
     #[serde(default)]
     pub deliverables: Vec<RawDeliverable>,
@@ -225,9 +225,9 @@ pub(super) struct RawPostGoLive {
 #[schemars(extend("additionalProperties" = false))]
 pub(super) struct RawEnd {
     #[schemars(with = "String")]
-    pub id: Spanned<String>,
+    pub id: Located<String>,
     #[schemars(with = "String")]
-    pub title: Spanned<String>,
+    pub title: Located<String>,
     #[serde(default)]
     pub description: String,
 }

@@ -191,9 +191,13 @@ fn oversized_source_is_refused_before_parsing() {
 
 #[test]
 fn duplicate_key_is_reported_in_plain_words() {
+    // Not fatal: the rest of the file is still checked.
     assert_eq!(
         problems("name: x\nname: y\n"),
-        ["wf.yaml:2:1: duplicate key 'name'"]
+        [
+            "wf.yaml:1:1: workflow has no operations gate: add a `gate:` section with the nodes it needs",
+            "wf.yaml:2:1: duplicate key 'name'"
+        ]
     );
 }
 
