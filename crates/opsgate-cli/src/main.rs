@@ -8,6 +8,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc: parsing workflows and serving requests allocate many small short-lived values
+/// (see docs/benchmarks.md for what it saves).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code of a command that ran and answered "no" (invalid workflow, closed gate).
 pub(crate) const EXIT_NO: u8 = 1;
 /// Exit code of a command that failed (bad usage, unreachable server, refused request).

@@ -764,8 +764,6 @@ fn order(pending: Vec<Pending>, p: &mut Problems) -> Option<Ordered> {
         .enumerate()
         .map(|(i, n)| (n.node.id.as_str(), i))
         .collect();
-    let mut graph: DiGraph<usize, ()> = DiGraph::with_capacity(pending.len(), pending.len() * 2);
-    let idx: Vec<NodeIndex> = (0..pending.len()).map(|i| graph.add_node(i)).collect();
     let mut needs: Vec<Vec<usize>> = vec![Vec::new(); pending.len()];
     let mut resolved_all = true;
     for (i, node) in pending.iter().enumerate() {
@@ -774,8 +772,6 @@ fn order(pending: Vec<Pending>, p: &mut Problems) -> Option<Ordered> {
             match position.get(need.name.as_str()) {
                 Some(&j) if seen.insert(j) => {
                     needs[i].push(j);
-                    // Edge from the node to what it needs: a path a -> b reads "a needs b".
-                    graph.add_edge(idx[i], idx[j], ());
                 }
                 Some(_) => p.at_pos(
                     need.at,
@@ -799,29 +795,17 @@ fn order(pending: Vec<Pending>, p: &mut Problems) -> Option<Ordered> {
         }
     }
 
-    let mut cyclic = false;
-    for scc in tarjan_scc(&graph) {
-        let self_loop = scc.len() == 1 && graph.contains_edge(scc[0], scc[0]);
-        if scc.len() < 2 && !self_loop {
-            continue;
-        }
-        cyclic = true;
-        let members: BTreeSet<usize> = scc.iter().map(|&n| graph[n]).collect();
-        let path = cycle_path(&members, &needs);
-        let names: Vec<&str> = path.iter().map(|&i| pending[i].node.id.as_str()).collect();
-        p.at_pos(
-            pending[path[0]].id_at,
-            format!(
-                "needs form a cycle: {} (each node needs the next)",
-                names.join(" -> ")
-            ),
-        );
+    if !resolved_all {
+        return None;
     }
-    if cyclic || !resolved_all {
+    // Kahn's order leaves out exactly the nodes on or behind a cycle; only then is the graph built
+    // to name every cycle's path.
+    let order = stable_topological_order(&needs);
+    if order.len() < needs.len() {
+        report_cycles(&pending, &needs, p);
         return None;
     }
 
-    let order = stable_topological_order(&needs);
     let mut new_index = vec![0; pending.len()];
     for (new, &old) in order.iter().enumerate() {
         new_index[old] = new;
@@ -932,6 +916,35 @@ fn check_structure(nodes: &[Node], gate: usize, positions: &[(Pos, Pos)], p: &mu
                 }
             }
         }
+    }
+}
+
+/// Names the path of every cycle: petgraph's strongly connected components, then the shortest
+/// cycle through each component's first node.
+fn report_cycles(pending: &[Pending], needs: &[Vec<usize>], p: &mut Problems) {
+    let mut graph: DiGraph<usize, ()> = DiGraph::with_capacity(needs.len(), needs.len() * 2);
+    let idx: Vec<NodeIndex> = (0..needs.len()).map(|i| graph.add_node(i)).collect();
+    for (i, ns) in needs.iter().enumerate() {
+        for &j in ns {
+            // Edge from the node to what it needs: a path a -> b reads "a needs b".
+            graph.add_edge(idx[i], idx[j], ());
+        }
+    }
+    for scc in tarjan_scc(&graph) {
+        let self_loop = scc.len() == 1 && graph.contains_edge(scc[0], scc[0]);
+        if scc.len() < 2 && !self_loop {
+            continue;
+        }
+        let members: BTreeSet<usize> = scc.iter().map(|&n| graph[n]).collect();
+        let path = cycle_path(&members, needs);
+        let names: Vec<&str> = path.iter().map(|&i| pending[i].node.id.as_str()).collect();
+        p.at_pos(
+            pending[path[0]].id_at,
+            format!(
+                "needs form a cycle: {} (each node needs the next)",
+                names.join(" -> ")
+            ),
+        );
     }
 }
 

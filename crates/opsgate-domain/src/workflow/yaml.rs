@@ -285,6 +285,33 @@ impl de::Error for DeError {
 const LOCATED: &str = "$opsgate::Located";
 const LOCATED_FIELDS: &[&str] = &["$line", "$col", "$value"];
 
+/// The keys `Located<T>` is fed, read without allocating.
+enum LocatedField {
+    Line,
+    Col,
+    Value,
+}
+
+impl<'de> Deserialize<'de> for LocatedField {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldVisitor;
+        impl Visitor<'_> for FieldVisitor {
+            type Value = LocatedField;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("$line, $col or $value")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LocatedField, E> {
+                Ok(match v {
+                    "$line" => LocatedField::Line,
+                    "$col" => LocatedField::Col,
+                    _ => LocatedField::Value,
+                })
+            }
+        }
+        deserializer.deserialize_identifier(FieldVisitor)
+    }
+}
+
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct LocatedVisitor<T>(std::marker::PhantomData<T>);
@@ -297,11 +324,11 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
                 let mut line = 0;
                 let mut col = 0;
                 let mut value = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "$line" => line = map.next_value()?,
-                        "$col" => col = map.next_value()?,
-                        _ => value = Some(map.next_value()?),
+                while let Some(key) = map.next_key::<LocatedField>()? {
+                    match key {
+                        LocatedField::Line => line = map.next_value()?,
+                        LocatedField::Col => col = map.next_value()?,
+                        LocatedField::Value => value = Some(map.next_value()?),
                     }
                 }
                 let value =
