@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use opsgate_migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{Database, DbBackend};
+use sea_orm::{ConnectionTrait, Database, DbBackend, TransactionTrait};
 
 use crate::{Error, Result, Store};
 
@@ -63,7 +63,7 @@ impl Store {
             )));
         }
         let db = Database::connect(opts).await?;
-        Migrator::up(&db, None).await?;
+        migrate(&db).await?;
         let store = Store {
             db,
             workflows: Default::default(),
@@ -75,6 +75,25 @@ impl Store {
         ));
         Ok(store)
     }
+}
+
+/// Key of the PostgreSQL advisory lock that serialises migrations across replicas.
+const MIGRATION_LOCK: i64 = 0x006f_7073_6761_7465; // "opsgate" in ASCII
+
+/// Applies pending migrations. On PostgreSQL, replicas starting together take turns: the
+/// migrations run in one transaction holding a transaction-scoped advisory lock (DDL is
+/// transactional there), so the second replica finds them applied.
+async fn migrate(db: &sea_orm::DatabaseConnection) -> Result<()> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        Migrator::up(db, None).await?;
+        return Ok(());
+    }
+    let txn = db.begin().await?;
+    txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+        .await?;
+    Migrator::up(&txn, None).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// The file path of a `sqlite:` URL, without its query string; `None` for other schemes and in-memory databases.
