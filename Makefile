@@ -18,9 +18,11 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## bench: measurements for docs/benchmarks.md (release build)
+## bench: measurements for docs/benchmarks.md (release build; PostgreSQL too when OPSGATE_TEST_POSTGRES_URL is set)
 bench:
-	$(CARGO) run --release -p opsgate-bench -- workflow
+	$(CARGO) build --release -p opsgate-cli -p opsgate-bench
+	./target/release/opsgate-bench workflow
+	./target/release/opsgate-bench handover
 
 fmt:
 	$(CARGO) fmt --all

@@ -1,6 +1,7 @@
 //! `opsgate-bench`: the measurements behind `make bench`, printed as a table.
 
 mod alloc;
+mod handover;
 mod workflow;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,21 @@ enum Scenario {
         #[arg(long, default_value_t = 20)]
         runs: usize,
     },
+    /// Handover throughput over gRPC against a real `opsgate serve`, with baselines.
+    Handover {
+        /// Databases to run on.
+        #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+        db: Vec<String>,
+        /// Concurrent clients, one measurement each.
+        #[arg(long, value_delimiter = ',', default_value = "16,32")]
+        clients: Vec<usize>,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Admin URL of a PostgreSQL server (a database is created and dropped).
+        #[arg(long, env = "OPSGATE_TEST_POSTGRES_URL")]
+        postgres_url: Option<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,5 +50,25 @@ fn main() -> anyhow::Result<()> {
     }
     match Cli::parse().scenario {
         Scenario::Workflow { nodes, runs } => workflow::run(nodes, runs),
+        Scenario::Handover {
+            db,
+            clients,
+            seconds,
+            postgres_url,
+        } => {
+            let db: Vec<String> = db
+                .into_iter()
+                .filter(|d| d != "postgres" || postgres_url.is_some())
+                .collect();
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(handover::run(
+                    &db,
+                    &clients,
+                    seconds,
+                    postgres_url.as_deref(),
+                ))
+        }
     }
 }

@@ -124,7 +124,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         );
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // No Nagle: a response written in several frames must not wait for the client's delayed ACK
+    // (a 40 ms stall per call otherwise; see docs/benchmarks.md).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
         let _ = stopped.await;
     }));

@@ -64,9 +64,12 @@ impl Store {
         }
         let db = Database::connect(opts).await?;
         migrate(&db).await?;
+        let write_turn = (db.get_database_backend() == DbBackend::Sqlite)
+            .then(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
         let store = Store {
             db,
             workflows: Default::default(),
+            write_turn,
         };
         tracing::debug!(backend = ?store.backend(), "database ready");
         debug_assert!(matches!(

@@ -33,6 +33,29 @@ pub const MAX_PAGE_SIZE: u32 = 500;
 pub struct Store {
     db: DatabaseConnection,
     workflows: Arc<Mutex<HashMap<i64, Arc<WorkflowRecord>>>>,
+    /// SQLite only: writers of this process take turns here (first come, first served) instead of
+    /// colliding on the database lock and sleeping in SQLite's busy handler.
+    write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// A write transaction, holding this process's write turn on SQLite until it ends.
+pub(crate) struct WriteTxn {
+    txn: DatabaseTransaction,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTxn {
+    pub(crate) fn conn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    pub(crate) async fn commit(self) -> Result<()> {
+        Ok(self.txn.commit().await?)
+    }
+
+    pub(crate) async fn rollback(self) -> Result<()> {
+        Ok(self.txn.rollback().await?)
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -56,13 +79,18 @@ impl Store {
 
     /// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite so that the write lock is taken up
     /// front (a deferred one can fail with SQLITE_BUSY_SNAPSHOT past the busy timeout).
-    async fn begin_write(&self) -> Result<DatabaseTransaction> {
+    async fn begin_write(&self) -> Result<WriteTxn> {
+        let turn = match &self.write_turn {
+            Some(turn) => Some(turn.clone().lock_owned().await),
+            None => None,
+        };
         let options = TransactionOptions {
             sqlite_transaction_mode: (self.backend() == DbBackend::Sqlite)
                 .then_some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         };
-        Ok(self.db.begin_with_options(options).await?)
+        let txn = self.db.begin_with_options(options).await?;
+        Ok(WriteTxn { txn, _turn: turn })
     }
 
     /// Closes the pool.

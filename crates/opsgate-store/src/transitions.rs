@@ -78,12 +78,12 @@ impl Store {
         let at = now();
         let txn = self.begin_write().await?;
         let workflow = self
-            .find_workflow(&txn, &new.workflow_name, new.workflow_version)
+            .find_workflow(txn.conn(), &new.workflow_name, new.workflow_version)
             .await?;
         if let Some(existing) = transitions::Entity::find()
             .filter(transitions::Column::ServiceName.eq(&new.service_name))
             .filter(transitions::Column::ServiceVersion.eq(&new.service_version))
-            .one(&txn)
+            .one(txn.conn())
             .await?
         {
             txn.rollback().await?;
@@ -115,7 +115,7 @@ impl Store {
             created_at: Set(at),
             updated_at: Set(at),
         };
-        if let Err(e) = transitions::Entity::insert(row).exec(&txn).await {
+        if let Err(e) = transitions::Entity::insert(row).exec(txn.conn()).await {
             txn.rollback().await?;
             return Err(if is_unique_violation(&e) {
                 Error::AlreadyExists(format!(
@@ -133,8 +133,10 @@ impl Store {
             .zip(&state.nodes)
             .map(|(node, ns)| node_row(&id, node.id.as_str(), ns))
             .collect::<Result<Vec<_>>>()?;
-        node_states::Entity::insert_many(nodes).exec(&txn).await?;
-        insert_events(&txn, &id, &new_events).await?;
+        node_states::Entity::insert_many(nodes)
+            .exec(txn.conn())
+            .await?;
+        insert_events(txn.conn(), &id, &new_events).await?;
         txn.commit().await?;
         tracing::info!(transition = %id, service = %state.meta.service_name, version = %state.meta.service_version, "transition started");
         Ok(TransitionView {
@@ -226,11 +228,11 @@ impl Store {
             // Serialise writers of this transition; SQLite's BEGIN IMMEDIATE already holds the write lock.
             query = query.lock_exclusive();
         }
-        let Some(row) = query.one(&txn).await? else {
+        let Some(row) = query.one(txn.conn()).await? else {
             txn.rollback().await?;
             return Err(not_found(id));
         };
-        let view = self.load(&txn, row).await?;
+        let view = self.load(txn.conn(), row).await?;
         let (next, new_events) =
             match view
                 .state
@@ -252,10 +254,10 @@ impl Store {
         {
             if old != new {
                 let row = node_row(id, node.id.as_str(), new)?;
-                node_states::Entity::update(row).exec(&txn).await?;
+                node_states::Entity::update(row).exec(txn.conn()).await?;
             }
         }
-        insert_events(&txn, id, &new_events).await?;
+        insert_events(txn.conn(), id, &new_events).await?;
         let updated = transitions::Entity::update_many()
             .col_expr(transitions::Column::Seq, Expr::value(i64_of(next.seq)?))
             .col_expr(
@@ -265,7 +267,7 @@ impl Store {
             .col_expr(transitions::Column::UpdatedAt, Expr::value(next.updated_at))
             .filter(transitions::Column::Id.eq(id))
             .filter(transitions::Column::Seq.eq(i64_of(view.state.seq)?))
-            .exec(&txn)
+            .exec(txn.conn())
             .await?;
         if updated.rows_affected != 1 {
             txn.rollback().await?;

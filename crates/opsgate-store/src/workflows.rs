@@ -59,7 +59,7 @@ impl Store {
             let latest = workflows::Entity::find()
                 .filter(workflows::Column::Name.eq(workflow.name().as_str()))
                 .order_by_desc(workflows::Column::Version)
-                .one(&txn)
+                .one(txn.conn())
                 .await?;
             if let Some(latest) = &latest
                 && latest.sha256 == sha256
@@ -92,7 +92,7 @@ impl Store {
                 registered_at: Set(now()),
             };
             match workflows::Entity::insert(insert)
-                .exec_with_returning(&txn)
+                .exec_with_returning(txn.conn())
                 .await
             {
                 Ok(row) => {

@@ -1,0 +1,471 @@
+//! Scenario 1 of issue 4, handover throughput: many transitions of a diamond workflow driven
+//! through submit, approve and accept by concurrent clients against a real `opsgate serve`
+//! process, with two baselines measured in the same run (an empty gRPC call on the same server,
+//! and a bare single-row insert transaction on the same database with the same durability).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use hdrhistogram::Histogram;
+use opsgate_proto::v1 as pb;
+use opsgate_proto::v1::transition_service_client::TransitionServiceClient;
+use sea_orm::{
+    ConnectionTrait, DbBackend, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use tonic::transport::Channel;
+
+/// d1 -> d2, d3, d4 in parallel -> d5 -> d6 -> d7 -> the gate.
+const DIAMOND: &str = "\
+name: diamond
+roles: {reviewer: {description: reviews everything}}
+deliverables:
+  - {id: d1, title: D1, owner: project_manager, approver: reviewer}
+  - {id: d2, title: D2, owner: project_manager, approver: reviewer, needs: [d1]}
+  - {id: d3, title: D3, owner: project_manager, approver: reviewer, needs: [d1]}
+  - {id: d4, title: D4, owner: project_manager, approver: reviewer, needs: [d1]}
+  - {id: d5, title: D5, owner: project_manager, approver: reviewer, needs: [d2, d3, d4]}
+  - {id: d6, title: D6, owner: project_manager, approver: reviewer, needs: [d5]}
+  - {id: d7, title: D7, owner: project_manager, approver: reviewer, needs: [d6]}
+gate: {id: gate, title: Gate, needs: [d7]}
+";
+const DELIVERABLES: [&str; 7] = ["d1", "d2", "d3", "d4", "d5", "d6", "d7"];
+
+/// Figures of one measured load.
+struct Load {
+    calls: u64,
+    errors: u64,
+    elapsed: Duration,
+    latency_us: Histogram<u64>,
+}
+
+impl Load {
+    fn rate(&self) -> f64 {
+        self.calls as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn line(&self, label: &str) -> String {
+        let ms = |q: f64| self.latency_us.value_at_quantile(q) as f64 / 1000.0;
+        format!(
+            "  {label:<34} {:>8.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  p99.9 {:>6.2} ms  ({} calls, {} errors)",
+            self.rate(),
+            ms(0.5),
+            ms(0.99),
+            ms(0.999),
+            self.calls,
+            self.errors
+        )
+    }
+}
+
+fn histogram() -> anyhow::Result<Histogram<u64>> {
+    Ok(Histogram::new_with_bounds(1, 60_000_000, 3)?)
+}
+
+/// Runs `clients` tasks of `body` until `duration` has passed and merges what they measured.
+async fn drive<F, Fut>(clients: usize, duration: Duration, body: F) -> anyhow::Result<Load>
+where
+    F: Fn(usize, Instant) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<(u64, u64, Histogram<u64>)>> + Send + 'static,
+{
+    let started = Instant::now();
+    let deadline = started + duration;
+    let tasks: Vec<_> = (0..clients)
+        .map(|i| tokio::spawn(body(i, deadline)))
+        .collect();
+    let mut load = Load {
+        calls: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latency_us: histogram()?,
+    };
+    for t in tasks {
+        let (calls, errors, h) = t.await??;
+        load.calls += calls;
+        load.errors += errors;
+        load.latency_us.add(&h)?;
+    }
+    load.elapsed = started.elapsed();
+    Ok(load)
+}
+
+fn timed(h: &mut Histogram<u64>, since: Instant) {
+    let _ = h.record(
+        u64::try_from(since.elapsed().as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1),
+    );
+}
+
+fn acting<T>(who: &'static str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "x-opsgate-actor",
+        tonic::metadata::MetadataValue::from_static(who),
+    );
+    request
+}
+
+/// One client: transitions from start to accepted handover, 16 mutating calls each.
+async fn handovers(
+    channel: Channel,
+    run: usize,
+    client: usize,
+    deadline: Instant,
+) -> anyhow::Result<(u64, u64, Histogram<u64>)> {
+    let mut c = TransitionServiceClient::new(channel);
+    let mut h = histogram()?;
+    let (mut calls, mut errors) = (0u64, 0u64);
+    let mut n = 0u64;
+    while Instant::now() < deadline {
+        n += 1;
+        let t0 = Instant::now();
+        let started = c
+            .start_transition(acting(
+                "Pat",
+                pb::StartTransitionRequest {
+                    workflow_name: "diamond".into(),
+                    service_name: "bench".into(),
+                    service_version: format!("{run}.{client}.{n}"),
+                    project_manager: "Pat".into(),
+                    service_manager: "Sam".into(),
+                    target_go_live: "2027-01-01".into(),
+                    ..Default::default()
+                },
+            ))
+            .await;
+        timed(&mut h, t0);
+        calls += 1;
+        let started = match started {
+            Ok(s) => s,
+            Err(status) => {
+                if errors == 0 {
+                    eprintln!(
+                        "    first error of client {client}: {:?}: {}",
+                        status.code(),
+                        status.message()
+                    );
+                }
+                errors += 1;
+                continue;
+            }
+        };
+        let id = started
+            .into_inner()
+            .transition
+            .map(|t| t.id)
+            .unwrap_or_default();
+        for d in DELIVERABLES {
+            let t0 = Instant::now();
+            let r = c
+                .submit_deliverable(acting(
+                    "Pat",
+                    pb::SubmitDeliverableRequest {
+                        transition_id: id.clone(),
+                        deliverable_id: d.into(),
+                        evidence: Some(pb::Evidence {
+                            links: vec!["https://x".into()],
+                            ..Default::default()
+                        }),
+                    },
+                ))
+                .await;
+            timed(&mut h, t0);
+            calls += 1;
+            errors += u64::from(r.is_err());
+            let t0 = Instant::now();
+            let r = c
+                .review_deliverable(acting(
+                    "Rae",
+                    pb::ReviewDeliverableRequest {
+                        transition_id: id.clone(),
+                        deliverable_id: d.into(),
+                        decision: pb::ReviewDecision::Approve.into(),
+                        comment: String::new(),
+                    },
+                ))
+                .await;
+            timed(&mut h, t0);
+            calls += 1;
+            errors += u64::from(r.is_err());
+        }
+        let t0 = Instant::now();
+        let r = c
+            .accept_handover(acting(
+                "Sam",
+                pb::AcceptHandoverRequest {
+                    transition_id: id,
+                    comment: String::new(),
+                },
+            ))
+            .await;
+        timed(&mut h, t0);
+        calls += 1;
+        errors += u64::from(r.is_err());
+    }
+    Ok((calls, errors, h))
+}
+
+/// One client of the empty-call baseline: the standard health check on the same server.
+async fn health_checks(
+    channel: Channel,
+    deadline: Instant,
+) -> anyhow::Result<(u64, u64, Histogram<u64>)> {
+    let mut c = tonic_health::pb::health_client::HealthClient::new(channel);
+    let mut h = histogram()?;
+    let (mut calls, mut errors) = (0u64, 0u64);
+    while Instant::now() < deadline {
+        let t0 = Instant::now();
+        let r = c
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await;
+        timed(&mut h, t0);
+        calls += 1;
+        errors += u64::from(r.is_err());
+    }
+    Ok((calls, errors, h))
+}
+
+/// The bare-insert baseline: one single-row insert transaction per call, same database and durability.
+async fn bare_inserts(url: &str, clients: usize, duration: Duration) -> anyhow::Result<Load> {
+    let store = opsgate_store::Store::connect(opsgate_store::ConnectOptions::new(url)).await?;
+    let db = store.connection().clone();
+    db.execute_unprepared(
+        "CREATE TABLE IF NOT EXISTS bench_insert (n BIGINT NOT NULL, payload TEXT NOT NULL)",
+    )
+    .await?;
+    let sqlite = db.get_database_backend() == DbBackend::Sqlite;
+    let load = drive(clients, duration, move |i, deadline| {
+        let db = db.clone();
+        async move {
+            let mut h = histogram()?;
+            let (mut calls, mut errors) = (0u64, 0u64);
+            let options = TransactionOptions {
+                sqlite_transaction_mode: sqlite.then_some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            };
+            while Instant::now() < deadline {
+                let t0 = Instant::now();
+                let r: anyhow::Result<()> = async {
+                    let txn = db.begin_with_options(options).await?;
+                    txn.execute_unprepared(&format!(
+                        "INSERT INTO bench_insert (n, payload) VALUES ({i}, 'x')"
+                    ))
+                    .await?;
+                    txn.commit().await?;
+                    Ok(())
+                }
+                .await;
+                timed(&mut h, t0);
+                calls += 1;
+                errors += u64::from(r.is_err());
+            }
+            Ok((calls, errors, h))
+        }
+    })
+    .await?;
+    store.close().await?;
+    Ok(load)
+}
+
+/// A running `opsgate serve` child process.
+struct Server {
+    child: tokio::process::Child,
+    pid: u32,
+    url: String,
+}
+
+impl Server {
+    async fn start(db_url: &str, workflows: &Path, log: &Path) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe()?.with_file_name("opsgate");
+        if !exe.exists() {
+            bail!(
+                "{} not found: build it with `cargo build --release -p opsgate-cli` (make bench does)",
+                exe.display()
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = tokio::process::Command::new(&exe)
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+                db_url,
+                "--workflows",
+            ])
+            .arg(workflows)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log)?)
+            .kill_on_drop(true)
+            .spawn()?;
+        let pid = child.id().context("server exited at once")?;
+        let url = format!("http://127.0.0.1:{port}");
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(ch) = Channel::from_shared(url.clone())?.connect().await {
+                let mut h = tonic_health::pb::health_client::HealthClient::new(ch);
+                if h.check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .is_ok()
+                {
+                    break;
+                }
+            }
+            if Instant::now() > until {
+                bail!("server did not become ready; see {}", log.display());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Self { child, pid, url })
+    }
+
+    /// (resident KiB now, peak resident KiB, CPU seconds so far)
+    fn usage(&self) -> anyhow::Result<(u64, u64, f64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
+        let kib = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))?;
+        let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of /proc/PID/stat; here 0-based after the name and state.
+        let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+            + fields
+                .get(12)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        Ok((kib("VmRSS:"), kib("VmHWM:"), ticks as f64 / 100.0))
+    }
+
+    async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid.to_string())
+            .status();
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await??;
+        Ok(())
+    }
+}
+
+/// A database for one backend, dropped afterwards on PostgreSQL.
+struct BenchDb {
+    url: String,
+    postgres: Option<(String, String)>,
+}
+
+impl BenchDb {
+    async fn create(backend: &str, dir: &Path, postgres_url: Option<&str>) -> anyhow::Result<Self> {
+        match backend {
+            "sqlite" => Ok(Self {
+                url: format!("sqlite://{}", dir.join("bench.db").display()),
+                postgres: None,
+            }),
+            _ => {
+                let admin = postgres_url.context(
+                    "--postgres-url (or OPSGATE_TEST_POSTGRES_URL) is needed for postgres",
+                )?;
+                let name = format!("opsgate_bench_{}", uuid::Uuid::now_v7().simple());
+                let conn = sea_orm::Database::connect(admin).await?;
+                conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await?;
+                conn.close().await?;
+                let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
+                Ok(Self {
+                    url: format!("{base}/{name}"),
+                    postgres: Some((admin.to_owned(), name)),
+                })
+            }
+        }
+    }
+
+    async fn drop_it(self) -> anyhow::Result<()> {
+        if let Some((admin, name)) = self.postgres {
+            let conn = sea_orm::Database::connect(&admin).await?;
+            conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await?;
+            conn.close().await?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn run(
+    backends: &[String],
+    clients: &[usize],
+    seconds: u64,
+    postgres_url: Option<&str>,
+) -> anyhow::Result<()> {
+    let duration = Duration::from_secs(seconds);
+    for backend in backends {
+        let dir = tempfile::tempdir()?;
+        let workflows: PathBuf = dir.path().join("workflows");
+        std::fs::create_dir_all(&workflows)?;
+        std::fs::write(workflows.join("diamond.yaml"), DIAMOND)?;
+        let db = BenchDb::create(backend, dir.path(), postgres_url).await?;
+        let server = Server::start(&db.url, &workflows, &dir.path().join("server.log")).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (idle_rss, _, _) = server.usage()?;
+        println!(
+            "handover throughput on {backend} ({seconds} s per measurement, diamond of 7 deliverables, 16 mutating calls per transition)"
+        );
+        println!("  server idle RSS {:.1} MiB", idle_rss as f64 / 1024.0);
+        for (run, &n) in clients.iter().enumerate() {
+            let channel = Channel::from_shared(server.url.clone())?.connect().await?;
+            let ch = channel.clone();
+            let empty = drive(n, duration, move |_, deadline| {
+                health_checks(ch.clone(), deadline)
+            })
+            .await?;
+            let (_, _, cpu_before) = server.usage()?;
+            let ch = channel.clone();
+            let load = drive(n, duration, move |i, deadline| {
+                handovers(ch.clone(), run, i, deadline)
+            })
+            .await?;
+            let (rss, _, cpu_after) = server.usage()?;
+            println!("  {n} clients:");
+            println!("{}", empty.line("baseline: empty gRPC call (health)"));
+            println!(
+                "{}",
+                load.line("mutating calls (start/submit/approve/accept)")
+            );
+            println!(
+                "    = {:.2} of the empty-call rate; server CPU {:.1} s over {:.1} s ({:.0}% of one core); RSS {:.1} MiB",
+                load.rate() / empty.rate(),
+                cpu_after - cpu_before,
+                load.elapsed.as_secs_f64(),
+                100.0 * (cpu_after - cpu_before) / load.elapsed.as_secs_f64(),
+                rss as f64 / 1024.0
+            );
+        }
+        let (_, peak, cpu) = server.usage()?;
+        server.stop().await?;
+        for &n in clients {
+            let insert = bare_inserts(&db.url, n, duration).await?;
+            println!(
+                "{}",
+                insert.line(&format!("baseline: bare insert txn, {n} clients"))
+            );
+        }
+        println!(
+            "  server peak RSS {:.1} MiB, CPU {:.1} s in all",
+            peak as f64 / 1024.0,
+            cpu
+        );
+        db.drop_it().await?;
+    }
+    Ok(())
+}
