@@ -67,7 +67,7 @@ fn histogram() -> anyhow::Result<Histogram<u64>> {
 async fn drive<F, Fut>(clients: usize, duration: Duration, body: F) -> anyhow::Result<Load>
 where
     F: Fn(usize, Instant) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<(u64, u64, Histogram<u64>)>> + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<Tally>> + Send + 'static,
 {
     let started = Instant::now();
     let deadline = started + duration;
@@ -81,21 +81,40 @@ where
         latency_us: histogram()?,
     };
     for t in tasks {
-        let (calls, errors, h) = t.await??;
-        load.calls += calls;
-        load.errors += errors;
-        load.latency_us.add(&h)?;
+        let tally = t.await??;
+        load.calls += tally.calls;
+        load.errors += tally.errors;
+        load.latency_us.add(&tally.latency_us)?;
     }
     load.elapsed = started.elapsed();
     Ok(load)
 }
 
-fn timed(h: &mut Histogram<u64>, since: Instant) {
-    let _ = h.record(
-        u64::try_from(since.elapsed().as_micros())
+/// What one client measured: calls made, calls that failed, and their latencies.
+struct Tally {
+    calls: u64,
+    errors: u64,
+    latency_us: Histogram<u64>,
+}
+
+impl Tally {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            calls: 0,
+            errors: 0,
+            latency_us: histogram()?,
+        })
+    }
+
+    /// Records one call that started at `since`.
+    fn record(&mut self, since: Instant, ok: bool) {
+        let us = u64::try_from(since.elapsed().as_micros())
             .unwrap_or(u64::MAX)
-            .max(1),
-    );
+            .max(1);
+        let _ = self.latency_us.record(us);
+        self.calls += 1;
+        self.errors += u64::from(!ok);
+    }
 }
 
 fn acting<T>(who: &'static str, message: T) -> tonic::Request<T> {
@@ -113,10 +132,9 @@ async fn handovers(
     run: usize,
     client: usize,
     deadline: Instant,
-) -> anyhow::Result<(u64, u64, Histogram<u64>)> {
+) -> anyhow::Result<Tally> {
     let mut c = TransitionServiceClient::new(channel);
-    let mut h = histogram()?;
-    let (mut calls, mut errors) = (0u64, 0u64);
+    let mut tally = Tally::new()?;
     let mut n = 0u64;
     while Instant::now() < deadline {
         n += 1;
@@ -135,19 +153,17 @@ async fn handovers(
                 },
             ))
             .await;
-        timed(&mut h, t0);
-        calls += 1;
+        tally.record(t0, started.is_ok());
         let started = match started {
             Ok(s) => s,
             Err(status) => {
-                if errors == 0 {
+                if tally.errors == 1 {
                     eprintln!(
                         "    first error of client {client}: {:?}: {}",
                         status.code(),
                         status.message()
                     );
                 }
-                errors += 1;
                 continue;
             }
         };
@@ -171,9 +187,7 @@ async fn handovers(
                     },
                 ))
                 .await;
-            timed(&mut h, t0);
-            calls += 1;
-            errors += u64::from(r.is_err());
+            tally.record(t0, r.is_ok());
             let t0 = Instant::now();
             let r = c
                 .review_deliverable(acting(
@@ -186,9 +200,7 @@ async fn handovers(
                     },
                 ))
                 .await;
-            timed(&mut h, t0);
-            calls += 1;
-            errors += u64::from(r.is_err());
+            tally.record(t0, r.is_ok());
         }
         let t0 = Instant::now();
         let r = c
@@ -200,21 +212,15 @@ async fn handovers(
                 },
             ))
             .await;
-        timed(&mut h, t0);
-        calls += 1;
-        errors += u64::from(r.is_err());
+        tally.record(t0, r.is_ok());
     }
-    Ok((calls, errors, h))
+    Ok(tally)
 }
 
 /// One client of the empty-call baseline: the standard health check on the same server.
-async fn health_checks(
-    channel: Channel,
-    deadline: Instant,
-) -> anyhow::Result<(u64, u64, Histogram<u64>)> {
+async fn health_checks(channel: Channel, deadline: Instant) -> anyhow::Result<Tally> {
     let mut c = tonic_health::pb::health_client::HealthClient::new(channel);
-    let mut h = histogram()?;
-    let (mut calls, mut errors) = (0u64, 0u64);
+    let mut tally = Tally::new()?;
     while Instant::now() < deadline {
         let t0 = Instant::now();
         let r = c
@@ -222,11 +228,9 @@ async fn health_checks(
                 service: String::new(),
             })
             .await;
-        timed(&mut h, t0);
-        calls += 1;
-        errors += u64::from(r.is_err());
+        tally.record(t0, r.is_ok());
     }
-    Ok((calls, errors, h))
+    Ok(tally)
 }
 
 /// The bare-insert baseline: one single-row insert transaction per call, same database and durability.
@@ -241,8 +245,7 @@ async fn bare_inserts(url: &str, clients: usize, duration: Duration) -> anyhow::
     let load = drive(clients, duration, move |i, deadline| {
         let db = db.clone();
         async move {
-            let mut h = histogram()?;
-            let (mut calls, mut errors) = (0u64, 0u64);
+            let mut tally = Tally::new()?;
             let options = TransactionOptions {
                 sqlite_transaction_mode: sqlite.then_some(SqliteTransactionMode::Immediate),
                 ..TransactionOptions::default()
@@ -259,11 +262,9 @@ async fn bare_inserts(url: &str, clients: usize, duration: Duration) -> anyhow::
                     Ok(())
                 }
                 .await;
-                timed(&mut h, t0);
-                calls += 1;
-                errors += u64::from(r.is_err());
+                tally.record(t0, r.is_ok());
             }
-            Ok((calls, errors, h))
+            Ok(tally)
         }
     })
     .await?;
