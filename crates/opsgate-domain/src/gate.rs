@@ -72,7 +72,7 @@ impl GateDecision {
         let blockers = workflow
             .gate_ancestors()
             .iter()
-            .filter(|&&i| !state.nodes[i].status.is_done() && workflow.node(i).required)
+            .filter(|&&i| state.blocks(workflow, i))
             .map(|&i| blocker(workflow, state, i))
             .collect();
         let gate_state = match gate_status {
@@ -210,7 +210,7 @@ fn blocker(workflow: &Workflow, state: &TransitionState, i: usize) -> Blocker {
         _ => WaitingOn::Nodes(
             node.needs
                 .iter()
-                .filter(|&&j| !state.nodes[j].status.is_done() && workflow.node(j).required)
+                .filter(|&&j| state.blocks(workflow, j))
                 .map(|&j| workflow.node(j).id.clone())
                 .collect(),
         ),

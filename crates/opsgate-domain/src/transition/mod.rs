@@ -630,7 +630,7 @@ impl TransitionState {
                 self.apply(workflow, &event)?;
                 events.push(event);
             }
-            done[i] = needs_done && (self.nodes[i].status.is_done() || !node.required);
+            done[i] = needs_done && !self.blocks(workflow, i);
         }
         Ok(())
     }
@@ -956,13 +956,18 @@ impl TransitionState {
         }
     }
 
+    /// Whether node `i` holds up what comes after it: not done, and not optional.
+    pub fn blocks(&self, workflow: &Workflow, i: usize) -> bool {
+        !self.nodes[i].status.is_done() && workflow.node(i).required
+    }
+
     /// The needs of node `i` that are not done, as `'id' (status)`.
     fn waiting_on(&self, workflow: &Workflow, i: usize) -> String {
         let waiting: Vec<String> = workflow
             .node(i)
             .needs
             .iter()
-            .filter(|&&j| !self.nodes[j].status.is_done() && workflow.node(j).required)
+            .filter(|&&j| self.blocks(workflow, j))
             .map(|&j| {
                 format!(
                     "'{}' ({})",

@@ -272,6 +272,19 @@ pub struct Support {
     pub end: usize,
 }
 
+/// Marks every node that `of` needs, directly or transitively.
+pub(super) fn ancestors(nodes: &[Node], of: usize) -> Vec<bool> {
+    let mut marked = vec![false; nodes.len()];
+    let mut stack = nodes[of].needs.clone();
+    while let Some(i) = stack.pop() {
+        if !marked[i] {
+            marked[i] = true;
+            stack.extend(nodes[i].needs.iter().copied());
+        }
+    }
+    marked
+}
+
 /// The header parts of a workflow, checked before the graph.
 pub(super) struct Parts {
     pub name: WorkflowName,
@@ -380,14 +393,7 @@ impl Workflow {
             .enumerate()
             .map(|(i, n)| (n.id.clone(), i))
             .collect();
-        let mut is_ancestor = vec![false; nodes.len()];
-        let mut stack = nodes[gate].needs.clone();
-        while let Some(i) = stack.pop() {
-            if !is_ancestor[i] {
-                is_ancestor[i] = true;
-                stack.extend(nodes[i].needs.iter().copied());
-            }
-        }
+        let is_ancestor = ancestors(&nodes, gate);
         let gate_ancestors = (0..nodes.len()).filter(|&i| is_ancestor[i]).collect();
         Self {
             name,

@@ -6,6 +6,7 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Deserialize as _;
 
+use super::ancestors;
 use super::keys::check_unknown_fields;
 use super::raw::{
     RawApproval, RawApprover, RawDeliverable, RawGate, RawMilestone, RawPostGoLive, RawRole,
@@ -832,14 +833,7 @@ fn order(pending: Vec<Pending>, p: &mut Problems) -> Option<Ordered> {
 /// everything follows the startup meeting, and nothing is due before what it needs.
 fn check_structure(nodes: &[Node], gate: usize, positions: &[(Pos, Pos)], p: &mut Problems) {
     let n = nodes.len();
-    let mut before = vec![false; n];
-    let mut stack = nodes[gate].needs.clone();
-    while let Some(i) = stack.pop() {
-        if !before[i] {
-            before[i] = true;
-            stack.extend(nodes[i].needs.iter().copied());
-        }
-    }
+    let before = ancestors(nodes, gate);
     // Topological order: a node is after the gate when something it needs is the gate or after it.
     let mut after = vec![false; n];
     for i in 0..n {
