@@ -35,7 +35,7 @@ pub async fn load_workflows(store: &Store, dir: &Path) -> Result<Vec<LoadedWorkf
         let name = file.display().to_string();
         match std::fs::read_to_string(&file) {
             Ok(source) => match opsgate_domain::Workflow::parse(&name, &source) {
-                Ok(_) => sources.push((file, name, source)),
+                Ok(workflow) => sources.push((file, workflow, source)),
                 Err(e) => problems.push(e.to_string()),
             },
             Err(e) => problems.push(format!("{name}: cannot read: {e}")),
@@ -46,8 +46,8 @@ pub async fn load_workflows(store: &Store, dir: &Path) -> Result<Vec<LoadedWorkf
     }
 
     let mut loaded = Vec::with_capacity(sources.len());
-    for (file, name, source) in sources {
-        let registered = store.register_workflow(&name, &source).await?;
+    for (file, workflow, source) in sources {
+        let registered = store.register_parsed(workflow, &source).await?;
         loaded.push(LoadedWorkflow {
             file,
             name: registered.record.workflow.name().to_string(),

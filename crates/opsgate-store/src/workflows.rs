@@ -51,13 +51,22 @@ impl Store {
     /// `file` names the source in validation messages.
     pub async fn register_workflow(&self, file: &str, source: &str) -> Result<Registered> {
         let workflow = Workflow::parse(file, source).map_err(opsgate_domain::Error::from)?;
+        self.register_parsed(workflow, source).await
+    }
+
+    /// Like [`Store::register_workflow`], for a caller that already parsed `source` into `workflow`:
+    /// the parse is kept (and cached) instead of being repeated.
+    pub async fn register_parsed(&self, workflow: Workflow, source: &str) -> Result<Registered> {
+        let name = workflow.name().to_string();
+        let declared_version = workflow.declared_version();
+        let mut parsed = Some(workflow);
         let sha256 = sha256_hex(source);
         // Two replicas registering the same file race on the unique (name, version) index: the loser retries
         // and then finds the winner's row.
         for _ in 0..3 {
             let txn = self.begin_write().await?;
             let latest = workflows::Entity::find()
-                .filter(workflows::Column::Name.eq(workflow.name().as_str()))
+                .filter(workflows::Column::Name.eq(name.as_str()))
                 .order_by_desc(workflows::Column::Version)
                 .one(txn.conn())
                 .await?;
@@ -65,27 +74,28 @@ impl Store {
                 && latest.sha256 == sha256
             {
                 txn.rollback().await?;
-                let record = self.record(latest.clone())?;
+                // Same bytes as the stored version, so the same parse.
+                let record = self.record(latest.clone(), parsed.take())?;
                 return Ok(Registered {
                     record,
                     created: false,
                 });
             }
             let version = latest.map_or(1, |l| l.version + 1);
-            if let Some(declared) = workflow.declared_version()
+            if let Some(declared) = declared_version
                 && i64::from(declared) != i64::from(version)
             {
                 txn.rollback().await?;
                 return Err(opsgate_domain::Error::FailedPrecondition(format!(
                     "workflow '{}' declares version {declared}, but registering this source makes it version {version}: \
                      set `version: {version}` (or remove `version:` to number versions automatically)",
-                    workflow.name()
+                    name
                 ))
                 .into());
             }
             let insert = workflows::ActiveModel {
                 id: NotSet,
-                name: Set(workflow.name().to_string()),
+                name: Set(name.clone()),
                 version: Set(version),
                 source: Set(source.to_owned()),
                 sha256: Set(sha256.clone()),
@@ -98,7 +108,7 @@ impl Store {
                 Ok(row) => {
                     txn.commit().await?;
                     tracing::info!(workflow = %row.name, version = row.version, "workflow version registered");
-                    let record = self.record(row)?;
+                    let record = self.record(row, parsed.take())?;
                     return Ok(Registered {
                         record,
                         created: true,
@@ -111,7 +121,7 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(Error::Conflict(format!("workflow {}", workflow.name())))
+        Err(Error::Conflict(format!("workflow {name}")))
     }
 
     /// One version of a workflow; the latest when `version` is `None`.
@@ -145,7 +155,7 @@ impl Store {
                     None => format!("workflow '{name}' not found"),
                 })
             })?;
-        self.record(row)
+        self.record(row, None)
     }
 
     /// A stored version by row id, parsed once and cached.
@@ -161,20 +171,30 @@ impl Store {
             .one(conn)
             .await?
             .ok_or_else(|| Error::Corrupt(format!("workflow row {id} is missing")))?;
-        self.record(row)
+        self.record(row, None)
     }
 
     fn cached(&self, id: i64) -> Option<Arc<WorkflowRecord>> {
         self.workflows.lock().ok()?.get(&id).cloned()
     }
 
-    fn record(&self, row: workflows::Model) -> Result<Arc<WorkflowRecord>> {
+    /// The cached record of a stored version, built from `parsed` when the caller has the parse of
+    /// this exact source already, otherwise by parsing it.
+    fn record(
+        &self,
+        row: workflows::Model,
+        parsed: Option<Workflow>,
+    ) -> Result<Arc<WorkflowRecord>> {
         if let Some(hit) = self.cached(row.id) {
             return Ok(hit);
         }
         let file = format!("{}@v{}", row.name, row.version);
-        let workflow =
-            Workflow::parse(&file, &row.source).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let workflow = match parsed {
+            Some(workflow) => workflow,
+            None => {
+                Workflow::parse(&file, &row.source).map_err(|e| Error::Corrupt(e.to_string()))?
+            }
+        };
         let record = Arc::new(WorkflowRecord {
             id: row.id,
             version: u32::try_from(row.version)
@@ -202,7 +222,7 @@ impl Store {
             if out.last().is_some_and(|s| s.name == row.name) {
                 continue;
             }
-            let record = self.record(row)?;
+            let record = self.record(row, None)?;
             out.push(WorkflowSummary {
                 name: record.workflow.name().to_string(),
                 latest_version: record.version,
