@@ -61,11 +61,16 @@ pub(crate) enum GraphFormat {
     Mermaid,
 }
 
-/// Reads and validates a workflow file, or fails with every problem.
-fn load(file: &PathBuf) -> anyhow::Result<opsgate_domain::Workflow> {
+/// Reads and validates a workflow file; the error is every problem, one `file:line:col: message` a line.
+fn read(file: &PathBuf) -> Result<opsgate_domain::Workflow, String> {
     let name = file.display().to_string();
-    let source = std::fs::read_to_string(file).with_context(|| format!("cannot read {name}"))?;
-    opsgate_domain::Workflow::parse(&name, &source).map_err(|e| anyhow::anyhow!("{e}"))
+    let source = std::fs::read_to_string(file).map_err(|e| format!("{name}: cannot read: {e}"))?;
+    opsgate_domain::Workflow::parse(&name, &source).map_err(|e| e.to_string())
+}
+
+/// [`read`] for commands that stop at the first bad file.
+fn load(file: &PathBuf) -> anyhow::Result<opsgate_domain::Workflow> {
+    read(file).map_err(anyhow::Error::msg)
 }
 
 pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
@@ -190,18 +195,16 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
 fn validate(files: &[PathBuf]) -> ExitCode {
     let mut ok = true;
     for file in files {
-        let name = file.display().to_string();
-        match std::fs::read_to_string(file) {
-            Ok(source) => match opsgate_domain::Workflow::parse(&name, &source) {
-                Ok(w) => println!("{name}: ok ({}, {} nodes)", w.name(), w.nodes().len()),
-                Err(e) => {
-                    ok = false;
-                    println!("{e}");
-                }
-            },
-            Err(e) => {
+        match read(file) {
+            Ok(w) => println!(
+                "{}: ok ({}, {} nodes)",
+                file.display(),
+                w.name(),
+                w.nodes().len()
+            ),
+            Err(problems) => {
                 ok = false;
-                println!("{name}: cannot read: {e}");
+                println!("{problems}");
             }
         }
     }
