@@ -163,9 +163,8 @@ async fn start_up_refuses_a_workflows_directory_with_invalid_files_and_names_eve
     std::fs::write(dir.path().join("b.yaml"), "name: [b\n").unwrap();
     std::fs::write(dir.path().join("notes.txt"), "not a workflow").unwrap();
     let result = opsgate_server::start(Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: db.url.clone(),
         workflows_dir: Some(dir.path().to_owned()),
+        ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
     })
     .await;
     let Err(StartError::Workflows(text)) = result else {

@@ -47,6 +47,16 @@ fn approve(node: &str) -> Command {
     }
 }
 
+/// The stored event log of `view`'s transition has one event per `seq` and replays to its state.
+async fn assert_log_replays_to(store: &Store, view: &opsgate_store::TransitionView) {
+    let events = store.events(&view.id).await.unwrap();
+    assert_eq!(events.len() as u64, view.state.seq);
+    assert_eq!(
+        TransitionState::replay(&view.workflow.workflow, &events).unwrap(),
+        view.state
+    );
+}
+
 async fn store(db: &TestDb) -> Store {
     let store = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
     store
@@ -237,5 +247,111 @@ async fn concurrent_reviews_of_one_deliverable_change_state_exactly_once() {
         let view = store.get_transition(&id).await.unwrap();
         let sla = view.workflow.workflow.position("sla").unwrap();
         assert_eq!(view.state.nodes[sla].status, NodeStatus::Approved);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_sees_what_another_store_wrote_to_the_same_database() {
+    for db in TestDb::all().await {
+        let a = store(&db).await;
+        let b = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
+        let id = a
+            .start_transition(new_transition("1.0"), actor("Pat"))
+            .await
+            .unwrap()
+            .id;
+        // `a` has the started state cached; `b` moves the transition on behind its back.
+        let cached = a.get_transition(&id).await.unwrap();
+        b.execute(&id, submit("sla"), actor("Pat")).await.unwrap();
+        let seen = a.get_transition(&id).await.unwrap();
+        assert_eq!(seen.state.seq, cached.state.seq + 1, "{}", db.backend);
+        // A decision by `a` starts from the stored state: approving needs b's submission.
+        let view = a.execute(&id, approve("sla"), actor("Olga")).await.unwrap();
+        assert_log_replays_to(&a, &view).await;
+        b.close().await.unwrap();
+        a.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exclusive_sqlite_store_keeps_a_second_one_out_and_its_writes_are_guarded() {
+    let db = TestDb::sqlite();
+    let mut options = ConnectOptions::new(&db.url);
+    options.exclusive = true;
+    let owner = Store::connect(options.clone()).await.unwrap();
+    owner
+        .register_workflow("standard-transition.yaml", &standard_source())
+        .await
+        .unwrap();
+    options.busy_timeout = std::time::Duration::from_millis(200);
+    let second = Store::connect(options).await;
+    let Err(Error::Unavailable(message)) = second else {
+        panic!("a second exclusive store opened: {second:?}");
+    };
+    assert!(
+        message.contains("is in use by another opsgate server"),
+        "{message}"
+    );
+
+    // A non-exclusive writer behind the owner's back (never done by opsgate itself): the owner's
+    // cached state is stale, its guarded write notices, and it decides again on the stored state.
+    let id = owner
+        .start_transition(new_transition("1.0"), actor("Pat"))
+        .await
+        .unwrap()
+        .id;
+    let intruder = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
+    intruder
+        .execute(&id, submit("sla"), actor("Pat"))
+        .await
+        .unwrap();
+    let view = owner
+        .execute(&id, approve("sla"), actor("Olga"))
+        .await
+        .unwrap();
+    assert_log_replays_to(&owner, &view).await;
+    intruder.close().await.unwrap();
+    owner.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_writers_on_many_transitions_all_commit_in_order() {
+    for db in TestDb::all().await {
+        let store = Arc::new(store(&db).await);
+        let writers: Vec<_> = (0..24)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let id = store
+                        .start_transition(new_transition(&format!("1.{i}")), actor("Pat"))
+                        .await?
+                        .id;
+                    store.execute(&id, submit("sla"), actor("Pat")).await?;
+                    // Refused (already submitted and not yet reviewed): must not disturb the others.
+                    let refused = store.execute(&id, submit("sla"), actor("Pat")).await;
+                    assert!(matches!(refused, Err(Error::Domain(_))), "{refused:?}");
+                    store.execute(&id, approve("sla"), actor("Olga")).await?;
+                    Ok::<_, Error>(id)
+                })
+            })
+            .collect();
+        for w in writers {
+            let id = w.await.unwrap().unwrap();
+            let view = store.get_transition(&id).await.unwrap();
+            assert_log_replays_to(&store, &view).await;
+            let sla = view.workflow.workflow.position("sla").unwrap();
+            assert_eq!(view.state.nodes[sla].status, NodeStatus::Approved);
+        }
+        let reopened = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
+        assert_eq!(
+            reopened
+                .list_transitions(100, None)
+                .await
+                .unwrap()
+                .transitions
+                .len(),
+            24
+        );
+        reopened.close().await.unwrap();
     }
 }

@@ -138,9 +138,8 @@ impl TestServer {
     /// Starts a server on `db`, loading `workflows` when given.
     pub async fn start_with(db: &TestDb, workflows: Option<PathBuf>) -> Self {
         let server = opsgate_server::start(Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: db.url.clone(),
             workflows_dir: workflows,
+            ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
         })
         .await
         .unwrap_or_else(|e| panic!("server failed to start on {}: {e}", db.backend));

@@ -31,6 +31,20 @@ pub struct Config {
     pub database_url: String,
     /// Directory whose `*.yaml` workflows are registered at start-up.
     pub workflows_dir: Option<PathBuf>,
+    /// Transitions whose decoded state the server keeps in memory.
+    pub state_cache: usize,
+}
+
+impl Config {
+    /// Listen on `listen`, store in `database_url`, no workflows directory, default cache.
+    pub fn new(listen: SocketAddr, database_url: impl Into<String>) -> Self {
+        Self {
+            listen,
+            database_url: database_url.into(),
+            workflows_dir: None,
+            state_cache: ConnectOptions::new("").state_cache,
+        }
+    }
 }
 
 /// A server that is accepting requests.
@@ -66,7 +80,11 @@ impl RunningServer {
 
 /// Opens the database (migrating it), registers the workflows directory, binds and starts serving.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
-    let store = Store::connect(ConnectOptions::new(&config.database_url)).await?;
+    let mut options = ConnectOptions::new(&config.database_url);
+    // The server owns its SQLite file: one server per file, reads served from memory.
+    options.exclusive = true;
+    options.state_cache = config.state_cache;
+    let store = Store::connect(options).await?;
     if let Some(dir) = &config.workflows_dir {
         for loaded in load_workflows(&store, dir).await? {
             tracing::info!(

@@ -1,11 +1,14 @@
 //! Opening the database: SQLite file creation and pragmas, PostgreSQL pool, migrations at start-up.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use opsgate_migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectionTrait, Database, DbBackend, TransactionTrait};
 
+use crate::cache::StateCache;
+use crate::writer::Writer;
 use crate::{Error, Result, Store};
 
 /// Where `opsgate serve` keeps its data when no URL is given.
@@ -20,6 +23,13 @@ pub struct ConnectOptions {
     pub max_connections: u32,
     /// How long a request waits for a connection (and SQLite for its write lock).
     pub busy_timeout: Duration,
+    /// Transitions whose decoded state is kept in memory (0: none).
+    pub state_cache: usize,
+    /// SQLite only: take the database's lock file (`PATH.lock`) for as long as the store lives, so
+    /// that no second server writes the same file, and serve reads from the state cache. A second
+    /// exclusive store on the same file waits up to `busy_timeout`, then fails. PostgreSQL ignores
+    /// it (replicas share the database and check the cache against the stored `seq`).
+    pub exclusive: bool,
 }
 
 impl ConnectOptions {
@@ -28,6 +38,8 @@ impl ConnectOptions {
             url: url.into(),
             max_connections: 16,
             busy_timeout: Duration::from_secs(5),
+            state_cache: 10_000,
+            exclusive: false,
         }
     }
 }
@@ -36,6 +48,7 @@ impl Store {
     /// Opens (creating if needed) the database and applies pending migrations.
     pub async fn connect(options: ConnectOptions) -> Result<Self> {
         let url = options.url.trim();
+        let mut lock = None;
         let mut opts = sea_orm::ConnectOptions::new(url.to_owned());
         opts.max_connections(options.max_connections)
             .acquire_timeout(options.busy_timeout)
@@ -47,6 +60,9 @@ impl Store {
                 std::fs::create_dir_all(dir).map_err(|e| {
                     Error::Unavailable(format!("cannot create directory {}: {e}", dir.display()))
                 })?;
+            }
+            if options.exclusive {
+                lock = Some(Arc::new(lock_file(path, options.busy_timeout).await?));
             }
             let busy = options.busy_timeout;
             opts.map_sqlx_sqlite_opts(move |o| {
@@ -64,13 +80,20 @@ impl Store {
         }
         let db = Database::connect(opts).await?;
         migrate(&db).await?;
-        let write_turn = (db.get_database_backend() == DbBackend::Sqlite)
-            .then(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
-        let store = Store {
+        let sqlite = db.get_database_backend() == DbBackend::Sqlite;
+        let write_turn = sqlite.then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let mut store = Store {
             db,
             workflows: Default::default(),
             write_turn,
+            states: Arc::new(StateCache::new(options.state_cache)),
+            exclusive: lock.is_some(),
+            writer: None,
+            _lock: lock,
         };
+        if sqlite {
+            store.writer = Some(Writer::spawn(store.clone()));
+        }
         tracing::debug!(backend = ?store.backend(), "database ready");
         debug_assert!(matches!(
             store.backend(),
@@ -97,6 +120,36 @@ async fn migrate(db: &sea_orm::DatabaseConnection) -> Result<()> {
     Migrator::up(&txn, None).await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// Takes the exclusive lock on `DB.lock` beside the SQLite database, waiting up to `wait` for a
+/// server that is stopping to let go of it.
+async fn lock_file(db_path: &str, wait: Duration) -> Result<std::fs::File> {
+    let path = format!("{db_path}.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::Unavailable(format!("cannot open lock file {path}: {e}")))?;
+    let deadline = Instant::now() + wait;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Unavailable(format!(
+                    "database {db_path} is in use by another opsgate server (it holds {path}); \
+                     stop that server or give this one another --database-url"
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::Unavailable(format!("cannot lock {path}: {e}")));
+            }
+        }
+    }
 }
 
 /// The file path of a `sqlite:` URL, without its query string; `None` for other schemes and in-memory databases.

@@ -1,15 +1,19 @@
-//! Storage for opsgate: sea-orm over SQLite (default) or PostgreSQL, one transaction per mutation.
+//! Storage for opsgate: sea-orm over SQLite (default) or PostgreSQL; every change is atomic and durable.
 //!
-//! Every mutation loads the transition, lets the domain decide, and writes the changed node
-//! states, the events and the transition row in one transaction. Writers are serialised per
-//! transition: `BEGIN IMMEDIATE` on SQLite, `SELECT ... FOR UPDATE` on PostgreSQL, and the
-//! `seq` guard plus the unique `(transition_id, seq)` index on both.
+//! Every mutation takes the transition's current state, lets the domain decide, and writes the
+//! transition row (guarded by the `seq` it decided from), the changed node states and the events
+//! in one transaction. Writers of a transition are serialised: on SQLite by the one writer task
+//! (group commit, see `writer`), on PostgreSQL by `SELECT ... FOR UPDATE`; the `seq` guard and the
+//! unique `(transition_id, seq)` index hold on both. Decoded states are cached (`cache`): an
+//! exclusive SQLite store trusts its cache, any other store uses it only at the stored `seq`.
 
+mod cache;
 mod connect;
 pub mod entities;
 mod error;
 mod transitions;
 mod workflows;
+mod writer;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,6 +40,15 @@ pub struct Store {
     /// SQLite only: writers of this process take turns here (first come, first served) instead of
     /// colliding on the database lock and sleeping in SQLite's busy handler.
     write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Decoded transition states by id.
+    states: Arc<cache::StateCache>,
+    /// True when this process holds the SQLite database's lock file: nobody else writes, so the
+    /// state cache is the truth and reads need not touch the database.
+    exclusive: bool,
+    /// The SQLite group-commit queue; `None` on PostgreSQL and inside the writer task itself.
+    writer: Option<writer::Writer>,
+    /// Held open while the store lives: the exclusive lock on the SQLite database.
+    _lock: Option<Arc<std::fs::File>>,
 }
 
 /// A write transaction, holding this process's write turn on SQLite until it ends.

@@ -7,7 +7,7 @@ use opsgate_domain::transition::TransitionMeta;
 use opsgate_domain::{
     Actor, Command, Event, EventKind, NodeState, Participants, TransitionState, TransitionStatus,
 };
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -16,7 +16,8 @@ use sea_orm::{
 use crate::entities::{events, node_states, transitions};
 use crate::error::is_unique_violation;
 use crate::workflows::WorkflowRecord;
-use crate::{Error, MAX_PAGE_SIZE, Result, Store, now};
+use crate::writer::Write;
+use crate::{Error, MAX_PAGE_SIZE, Result, Store};
 
 /// What `start_transition` needs; the workflow version is resolved by the store.
 #[derive(Debug, Clone)]
@@ -75,31 +76,49 @@ impl Store {
         new: NewTransition,
         actor: Actor,
     ) -> Result<TransitionView> {
-        let at = now();
-        let txn = self.begin_write().await?;
-        let workflow = self
-            .find_workflow(txn.conn(), &new.workflow_name, new.workflow_version)
-            .await?;
+        self.write(Write::Start { new, actor }).await
+    }
+
+    /// Decides a start inside `conn`. `Ok(Err(_))` is a refusal that wrote nothing; `Err(_)` a
+    /// database failure after which the whole transaction must be rolled back.
+    pub(crate) async fn start_in(
+        &self,
+        conn: &impl ConnectionTrait,
+        new: &NewTransition,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Result<Result<TransitionView>> {
+        let workflow = match self
+            .find_workflow(conn, &new.workflow_name, new.workflow_version)
+            .await
+        {
+            Ok(w) => w,
+            Err(e @ Error::NotFound(_)) => return Ok(Err(e)),
+            Err(e) => return Err(e),
+        };
         if let Some(existing) = transitions::Entity::find()
             .filter(transitions::Column::ServiceName.eq(&new.service_name))
             .filter(transitions::Column::ServiceVersion.eq(&new.service_version))
-            .one(txn.conn())
+            .one(conn)
             .await?
         {
-            txn.rollback().await?;
-            return Err(already_exists(&new, &existing.id));
+            return Ok(Err(already_exists(new, &existing.id)));
         }
         let meta = TransitionMeta {
             workflow: workflow.workflow.name().clone(),
             workflow_version: workflow.version,
             service_name: new.service_name.clone(),
             service_version: new.service_version.clone(),
-            project_manager: new.project_manager,
-            service_manager: new.service_manager,
+            project_manager: new.project_manager.clone(),
+            service_manager: new.service_manager.clone(),
             target_go_live: new.target_go_live,
-            participants: new.participants,
+            participants: new.participants.clone(),
         };
-        let (state, new_events) = TransitionState::start(&workflow.workflow, meta, actor, at)?;
+        let (state, new_events) =
+            match TransitionState::start(&workflow.workflow, meta, actor.clone(), at) {
+                Ok(ok) => ok,
+                Err(e) => return Ok(Err(e.into())),
+            };
         let id = uuid::Uuid::now_v7().to_string();
         let row = transitions::ActiveModel {
             id: Set(id.clone()),
@@ -115,17 +134,19 @@ impl Store {
             created_at: Set(at),
             updated_at: Set(at),
         };
-        if let Err(e) = transitions::Entity::insert(row).exec(txn.conn()).await {
-            txn.rollback().await?;
-            return Err(if is_unique_violation(&e) {
-                Error::AlreadyExists(format!(
-                    "a transition for service '{}' version '{}' already exists",
-                    new.service_name, new.service_version
-                ))
-            } else {
-                e.into()
-            });
-        }
+        transitions::Entity::insert(row)
+            .exec_without_returning(conn)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    Error::AlreadyExists(format!(
+                        "a transition for service '{}' version '{}' already exists",
+                        new.service_name, new.service_version
+                    ))
+                } else {
+                    e.into()
+                }
+            })?;
         let nodes = workflow
             .workflow
             .nodes()
@@ -134,25 +155,24 @@ impl Store {
             .map(|(node, ns)| node_row(&id, node.id.as_str(), ns))
             .collect::<Result<Vec<_>>>()?;
         node_states::Entity::insert_many(nodes)
-            .exec(txn.conn())
+            .exec_without_returning(conn)
             .await?;
-        insert_events(txn.conn(), &id, &new_events).await?;
-        txn.commit().await?;
-        tracing::info!(transition = %id, service = %state.meta.service_name, version = %state.meta.service_version, "transition started");
-        Ok(TransitionView {
+        insert_events(conn, &id, &new_events).await?;
+        Ok(Ok(TransitionView {
             id,
             workflow,
             state,
-        })
+        }))
     }
 
     /// A transition by id.
     pub async fn get_transition(&self, id: &str) -> Result<TransitionView> {
-        let row = transitions::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
+        let (view, _) = self
+            .current(&self.db, id, false)
             .await?
             .ok_or_else(|| not_found(id))?;
-        self.load(&self.db, row).await
+        self.states.put(&view);
+        Ok(view)
     }
 
     /// The transition of one service version.
@@ -161,6 +181,9 @@ impl Store {
         service_name: &str,
         service_version: &str,
     ) -> Result<TransitionView> {
+        if let Some(id) = self.states.service(service_name, service_version) {
+            return self.get_transition(&id).await;
+        }
         let row = transitions::Entity::find()
             .filter(transitions::Column::ServiceName.eq(service_name))
             .filter(transitions::Column::ServiceVersion.eq(service_version))
@@ -171,7 +194,9 @@ impl Store {
                     "no transition for service '{service_name}' version '{service_version}'"
                 ))
             })?;
-        self.load(&self.db, row).await
+        let view = self.cached_or_load(&self.db, row).await?;
+        self.states.put(&view);
+        Ok(view)
     }
 
     /// Transitions oldest first (ids are time-ordered UUIDv7), `page_size` at a time.
@@ -221,67 +246,65 @@ impl Store {
         command: Command,
         actor: Actor,
     ) -> Result<TransitionView> {
-        let at = now();
-        let txn = self.begin_write().await?;
-        let mut query = transitions::Entity::find_by_id(id.to_owned());
-        if self.backend() == DbBackend::Postgres {
-            // Serialise writers of this transition; SQLite's BEGIN IMMEDIATE already holds the write lock.
-            query = query.lock_exclusive();
-        }
-        let Some(row) = query.one(txn.conn()).await? else {
-            txn.rollback().await?;
-            return Err(not_found(id));
-        };
-        let view = self.load(txn.conn(), row).await?;
-        let (next, new_events) =
-            match view
-                .state
-                .execute(&view.workflow.workflow, command, actor, at)
-            {
-                Ok(ok) => ok,
-                Err(e) => {
-                    txn.rollback().await?;
-                    return Err(e.into());
-                }
-            };
-        for ((node, old), new) in view
-            .workflow
-            .workflow
-            .nodes()
-            .iter()
-            .zip(&view.state.nodes)
-            .zip(&next.nodes)
-        {
-            if old != new {
-                let row = node_row(id, node.id.as_str(), new)?;
-                node_states::Entity::update(row).exec(txn.conn()).await?;
-            }
-        }
-        insert_events(txn.conn(), id, &new_events).await?;
-        let updated = transitions::Entity::update_many()
-            .col_expr(transitions::Column::Seq, Expr::value(i64_of(next.seq)?))
-            .col_expr(
-                transitions::Column::Status,
-                Expr::value(next.status.as_str()),
-            )
-            .col_expr(transitions::Column::UpdatedAt, Expr::value(next.updated_at))
-            .filter(transitions::Column::Id.eq(id))
-            .filter(transitions::Column::Seq.eq(i64_of(view.state.seq)?))
-            .exec(txn.conn())
-            .await?;
-        if updated.rows_affected != 1 {
-            txn.rollback().await?;
-            return Err(Error::Conflict(id.to_owned()));
-        }
-        txn.commit().await?;
-        for e in &new_events {
-            tracing::info!(transition = %id, seq = e.seq, event = e.kind.name(), actor = %e.actor, "event recorded");
-        }
-        Ok(TransitionView {
-            id: view.id,
-            workflow: view.workflow,
-            state: next,
+        self.write(Write::Execute {
+            id: id.to_owned(),
+            command,
+            actor,
         })
+        .await
+    }
+
+    /// Decides `command` inside `conn`, starting from `pending` (this transaction's own earlier
+    /// change of the transition) when given. `Ok(Err(_))` is a refusal that wrote nothing; `Err(_)`
+    /// a database failure after which the whole transaction must be rolled back.
+    pub(crate) async fn execute_in(
+        &self,
+        conn: &impl ConnectionTrait,
+        pending: Option<TransitionView>,
+        id: &str,
+        command: &Command,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Result<Result<TransitionView>> {
+        // `checked`: the state is known to be the stored one (read under the write lock, or this
+        // transaction's own); an exclusive store's cache is trusted but checked before a refusal.
+        let (mut view, mut checked) = match pending {
+            Some(view) => (view, true),
+            None => match self.current(conn, id, true).await? {
+                Some(found) => found,
+                None => return Ok(Err(not_found(id))),
+            },
+        };
+        loop {
+            let decided =
+                view.state
+                    .execute(&view.workflow.workflow, command.clone(), actor.clone(), at);
+            match decided {
+                Err(e) if checked => return Ok(Err(e.into())),
+                Err(_) => {}
+                Ok((next, new_events)) => {
+                    if write_change(conn, &view, &next, &new_events).await? {
+                        return Ok(Ok(TransitionView {
+                            id: view.id,
+                            workflow: view.workflow,
+                            state: next,
+                        }));
+                    }
+                    if checked {
+                        return Ok(Err(Error::Conflict(id.to_owned())));
+                    }
+                }
+            }
+            // The cached state may be behind (another process wrote this transition): decide
+            // again on the stored state. The guard wrote nothing.
+            tracing::debug!(transition = %id, "checking a cached state against the database");
+            self.states.remove(id);
+            view = match self.fetch(conn, id, true).await? {
+                Some(view) => view,
+                None => return Ok(Err(not_found(id))),
+            };
+            checked = true;
+        }
     }
 
     /// The full event log of a transition, in order.
@@ -302,6 +325,54 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The current state of `id`, and whether it was checked against the stored row. An exclusive
+    /// store trusts its cache (unchecked); otherwise the row is read (and locked for update on
+    /// PostgreSQL when `lock`) and the cache used only when it is at the row's `seq`.
+    async fn current(
+        &self,
+        conn: &impl ConnectionTrait,
+        id: &str,
+        lock: bool,
+    ) -> Result<Option<(TransitionView, bool)>> {
+        if self.exclusive
+            && let Some(view) = self.states.get(id)
+        {
+            return Ok(Some((view, false)));
+        }
+        Ok(self.fetch(conn, id, lock).await?.map(|view| (view, true)))
+    }
+
+    /// Reads the row of `id`, then the cached view at its `seq` or the stored node states.
+    async fn fetch(
+        &self,
+        conn: &impl ConnectionTrait,
+        id: &str,
+        lock: bool,
+    ) -> Result<Option<TransitionView>> {
+        let mut query = transitions::Entity::find_by_id(id.to_owned());
+        if lock && self.backend() == DbBackend::Postgres {
+            // Serialise writers of this transition; SQLite's BEGIN IMMEDIATE already holds the write lock.
+            query = query.lock_exclusive();
+        }
+        match query.one(conn).await? {
+            Some(row) => Ok(Some(self.cached_or_load(conn, row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn cached_or_load(
+        &self,
+        conn: &impl ConnectionTrait,
+        row: transitions::Model,
+    ) -> Result<TransitionView> {
+        let seq = u64::try_from(row.seq)
+            .map_err(|_| Error::Corrupt(format!("transition seq {}", row.seq)))?;
+        match self.states.get_at(&row.id, seq) {
+            Some(view) => Ok(view),
+            None => self.load(conn, row).await,
+        }
     }
 
     async fn load(
@@ -362,6 +433,61 @@ fn node_row(
     })
 }
 
+/// Writes a decided change: first the transition row, guarded by the `seq` the decision started
+/// from (false, with nothing written, when the row has moved on), then the changed node states in
+/// one upsert and the events in one insert.
+async fn write_change(
+    conn: &impl ConnectionTrait,
+    before: &TransitionView,
+    next: &TransitionState,
+    new_events: &[Event],
+) -> Result<bool> {
+    let id = before.id.as_str();
+    let updated = transitions::Entity::update_many()
+        .col_expr(transitions::Column::Seq, Expr::value(i64_of(next.seq)?))
+        .col_expr(
+            transitions::Column::Status,
+            Expr::value(next.status.as_str()),
+        )
+        .col_expr(transitions::Column::UpdatedAt, Expr::value(next.updated_at))
+        .filter(transitions::Column::Id.eq(id))
+        .filter(transitions::Column::Seq.eq(i64_of(before.state.seq)?))
+        .exec(conn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Ok(false);
+    }
+    let changed = before
+        .workflow
+        .workflow
+        .nodes()
+        .iter()
+        .zip(&before.state.nodes)
+        .zip(&next.nodes)
+        .filter(|((_, old), new)| old != new)
+        .map(|((node, _), new)| node_row(id, node.id.as_str(), new))
+        .collect::<Result<Vec<_>>>()?;
+    if !changed.is_empty() {
+        node_states::Entity::insert_many(changed)
+            .on_conflict(
+                OnConflict::columns([
+                    node_states::Column::TransitionId,
+                    node_states::Column::NodeId,
+                ])
+                .update_columns([
+                    node_states::Column::Status,
+                    node_states::Column::Detail,
+                    node_states::Column::UpdatedAt,
+                ])
+                .to_owned(),
+            )
+            .exec_without_returning(conn)
+            .await?;
+    }
+    insert_events(conn, id, new_events).await?;
+    Ok(true)
+}
+
 async fn insert_events(
     conn: &impl ConnectionTrait,
     transition_id: &str,
@@ -385,7 +511,7 @@ async fn insert_events(
         return Ok(());
     }
     events::Entity::insert_many(rows)
-        .exec(conn)
+        .exec_without_returning(conn)
         .await
         .map_err(|e| {
             if is_unique_violation(&e) {

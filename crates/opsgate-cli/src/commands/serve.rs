@@ -17,6 +17,14 @@ pub(crate) struct Args {
     /// Directory of workflow files (*.yaml) to register at start-up [default: ./workflows when it exists].
     #[arg(long, env = "OPSGATE_WORKFLOWS", value_name = "DIR")]
     workflows: Option<PathBuf>,
+    /// Transitions whose decoded state is kept in memory (about 3 KiB each; 0 disables the cache).
+    #[arg(
+        long,
+        env = "OPSGATE_STATE_CACHE",
+        default_value_t = 10_000,
+        value_name = "N"
+    )]
+    state_cache: usize,
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -41,6 +49,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         listen: args.listen,
         database_url: args.database_url,
         workflows_dir,
+        state_cache: args.state_cache,
     })
     .await?;
     shutdown_signal().await;

@@ -1,0 +1,161 @@
+//! Transition writes, and group commit on SQLite: one task runs queued writes in shared
+//! transactions, so that one fsync makes a whole batch durable.
+//!
+//! SQLite has one writer at a time and a commit costs an fsync, which caps a write-per-commit
+//! server near the disk's fsync rate. Here every transition write of the process goes through one
+//! queue; the writer task takes whatever is queued (up to [`MAX_BATCH`]), decides and writes each
+//! in order inside one `BEGIN IMMEDIATE` transaction (a later write sees the earlier ones), commits
+//! once and only then answers every caller. A refused write (a domain error) writes nothing and does
+//! not disturb the others. When the batch fails in the database, it is rolled back and every write
+//! is run again alone, so that one write the database rejects cannot fail its neighbours.
+//!
+//! PostgreSQL needs none of this (concurrent commits share WAL flushes there): each write runs in
+//! its own transaction on the pool, through the same code.
+
+use std::collections::HashMap;
+
+use opsgate_domain::{Actor, Command};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::transitions::{NewTransition, TransitionView};
+use crate::{Error, Result, Store, now};
+
+/// Most writes committed together.
+const MAX_BATCH: usize = 128;
+/// Writes waiting for the writer task before callers wait to enqueue.
+const QUEUE: usize = 4096;
+
+/// One write to a transition.
+#[derive(Debug, Clone)]
+pub(crate) enum Write {
+    Start {
+        new: NewTransition,
+        actor: Actor,
+    },
+    Execute {
+        id: String,
+        command: Command,
+        actor: Actor,
+    },
+}
+
+struct Job {
+    write: Write,
+    reply: oneshot::Sender<Result<TransitionView>>,
+}
+
+/// The queue in front of the writer task; the task ends when every handle is dropped.
+#[derive(Clone)]
+pub(crate) struct Writer {
+    queue: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer task on `store` (which must not itself hold a writer).
+    pub(crate) fn spawn(store: Store) -> Self {
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        tokio::spawn(run(store, jobs));
+        Self { queue }
+    }
+
+    async fn submit(&self, write: Write) -> Result<TransitionView> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job { write, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> Error {
+    Error::Unavailable("the write queue has stopped (the server is shutting down)".into())
+}
+
+async fn run(store: Store, mut jobs: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let (writes, replies): (Vec<Write>, Vec<_>) =
+            batch.drain(..).map(|j| (j.write, j.reply)).unzip();
+        match store.write_batch(&writes).await {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    // A caller that gave up (its request was cancelled) is no reason to stop.
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) if writes.len() == 1 => {
+                if let Some(reply) = replies.into_iter().next() {
+                    let _ = reply.send(Err(e));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, writes = writes.len(), "batch failed; running its writes one by one");
+                for (write, reply) in writes.into_iter().zip(replies) {
+                    let _ = reply.send(store.write_one(write).await);
+                }
+            }
+        }
+    }
+    tracing::debug!("writer stopped");
+}
+
+impl Store {
+    /// Runs one transition write: through the writer task on SQLite, directly on PostgreSQL.
+    pub(crate) async fn write(&self, write: Write) -> Result<TransitionView> {
+        match &self.writer {
+            Some(writer) => writer.submit(write).await,
+            None => self.write_one(write).await,
+        }
+    }
+
+    async fn write_one(&self, write: Write) -> Result<TransitionView> {
+        let mut results = self.write_batch(std::slice::from_ref(&write)).await?;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(Error::Corrupt("a write produced no result".into())))
+    }
+
+    /// Runs `writes` in order in one transaction and commits once. The outer error means the
+    /// transaction failed and nothing of it is stored; otherwise each write has its own result.
+    /// The state cache learns the new states only after the commit.
+    pub(crate) async fn write_batch(
+        &self,
+        writes: &[Write],
+    ) -> Result<Vec<Result<TransitionView>>> {
+        let txn = self.begin_write().await?;
+        // States this transaction has written, for later writes of the same transition.
+        let mut pending: HashMap<String, TransitionView> = HashMap::new();
+        let mut results = Vec::with_capacity(writes.len());
+        for write in writes {
+            let at = now();
+            let outcome = match write {
+                Write::Start { new, actor } => self.start_in(txn.conn(), new, actor, at).await,
+                Write::Execute { id, command, actor } => {
+                    let before = pending.get(id).cloned();
+                    self.execute_in(txn.conn(), before, id, command, actor, at)
+                        .await
+                }
+            };
+            match outcome {
+                Ok(Ok(view)) => {
+                    pending.insert(view.id.clone(), view.clone());
+                    results.push(Ok(view));
+                }
+                Ok(Err(refused)) => results.push(Err(refused)),
+                Err(failed) => {
+                    if let Err(e) = txn.rollback().await {
+                        tracing::warn!(error = %e, "rollback failed");
+                    }
+                    return Err(failed);
+                }
+            }
+        }
+        txn.commit().await?;
+        for view in results.iter().flatten() {
+            self.states.put(view);
+            tracing::debug!(transition = %view.id, seq = view.state.seq, status = view.state.status.as_str(), "transition written");
+        }
+        Ok(results)
+    }
+}
