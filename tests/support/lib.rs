@@ -150,6 +150,11 @@ impl TestServer {
         }
     }
 
+    /// The server's store (for fault drills on its write connection).
+    pub fn store(&self) -> &opsgate_store::Store {
+        self.server.as_ref().expect("server is running").store()
+    }
+
     /// Stops the server gracefully and closes its database.
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {

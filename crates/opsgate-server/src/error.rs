@@ -47,7 +47,16 @@ pub(crate) fn status(err: StoreError) -> Status {
         StoreError::Conflict(_) => Status::aborted(err.to_string()),
         StoreError::Unavailable(m) => {
             tracing::warn!(error = %m, "database unavailable");
-            Status::unavailable(format!("database unavailable, retry later: {m}"))
+            Status::unavailable(format!(
+                "database unavailable; nothing of this request was stored, retry later: {m}"
+            ))
+        }
+        StoreError::Full(m) => {
+            tracing::error!(error = %m, "database full");
+            Status::resource_exhausted(
+                "the database is full; nothing of this request was stored: \
+                 free disk space on the server (or raise its limit), then retry",
+            )
         }
         StoreError::Corrupt(m) => {
             tracing::error!(error = %m, "stored data is corrupt");

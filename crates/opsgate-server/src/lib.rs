@@ -62,6 +62,11 @@ impl RunningServer {
         self.local_addr
     }
 
+    /// The store the server runs on (for tests and fault drills).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Stops accepting, lets in-flight requests finish, then closes the database.
     pub async fn shutdown(mut self) -> Result<(), StartError> {
         if let Some(stop) = self.stop.take() {

@@ -78,12 +78,22 @@ impl Store {
                 "unsupported database url '{url}': use sqlite://PATH or postgres://USER@HOST/DB"
             )));
         }
-        let db = Database::connect(opts).await?;
-        migrate(&db).await?;
-        let sqlite = db.get_database_backend() == DbBackend::Sqlite;
+        let sqlite = url.starts_with("sqlite:");
+        let (db, write_db) = if sqlite {
+            let mut one = opts.clone();
+            one.max_connections(1).min_connections(1);
+            let write_db = Database::connect(one).await?;
+            migrate(&write_db).await?;
+            (Database::connect(opts).await?, write_db)
+        } else {
+            let db = Database::connect(opts).await?;
+            migrate(&db).await?;
+            (db.clone(), db)
+        };
         let write_turn = sqlite.then(|| Arc::new(tokio::sync::Mutex::new(())));
         let mut store = Store {
             db,
+            write_db,
             workflows: Default::default(),
             write_turn,
             states: Arc::new(StateCache::new(options.state_cache)),

@@ -17,9 +17,12 @@ pub enum Error {
     /// Another writer changed the same transition first; the caller may retry.
     #[error("transition {0} was changed concurrently, retry the request")]
     Conflict(String),
-    /// The database cannot be reached or refused the connection.
+    /// The database cannot be reached, refused the connection, or cannot be written (read-only).
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database or its disk is full; nothing of the failed operation was stored.
+    #[error("database is full: {0}")]
+    Full(String),
     /// Stored data does not decode (a bug or manual tampering).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -30,24 +33,53 @@ pub enum Error {
 
 impl From<DbErr> for Error {
     fn from(err: DbErr) -> Self {
-        match &err {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Error::Unavailable(err.to_string()),
-            DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))
-                if is_connection_error(e) =>
-            {
-                Error::Unavailable(err.to_string())
-            }
-            _ => Error::Database(err),
+        let sqlx = match &err {
+            DbErr::ConnectionAcquire(_) => return Error::Unavailable(err.to_string()),
+            DbErr::Conn(RuntimeErr::SqlxError(e))
+            | DbErr::Exec(RuntimeErr::SqlxError(e))
+            | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+            DbErr::Conn(_) => return Error::Unavailable(err.to_string()),
+            _ => return Error::Database(err),
+        };
+        match fault(sqlx) {
+            Some(Fault::Full) => Error::Full(err.to_string()),
+            Some(Fault::Unavailable) => Error::Unavailable(err.to_string()),
+            None => Error::Database(err),
         }
     }
 }
 
-fn is_connection_error(err: &sea_orm::sqlx::Error) -> bool {
+enum Fault {
+    Full,
+    Unavailable,
+}
+
+/// The faults a client should retry later: connection loss, a full disk, a read-only database.
+fn fault(err: &sea_orm::sqlx::Error) -> Option<Fault> {
     use sea_orm::sqlx::Error as E;
-    matches!(
-        err,
-        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed
-    )
+    match err {
+        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => {
+            Some(Fault::Unavailable)
+        }
+        E::Database(db) => {
+            let code = db.code()?;
+            match code.as_ref() {
+                // PostgreSQL SQLSTATEs: disk full, out of memory; read-only transaction, admin or
+                // crash shutdown, cannot connect now, too many connections, connection exceptions.
+                "53100" | "53200" => Some(Fault::Full),
+                "25006" | "57P01" | "57P02" | "57P03" | "53300" => Some(Fault::Unavailable),
+                c if c.starts_with("08") => Some(Fault::Unavailable),
+                // SQLite result codes (the primary code is the low byte of an extended one):
+                // SQLITE_FULL; SQLITE_READONLY, SQLITE_IOERR, SQLITE_CANTOPEN.
+                c => match c.parse::<i32>().ok().map(|n| n & 0xff) {
+                    Some(13) => Some(Fault::Full),
+                    Some(8 | 10 | 14) => Some(Fault::Unavailable),
+                    _ => None,
+                },
+            }
+        }
+        _ => None,
+    }
 }
 
 impl From<serde_json::Error> for Error {

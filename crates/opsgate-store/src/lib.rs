@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
-    DatabaseConnection, DatabaseTransaction, DbBackend, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
 };
 
 pub use connect::{ConnectOptions, DEFAULT_DATABASE_URL};
@@ -35,7 +35,11 @@ pub const MAX_PAGE_SIZE: u32 = 500;
 /// The store: a connection pool plus a cache of parsed workflow versions (immutable once stored).
 #[derive(Clone)]
 pub struct Store {
+    /// Reads.
     db: DatabaseConnection,
+    /// Writes: on SQLite a pool of one connection (the database has one writer at a time anyway),
+    /// on PostgreSQL the read pool.
+    write_db: DatabaseConnection,
     workflows: Arc<Mutex<HashMap<i64, Arc<WorkflowRecord>>>>,
     /// SQLite only: writers of this process take turns here (first come, first served) instead of
     /// colliding on the database lock and sleeping in SQLite's busy handler.
@@ -102,12 +106,27 @@ impl Store {
                 .then_some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         };
-        let txn = self.db.begin_with_options(options).await?;
+        let txn = self.write_db.begin_with_options(options).await?;
         Ok(WriteTxn { txn, _turn: turn })
     }
 
-    /// Closes the pool.
+    /// Runs one statement on the connection writes use, outside any transaction. For fault drills
+    /// and tests on SQLite, whose limits are per connection: `PRAGMA max_page_count = N` (a full
+    /// disk), `PRAGMA query_only = 1` (a read-only one), and back.
+    pub async fn execute_on_write_connection(&self, sql: &str) -> Result<()> {
+        let _turn = match &self.write_turn {
+            Some(turn) => Some(turn.clone().lock_owned().await),
+            None => None,
+        };
+        self.write_db.execute_unprepared(sql).await?;
+        Ok(())
+    }
+
+    /// Closes the pools.
     pub async fn close(self) -> Result<()> {
+        if self.backend() == DbBackend::Sqlite {
+            self.write_db.close().await?;
+        }
         Ok(self.db.close().await?)
     }
 }
