@@ -3,7 +3,7 @@ CARGO ?= cargo
 LISTEN ?= 127.0.0.1:50051
 DATABASE_URL ?= sqlite://data/opsgate.db
 
-.PHONY: run test lint fmt build release bench
+.PHONY: run test lint fmt build release bench soak
 
 ## run: start the server on $(LISTEN) with $(DATABASE_URL) and the shipped workflows
 run:
@@ -23,6 +23,13 @@ bench:
 	$(CARGO) build --release -p opsgate-cli -p opsgate-bench
 	./target/release/opsgate-bench workflow
 	./target/release/opsgate-bench handover
+
+## soak: the long fault tests: 25 SIGKILLs of a loaded server on SQLite and on PostgreSQL
+## (OPSGATE_TEST_POSTGRES_URL, default the local server)
+SOAK_POSTGRES_URL ?= $(or $(OPSGATE_TEST_POSTGRES_URL),postgres://postgres@127.0.0.1:5432/test)
+soak:
+	OPSGATE_TEST_POSTGRES_URL=$(SOAK_POSTGRES_URL) OPSGATE_CRASH_KILLS=25 \
+		$(CARGO) test --release -p opsgate-cli --test crash -- --nocapture
 
 fmt:
 	$(CARGO) fmt --all
