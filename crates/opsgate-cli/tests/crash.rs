@@ -264,7 +264,7 @@ async fn resync(
                     }
                 },
             };
-            let Some(id) = id else { return None };
+            let id = id?;
             if let Ok(r) = TransitionServiceClient::new(ch)
                 .get_transition(pb::GetTransitionRequest { transition_id: id })
                 .await
