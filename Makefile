@@ -25,11 +25,13 @@ bench:
 	./target/release/opsgate-bench handover
 
 ## soak: the long fault tests: 25 SIGKILLs of a loaded server on SQLite and on PostgreSQL
-## (OPSGATE_TEST_POSTGRES_URL, default the local server)
+## (OPSGATE_TEST_POSTGRES_URL, default the local server), then the hostile-input properties at 2,000+ cases
 SOAK_POSTGRES_URL ?= $(or $(OPSGATE_TEST_POSTGRES_URL),postgres://postgres@127.0.0.1:5432/test)
 soak:
 	OPSGATE_TEST_POSTGRES_URL=$(SOAK_POSTGRES_URL) OPSGATE_CRASH_KILLS=25 \
 		$(CARGO) test --release -p opsgate-cli --test crash -- --nocapture
+	OPSGATE_HOSTILE_CASES=2000 $(CARGO) test --release -p opsgate-tests --test hostile
+	OPSGATE_HOSTILE_CASES=20000 $(CARGO) test --release -p opsgate-domain properties
 
 fmt:
 	$(CARGO) fmt --all

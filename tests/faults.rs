@@ -9,28 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use opsgate_proto::v1 as pb;
-use opsgate_store::{ConnectOptions, Store};
 use opsgate_tests::{
-    Clients, TestDb, TestServer, acting, get, review, start, start_payroll, status_of, submit,
+    Clients, TestDb, TestServer, acting, assert_every_log_replays, get, review, start,
+    start_payroll, status_of, submit,
 };
 use tokio::net::{TcpListener, TcpStream};
 use tonic::Code;
-
-/// The stored event log of every transition replays to its stored state (nothing half-written).
-async fn assert_every_log_replays(url: &str) {
-    let store = Store::connect(ConnectOptions::new(url)).await.unwrap();
-    let page = store.list_transitions(500, None).await.unwrap();
-    assert!(!page.transitions.is_empty());
-    for t in page.transitions {
-        let view = store.get_transition(&t.id).await.unwrap();
-        let events = store.events(&t.id).await.unwrap();
-        assert_eq!(events.len() as u64, view.state.seq);
-        let replayed =
-            opsgate_domain::TransitionState::replay(&view.workflow.workflow, &events).unwrap();
-        assert_eq!(replayed, view.state, "transition {}", t.id);
-    }
-    store.close().await.unwrap();
-}
 
 async fn gate_of(c: &mut Clients, version: &str) -> Result<pb::CheckGateResponse, tonic::Status> {
     c.gates

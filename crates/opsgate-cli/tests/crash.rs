@@ -278,6 +278,7 @@ async fn resync(
 }
 
 /// Every acknowledged mutation is stored, and every event log replays to the stored state.
+/// Returns how many transitions it checked.
 async fn verify(database_url: &str, acked: &Acked) -> usize {
     let store = Store::connect(ConnectOptions::new(database_url))
         .await
@@ -293,26 +294,8 @@ async fn verify(database_url: &str, acked: &Acked) -> usize {
             view.state.seq
         );
     }
-    let mut token = None;
-    let mut transitions = 0;
-    loop {
-        let page = store.list_transitions(500, token.as_deref()).await.unwrap();
-        for t in &page.transitions {
-            let view = store.get_transition(&t.id).await.unwrap();
-            let events = store.events(&t.id).await.unwrap();
-            assert_eq!(events.len() as u64, view.state.seq, "transition {}", t.id);
-            let replayed =
-                opsgate_domain::TransitionState::replay(&view.workflow.workflow, &events).unwrap();
-            assert_eq!(replayed, view.state, "transition {}", t.id);
-            transitions += 1;
-        }
-        token = page.next_page_token;
-        if token.is_none() {
-            break;
-        }
-    }
     store.close().await.unwrap();
-    transitions
+    opsgate_tests::assert_every_log_replays(database_url).await
 }
 
 async fn crash_loop(db: &TestDb, kills: usize, rng: &mut Rng) {

@@ -311,4 +311,72 @@ mod properties {
             }
         }
     }
+
+    const STANDARD: &str = include_str!("../../../../workflows/standard-transition.yaml");
+
+    /// One edit of a source: delete, insert or replace a few bytes at a position.
+    fn mutate(source: &str, at: usize, len: usize, insert: &str) -> String {
+        let mut at = at % (source.len() + 1);
+        while !source.is_char_boundary(at) {
+            at -= 1;
+        }
+        let mut end = (at + len).min(source.len());
+        while !source.is_char_boundary(end) {
+            end += 1;
+        }
+        format!("{}{insert}{}", &source[..at], &source[end..])
+    }
+
+    /// Whatever the input, the parser answers: a workflow, or problems that each name a line and a
+    /// column inside the source (no panic, no unbounded work).
+    fn assert_answers(source: &str) -> Result<(), TestCaseError> {
+        if let Err(errors) = Workflow::parse("fuzz.yaml", source) {
+            prop_assert!(!errors.problems.is_empty());
+            let lines = u32::try_from(source.lines().count()).unwrap_or(u32::MAX);
+            for p in &errors.problems {
+                prop_assert!(p.line >= 1 && p.col >= 1, "{p:?}");
+                prop_assert!(
+                    p.line <= lines.saturating_add(1),
+                    "{p:?} beyond line {lines}"
+                );
+                prop_assert!(!p.message.is_empty());
+            }
+        }
+        Ok(())
+    }
+
+    fn cases(default: u32) -> ProptestConfig {
+        let cases = std::env::var("OPSGATE_HOSTILE_CASES")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(default);
+        ProptestConfig::with_cases(cases)
+    }
+
+    proptest! {
+        #![proptest_config(cases(256))]
+
+        #[test]
+        fn random_text_gets_located_problems_not_a_panic(source in "\\PC{0,400}") {
+            assert_answers(&source)?;
+        }
+
+        #[test]
+        fn random_yaml_punctuation_gets_located_problems_not_a_panic(
+            source in "([-:{}\\[\\],&*!|>'\"#? \n]|[a-z]{1,6}|  ){0,120}"
+        ) {
+            assert_answers(&source)?;
+        }
+
+        #[test]
+        fn edits_of_the_shipped_workflow_get_located_problems_not_a_panic(
+            edits in proptest::collection::vec((any::<usize>(), 0usize..12, "[-:{}\\[\\],&*!|>'\" \n#a-z0-9]{0,8}"), 1..6)
+        ) {
+            let mut source = STANDARD.to_owned();
+            for (at, len, insert) in &edits {
+                source = mutate(&source, *at, *len, insert);
+            }
+            assert_answers(&source)?;
+        }
+    }
 }
