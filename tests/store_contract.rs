@@ -355,3 +355,76 @@ async fn many_concurrent_writers_on_many_transitions_all_commit_in_order() {
         reopened.close().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_row_snapshot_and_node_states_agree_and_old_rows_read_from_node_states() {
+    use sea_orm::ConnectionTrait;
+    for db in TestDb::all().await {
+        let store = store(&db).await;
+        let id = store
+            .start_transition(new_transition("1.0"), actor("Pat"))
+            .await
+            .unwrap()
+            .id;
+        store
+            .execute(&id, submit("sla"), actor("Pat"))
+            .await
+            .unwrap();
+        let view = store
+            .execute(&id, approve("sla"), actor("Olga"))
+            .await
+            .unwrap();
+        // A row as written before the snapshot column existed: only node_states has the nodes.
+        store
+            .connection()
+            .execute_unprepared(&format!(
+                "UPDATE transitions SET nodes = NULL WHERE id = '{id}'"
+            ))
+            .await
+            .unwrap();
+        let fresh = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
+        assert_eq!(
+            fresh.get_transition(&id).await.unwrap().state,
+            view.state,
+            "{}",
+            db.backend
+        );
+        // The next write restores the snapshot, and both copies still agree.
+        let open = view
+            .workflow
+            .workflow
+            .nodes()
+            .iter()
+            .zip(&view.state.nodes)
+            .find(|(n, s)| {
+                s.status == NodeStatus::Open
+                    && matches!(n.kind, opsgate_domain::NodeKind::Deliverable(_))
+            })
+            .map(|(n, _)| n.id.to_string())
+            .unwrap();
+        let next = fresh
+            .execute(&id, submit(&open), actor("Pat"))
+            .await
+            .unwrap();
+        let reopened = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
+        assert_eq!(
+            reopened.get_transition(&id).await.unwrap().state,
+            next.state
+        );
+        reopened
+            .connection()
+            .execute_unprepared(&format!(
+                "UPDATE transitions SET nodes = NULL WHERE id = '{id}'"
+            ))
+            .await
+            .unwrap();
+        let from_rows = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
+        assert_eq!(
+            from_rows.get_transition(&id).await.unwrap().state,
+            next.state
+        );
+        for s in [store, fresh, reopened, from_rows] {
+            s.close().await.unwrap();
+        }
+    }
+}

@@ -17,7 +17,7 @@ use sea_orm::{
 use tonic::transport::Channel;
 
 /// d1 -> d2, d3, d4 in parallel -> d5 -> d6 -> d7 -> the gate.
-const DIAMOND: &str = "\
+pub(crate) const DIAMOND: &str = "\
 name: diamond
 roles: {reviewer: {description: reviews everything}}
 deliverables:
@@ -33,19 +33,19 @@ gate: {id: gate, title: Gate, needs: [d7]}
 const DELIVERABLES: [&str; 7] = ["d1", "d2", "d3", "d4", "d5", "d6", "d7"];
 
 /// Figures of one measured load.
-struct Load {
+pub(crate) struct Load {
     calls: u64,
     errors: u64,
-    elapsed: Duration,
+    pub(crate) elapsed: Duration,
     latency_us: Histogram<u64>,
 }
 
 impl Load {
-    fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.calls as f64 / self.elapsed.as_secs_f64()
     }
 
-    fn line(&self, label: &str) -> String {
+    pub(crate) fn line(&self, label: &str) -> String {
         let ms = |q: f64| self.latency_us.value_at_quantile(q) as f64 / 1000.0;
         format!(
             "  {label:<34} {:>8.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  p99.9 {:>6.2} ms  ({} calls, {} errors)",
@@ -64,7 +64,11 @@ fn histogram() -> anyhow::Result<Histogram<u64>> {
 }
 
 /// Runs `clients` tasks of `body` until `duration` has passed and merges what they measured.
-async fn drive<F, Fut>(clients: usize, duration: Duration, body: F) -> anyhow::Result<Load>
+pub(crate) async fn drive<F, Fut>(
+    clients: usize,
+    duration: Duration,
+    body: F,
+) -> anyhow::Result<Load>
 where
     F: Fn(usize, Instant) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<Tally>> + Send + 'static,
@@ -91,14 +95,14 @@ where
 }
 
 /// What one client measured: calls made, calls that failed, and their latencies.
-struct Tally {
+pub(crate) struct Tally {
     calls: u64,
     errors: u64,
     latency_us: Histogram<u64>,
 }
 
 impl Tally {
-    fn new() -> anyhow::Result<Self> {
+    pub(crate) fn new() -> anyhow::Result<Self> {
         Ok(Self {
             calls: 0,
             errors: 0,
@@ -107,7 +111,7 @@ impl Tally {
     }
 
     /// Records one call that started at `since`.
-    fn record(&mut self, since: Instant, ok: bool) {
+    pub(crate) fn record(&mut self, since: Instant, ok: bool) {
         let us = u64::try_from(since.elapsed().as_micros())
             .unwrap_or(u64::MAX)
             .max(1);
@@ -117,7 +121,36 @@ impl Tally {
     }
 }
 
-fn acting<T>(who: &'static str, message: T) -> tonic::Request<T> {
+/// Spaces one client's calls `every` apart; no spacing without a period.
+pub(crate) struct Pace {
+    every: Option<Duration>,
+    next: Instant,
+}
+
+impl Pace {
+    pub(crate) fn none() -> Self {
+        Self {
+            every: None,
+            next: Instant::now(),
+        }
+    }
+
+    pub(crate) fn every(period: Duration) -> Self {
+        Self {
+            every: Some(period),
+            next: Instant::now(),
+        }
+    }
+
+    async fn wait(&mut self) {
+        if let Some(every) = self.every {
+            self.next += every;
+            tokio::time::sleep_until(self.next.into()).await;
+        }
+    }
+}
+
+pub(crate) fn acting<T>(who: &'static str, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.metadata_mut().insert(
         "x-opsgate-actor",
@@ -127,11 +160,12 @@ fn acting<T>(who: &'static str, message: T) -> tonic::Request<T> {
 }
 
 /// One client: transitions from start to accepted handover, 16 mutating calls each.
-async fn handovers(
+pub(crate) async fn handovers(
     channel: Channel,
     run: usize,
     client: usize,
     deadline: Instant,
+    mut pace: Pace,
 ) -> anyhow::Result<Tally> {
     let mut c = TransitionServiceClient::new(channel);
     let mut tally = Tally::new()?;
@@ -154,6 +188,7 @@ async fn handovers(
             ))
             .await;
         tally.record(t0, started.is_ok());
+        pace.wait().await;
         let started = match started {
             Ok(s) => s,
             Err(status) => {
@@ -188,6 +223,7 @@ async fn handovers(
                 ))
                 .await;
             tally.record(t0, r.is_ok());
+            pace.wait().await;
             let t0 = Instant::now();
             let r = c
                 .review_deliverable(acting(
@@ -201,6 +237,7 @@ async fn handovers(
                 ))
                 .await;
             tally.record(t0, r.is_ok());
+            pace.wait().await;
         }
         let t0 = Instant::now();
         let r = c
@@ -213,12 +250,13 @@ async fn handovers(
             ))
             .await;
         tally.record(t0, r.is_ok());
+        pace.wait().await;
     }
     Ok(tally)
 }
 
 /// One client of the empty-call baseline: the standard health check on the same server.
-async fn health_checks(channel: Channel, deadline: Instant) -> anyhow::Result<Tally> {
+pub(crate) async fn health_checks(channel: Channel, deadline: Instant) -> anyhow::Result<Tally> {
     let mut c = tonic_health::pb::health_client::HealthClient::new(channel);
     let mut tally = Tally::new()?;
     while Instant::now() < deadline {
@@ -273,14 +311,16 @@ async fn bare_inserts(url: &str, clients: usize, duration: Duration) -> anyhow::
 }
 
 /// A running `opsgate serve` child process.
-struct Server {
+pub(crate) struct Server {
     child: tokio::process::Child,
     pid: u32,
-    url: String,
+    pub(crate) url: String,
+    /// From spawning the process to its first answered health check.
+    pub(crate) started_in: Duration,
 }
 
 impl Server {
-    async fn start(db_url: &str, workflows: &Path, log: &Path) -> anyhow::Result<Self> {
+    pub(crate) async fn start(db_url: &str, workflows: &Path, log: &Path) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?.with_file_name("opsgate");
         if !exe.exists() {
             bail!(
@@ -291,6 +331,7 @@ impl Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
+        let spawned = Instant::now();
         let child = tokio::process::Command::new(&exe)
             .args([
                 "serve",
@@ -324,13 +365,18 @@ impl Server {
             if Instant::now() > until {
                 bail!("server did not become ready; see {}", log.display());
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        Ok(Self { child, pid, url })
+        Ok(Self {
+            child,
+            pid,
+            url,
+            started_in: spawned.elapsed(),
+        })
     }
 
     /// (resident KiB now, peak resident KiB, CPU seconds so far)
-    fn usage(&self) -> anyhow::Result<(u64, u64, f64)> {
+    pub(crate) fn usage(&self) -> anyhow::Result<(u64, u64, f64)> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
         let kib = |key: &str| {
             status
@@ -351,7 +397,7 @@ impl Server {
         Ok((kib("VmRSS:"), kib("VmHWM:"), ticks as f64 / 100.0))
     }
 
-    async fn stop(mut self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(mut self) -> anyhow::Result<()> {
         let _ = std::process::Command::new("kill")
             .arg("-TERM")
             .arg(self.pid.to_string())
@@ -362,13 +408,17 @@ impl Server {
 }
 
 /// A database for one backend, dropped afterwards on PostgreSQL.
-struct BenchDb {
-    url: String,
+pub(crate) struct BenchDb {
+    pub(crate) url: String,
     postgres: Option<(String, String)>,
 }
 
 impl BenchDb {
-    async fn create(backend: &str, dir: &Path, postgres_url: Option<&str>) -> anyhow::Result<Self> {
+    pub(crate) async fn create(
+        backend: &str,
+        dir: &Path,
+        postgres_url: Option<&str>,
+    ) -> anyhow::Result<Self> {
         match backend {
             "sqlite" => Ok(Self {
                 url: format!("sqlite://{}", dir.join("bench.db").display()),
@@ -392,7 +442,7 @@ impl BenchDb {
         }
     }
 
-    async fn drop_it(self) -> anyhow::Result<()> {
+    pub(crate) async fn drop_it(self) -> anyhow::Result<()> {
         if let Some((admin, name)) = self.postgres {
             let conn = sea_orm::Database::connect(&admin).await?;
             conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -416,6 +466,11 @@ pub async fn run(
         std::fs::create_dir_all(&workflows)?;
         std::fs::write(workflows.join("diamond.yaml"), DIAMOND)?;
         let db = BenchDb::create(backend, dir.path(), postgres_url).await?;
+        // The bare-insert baseline first, on the same database, before the server owns it.
+        let mut inserts = Vec::new();
+        for &n in clients {
+            inserts.push(bare_inserts(&db.url, n, duration).await?);
+        }
         let server = Server::start(&db.url, &workflows, &dir.path().join("server.log")).await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let (idle_rss, _, _) = server.usage()?;
@@ -433,19 +488,22 @@ pub async fn run(
             let (_, _, cpu_before) = server.usage()?;
             let ch = channel.clone();
             let load = drive(n, duration, move |i, deadline| {
-                handovers(ch.clone(), run, i, deadline)
+                handovers(ch.clone(), run, i, deadline, Pace::none())
             })
             .await?;
             let (rss, _, cpu_after) = server.usage()?;
+            let insert = &inserts[run];
             println!("  {n} clients:");
             println!("{}", empty.line("baseline: empty gRPC call (health)"));
+            println!("{}", insert.line("baseline: bare insert transaction"));
             println!(
                 "{}",
                 load.line("mutating calls (start/submit/approve/accept)")
             );
             println!(
-                "    = {:.2} of the empty-call rate; server CPU {:.1} s over {:.1} s ({:.0}% of one core); RSS {:.1} MiB",
+                "    = {:.2} of the empty-call rate, {:.2} of the bare-insert rate; server CPU {:.1} s over {:.1} s ({:.0}% of one core); RSS {:.1} MiB",
                 load.rate() / empty.rate(),
+                load.rate() / insert.rate(),
                 cpu_after - cpu_before,
                 load.elapsed.as_secs_f64(),
                 100.0 * (cpu_after - cpu_before) / load.elapsed.as_secs_f64(),
@@ -454,13 +512,6 @@ pub async fn run(
         }
         let (_, peak, cpu) = server.usage()?;
         server.stop().await?;
-        for &n in clients {
-            let insert = bare_inserts(&db.url, n, duration).await?;
-            println!(
-                "{}",
-                insert.line(&format!("baseline: bare insert txn, {n} clients"))
-            );
-        }
         println!(
             "  server peak RSS {:.1} MiB, CPU {:.1} s in all",
             peak as f64 / 1024.0,

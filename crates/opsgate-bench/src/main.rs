@@ -1,6 +1,7 @@
 //! `opsgate-bench`: the measurements behind `make bench`, printed as a table.
 
 mod alloc;
+mod gates;
 mod handover;
 mod workflow;
 
@@ -40,6 +41,40 @@ enum Scenario {
         #[arg(long, env = "OPSGATE_TEST_POSTGRES_URL")]
         postgres_url: Option<String>,
     },
+    /// Gate checks on many stored transitions under a fixed write load; start-up time on them.
+    Gates {
+        /// Databases to run on.
+        #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+        db: Vec<String>,
+        /// Transitions stored before the server starts.
+        #[arg(long, default_value_t = 100_000)]
+        transitions: usize,
+        /// Concurrent clients checking gates.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Seconds of measurement.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Mutating calls per second of the handovers running alongside.
+        #[arg(long, default_value_t = 200)]
+        write_rate: u32,
+        /// Admin URL of a PostgreSQL server (a database is created and dropped).
+        #[arg(long, env = "OPSGATE_TEST_POSTGRES_URL")]
+        postgres_url: Option<String>,
+    },
+}
+
+/// The backends that can run: PostgreSQL only with a URL.
+fn runnable(db: Vec<String>, postgres_url: Option<&str>) -> Vec<String> {
+    db.into_iter()
+        .filter(|d| d != "postgres" || postgres_url.is_some())
+        .collect()
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,19 +91,30 @@ fn main() -> anyhow::Result<()> {
             seconds,
             postgres_url,
         } => {
-            let db: Vec<String> = db
-                .into_iter()
-                .filter(|d| d != "postgres" || postgres_url.is_some())
-                .collect();
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(handover::run(
-                    &db,
-                    &clients,
-                    seconds,
-                    postgres_url.as_deref(),
-                ))
+            let db = runnable(db, postgres_url.as_deref());
+            runtime()?.block_on(handover::run(
+                &db,
+                &clients,
+                seconds,
+                postgres_url.as_deref(),
+            ))
+        }
+        Scenario::Gates {
+            db,
+            transitions,
+            clients,
+            seconds,
+            write_rate,
+            postgres_url,
+        } => {
+            let db = runnable(db, postgres_url.as_deref());
+            let options = gates::Options {
+                transitions,
+                clients,
+                seconds,
+                write_rate,
+            };
+            runtime()?.block_on(gates::run(&db, postgres_url.as_deref(), &options))
         }
     }
 }

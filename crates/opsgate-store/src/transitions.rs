@@ -133,6 +133,7 @@ impl Store {
             seq: Set(i64_of(state.seq)?),
             created_at: Set(at),
             updated_at: Set(at),
+            nodes: Set(Some(serde_json::to_string(&state.nodes)?)),
         };
         transitions::Entity::insert(row)
             .exec_without_returning(conn)
@@ -375,33 +376,48 @@ impl Store {
         }
     }
 
-    async fn load(
+    /// The node states of a row without a snapshot, from `node_states`, in workflow order.
+    async fn node_states(
         &self,
         conn: &impl ConnectionTrait,
-        row: transitions::Model,
-    ) -> Result<TransitionView> {
-        let workflow = self.workflow_by_id(conn, row.workflow_id).await?;
+        id: &str,
+        workflow: &WorkflowRecord,
+    ) -> Result<Vec<NodeState>> {
         let rows = node_states::Entity::find()
-            .filter(node_states::Column::TransitionId.eq(&row.id))
+            .filter(node_states::Column::TransitionId.eq(id))
             .all(conn)
             .await?;
         let mut by_id: std::collections::HashMap<String, NodeState> = rows
             .into_iter()
             .map(|r| Ok((r.node_id, serde_json::from_str(&r.detail)?)))
             .collect::<Result<_>>()?;
-        let nodes = workflow
+        workflow
             .workflow
             .nodes()
             .iter()
             .map(|n| {
                 by_id.remove(n.id.as_str()).ok_or_else(|| {
-                    Error::Corrupt(format!(
-                        "transition {} has no state for node '{}'",
-                        row.id, n.id
-                    ))
+                    Error::Corrupt(format!("transition {id} has no state for node '{}'", n.id))
                 })
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect()
+    }
+
+    async fn load(
+        &self,
+        conn: &impl ConnectionTrait,
+        row: transitions::Model,
+    ) -> Result<TransitionView> {
+        let workflow = self.workflow_by_id(conn, row.workflow_id).await?;
+        let snapshot = match &row.nodes {
+            Some(json) => Some(serde_json::from_str::<Vec<NodeState>>(json)?)
+                .filter(|nodes| nodes.len() == workflow.workflow.nodes().len()),
+            None => None,
+        };
+        let nodes = match snapshot {
+            Some(nodes) => nodes,
+            None => self.node_states(conn, &row.id, &workflow).await?,
+        };
         let state = TransitionState {
             meta: serde_json::from_str(&row.meta)?,
             status: parse_status(&row.status)?,
@@ -450,6 +466,10 @@ async fn write_change(
             Expr::value(next.status.as_str()),
         )
         .col_expr(transitions::Column::UpdatedAt, Expr::value(next.updated_at))
+        .col_expr(
+            transitions::Column::Nodes,
+            Expr::value(serde_json::to_string(&next.nodes)?),
+        )
         .filter(transitions::Column::Id.eq(id))
         .filter(transitions::Column::Seq.eq(i64_of(before.state.seq)?))
         .exec(conn)

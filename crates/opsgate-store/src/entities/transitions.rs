@@ -1,4 +1,5 @@
-//! `transitions`: one row per transition; `meta` is the JSON of the domain's `TransitionMeta`.
+//! `transitions`: one row per transition; `meta` is the JSON of the domain's `TransitionMeta`,
+//! `nodes` the JSON of every node's state (one read gives the whole transition).
 
 use sea_orm::entity::prelude::*;
 
@@ -20,6 +21,9 @@ pub struct Model {
     pub seq: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// JSON array of every node's state in workflow order (NULL on rows from before it existed).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub nodes: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
