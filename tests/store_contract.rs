@@ -47,6 +47,21 @@ fn approve(node: &str) -> Command {
     }
 }
 
+/// The deliverables of `view` that are open for submission, in workflow order.
+fn open_deliverables(view: &opsgate_store::TransitionView) -> Vec<String> {
+    view.workflow
+        .workflow
+        .nodes()
+        .iter()
+        .zip(&view.state.nodes)
+        .filter(|(n, s)| {
+            s.status == NodeStatus::Open
+                && matches!(n.kind, opsgate_domain::NodeKind::Deliverable(_))
+        })
+        .map(|(n, _)| n.id.to_string())
+        .collect()
+}
+
 /// The stored event log of `view`'s transition has one event per `seq` and replays to its state.
 async fn assert_log_replays_to(store: &Store, view: &opsgate_store::TransitionView) {
     let events = store.events(&view.id).await.unwrap();
@@ -310,6 +325,25 @@ async fn an_exclusive_sqlite_store_keeps_a_second_one_out_and_its_writes_are_gua
         .await
         .unwrap();
     assert_log_replays_to(&owner, &view).await;
+
+    // Again, but the owner's decision on its stale state succeeds: the write's seq guard finds the
+    // row moved on, and the owner decides again on the stored state.
+    let open = open_deliverables(&view);
+    assert!(open.len() >= 2, "{open:?}");
+    intruder
+        .execute(&id, submit(&open[0]), actor("Pat"))
+        .await
+        .unwrap();
+    let view = owner
+        .execute(&id, submit(&open[1]), actor("Pat"))
+        .await
+        .unwrap();
+    assert_eq!(
+        open_deliverables(&view),
+        open[2..].to_vec(),
+        "both submissions are in the state"
+    );
+    assert_log_replays_to(&owner, &view).await;
     intruder.close().await.unwrap();
     owner.close().await.unwrap();
 }
@@ -390,20 +424,9 @@ async fn the_row_snapshot_and_node_states_agree_and_old_rows_read_from_node_stat
             db.backend
         );
         // The next write restores the snapshot, and both copies still agree.
-        let open = view
-            .workflow
-            .workflow
-            .nodes()
-            .iter()
-            .zip(&view.state.nodes)
-            .find(|(n, s)| {
-                s.status == NodeStatus::Open
-                    && matches!(n.kind, opsgate_domain::NodeKind::Deliverable(_))
-            })
-            .map(|(n, _)| n.id.to_string())
-            .unwrap();
+        let open = open_deliverables(&view);
         let next = fresh
-            .execute(&id, submit(&open), actor("Pat"))
+            .execute(&id, submit(&open[0]), actor("Pat"))
             .await
             .unwrap();
         let reopened = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();

@@ -8,6 +8,7 @@
 //! exclusive SQLite store trusts its cache, any other store uses it only at the stored `seq`.
 
 mod cache;
+mod changes;
 mod connect;
 pub mod entities;
 mod error;

@@ -7,14 +7,12 @@ use opsgate_domain::transition::TransitionMeta;
 use opsgate_domain::{
     Actor, Command, Event, EventKind, NodeState, Participants, TransitionState, TransitionStatus,
 };
-use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
+use crate::changes::Changes;
 use crate::entities::{events, node_states, transitions};
-use crate::error::is_unique_violation;
 use crate::workflows::WorkflowRecord;
 use crate::writer::Write;
 use crate::{Error, MAX_PAGE_SIZE, Result, Store};
@@ -61,7 +59,7 @@ pub struct TransitionPage {
     pub next_page_token: Option<String>,
 }
 
-fn i64_of(seq: u64) -> Result<i64> {
+pub(crate) fn i64_of(seq: u64) -> Result<i64> {
     i64::try_from(seq).map_err(|_| Error::Corrupt(format!("sequence {seq} out of range")))
 }
 
@@ -79,15 +77,16 @@ impl Store {
         self.write(Write::Start { new, actor }).await
     }
 
-    /// Decides a start inside `conn`. `Ok(Err(_))` is a refusal that wrote nothing; `Err(_)` a
-    /// database failure after which the whole transaction must be rolled back.
-    pub(crate) async fn start_in(
+    /// Decides a start inside `conn`, given the changes this transaction holds already.
+    /// `Ok(Err(_))` is a refusal; `Err(_)` a database failure.
+    pub(crate) async fn decide_start(
         &self,
         conn: &impl ConnectionTrait,
+        pending: &Changes,
         new: &NewTransition,
         actor: &Actor,
         at: DateTime<Utc>,
-    ) -> Result<Result<TransitionView>> {
+    ) -> Result<Result<(TransitionView, Vec<Event>)>> {
         let workflow = match self
             .find_workflow(conn, &new.workflow_name, new.workflow_version)
             .await
@@ -96,6 +95,9 @@ impl Store {
             Err(e @ Error::NotFound(_)) => return Ok(Err(e)),
             Err(e) => return Err(e),
         };
+        if let Some(id) = pending.started(&new.service_name, &new.service_version) {
+            return Ok(Err(already_exists(new, id)));
+        }
         if let Some(existing) = transitions::Entity::find()
             .filter(transitions::Column::ServiceName.eq(&new.service_name))
             .filter(transitions::Column::ServiceVersion.eq(&new.service_version))
@@ -114,56 +116,17 @@ impl Store {
             target_go_live: new.target_go_live,
             participants: new.participants.clone(),
         };
-        let (state, new_events) =
-            match TransitionState::start(&workflow.workflow, meta, actor.clone(), at) {
-                Ok(ok) => ok,
-                Err(e) => return Ok(Err(e.into())),
-            };
-        let id = uuid::Uuid::now_v7().to_string();
-        let row = transitions::ActiveModel {
-            id: Set(id.clone()),
-            workflow_id: Set(workflow.id),
-            workflow_name: Set(workflow.workflow.name().to_string()),
-            workflow_version: Set(i32::try_from(workflow.version).unwrap_or(i32::MAX)),
-            service_name: Set(state.meta.service_name.clone()),
-            service_version: Set(state.meta.service_version.clone()),
-            status: Set(state.status.as_str().to_owned()),
-            target_go_live: Set(state.meta.target_go_live),
-            meta: Set(serde_json::to_string(&state.meta)?),
-            seq: Set(i64_of(state.seq)?),
-            created_at: Set(at),
-            updated_at: Set(at),
-            nodes: Set(Some(serde_json::to_string(&state.nodes)?)),
-        };
-        transitions::Entity::insert(row)
-            .exec_without_returning(conn)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    Error::AlreadyExists(format!(
-                        "a transition for service '{}' version '{}' already exists",
-                        new.service_name, new.service_version
-                    ))
-                } else {
-                    e.into()
-                }
-            })?;
-        let nodes = workflow
-            .workflow
-            .nodes()
-            .iter()
-            .zip(&state.nodes)
-            .map(|(node, ns)| node_row(&id, node.id.as_str(), ns))
-            .collect::<Result<Vec<_>>>()?;
-        node_states::Entity::insert_many(nodes)
-            .exec_without_returning(conn)
-            .await?;
-        insert_events(conn, &id, &new_events).await?;
-        Ok(Ok(TransitionView {
-            id,
-            workflow,
-            state,
-        }))
+        match TransitionState::start(&workflow.workflow, meta, actor.clone(), at) {
+            Ok((state, events)) => Ok(Ok((
+                TransitionView {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    workflow,
+                    state,
+                },
+                events,
+            ))),
+            Err(e) => Ok(Err(e.into())),
+        }
     }
 
     /// A transition by id.
@@ -255,21 +218,24 @@ impl Store {
         .await
     }
 
-    /// Decides `command` inside `conn`, starting from `pending` (this transaction's own earlier
-    /// change of the transition) when given. `Ok(Err(_))` is a refusal that wrote nothing; `Err(_)`
-    /// a database failure after which the whole transaction must be rolled back.
-    pub(crate) async fn execute_in(
+    /// Decides `command` inside `conn`, starting from this transaction's own change of the
+    /// transition when it has one. Returns the state decided from (`None` when the transition is
+    /// pending in this transaction), the new state and its events. `Ok(Err(_))` is a refusal;
+    /// `Err(_)` a database failure.
+    #[allow(clippy::type_complexity)]
+    pub(crate) async fn decide_execute(
         &self,
         conn: &impl ConnectionTrait,
-        pending: Option<TransitionView>,
+        pending: &Changes,
         id: &str,
         command: &Command,
         actor: &Actor,
         at: DateTime<Utc>,
-    ) -> Result<Result<TransitionView>> {
+    ) -> Result<Result<(TransitionView, TransitionView, Vec<Event>)>> {
         // `checked`: the state is known to be the stored one (read under the write lock, or this
-        // transaction's own); an exclusive store's cache is trusted but checked before a refusal.
-        let (mut view, mut checked) = match pending {
+        // transaction's own); an exclusive store's cache is trusted, checked by the write's `seq`
+        // guard, and checked against the database before it refuses anything.
+        let (mut view, mut checked) = match pending.view(id) {
             Some(view) => (view, true),
             None => match self.current(conn, id, true).await? {
                 Some(found) => found,
@@ -281,30 +247,26 @@ impl Store {
                 view.state
                     .execute(&view.workflow.workflow, command.clone(), actor.clone(), at);
             match decided {
+                Ok((next, events)) => {
+                    let after = TransitionView {
+                        id: view.id.clone(),
+                        workflow: view.workflow.clone(),
+                        state: next,
+                    };
+                    return Ok(Ok((view, after, events)));
+                }
                 Err(e) if checked => return Ok(Err(e.into())),
-                Err(_) => {}
-                Ok((next, new_events)) => {
-                    if write_change(conn, &view, &next, &new_events).await? {
-                        return Ok(Ok(TransitionView {
-                            id: view.id,
-                            workflow: view.workflow,
-                            state: next,
-                        }));
-                    }
-                    if checked {
-                        return Ok(Err(Error::Conflict(id.to_owned())));
-                    }
+                Err(_) => {
+                    // The cached state may be behind (another process wrote this transition).
+                    tracing::debug!(transition = %id, "checking a cached state before refusing");
+                    self.states.remove(id);
+                    view = match self.fetch(conn, id, true).await? {
+                        Some(view) => view,
+                        None => return Ok(Err(not_found(id))),
+                    };
+                    checked = true;
                 }
             }
-            // The cached state may be behind (another process wrote this transition): decide
-            // again on the stored state. The guard wrote nothing.
-            tracing::debug!(transition = %id, "checking a cached state against the database");
-            self.states.remove(id);
-            view = match self.fetch(conn, id, true).await? {
-                Some(view) => view,
-                None => return Ok(Err(not_found(id))),
-            };
-            checked = true;
         }
     }
 
@@ -433,114 +395,6 @@ impl Store {
             state,
         })
     }
-}
-
-fn node_row(
-    transition_id: &str,
-    node_id: &str,
-    state: &NodeState,
-) -> Result<node_states::ActiveModel> {
-    Ok(node_states::ActiveModel {
-        transition_id: Set(transition_id.to_owned()),
-        node_id: Set(node_id.to_owned()),
-        status: Set(state.status.as_str().to_owned()),
-        detail: Set(serde_json::to_string(state)?),
-        updated_at: Set(state.updated_at),
-    })
-}
-
-/// Writes a decided change: first the transition row, guarded by the `seq` the decision started
-/// from (false, with nothing written, when the row has moved on), then the changed node states in
-/// one upsert and the events in one insert.
-async fn write_change(
-    conn: &impl ConnectionTrait,
-    before: &TransitionView,
-    next: &TransitionState,
-    new_events: &[Event],
-) -> Result<bool> {
-    let id = before.id.as_str();
-    let updated = transitions::Entity::update_many()
-        .col_expr(transitions::Column::Seq, Expr::value(i64_of(next.seq)?))
-        .col_expr(
-            transitions::Column::Status,
-            Expr::value(next.status.as_str()),
-        )
-        .col_expr(transitions::Column::UpdatedAt, Expr::value(next.updated_at))
-        .col_expr(
-            transitions::Column::Nodes,
-            Expr::value(serde_json::to_string(&next.nodes)?),
-        )
-        .filter(transitions::Column::Id.eq(id))
-        .filter(transitions::Column::Seq.eq(i64_of(before.state.seq)?))
-        .exec(conn)
-        .await?;
-    if updated.rows_affected != 1 {
-        return Ok(false);
-    }
-    let changed = before
-        .workflow
-        .workflow
-        .nodes()
-        .iter()
-        .zip(&before.state.nodes)
-        .zip(&next.nodes)
-        .filter(|((_, old), new)| old != new)
-        .map(|((node, _), new)| node_row(id, node.id.as_str(), new))
-        .collect::<Result<Vec<_>>>()?;
-    if !changed.is_empty() {
-        node_states::Entity::insert_many(changed)
-            .on_conflict(
-                OnConflict::columns([
-                    node_states::Column::TransitionId,
-                    node_states::Column::NodeId,
-                ])
-                .update_columns([
-                    node_states::Column::Status,
-                    node_states::Column::Detail,
-                    node_states::Column::UpdatedAt,
-                ])
-                .to_owned(),
-            )
-            .exec_without_returning(conn)
-            .await?;
-    }
-    insert_events(conn, id, new_events).await?;
-    Ok(true)
-}
-
-async fn insert_events(
-    conn: &impl ConnectionTrait,
-    transition_id: &str,
-    new: &[Event],
-) -> Result<()> {
-    let rows = new
-        .iter()
-        .map(|e| {
-            Ok(events::ActiveModel {
-                id: NotSet,
-                transition_id: Set(transition_id.to_owned()),
-                seq: Set(i64_of(e.seq)?),
-                kind: Set(e.kind.name().to_owned()),
-                actor: Set(e.actor.to_string()),
-                at: Set(e.at),
-                payload: Set(serde_json::to_string(&e.kind)?),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    if rows.is_empty() {
-        return Ok(());
-    }
-    events::Entity::insert_many(rows)
-        .exec_without_returning(conn)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                Error::Conflict(transition_id.to_owned())
-            } else {
-                e.into()
-            }
-        })?;
-    Ok(())
 }
 
 fn parse_status(value: &str) -> Result<TransitionStatus> {

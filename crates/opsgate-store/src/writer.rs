@@ -3,20 +3,21 @@
 //!
 //! SQLite has one writer at a time and a commit costs an fsync, which caps a write-per-commit
 //! server near the disk's fsync rate. Here every transition write of the process goes through one
-//! queue; the writer task takes whatever is queued (up to [`MAX_BATCH`]), decides and writes each
-//! in order inside one `BEGIN IMMEDIATE` transaction (a later write sees the earlier ones), commits
-//! once and only then answers every caller. A refused write (a domain error) writes nothing and does
-//! not disturb the others. When the batch fails in the database, it is rolled back and every write
-//! is run again alone, so that one write the database rejects cannot fail its neighbours.
+//! queue; the writer task takes whatever is queued (up to [`MAX_BATCH`]), decides each in order
+//! inside one `BEGIN IMMEDIATE` transaction (a later write sees the earlier ones' states), writes
+//! them all with one flush of at most four statements (`changes`), commits once and only then
+//! answers every caller. A refused write (a domain error) writes nothing and does not disturb the
+//! others. When the batch fails in the database, it is rolled back and every write is run again
+//! alone, so that one write the database rejects cannot fail its neighbours.
 //!
 //! PostgreSQL needs none of this (concurrent commits share WAL flushes there): each write runs in
 //! its own transaction on the pool, through the same code.
 
-use std::collections::HashMap;
-
 use opsgate_domain::{Actor, Command};
+use sea_orm::DatabaseTransaction;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::changes::Changes;
 use crate::transitions::{NewTransition, TransitionView};
 use crate::{Error, Result, Store, now};
 
@@ -116,46 +117,91 @@ impl Store {
             .unwrap_or_else(|| Err(Error::Corrupt("a write produced no result".into())))
     }
 
-    /// Runs `writes` in order in one transaction and commits once. The outer error means the
-    /// transaction failed and nothing of it is stored; otherwise each write has its own result.
-    /// The state cache learns the new states only after the commit.
+    /// Decides `writes` in order in one transaction, writes them with one flush and commits once.
+    /// The outer error means the transaction failed and nothing of it is stored; otherwise each
+    /// write has its own result (a refusal wrote nothing). A flush whose `seq` guard finds a
+    /// cached state stale is rolled back and the batch decided again on the stored states. The
+    /// state cache learns the new states only after the commit.
     pub(crate) async fn write_batch(
         &self,
         writes: &[Write],
     ) -> Result<Vec<Result<TransitionView>>> {
-        let txn = self.begin_write().await?;
-        // States this transaction has written, for later writes of the same transition.
-        let mut pending: HashMap<String, TransitionView> = HashMap::new();
-        let mut results = Vec::with_capacity(writes.len());
-        for write in writes {
-            let at = now();
-            let outcome = match write {
-                Write::Start { new, actor } => self.start_in(txn.conn(), new, actor, at).await,
-                Write::Execute { id, command, actor } => {
-                    let before = pending.get(id).cloned();
-                    self.execute_in(txn.conn(), before, id, command, actor, at)
-                        .await
-                }
-            };
-            match outcome {
-                Ok(Ok(view)) => {
-                    pending.insert(view.id.clone(), view.clone());
-                    results.push(Ok(view));
-                }
-                Ok(Err(refused)) => results.push(Err(refused)),
-                Err(failed) => {
-                    if let Err(e) = txn.rollback().await {
-                        tracing::warn!(error = %e, "rollback failed");
+        for _ in 0..2 {
+            let txn = self.begin_write().await?;
+            let mut changes = Changes::default();
+            let mut results = Vec::with_capacity(writes.len());
+            for write in writes {
+                match self.decide(txn.conn(), &mut changes, write).await {
+                    Ok(result) => results.push(result),
+                    Err(failed) => {
+                        rollback(txn).await;
+                        return Err(failed);
                     }
+                }
+            }
+            match changes.flush(txn.conn()).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    rollback(txn).await;
+                    tracing::debug!("a cached state was stale; deciding the batch again");
+                    for id in changes.ids() {
+                        self.states.remove(id);
+                    }
+                    continue;
+                }
+                Err(failed) => {
+                    rollback(txn).await;
                     return Err(failed);
                 }
             }
+            txn.commit().await?;
+            for view in results.iter().flatten() {
+                self.states.put(view);
+                tracing::debug!(transition = %view.id, seq = view.state.seq, status = view.state.status.as_str(), "transition written");
+            }
+            return Ok(results);
         }
-        txn.commit().await?;
-        for view in results.iter().flatten() {
-            self.states.put(view);
-            tracing::debug!(transition = %view.id, seq = view.state.seq, status = view.state.status.as_str(), "transition written");
-        }
-        Ok(results)
+        Err(Error::Conflict(
+            "several (their stored states kept moving)".into(),
+        ))
+    }
+
+    /// Decides one write on top of `changes` and adds its change there.
+    async fn decide(
+        &self,
+        conn: &DatabaseTransaction,
+        changes: &mut Changes,
+        write: &Write,
+    ) -> Result<Result<TransitionView>> {
+        let at = now();
+        Ok(match write {
+            Write::Start { new, actor } => {
+                match self.decide_start(conn, changes, new, actor, at).await? {
+                    Ok((view, events)) => {
+                        changes.add_start(view.clone(), events);
+                        Ok(view)
+                    }
+                    Err(refused) => Err(refused),
+                }
+            }
+            Write::Execute { id, command, actor } => {
+                match self
+                    .decide_execute(conn, changes, id, command, actor, at)
+                    .await?
+                {
+                    Ok((before, after, events)) => {
+                        changes.add_execute(before, after.clone(), events);
+                        Ok(after)
+                    }
+                    Err(refused) => Err(refused),
+                }
+            }
+        })
+    }
+}
+
+async fn rollback(txn: crate::WriteTxn) {
+    if let Err(e) = txn.rollback().await {
+        tracing::warn!(error = %e, "rollback failed");
     }
 }

@@ -1,0 +1,263 @@
+//! The changes one write transaction has decided, and their flush: at most four statements
+//! whatever the number of writes (new rows, one guarded update, one node upsert, one event insert).
+
+use std::collections::HashMap;
+
+use opsgate_domain::{Event, NodeState, TransitionState};
+use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+};
+
+use crate::entities::{events, node_states, transitions};
+use crate::error::is_unique_violation;
+use crate::transitions::{TransitionView, i64_of};
+use crate::{Error, Result};
+
+/// One transition's change within the transaction.
+struct Entry {
+    /// Its state after every write of this transaction.
+    view: TransitionView,
+    /// The stored state the writes started from; `None` when the transaction starts it.
+    before: Option<TransitionState>,
+    events: Vec<Event>,
+}
+
+/// Decided but unwritten changes, in decision order, at most one entry per transition.
+#[derive(Default)]
+pub(crate) struct Changes {
+    entries: Vec<Entry>,
+    by_id: HashMap<String, usize>,
+    /// Transitions started in this transaction, by service name and version.
+    started: HashMap<(String, String), String>,
+}
+
+impl Changes {
+    /// The state of `id` after this transaction's writes so far, if it wrote it.
+    pub(crate) fn view(&self, id: &str) -> Option<TransitionView> {
+        self.by_id.get(id).map(|&i| self.entries[i].view.clone())
+    }
+
+    /// The id of a transition this transaction starts for the service version.
+    pub(crate) fn started(&self, name: &str, version: &str) -> Option<&str> {
+        self.started
+            .get(&(name.to_owned(), version.to_owned()))
+            .map(String::as_str)
+    }
+
+    pub(crate) fn ids(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|e| e.view.id.as_str())
+    }
+
+    pub(crate) fn add_start(&mut self, view: TransitionView, events: Vec<Event>) {
+        let meta = &view.state.meta;
+        self.started.insert(
+            (meta.service_name.clone(), meta.service_version.clone()),
+            view.id.clone(),
+        );
+        self.by_id.insert(view.id.clone(), self.entries.len());
+        self.entries.push(Entry {
+            view,
+            before: None,
+            events,
+        });
+    }
+
+    /// Records a change of a transition from `before` to `after`.
+    pub(crate) fn add_execute(
+        &mut self,
+        before: TransitionView,
+        after: TransitionView,
+        events: Vec<Event>,
+    ) {
+        match self.by_id.get(&after.id) {
+            Some(&i) => {
+                let entry = &mut self.entries[i];
+                entry.view = after;
+                entry.events.extend(events);
+            }
+            None => {
+                self.by_id.insert(after.id.clone(), self.entries.len());
+                self.entries.push(Entry {
+                    view: after,
+                    before: Some(before.state),
+                    events,
+                });
+            }
+        }
+    }
+
+    /// Writes every change. False, with the caller to roll back, when a transition's stored `seq`
+    /// is not the one its change was decided from (a stale cached state).
+    pub(crate) async fn flush(&self, conn: &impl ConnectionTrait) -> Result<bool> {
+        if self.entries.is_empty() {
+            return Ok(true);
+        }
+        let new_rows = self
+            .entries
+            .iter()
+            .filter(|e| e.before.is_none())
+            .map(|e| transition_row(&e.view))
+            .collect::<Result<Vec<_>>>()?;
+        if !new_rows.is_empty() {
+            transitions::Entity::insert_many(new_rows)
+                .exec_without_returning(conn)
+                .await
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        Error::AlreadyExists(
+                            "a transition for this service version already exists".into(),
+                        )
+                    } else {
+                        e.into()
+                    }
+                })?;
+        }
+        if !self.update_rows(conn).await? {
+            return Ok(false);
+        }
+        let mut nodes = Vec::new();
+        let mut new_events = Vec::new();
+        for e in &self.entries {
+            let id = e.view.id.as_str();
+            for (i, (node, state)) in e
+                .view
+                .workflow
+                .workflow
+                .nodes()
+                .iter()
+                .zip(&e.view.state.nodes)
+                .enumerate()
+            {
+                if e.before
+                    .as_ref()
+                    .is_none_or(|b| b.nodes.get(i) != Some(state))
+                {
+                    nodes.push(node_row(id, node.id.as_str(), state)?);
+                }
+            }
+            for event in &e.events {
+                new_events.push(event_row(id, event)?);
+            }
+        }
+        if !nodes.is_empty() {
+            node_states::Entity::insert_many(nodes)
+                .on_conflict(
+                    OnConflict::columns([
+                        node_states::Column::TransitionId,
+                        node_states::Column::NodeId,
+                    ])
+                    .update_columns([
+                        node_states::Column::Status,
+                        node_states::Column::Detail,
+                        node_states::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+                )
+                .exec_without_returning(conn)
+                .await?;
+        }
+        if !new_events.is_empty() {
+            events::Entity::insert_many(new_events)
+                .exec_without_returning(conn)
+                .await
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        Error::Conflict(self.ids().next().unwrap_or_default().to_owned())
+                    } else {
+                        e.into()
+                    }
+                })?;
+        }
+        Ok(true)
+    }
+
+    /// One UPDATE for every changed stored transition, each row guarded by the `seq` its change
+    /// started from; true when every row matched.
+    async fn update_rows(&self, conn: &impl ConnectionTrait) -> Result<bool> {
+        let changed: Vec<(&Entry, &TransitionState)> = self
+            .entries
+            .iter()
+            .filter_map(|e| e.before.as_ref().map(|b| (e, b)))
+            .collect();
+        if changed.is_empty() {
+            return Ok(true);
+        }
+        let mut guard = Condition::any();
+        let (mut seq, mut status, mut updated_at, mut nodes) = (
+            CaseStatement::new(),
+            CaseStatement::new(),
+            CaseStatement::new(),
+            CaseStatement::new(),
+        );
+        for (e, before) in &changed {
+            let id = e.view.id.as_str();
+            let next = &e.view.state;
+            let this = || transitions::Column::Id.eq(id);
+            guard = guard.add(this().and(transitions::Column::Seq.eq(i64_of(before.seq)?)));
+            seq = seq.case(this(), Expr::val(i64_of(next.seq)?));
+            status = status.case(this(), Expr::val(next.status.as_str()));
+            updated_at = updated_at.case(this(), Expr::val(next.updated_at));
+            nodes = nodes.case(this(), Expr::val(snapshot(&next.nodes)?));
+        }
+        let updated = transitions::Entity::update_many()
+            .col_expr(transitions::Column::Seq, seq.into())
+            .col_expr(transitions::Column::Status, status.into())
+            .col_expr(transitions::Column::UpdatedAt, updated_at.into())
+            .col_expr(transitions::Column::Nodes, nodes.into())
+            .filter(guard)
+            .exec(conn)
+            .await?;
+        Ok(updated.rows_affected == changed.len() as u64)
+    }
+}
+
+fn snapshot(nodes: &[NodeState]) -> Result<String> {
+    Ok(serde_json::to_string(nodes)?)
+}
+
+fn transition_row(view: &TransitionView) -> Result<transitions::ActiveModel> {
+    let state = &view.state;
+    Ok(transitions::ActiveModel {
+        id: Set(view.id.clone()),
+        workflow_id: Set(view.workflow.id),
+        workflow_name: Set(view.workflow.workflow.name().to_string()),
+        workflow_version: Set(i32::try_from(view.workflow.version).unwrap_or(i32::MAX)),
+        service_name: Set(state.meta.service_name.clone()),
+        service_version: Set(state.meta.service_version.clone()),
+        status: Set(state.status.as_str().to_owned()),
+        target_go_live: Set(state.meta.target_go_live),
+        meta: Set(serde_json::to_string(&state.meta)?),
+        seq: Set(i64_of(state.seq)?),
+        created_at: Set(state.created_at),
+        updated_at: Set(state.updated_at),
+        nodes: Set(Some(snapshot(&state.nodes)?)),
+    })
+}
+
+fn node_row(
+    transition_id: &str,
+    node_id: &str,
+    state: &NodeState,
+) -> Result<node_states::ActiveModel> {
+    Ok(node_states::ActiveModel {
+        transition_id: Set(transition_id.to_owned()),
+        node_id: Set(node_id.to_owned()),
+        status: Set(state.status.as_str().to_owned()),
+        detail: Set(serde_json::to_string(state)?),
+        updated_at: Set(state.updated_at),
+    })
+}
+
+fn event_row(transition_id: &str, e: &Event) -> Result<events::ActiveModel> {
+    Ok(events::ActiveModel {
+        id: NotSet,
+        transition_id: Set(transition_id.to_owned()),
+        seq: Set(i64_of(e.seq)?),
+        kind: Set(e.kind.name().to_owned()),
+        actor: Set(e.actor.to_string()),
+        at: Set(e.at),
+        payload: Set(serde_json::to_string(&e.kind)?),
+    })
+}
