@@ -23,6 +23,7 @@ bench:
 	$(CARGO) build --release -p opsgate-cli -p opsgate-bench
 	./target/release/opsgate-bench workflow
 	./target/release/opsgate-bench handover
+	./target/release/opsgate-bench gates
 
 ## soak: the long fault tests: 25 SIGKILLs of a loaded server on SQLite and on PostgreSQL
 ## (OPSGATE_TEST_POSTGRES_URL, default the local server), then the hostile-input properties at 2,000+ cases
