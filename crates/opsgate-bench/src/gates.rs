@@ -129,8 +129,7 @@ pub async fn run(
         let db = BenchDb::create(backend, dir.path(), postgres_url).await?;
         // Baseline: the same start-up on an empty database (migrations, then the workflows).
         let empty_start = {
-            let server =
-                Server::start(&db.url, &workflows, &dir.path().join("empty.log")).await?;
+            let server = Server::start(&db.url, &workflows, &dir.path().join("empty.log")).await?;
             let took = server.started_in;
             server.stop().await?;
             took
