@@ -33,17 +33,21 @@ pub enum Error {
 
 impl From<DbErr> for Error {
     fn from(err: DbErr) -> Self {
-        let sqlx = match &err {
+        let (sqlx, connecting) = match &err {
             DbErr::ConnectionAcquire(_) => return Error::Unavailable(err.to_string()),
-            DbErr::Conn(RuntimeErr::SqlxError(e))
-            | DbErr::Exec(RuntimeErr::SqlxError(e))
-            | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+            DbErr::Conn(RuntimeErr::SqlxError(e)) => (e, true),
+            DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+                (e, false)
+            }
             DbErr::Conn(_) => return Error::Unavailable(err.to_string()),
             _ => return Error::Database(err),
         };
         match fault(sqlx) {
             Some(Fault::Full) => Error::Full(err.to_string()),
             Some(Fault::Unavailable) => Error::Unavailable(err.to_string()),
+            // Whatever went wrong while connecting (a reset in the middle of the handshake shows
+            // up as a protocol error), the database cannot be reached right now.
+            None if connecting => Error::Unavailable(err.to_string()),
             None => Error::Database(err),
         }
     }
@@ -58,9 +62,13 @@ enum Fault {
 fn fault(err: &sea_orm::sqlx::Error) -> Option<Fault> {
     use sea_orm::sqlx::Error as E;
     match err {
-        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => {
-            Some(Fault::Unavailable)
-        }
+        // A protocol error means the connection broke mid-conversation (a reset, a proxy dying).
+        E::Io(_)
+        | E::Tls(_)
+        | E::Protocol(_)
+        | E::PoolTimedOut
+        | E::PoolClosed
+        | E::WorkerCrashed => Some(Fault::Unavailable),
         E::Database(db) => {
             let code = db.code()?;
             match code.as_ref() {
