@@ -64,6 +64,9 @@ impl Store {
             if options.exclusive {
                 lock = Some(Arc::new(lock_file(path, options.busy_timeout).await?));
             }
+            // A local file does not drop connections: no ping (a round trip to the connection's
+            // worker thread) before every query.
+            opts.test_before_acquire(false);
             let busy = options.busy_timeout;
             opts.map_sqlx_sqlite_opts(move |o| {
                 o.create_if_missing(true)
