@@ -47,6 +47,20 @@ fn approve(node: &str) -> Command {
     }
 }
 
+/// Starts payroll 1.0 and submits its SLA as Pat; returns the transition id.
+async fn start_and_submit_sla(store: &Store) -> String {
+    let id = store
+        .start_transition(new_transition("1.0"), actor("Pat"))
+        .await
+        .unwrap()
+        .id;
+    store
+        .execute(&id, submit("sla"), actor("Pat"))
+        .await
+        .unwrap();
+    id
+}
+
 /// The deliverables of `view` that are open for submission, in workflow order.
 fn open_deliverables(view: &opsgate_store::TransitionView) -> Vec<String> {
     view.workflow
@@ -182,15 +196,7 @@ async fn transitions_page_oldest_first_without_gaps() {
 async fn a_refused_command_writes_nothing_and_the_log_replays_to_the_state() {
     for db in TestDb::all().await {
         let store = store(&db).await;
-        let id = store
-            .start_transition(new_transition("1.0"), actor("Pat"))
-            .await
-            .unwrap()
-            .id;
-        store
-            .execute(&id, submit("sla"), actor("Pat"))
-            .await
-            .unwrap();
+        let id = start_and_submit_sla(&store).await;
         let before = store.get_transition(&id).await.unwrap().state;
         let events_before = store.events(&id).await.unwrap();
         let refused = store.execute(&id, submit("runbook"), actor("Pat")).await;
@@ -220,15 +226,7 @@ async fn a_refused_command_writes_nothing_and_the_log_replays_to_the_state() {
 async fn concurrent_reviews_of_one_deliverable_change_state_exactly_once() {
     for db in TestDb::all().await {
         let store = Arc::new(store(&db).await);
-        let id = store
-            .start_transition(new_transition("1.0"), actor("Pat"))
-            .await
-            .unwrap()
-            .id;
-        store
-            .execute(&id, submit("sla"), actor("Pat"))
-            .await
-            .unwrap();
+        let id = start_and_submit_sla(&store).await;
         let reviewers: Vec<_> = (0..8)
             .map(|i| {
                 let store = store.clone();
@@ -395,15 +393,7 @@ async fn the_row_snapshot_and_node_states_agree_and_old_rows_read_from_node_stat
     use sea_orm::ConnectionTrait;
     for db in TestDb::all().await {
         let store = store(&db).await;
-        let id = store
-            .start_transition(new_transition("1.0"), actor("Pat"))
-            .await
-            .unwrap()
-            .id;
-        store
-            .execute(&id, submit("sla"), actor("Pat"))
-            .await
-            .unwrap();
+        let id = start_and_submit_sla(&store).await;
         let view = store
             .execute(&id, approve("sla"), actor("Olga"))
             .await
