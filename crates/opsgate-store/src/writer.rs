@@ -65,7 +65,13 @@ impl Writer {
             .send(Job { write, reply })
             .await
             .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        answer.await.map_err(|_| {
+            Error::Unavailable(
+                "the outcome of this write is unknown: the writer failed (see the server log) or \
+                 the server is stopping; read the transition before retrying"
+                    .into(),
+            )
+        })?
     }
 }
 
@@ -76,29 +82,37 @@ fn stopped() -> Error {
 async fn run(store: Store, mut jobs: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let (writes, replies): (Vec<Write>, Vec<_>) =
-            batch.drain(..).map(|j| (j.write, j.reply)).unzip();
-        match store.write_batch(&writes).await {
-            Ok(results) => {
-                for (reply, result) in replies.into_iter().zip(results) {
-                    // A caller that gave up (its request was cancelled) is no reason to stop.
-                    let _ = reply.send(result);
-                }
-            }
-            Err(e) if writes.len() == 1 => {
-                if let Some(reply) = replies.into_iter().next() {
-                    let _ = reply.send(Err(e));
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, writes = writes.len(), "batch failed; running its writes one by one");
-                for (write, reply) in writes.into_iter().zip(replies) {
-                    let _ = reply.send(store.write_one(write).await);
-                }
-            }
+        let taken = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
+        // A panic in one batch (a bug) fails that batch's callers, not every later write.
+        if let Err(e) = tokio::spawn(process(store.clone(), taken)).await {
+            tracing::error!(error = %e, "a write batch failed unexpectedly; its callers were told the outcome is unknown");
         }
     }
     tracing::debug!("writer stopped");
+}
+
+async fn process(store: Store, jobs: Vec<Job>) {
+    let (writes, replies): (Vec<Write>, Vec<_>) =
+        jobs.into_iter().map(|j| (j.write, j.reply)).unzip();
+    match store.write_batch(&writes).await {
+        Ok(results) => {
+            for (reply, result) in replies.into_iter().zip(results) {
+                // A caller that gave up (its request was cancelled) is no reason to stop.
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) if writes.len() == 1 => {
+            if let Some(reply) = replies.into_iter().next() {
+                let _ = reply.send(Err(e));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, writes = writes.len(), "batch failed; running its writes one by one");
+            for (write, reply) in writes.into_iter().zip(replies) {
+                let _ = reply.send(store.write_one(write).await);
+            }
+        }
+    }
 }
 
 impl Store {
