@@ -33,6 +33,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: log files and journald get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let workflows_dir = args.workflows.or_else(|| {
         let default = PathBuf::from("workflows");
