@@ -125,6 +125,64 @@ async fn a_read_only_sqlite_database_refuses_writes_with_unavailable_then_recove
     assert_every_log_replays(&db.url).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_postgres_database_refuses_writes_with_unavailable_then_recovers() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let server = TestServer::start(&db).await;
+    let mut c = server.clients().await;
+    let t = start(&mut c, "1.0").await;
+
+    // As after a fail-over onto a standby: every new session is read-only; end the current ones.
+    let drop_sessions = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE datname = '{db}' AND pid <> pg_backend_pid()";
+    db.admin("ALTER DATABASE {db} SET default_transaction_read_only = on")
+        .await;
+    db.admin(drop_sessions).await;
+    let mut refused = None;
+    for _ in 0..20 {
+        // The first call may meet a connection that was just ended (also Unavailable).
+        match submit(&mut c, &t.id, "sla", "Pat").await {
+            Err(s) if s.message().contains("read-only") => {
+                refused = Some(s);
+                break;
+            }
+            Err(s) => assert_eq!(s.code(), Code::Unavailable, "{s:?}"),
+            Ok(_) => panic!("a write succeeded on a read-only database"),
+        }
+    }
+    let status = refused.expect("no read-only refusal");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("nothing of this request was stored"),
+        "{}",
+        status.message()
+    );
+    let now = get(&mut c, &t.id).await;
+    assert_eq!(now.event_count, t.event_count);
+
+    db.admin("ALTER DATABASE {db} RESET default_transaction_read_only")
+        .await;
+    db.admin(drop_sessions).await;
+    let mut resumed = None;
+    for _ in 0..20 {
+        match submit(&mut c, &t.id, "sla", "Pat").await {
+            Ok(done) => {
+                resumed = Some(done);
+                break;
+            }
+            Err(s) => assert_eq!(s.code(), Code::Unavailable, "{s:?}"),
+        }
+    }
+    let submitted = resumed.expect("writes did not resume");
+    assert_eq!(status_of(&submitted, "sla"), pb::NodeStatus::Submitted);
+    server.stop().await;
+    assert_every_log_replays(&db.url).await;
+}
+
 /// A TCP proxy on loopback in front of PostgreSQL that can cut every connection and refuse new
 /// ones (a network partition), then heal.
 struct Proxy {

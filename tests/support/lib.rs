@@ -67,6 +67,17 @@ impl TestDb {
         dbs
     }
 
+    /// PostgreSQL only: runs `sql` as the admin on the server (for fault drills such as making the
+    /// test database read-only); `{db}` in `sql` is replaced by the test database's name.
+    pub async fn admin(&self, sql: &str) {
+        let (admin, name) = self.postgres.as_ref().expect("a PostgreSQL test database");
+        let conn = Database::connect(admin).await.expect("admin connection");
+        conn.execute_unprepared(&sql.replace("{db}", name))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        conn.close().await.ok();
+    }
+
     /// Directory of the SQLite file (for tests that add files beside it).
     pub fn dir(&self) -> Option<&std::path::Path> {
         self.dir.as_ref().map(tempfile::TempDir::path)
