@@ -98,10 +98,7 @@ impl Store {
     /// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite so that the write lock is taken up
     /// front (a deferred one can fail with SQLITE_BUSY_SNAPSHOT past the busy timeout).
     async fn begin_write(&self) -> Result<WriteTxn> {
-        let turn = match &self.write_turn {
-            Some(turn) => Some(turn.clone().lock_owned().await),
-            None => None,
-        };
+        let turn = self.write_turn().await;
         let options = TransactionOptions {
             sqlite_transaction_mode: (self.backend() == DbBackend::Sqlite)
                 .then_some(SqliteTransactionMode::Immediate),
@@ -115,12 +112,18 @@ impl Store {
     /// and tests on SQLite, whose limits are per connection: `PRAGMA max_page_count = N` (a full
     /// disk), `PRAGMA query_only = 1` (a read-only one), and back.
     pub async fn execute_on_write_connection(&self, sql: &str) -> Result<()> {
-        let _turn = match &self.write_turn {
-            Some(turn) => Some(turn.clone().lock_owned().await),
-            None => None,
-        };
+        let _turn = self.write_turn().await;
         self.write_db.execute_unprepared(sql).await?;
         Ok(())
+    }
+
+    /// This process's turn on the SQLite write connection (first come, first served); `None` on
+    /// PostgreSQL, where writers do not take turns.
+    async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.write_turn {
+            Some(turn) => Some(turn.clone().lock_owned().await),
+            None => None,
+        }
     }
 
     /// Closes the pools.
