@@ -17,7 +17,7 @@ use std::time::Duration;
 use opsgate_proto::v1 as pb;
 use opsgate_proto::v1::transition_service_client::TransitionServiceClient;
 use opsgate_store::{ConnectOptions, Store};
-use opsgate_tests::TestDb;
+use opsgate_tests::{TestDb, acting};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
@@ -81,15 +81,6 @@ async fn serve(database_url: &str, workflows: &Path) -> (Child, String) {
     // Keep draining its log so that it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, format!("http://{addr}"))
-}
-
-fn acting<T>(who: &'static str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        opsgate_server::ACTOR_METADATA_KEY,
-        tonic::metadata::MetadataValue::from_static(who),
-    );
-    request
 }
 
 /// The next call that moves `t` towards an accepted handover; `None` once accepted.
