@@ -4,7 +4,10 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use proptest::prelude::*;
 
 use super::*;
+use crate::error::{Error, Result};
 use crate::gate::{GateDecision, GateState, WaitingOn};
+use crate::ids::{NodeId, RoleName, WorkflowName};
+use crate::workflow::{NodeKind, Workflow};
 
 const SHIPPED: &str = include_str!("../../../../workflows/standard-transition.yaml");
 

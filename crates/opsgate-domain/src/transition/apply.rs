@@ -1,0 +1,233 @@
+//! Applying: starting a transition, executing a command into events, and folding events into state.
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    Command, Event, EventKind, NodeState, NodeStatus, TransitionMeta, TransitionState,
+    TransitionStatus,
+};
+use crate::error::{Error, Result};
+use crate::ids::{Actor, NodeId};
+use crate::workflow::{NodeKind, Workflow};
+
+impl TransitionState {
+    /// Starts a transition: the `TransitionStarted` event and the unlocks it causes.
+    pub fn start(
+        workflow: &Workflow,
+        meta: TransitionMeta,
+        actor: Actor,
+        at: DateTime<Utc>,
+    ) -> Result<(Self, Vec<Event>)> {
+        meta.check(workflow)?;
+        let mut state = Self::empty(workflow, meta.clone(), at);
+        let first = Event {
+            seq: 1,
+            at,
+            actor,
+            kind: EventKind::TransitionStarted { meta },
+        };
+        let events = state.commit(workflow, first)?;
+        Ok((state, events))
+    }
+
+    fn empty(workflow: &Workflow, meta: TransitionMeta, at: DateTime<Utc>) -> Self {
+        Self {
+            meta,
+            status: TransitionStatus::Active,
+            nodes: vec![NodeState::new(at); workflow.nodes().len()],
+            seq: 0,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    /// Rebuilds the state from its full event log.
+    pub fn replay(workflow: &Workflow, events: &[Event]) -> Result<Self> {
+        let Some(Event {
+            kind: EventKind::TransitionStarted { meta },
+            at,
+            ..
+        }) = events.first()
+        else {
+            return Err(Error::FailedPrecondition(
+                "event log does not begin with transition_started".into(),
+            ));
+        };
+        let mut state = Self::empty(workflow, meta.clone(), *at);
+        for event in events {
+            state.apply(workflow, event)?;
+        }
+        Ok(state)
+    }
+
+    /// Decides `command` and returns the new state with the events that lead to it; `self` is untouched.
+    pub fn execute(
+        &self,
+        workflow: &Workflow,
+        command: Command,
+        actor: Actor,
+        at: DateTime<Utc>,
+    ) -> Result<(Self, Vec<Event>)> {
+        let kind = self.decide(workflow, command, &actor)?;
+        let mut next = self.clone();
+        let event = Event {
+            seq: self.seq + 1,
+            at,
+            actor,
+            kind,
+        };
+        let events = next.commit(workflow, event)?;
+        Ok((next, events))
+    }
+
+    /// Applies `event`, then the derived events it causes; returns all of them.
+    fn commit(&mut self, workflow: &Workflow, event: Event) -> Result<Vec<Event>> {
+        self.apply(workflow, &event)?;
+        let mut events = vec![event];
+        self.settle(workflow, &mut events)?;
+        Ok(events)
+    }
+
+    /// Emits unlock/relock events until every node agrees with its needs; one topological pass suffices.
+    fn settle(&mut self, workflow: &Workflow, events: &mut Vec<Event>) -> Result<()> {
+        let Some(cause) = events.last().cloned() else {
+            return Ok(());
+        };
+        let mut done = vec![false; workflow.nodes().len()];
+        for (i, node) in workflow.nodes().iter().enumerate() {
+            let needs_done = node.needs.iter().all(|&j| done[j]);
+            let status = self.nodes[i].status;
+            let derived = match (status, needs_done) {
+                (NodeStatus::Locked, true) => Some(EventKind::NodeUnlocked {
+                    node: node.id.clone(),
+                }),
+                (NodeStatus::Open | NodeStatus::Reached, false) => Some(EventKind::NodeRelocked {
+                    node: node.id.clone(),
+                }),
+                _ => None,
+            };
+            if let Some(kind) = derived {
+                let event = Event {
+                    seq: self.seq + 1,
+                    at: cause.at,
+                    actor: cause.actor.clone(),
+                    kind,
+                };
+                self.apply(workflow, &event)?;
+                events.push(event);
+            }
+            done[i] = needs_done && !self.blocks(workflow, i);
+        }
+        Ok(())
+    }
+
+    /// Reaching the milestone that ends post-go-live support completes the transition.
+    fn complete_if_support_ended(&mut self, workflow: &Workflow, i: usize) {
+        if workflow.support().is_some_and(|s| s.end == i)
+            && self.nodes[i].status == NodeStatus::Reached
+        {
+            self.status = TransitionStatus::Completed;
+        }
+    }
+
+    /// Folds one event into the state. Refuses events that do not fit (a corrupt log).
+    pub fn apply(&mut self, workflow: &Workflow, event: &Event) -> Result<()> {
+        if event.seq != self.seq + 1 {
+            return Err(Error::FailedPrecondition(format!(
+                "event {} out of order: expected {}",
+                event.seq,
+                self.seq + 1
+            )));
+        }
+        let node_at = |id: &NodeId| {
+            workflow
+                .position(id.as_str())
+                .ok_or_else(|| Error::UnknownNode {
+                    kind: "node",
+                    id: id.to_string(),
+                    workflow: workflow.name().to_string(),
+                })
+        };
+        let touch = |state: &mut Self, i: usize, status: NodeStatus, by_actor: bool| {
+            let node = &mut state.nodes[i];
+            node.status = status;
+            node.updated_at = event.at;
+            if by_actor {
+                node.actor = Some(event.actor.clone());
+            }
+        };
+        match &event.kind {
+            EventKind::TransitionStarted { .. } => {}
+            EventKind::DeliverableSubmitted { node, evidence } => {
+                let i = node_at(node)?;
+                touch(self, i, NodeStatus::Submitted, true);
+                self.nodes[i].evidence = Some(evidence.clone());
+                self.nodes[i].submitted_by = Some(event.actor.clone());
+                self.nodes[i].approvals.clear();
+            }
+            EventKind::DeliverableApproved { node, comment }
+            | EventKind::ApprovalRecorded { node, comment } => {
+                let i = node_at(node)?;
+                let status = if matches!(event.kind, EventKind::DeliverableApproved { .. }) {
+                    NodeStatus::Approved
+                } else {
+                    NodeStatus::Submitted
+                };
+                touch(self, i, status, true);
+                self.nodes[i].comment = non_empty(comment);
+                self.nodes[i].approvals.push(event.actor.clone());
+            }
+            EventKind::ChangesRequested { node, comment } => {
+                let i = node_at(node)?;
+                touch(self, i, NodeStatus::ChangesRequested, true);
+                self.nodes[i].comment = non_empty(comment);
+                self.nodes[i].approvals.clear();
+            }
+            EventKind::MilestoneSignedOff { node, comment } => {
+                let i = node_at(node)?;
+                touch(self, i, NodeStatus::Reached, true);
+                self.nodes[i].comment = non_empty(comment);
+                self.complete_if_support_ended(workflow, i);
+            }
+            EventKind::NodeUnlocked { node } => {
+                let i = node_at(node)?;
+                let status = match &workflow.node(i).kind {
+                    NodeKind::Milestone(m) if m.sign_off.is_some() => NodeStatus::Open,
+                    NodeKind::Milestone(_) => NodeStatus::Reached,
+                    NodeKind::Deliverable(_) | NodeKind::Gate => NodeStatus::Open,
+                };
+                touch(self, i, status, false);
+                self.complete_if_support_ended(workflow, i);
+            }
+            EventKind::NodeRelocked { node } => {
+                let i = node_at(node)?;
+                touch(self, i, NodeStatus::Locked, false);
+            }
+            EventKind::HandoverAccepted { comment } => {
+                let i = workflow.gate();
+                touch(self, i, NodeStatus::Accepted, true);
+                self.nodes[i].comment = non_empty(comment);
+                self.status = TransitionStatus::HandedOver;
+            }
+            EventKind::HandoverRejected { reasons, reopened } => {
+                let gate = workflow.gate();
+                self.nodes[gate].actor = Some(event.actor.clone());
+                self.nodes[gate].comment = Some(reasons.join("; "));
+                for node in reopened {
+                    let i = node_at(node)?;
+                    touch(self, i, NodeStatus::ChangesRequested, true);
+                    self.nodes[i].approvals.clear();
+                    self.nodes[i].comment =
+                        Some(format!("handover rejected: {}", reasons.join("; ")));
+                }
+            }
+        }
+        self.seq = event.seq;
+        self.updated_at = event.at;
+        Ok(())
+    }
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_owned())
+}

@@ -1,0 +1,81 @@
+//! Events: the attributed, append-only facts a transition is made of.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{Actor, NodeId};
+use crate::transition::{Evidence, TransitionMeta};
+
+/// An attributed, append-only fact. `seq` is 1-based within the transition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    pub kind: EventKind,
+}
+
+/// What happened. Derived events (`NodeUnlocked`, `NodeRelocked`) follow the event that caused them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    TransitionStarted {
+        meta: TransitionMeta,
+    },
+    DeliverableSubmitted {
+        node: NodeId,
+        evidence: Evidence,
+    },
+    /// An approval that meets the deliverable's policy.
+    DeliverableApproved {
+        node: NodeId,
+        comment: String,
+    },
+    /// An approval that does not meet the policy yet.
+    ApprovalRecorded {
+        node: NodeId,
+        comment: String,
+    },
+    ChangesRequested {
+        node: NodeId,
+        comment: String,
+    },
+    MilestoneSignedOff {
+        node: NodeId,
+        comment: String,
+    },
+    /// Everything the node needs is done: a deliverable or the gate opens, a milestone is reached
+    /// (or opens for its sign-off).
+    NodeUnlocked {
+        node: NodeId,
+    },
+    /// Something the node needs was reopened: back to locked.
+    NodeRelocked {
+        node: NodeId,
+    },
+    HandoverAccepted {
+        comment: String,
+    },
+    HandoverRejected {
+        reasons: Vec<String>,
+        reopened: Vec<NodeId>,
+    },
+}
+
+impl EventKind {
+    /// Stable snake_case name, as stored in the event table.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::TransitionStarted { .. } => "transition_started",
+            EventKind::DeliverableSubmitted { .. } => "deliverable_submitted",
+            EventKind::DeliverableApproved { .. } => "deliverable_approved",
+            EventKind::ApprovalRecorded { .. } => "approval_recorded",
+            EventKind::ChangesRequested { .. } => "changes_requested",
+            EventKind::MilestoneSignedOff { .. } => "milestone_signed_off",
+            EventKind::NodeUnlocked { .. } => "node_unlocked",
+            EventKind::NodeRelocked { .. } => "node_relocked",
+            EventKind::HandoverAccepted { .. } => "handover_accepted",
+            EventKind::HandoverRejected { .. } => "handover_rejected",
+        }
+    }
+}
