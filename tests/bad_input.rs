@@ -48,10 +48,13 @@ async fn invalid_workflows_are_refused_with_every_problem_located_and_nothing_st
                 .collect();
             let result = c
                 .workflows
-                .register_workflow(pb::RegisterWorkflowRequest {
-                    source: std::fs::read_to_string(file).unwrap(),
-                    file_name: name.clone(),
-                })
+                .register_workflow(acting(
+                    "Smo",
+                    pb::RegisterWorkflowRequest {
+                        source: std::fs::read_to_string(file).unwrap(),
+                        file_name: name.clone(),
+                    },
+                ))
                 .await;
             let status = expect_code(result, Code::InvalidArgument);
             let violations: Vec<String> = status
@@ -146,19 +149,50 @@ async fn refused_commands(c: &mut Clients, id: &str) {
     let no_actor = expect_code(no_actor, Code::Unauthenticated);
     assert!(no_actor.message().contains("x-opsgate-actor"));
 
-    let no_evidence = c
+    // A script is no evidence (issue 8, item 15).
+    let script = c
         .transitions
         .submit_deliverable(acting(
             "Pat",
             pb::SubmitDeliverableRequest {
                 transition_id: id.into(),
                 deliverable_id: "sla".into(),
-                evidence: None,
+                evidence: Some(pb::Evidence {
+                    links: vec!["javascript:alert(document.cookie)".into()],
+                    ..Default::default()
+                }),
             },
         ))
         .await;
-    let no_evidence = expect_code(no_evidence, Code::InvalidArgument);
-    assert_eq!(violation_fields(&no_evidence), ["evidence"]);
+    let script = expect_code(script, Code::InvalidArgument);
+    assert_eq!(violation_fields(&script), ["evidence"]);
+    assert!(
+        script.message().contains("http:// or https://"),
+        "{}",
+        script.message()
+    );
+
+    // Only people named for the owner role submit (item 2).
+    let stranger = expect_code(
+        submit(c, id, "knowledge-articles", "Mallory").await,
+        Code::PermissionDenied,
+    );
+    assert_eq!(
+        stranger.message(),
+        "Mallory may not submit deliverable 'knowledge-articles': it is owned by role technical_lead (Tess)"
+    );
+    // A name nobody was named for never acts for a role (item 3).
+    let nobody = expect_code(
+        submit(c, id, "support-contacts", "Dana").await,
+        Code::PermissionDenied,
+    );
+    assert!(
+        nobody
+            .message()
+            .contains("owned by role project_manager (Pat)"),
+        "{}",
+        nobody.message()
+    );
 
     let no_decision = c
         .transitions
@@ -365,10 +399,13 @@ async fn oversized_messages_are_refused() {
     let huge = "#".repeat(opsgate_server::MAX_MESSAGE_BYTES + 1);
     let result = c
         .workflows
-        .register_workflow(pb::RegisterWorkflowRequest {
-            source: huge,
-            file_name: "huge.yaml".into(),
-        })
+        .register_workflow(acting(
+            "Smo",
+            pb::RegisterWorkflowRequest {
+                source: huge,
+                file_name: "huge.yaml".into(),
+            },
+        ))
         .await;
     expect_code(result, Code::OutOfRange);
     // Under the message limit but over the workflow limit: refused by validation.
@@ -378,10 +415,13 @@ async fn oversized_messages_are_refused() {
     );
     let result = c
         .workflows
-        .register_workflow(pb::RegisterWorkflowRequest {
-            source: big,
-            file_name: "big.yaml".into(),
-        })
+        .register_workflow(acting(
+            "Smo",
+            pb::RegisterWorkflowRequest {
+                source: big,
+                file_name: "big.yaml".into(),
+            },
+        ))
         .await;
     let status = expect_code(result, Code::InvalidArgument);
     assert!(

@@ -6,7 +6,9 @@ use opsgate_domain::TransitionState;
 use opsgate_proto::v1 as pb;
 use opsgate_proto::v1::check_gate_request::Target;
 use opsgate_store::{ConnectOptions, Store};
-use opsgate_tests::{Clients, TestDb, TestServer, acting, get, review, status_of, submit};
+use opsgate_tests::{
+    Clients, TestDb, TestServer, acting, approver_of, get, owner_of, review, status_of, submit,
+};
 
 const DELIVERABLE: i32 = pb::NodeKind::Deliverable as i32;
 
@@ -120,7 +122,9 @@ async fn drive_standard_transition(db: &TestDb) {
             pb::NodeStatus::Open,
             "{deliverable} should be open by now"
         );
-        let t = submit(&mut c, &id, deliverable, "Pat").await.unwrap();
+        let t = submit(&mut c, &id, deliverable, owner_of(deliverable))
+            .await
+            .unwrap();
         assert_eq!(status_of(&t, deliverable), pb::NodeStatus::Submitted);
         if deliverable == "sla" {
             let t = review(
@@ -129,20 +133,26 @@ async fn drive_standard_transition(db: &TestDb) {
                 deliverable,
                 pb::ReviewDecision::RequestChanges,
                 "add weekend support hours",
-                "Dana",
+                approver_of(deliverable),
             )
             .await
             .unwrap();
             assert_eq!(status_of(&t, deliverable), pb::NodeStatus::ChangesRequested);
             let node = t.nodes.iter().find(|n| n.id == "sla").unwrap();
             assert_eq!(node.comment, "add weekend support hours");
-            assert_eq!(node.last_actor, "Dana");
+            assert_eq!(node.last_actor, approver_of(deliverable));
             let gate = check_by_id(&mut c, &id).await;
             let sla = gate.blockers.iter().find(|b| b.node_id == "sla").unwrap();
             assert_eq!(sla.status, pb::NodeStatus::ChangesRequested as i32);
             assert_eq!(sla.waiting_on_role, "project_manager");
             assert_eq!(sla.waiting_on_people, ["Pat"]);
-            submit(&mut c, &id, deliverable, "Pat").await.unwrap();
+            let t = submit(&mut c, &id, deliverable, owner_of(deliverable))
+                .await
+                .unwrap();
+            // The comment stays, marked as history of round 1 (issue 8, item 18).
+            let node = t.nodes.iter().find(|n| n.id == "sla").unwrap();
+            assert_eq!((node.round, node.comment_round), (2, 1));
+            assert_eq!(node.comment, "add weekend support hours");
         }
         let t = review(
             &mut c,
@@ -150,7 +160,7 @@ async fn drive_standard_transition(db: &TestDb) {
             deliverable,
             pb::ReviewDecision::Approve,
             "",
-            "Dana",
+            approver_of(deliverable),
         )
         .await
         .unwrap();
@@ -214,10 +224,17 @@ async fn rejected_handover_reopens_deliverables_and_closes_the_gate() {
             .iter()
             .filter(|n| n.kind == DELIVERABLE && !n.after_go_live)
         {
-            submit(&mut c, &id, &n.id, "Pat").await.unwrap();
-            review(&mut c, &id, &n.id, pb::ReviewDecision::Approve, "", "Dana")
-                .await
-                .unwrap();
+            submit(&mut c, &id, &n.id, owner_of(&n.id)).await.unwrap();
+            review(
+                &mut c,
+                &id,
+                &n.id,
+                pb::ReviewDecision::Approve,
+                "",
+                approver_of(&n.id),
+            )
+            .await
+            .unwrap();
         }
         assert!(check_by_id(&mut c, &id).await.open);
 
@@ -258,7 +275,7 @@ async fn rejected_handover_reopens_deliverables_and_closes_the_gate() {
             "runbook",
             pb::ReviewDecision::Approve,
             "restore added",
-            "Dana",
+            "Olga",
         )
         .await
         .unwrap();

@@ -15,6 +15,7 @@ use opsgate_tests::{
 };
 use tokio::net::{TcpListener, TcpStream};
 use tonic::Code;
+use tonic_types::StatusExt;
 
 async fn gate_of(c: &mut Clients, version: &str) -> Result<pb::CheckGateResponse, tonic::Status> {
     c.gates
@@ -102,8 +103,13 @@ async fn a_read_only_sqlite_database_refuses_writes_with_unavailable_then_recove
         .unwrap();
     let status = submit(&mut c, &t.id, "sla", "Pat").await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    // A fixed message and a reason; the database's own words stay in the server log.
+    let info = status.get_details_error_info().expect("an ErrorInfo");
+    assert_eq!(info.reason, "DATABASE_READ_ONLY");
+    assert!(info.metadata.contains_key("correlation_id"));
     assert!(
-        status.message().contains("readonly database")
+        !status.message().contains("readonly database")
+            && status.message().contains("correlation id")
             && status
                 .message()
                 .contains("nothing of this request was stored"),
@@ -269,8 +275,12 @@ async fn a_dropped_postgres_connection_gives_unavailable_then_the_server_recover
     proxy.cut();
     let status = submit(&mut c, &t.id, "sla", "Pat").await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let info = status.get_details_error_info().expect("an ErrorInfo");
+    assert_eq!(info.reason, "DATABASE_UNAVAILABLE");
     assert!(
-        status.message().starts_with("database unavailable")
+        status
+            .message()
+            .starts_with("the database cannot be reached")
             && status.message().contains("retry later"),
         "{}",
         status.message()

@@ -234,6 +234,7 @@ fn call() -> impl Strategy<Value = Call> {
                     service_manager,
                     target_go_live,
                     participants,
+                    allow_past_go_live: false,
                 })
             ),
         text().prop_map(|transition_id| Call::Get(pb::GetTransitionRequest { transition_id })),

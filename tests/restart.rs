@@ -142,15 +142,35 @@ async fn a_changed_workflow_file_registers_the_next_version_and_running_transiti
         // Registering the same text again over the API is a no-op.
         let again = c
             .workflows
-            .register_workflow(pb::RegisterWorkflowRequest {
-                source: changed.clone(),
-                file_name: String::new(),
-            })
+            .register_workflow(opsgate_tests::acting(
+                "Smo",
+                pb::RegisterWorkflowRequest {
+                    source: changed.clone(),
+                    file_name: String::new(),
+                },
+            ))
             .await
             .unwrap()
             .into_inner();
         assert!(!again.created);
         assert_eq!(again.workflow.unwrap().version, 2);
+        // Each new version records who registered it; the no-op registration records nothing.
+        let registrations = server
+            .store()
+            .workflow_registrations("standard-transition")
+            .await
+            .unwrap();
+        let who: Vec<(u32, &str)> = registrations
+            .iter()
+            .map(|(v, actor, _)| (*v, actor.as_str()))
+            .collect();
+        assert_eq!(
+            who,
+            [
+                (1, opsgate_server::LOADER_ACTOR),
+                (2, opsgate_server::LOADER_ACTOR)
+            ]
+        );
         server.stop().await;
     }
 }
@@ -180,4 +200,35 @@ async fn start_up_refuses_a_workflows_directory_with_invalid_files_and_names_eve
         lines[1].contains("b.yaml:2:1: while parsing a flow sequence, expected ',' or ']'"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_files_declaring_one_name_are_refused_at_start_naming_both() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let source = std::fs::read_to_string(workflows_dir().join("standard-change.yaml")).unwrap();
+    std::fs::write(dir.path().join("change.yaml"), &source).unwrap();
+    let copy = source.replace("Gates a change", "Gates any change");
+    std::fs::write(dir.path().join("change-copy.yaml"), copy).unwrap();
+    for _ in 0..2 {
+        let result = opsgate_server::start(Config {
+            workflows_dir: Some(dir.path().to_owned()),
+            ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+        })
+        .await;
+        let Err(StartError::Workflows(text)) = result else {
+            panic!("expected a workflows error, got {result:?}");
+        };
+        assert!(
+            text.contains("change.yaml: declares workflow 'standard-change', as ")
+                && text.contains("change-copy.yaml does already"),
+            "{text}"
+        );
+    }
+    // Nothing was registered: no version churn.
+    let store = opsgate_store::Store::connect(opsgate_store::ConnectOptions::new(&db.url))
+        .await
+        .unwrap();
+    assert!(store.list_workflows().await.unwrap().is_empty());
+    store.close().await.unwrap();
 }

@@ -27,8 +27,17 @@ fn new_transition(service_version: &str) -> NewTransition {
         service_version: service_version.into(),
         project_manager: actor("Pat"),
         service_manager: actor("Sam"),
-        target_go_live: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
-        participants: Participants::new(),
+        target_go_live: opsgate_tests::go_live().parse::<NaiveDate>().unwrap(),
+        participants: opsgate_tests::payroll_participants()
+            .into_iter()
+            .map(|p| {
+                (
+                    opsgate_domain::RoleName::parse(&p.role).unwrap(),
+                    p.people.iter().map(|n| actor(n)).collect(),
+                )
+            })
+            .collect::<Participants>(),
+        allow_past_go_live: false,
     }
 }
 
@@ -89,7 +98,11 @@ async fn assert_log_replays_to(store: &Store, view: &opsgate_store::TransitionVi
 async fn store(db: &TestDb) -> Store {
     let store = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
     store
-        .register_workflow("standard-transition.yaml", &standard_source())
+        .register_workflow(
+            "standard-transition.yaml",
+            &standard_source(),
+            &actor("Smo"),
+        )
         .await
         .unwrap();
     store
@@ -100,18 +113,30 @@ async fn registering_versions_workflows_by_content() {
     for db in TestDb::all().await {
         let store = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
         let source = standard_source();
-        let first = store.register_workflow("a.yaml", &source).await.unwrap();
+        let first = store
+            .register_workflow("a.yaml", &source, &actor("Smo"))
+            .await
+            .unwrap();
         assert!(first.created);
         assert_eq!(first.record.version, 1);
-        let same = store.register_workflow("a.yaml", &source).await.unwrap();
+        let same = store
+            .register_workflow("a.yaml", &source, &actor("Smo"))
+            .await
+            .unwrap();
         assert!(!same.created);
         assert_eq!(same.record.version, 1);
         let changed = format!("{source}\n# a comment is a change of source\n");
-        let second = store.register_workflow("a.yaml", &changed).await.unwrap();
+        let second = store
+            .register_workflow("a.yaml", &changed, &actor("Smo"))
+            .await
+            .unwrap();
         assert!(second.created);
         assert_eq!(second.record.version, 2);
         // Going back to the first text is a new version too: versions only grow.
-        let third = store.register_workflow("a.yaml", &source).await.unwrap();
+        let third = store
+            .register_workflow("a.yaml", &source, &actor("Smo"))
+            .await
+            .unwrap();
         assert_eq!(third.record.version, 3);
         assert_eq!(
             store
@@ -293,7 +318,11 @@ async fn an_exclusive_sqlite_store_keeps_a_second_one_out_and_its_writes_are_gua
     options.exclusive = true;
     let owner = Store::connect(options.clone()).await.unwrap();
     owner
-        .register_workflow("standard-transition.yaml", &standard_source())
+        .register_workflow(
+            "standard-transition.yaml",
+            &standard_source(),
+            &actor("Smo"),
+        )
         .await
         .unwrap();
     options.busy_timeout = std::time::Duration::from_millis(200);
@@ -329,11 +358,19 @@ async fn an_exclusive_sqlite_store_keeps_a_second_one_out_and_its_writes_are_gua
     let open = open_deliverables(&view);
     assert!(open.len() >= 2, "{open:?}");
     intruder
-        .execute(&id, submit(&open[0]), actor("Pat"))
+        .execute(
+            &id,
+            submit(&open[0]),
+            actor(opsgate_tests::owner_of(&open[0])),
+        )
         .await
         .unwrap();
     let view = owner
-        .execute(&id, submit(&open[1]), actor("Pat"))
+        .execute(
+            &id,
+            submit(&open[1]),
+            actor(opsgate_tests::owner_of(&open[1])),
+        )
         .await
         .unwrap();
     assert_eq!(

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_init;
 mod m20261122_000002_node_snapshot;
+mod m20261123_000003_workflow_events;
 
 /// Every migration in order.
 #[derive(Debug)]
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_init::Migration),
             Box::new(m20261122_000002_node_snapshot::Migration),
+            Box::new(m20261123_000003_workflow_events::Migration),
         ]
     }
 }

@@ -4,11 +4,12 @@
 
 use std::path::PathBuf;
 
+use opsgate_proto::metadata::{ACTOR_METADATA_KEY, encode_actor};
 use opsgate_proto::v1 as pb;
 use opsgate_proto::v1::gate_service_client::GateServiceClient;
 use opsgate_proto::v1::transition_service_client::TransitionServiceClient;
 use opsgate_proto::v1::workflow_service_client::WorkflowServiceClient;
-use opsgate_server::{ACTOR_METADATA_KEY, Config, RunningServer};
+use opsgate_server::{Config, RunningServer};
 use sea_orm::{ConnectionTrait, Database};
 use tonic::Request;
 use tonic::transport::Channel;
@@ -200,8 +201,54 @@ pub fn acting<T>(actor: &str, message: T) -> Request<T> {
     let mut request = Request::new(message);
     request
         .metadata_mut()
-        .insert(ACTOR_METADATA_KEY, actor.parse().unwrap());
+        .insert(ACTOR_METADATA_KEY, encode_actor(actor).parse().unwrap());
     request
+}
+
+/// A target go-live 90 days from today: always in the future, as a start requires.
+pub fn go_live() -> String {
+    (chrono::Utc::now().date_naive() + chrono::Days::new(90)).to_string()
+}
+
+/// The people of the standard workflow in the end-to-end tests: Pat (project manager) and Sam
+/// (service manager) by their own fields; Dana the service desk lead, Tess the technical lead,
+/// Olga the operations lead, Owen the service owner.
+pub fn payroll_participants() -> Vec<pb::Participant> {
+    // The service owners' board agrees the SLA: Owen, Olga, and "reviewer 0" to "reviewer 11"
+    // (the concurrency tests send one approval from each at once).
+    let owners: Vec<String> = ["Owen".to_owned(), "Olga".to_owned()]
+        .into_iter()
+        .chain((0..12).map(|i| format!("reviewer {i}")))
+        .collect();
+    [
+        ("service_desk_lead", vec!["Dana".to_owned()]),
+        ("technical_lead", vec!["Tess".to_owned()]),
+        ("operations_lead", vec!["Olga".to_owned()]),
+        ("service_owner", owners),
+    ]
+    .into_iter()
+    .map(|(role, people)| pb::Participant {
+        role: role.into(),
+        people,
+    })
+    .collect()
+}
+
+/// Who owns each deliverable of the standard workflow in the end-to-end tests.
+pub fn owner_of(deliverable: &str) -> &'static str {
+    match deliverable {
+        "knowledge-articles" | "monitoring" | "runbook" => "Tess",
+        _ => "Pat",
+    }
+}
+
+/// Who approves each deliverable of the standard workflow in the end-to-end tests.
+pub fn approver_of(deliverable: &str) -> &'static str {
+    match deliverable {
+        "resolver-group" | "monitoring" | "runbook" => "Olga",
+        "sla" => "Owen",
+        _ => "Dana",
+    }
 }
 
 /// The request the end-to-end tests start `payroll 2.0` with.
@@ -213,17 +260,9 @@ pub fn start_payroll(service_version: &str) -> pb::StartTransitionRequest {
         service_version: service_version.into(),
         project_manager: "Pat".into(),
         service_manager: "Sam".into(),
-        target_go_live: "2026-12-01".into(),
-        participants: vec![
-            pb::Participant {
-                role: "service_desk_lead".into(),
-                people: vec!["Dana".into()],
-            },
-            pb::Participant {
-                role: "technical_lead".into(),
-                people: vec!["Tess".into()],
-            },
-        ],
+        target_go_live: go_live(),
+        participants: payroll_participants(),
+        allow_past_go_live: false,
     }
 }
 

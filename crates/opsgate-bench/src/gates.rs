@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use opsgate_domain::{Actor, Participants};
+use opsgate_domain::{Actor, Participants, RoleName};
 use opsgate_proto::v1 as pb;
 use opsgate_proto::v1::gate_service_client::GateServiceClient;
 use opsgate_store::{ConnectOptions, NewTransition, Store};
@@ -27,18 +27,21 @@ pub struct Options {
 /// that SQLite commits them in groups) and returns their service versions.
 async fn seed(url: &str, count: usize) -> anyhow::Result<Vec<String>> {
     let mut options = ConnectOptions::new(url);
-    options.state_cache = 0;
+    options.state_cache_bytes = 0;
     let store = Store::connect(options).await?;
-    store.register_workflow("diamond.yaml", DIAMOND).await?;
     let pat = Actor::parse("Pat")?;
+    store
+        .register_workflow("diamond.yaml", DIAMOND, &pat)
+        .await?;
+    let reviewer = Participants::from([(RoleName::parse("reviewer")?, vec![Actor::parse("Rae")?])]);
     let sam = Actor::parse("Sam")?;
-    let go_live = chrono::NaiveDate::from_ymd_opt(2027, 1, 1).context("date")?;
+    let go_live = chrono::NaiveDate::from_ymd_opt(2099, 1, 1).context("date")?;
     let started = Instant::now();
     let workers = 64;
     let tasks: Vec<_> = (0..workers)
         .map(|w| {
             let store = store.clone();
-            let (pat, sam) = (pat.clone(), sam.clone());
+            let (pat, sam, reviewer) = (pat.clone(), sam.clone(), reviewer.clone());
             tokio::spawn(async move {
                 let mut versions = Vec::new();
                 for n in (w..count).step_by(workers) {
@@ -53,7 +56,8 @@ async fn seed(url: &str, count: usize) -> anyhow::Result<Vec<String>> {
                                 project_manager: pat.clone(),
                                 service_manager: sam.clone(),
                                 target_go_live: go_live,
-                                participants: Participants::new(),
+                                participants: reviewer.clone(),
+                                allow_past_go_live: false,
                             },
                             pat.clone(),
                         )

@@ -182,7 +182,11 @@ pub(crate) async fn handovers(
                     service_version: format!("{run}.{client}.{n}"),
                     project_manager: "Pat".into(),
                     service_manager: "Sam".into(),
-                    target_go_live: "2027-01-01".into(),
+                    target_go_live: "2099-01-01".into(),
+                    participants: vec![pb::Participant {
+                        role: "reviewer".into(),
+                        people: vec!["Rae".into()],
+                    }],
                     ..Default::default()
                 },
             ))

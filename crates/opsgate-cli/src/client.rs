@@ -1,10 +1,10 @@
 //! Connecting to the server, attaching the acting person, and describing failures for people.
 
 use anyhow::{Context as _, anyhow};
+use opsgate_proto::metadata::{ACTOR_METADATA_KEY, encode_actor};
 use opsgate_proto::v1::gate_service_client::GateServiceClient;
 use opsgate_proto::v1::transition_service_client::TransitionServiceClient;
 use opsgate_proto::v1::workflow_service_client::WorkflowServiceClient;
-use opsgate_server::ACTOR_METADATA_KEY;
 use tonic::Request;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
@@ -19,7 +19,7 @@ pub(crate) struct Context {
 
 impl Context {
     async fn channel(&self) -> anyhow::Result<Channel> {
-        let endpoint = Channel::from_shared(self.server.clone())
+        let endpoint = Channel::from_shared(server_uri(&self.server))
             .map_err(|e| anyhow!("invalid --server '{}': {e}", self.server))?;
         endpoint.connect().await.with_context(|| {
             format!(
@@ -53,11 +53,22 @@ impl Context {
                     "this command changes state: say who you are with --as NAME or OPSGATE_ACTOR"
                 )
             })?;
-        let value = MetadataValue::try_from(actor)
-            .map_err(|_| anyhow!("--as '{actor}' must be visible ASCII characters"))?;
+        // Names are Unicode; metadata is ASCII: percent-encode what is not (the server decodes).
+        let value = MetadataValue::try_from(encode_actor(actor))
+            .map_err(|_| anyhow!("--as '{actor}' cannot be sent"))?;
         let mut request = Request::new(message);
         request.metadata_mut().insert(ACTOR_METADATA_KEY, value);
         Ok(request)
+    }
+}
+
+/// `--server` as a URI: a bare `host:port` (the form grpcurl takes) means plaintext `http://`.
+pub(crate) fn server_uri(server: &str) -> String {
+    let server = server.trim();
+    if server.contains("://") {
+        server.to_owned()
+    } else {
+        format!("http://{server}")
     }
 }
 

@@ -61,14 +61,28 @@ pub(crate) fn transition(t: &pb::Transition) {
         if !n.owner_role.is_empty() {
             line.push_str(&format!(" owner {}", n.owner_role));
         }
+        if !n.approval.is_empty() {
+            line.push_str(&format!(", approval {}", n.approval));
+        }
         if !n.approved_by.is_empty() {
-            line.push_str(&format!(" approved by {}", n.approved_by.join(", ")));
+            line.push_str(&format!(", approved by {}", n.approved_by.join(", ")));
         }
         if !n.required {
             line.push_str(" (optional)");
         }
+        if n.round > 1 {
+            line.push_str(&format!(", round {}", n.round));
+        }
         if !n.comment.is_empty() {
-            line.push_str(&format!("  \"{}\"", n.comment));
+            if n.comment_round < n.round {
+                // The changes it asked for were resubmitted: history, not a current verdict.
+                line.push_str(&format!(
+                    "  (earlier, round {}: \"{}\")",
+                    n.comment_round, n.comment
+                ));
+            } else {
+                line.push_str(&format!("  \"{}\"", n.comment));
+            }
         }
         println!("{}", line.trim_end());
     }

@@ -73,13 +73,28 @@ async fn workflow_validate_exits_0_when_valid_and_1_with_located_problems() {
         &["workflow", "validate", "/no/such/file.yaml"],
     )
     .await;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("/no/such/file.yaml: cannot read"));
-}
+    // A file that cannot be read is an error (2), not a negative answer (1).
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("/no/such/file.yaml: cannot read"));
 
-fn id_from(start_output: &str) -> String {
-    let first = start_output.lines().next().unwrap();
-    first.strip_prefix("transition ").unwrap().trim().to_owned()
+    // Bytes that are not UTF-8 are located like every other problem.
+    let dir = tempfile::tempdir().unwrap();
+    let latin1 = dir.path().join("latin1.yaml");
+    std::fs::write(&latin1, b"name: x\ndescription: caf\xe9 menu\n").unwrap();
+    let out = opsgate(
+        "http://127.0.0.1:9",
+        None,
+        &["workflow", "validate", latin1.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out).trim(),
+        format!(
+            "{}:2:17: not UTF-8 text (byte 0xE9); save the file as UTF-8",
+            latin1.display()
+        )
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,6 +102,7 @@ async fn gate_check_exits_1_when_closed_0_when_open_2_on_error() {
     let db = TestDb::sqlite();
     let server = TestServer::start(&db).await;
     let url = server.url.as_str();
+    let go_live = opsgate_tests::go_live();
 
     let start = [
         "transition",
@@ -102,9 +118,16 @@ async fn gate_check_exits_1_when_closed_0_when_open_2_on_error() {
         "--service-manager",
         "Sam",
         "--go-live",
-        "2026-12-01",
+        &go_live,
         "--participant",
-        "service_desk_lead=Dana,Lee",
+        "service_desk_lead=José Müller,Lee",
+        "--participant",
+        "technical_lead=Tess",
+        "--participant",
+        "operations_lead=Olga",
+        "--participant",
+        "service_owner=Owen",
+        "-q",
     ];
     let out = opsgate(url, None, &start).await;
     assert_eq!(out.status.code(), Some(2));
@@ -116,7 +139,9 @@ async fn gate_check_exits_1_when_closed_0_when_open_2_on_error() {
 
     let out = opsgate(url, Some("Pat"), &start).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let id = id_from(&stdout(&out));
+    // -q prints the id alone, for ID=$(opsgate transition start -q ...).
+    let id = stdout(&out).trim().to_owned();
+    assert_eq!(id.len(), 36, "{id}");
 
     let out = opsgate(
         url,
@@ -134,7 +159,7 @@ async fn gate_check_exits_1_when_closed_0_when_open_2_on_error() {
 
     let out = opsgate(
         url,
-        Some("Pat"),
+        Some("Tess"),
         &[
             "deliverable",
             "submit",
@@ -161,9 +186,15 @@ async fn gate_check_exits_1_when_closed_0_when_open_2_on_error() {
         .collect();
     assert_eq!(order.len(), 7, "{}", stdout(&get));
     for d in &order {
+        let owner = opsgate_tests::owner_of(d);
+        let approver = match opsgate_tests::approver_of(d) {
+            // A name that is not ASCII acts through the CLI like any other.
+            "Dana" => "José Müller",
+            other => other,
+        };
         let out = opsgate(
             url,
-            Some("Pat"),
+            Some(owner),
             &[
                 "deliverable",
                 "submit",
@@ -177,9 +208,15 @@ async fn gate_check_exits_1_when_closed_0_when_open_2_on_error() {
         )
         .await;
         assert_eq!(out.status.code(), Some(0), "{d}: {}", stderr(&out));
-        let out = opsgate(url, Some("Dana"), &["deliverable", "approve", &id, d]).await;
+        let out = opsgate(url, Some(approver), &["deliverable", "approve", &id, d]).await;
         assert_eq!(out.status.code(), Some(0), "{d}: {}", stderr(&out));
     }
+    let get = opsgate(url, None, &["transition", "get", &id]).await;
+    assert!(
+        stdout(&get).contains("approval any of role service_desk_lead, approved by José Müller"),
+        "{}",
+        stdout(&get)
+    );
 
     let out = opsgate(url, None, &["gate", "check", &id]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
@@ -187,14 +224,28 @@ async fn gate_check_exits_1_when_closed_0_when_open_2_on_error() {
     let out = opsgate(url, None, &["gate", "check", &id, "--require-accepted"]).await;
     assert_eq!(out.status.code(), Some(1));
 
+    // The project manager cannot accept their own handover.
+    let out = opsgate(url, Some("Pat"), &["handover", "accept", &id]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("Pat may not accept the handover: only the transition's service manager, Sam, may (permission denied)"),
+        "{}",
+        stderr(&out)
+    );
+    // A bare host:port (as grpcurl takes it) works as --server.
+    let bare = url.trim_start_matches("http://");
     let out = opsgate(
-        url,
+        bare,
         Some("Sam"),
         &["handover", "accept", &id, "--comment", "ours now"],
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("status: handed over"));
+    assert!(
+        stdout(&out).contains("status: handed over"),
+        "{}",
+        stdout(&out)
+    );
     let out = opsgate(url, None, &["gate", "check", &id, "--require-accepted"]).await;
     assert_eq!(out.status.code(), Some(0));
 
@@ -224,18 +275,20 @@ async fn workflow_register_reports_new_and_unchanged_versions() {
     let file = workflows_dir().join("standard-transition.yaml");
     let file = file.to_str().unwrap();
     let out = opsgate(&server.url, None, &["workflow", "register", file]).await;
+    assert_eq!(out.status.code(), Some(2), "registering needs an actor");
+    let out = opsgate(&server.url, Some("Smo"), &["workflow", "register", file]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stdout(&out).ends_with("standard-transition v1 registered\n"),
         "{}",
         stdout(&out)
     );
-    let out = opsgate(&server.url, None, &["workflow", "register", file]).await;
+    let out = opsgate(&server.url, Some("Smo"), &["workflow", "register", file]).await;
     assert!(stdout(&out).ends_with("standard-transition v1 unchanged\n"));
     let bad = invalid_workflows_dir().join("duplicate-id.yaml");
     let out = opsgate(
         &server.url,
-        None,
+        Some("Smo"),
         &["workflow", "register", bad.to_str().unwrap()],
     )
     .await;

@@ -18,6 +18,9 @@ use opsgate_proto::v1 as pb;
 use opsgate_proto::v1::transition_service_client::TransitionServiceClient;
 use opsgate_store::{ConnectOptions, Store};
 use opsgate_tests::{TestDb, acting};
+
+/// The one person named for the crash workflow's reviewer role.
+const REVIEWER: &str = "Rae";
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
@@ -149,7 +152,11 @@ async fn client(
                         service_version: round.to_string(),
                         project_manager: "Pat".into(),
                         service_manager: "Sam".into(),
-                        target_go_live: "2027-01-01".into(),
+                        target_go_live: "2099-01-01".into(),
+                        participants: vec![pb::Participant {
+                            role: "reviewer".into(),
+                            people: vec![REVIEWER.into()],
+                        }],
                         ..Default::default()
                     },
                 ))

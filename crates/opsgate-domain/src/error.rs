@@ -15,7 +15,7 @@ pub enum Error {
         message: String,
     },
     /// A node named by the caller does not exist in the transition's workflow.
-    #[error("{kind} '{id}' not found in workflow '{workflow}'")]
+    #[error("{kind} '{}' not found in workflow '{workflow}'", crate::ids::clip(.id))]
     UnknownNode {
         kind: &'static str,
         id: String,

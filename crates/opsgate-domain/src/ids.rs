@@ -9,6 +9,18 @@ pub const MAX_ID_LEN: usize = 64;
 /// Longest accepted person name (an actor, a participant).
 pub const MAX_PERSON_LEN: usize = 200;
 
+/// Most characters of caller input that a message repeats.
+pub const MAX_ECHO: usize = 100;
+
+/// `value` as a message may repeat it: at most [`MAX_ECHO`] characters, then an ellipsis. Input
+/// echoed whole can make a status too large for a client to read at all.
+pub fn clip(value: &str) -> std::borrow::Cow<'_, str> {
+    match value.char_indices().nth(MAX_ECHO) {
+        None => std::borrow::Cow::Borrowed(value),
+        Some((end, _)) => std::borrow::Cow::Owned(format!("{}…", &value[..end])),
+    }
+}
+
 fn check_slug(field: &'static str, value: &str) -> Result<()> {
     let invalid = |message: String| Err(Error::InvalidArgument { field, message });
     if value.is_empty() {
@@ -16,7 +28,8 @@ fn check_slug(field: &'static str, value: &str) -> Result<()> {
     }
     if value.len() > MAX_ID_LEN {
         return invalid(format!(
-            "'{value}' is {} characters long, the limit is {MAX_ID_LEN}",
+            "'{}' is {} characters long, the limit is {MAX_ID_LEN}",
+            clip(value),
             value.len()
         ));
     }
@@ -28,7 +41,8 @@ fn check_slug(field: &'static str, value: &str) -> Result<()> {
         chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if !(first_ok && rest_ok) {
         return invalid(format!(
-            "'{value}' must start with a lowercase letter or digit and contain only lowercase letters, digits, '-' and '_'"
+            "'{}' must start with a lowercase letter or digit and contain only lowercase letters, digits, '-' and '_'",
+            clip(value)
         ));
     }
     Ok(())
@@ -183,5 +197,17 @@ mod tests {
         assert!(Actor::parse("   ").is_err());
         assert!(Actor::parse("a\u{7}b").is_err());
         assert!(Actor::parse("x".repeat(201)).is_err());
+        assert_eq!(Actor::parse("José Müller").unwrap().as_str(), "José Müller");
+    }
+
+    #[test]
+    fn echoed_input_is_clipped() {
+        assert_eq!(clip("short"), "short");
+        let long = "é".repeat(20_000);
+        let clipped = clip(&long);
+        assert_eq!(clipped.chars().count(), MAX_ECHO + 1);
+        assert!(clipped.ends_with('…'));
+        let err = NodeId::parse("x".repeat(20_000)).unwrap_err().to_string();
+        assert!(err.len() < 400, "{err}");
     }
 }

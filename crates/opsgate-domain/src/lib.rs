@@ -8,7 +8,7 @@ pub mod workflow;
 
 pub use error::{Error, Result};
 pub use gate::{Blocker, GateDecision, GateState, WaitingOn};
-pub use ids::{Actor, NodeId, RoleName, WorkflowName};
+pub use ids::{Actor, MAX_ECHO, NodeId, RoleName, WorkflowName, clip};
 pub use transition::{
     Command, Event, EventKind, Evidence, NodeState, NodeStatus, Participants, ReviewDecision,
     TransitionState, TransitionStatus,

@@ -1,8 +1,11 @@
-//! Generated protobuf and gRPC code for the public `opsgate.v1` contract, plus its file descriptor set for reflection.
+//! Generated protobuf and gRPC code for the public `opsgate.v1` contract, its file descriptor set
+//! for reflection, the codec every service uses, and the metadata keys of the wire contract.
 
-#![allow(clippy::all, missing_docs, unreachable_pub)]
+pub mod codec;
+pub mod metadata;
 
 /// The `opsgate.v1` package.
+#[allow(clippy::all, missing_docs, unreachable_pub)]
 pub mod v1 {
     tonic::include_proto!("opsgate.v1");
 }

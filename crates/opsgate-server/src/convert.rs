@@ -210,6 +210,12 @@ pub(crate) fn transition(view: &TransitionView) -> pb::Transition {
                         .map(ToString::to_string)
                         .unwrap_or_default(),
                     updated_at: Some(timestamp(s.updated_at)),
+                    round: s.round,
+                    comment_round: s.comment_round,
+                    approval: n
+                        .deliverable()
+                        .map(|d| d.approval.to_string())
+                        .unwrap_or_default(),
                 }
             })
             .collect(),
@@ -253,6 +259,27 @@ pub(crate) fn gate(view: &TransitionView, decision: &GateDecision) -> pb::CheckG
     }
 }
 
+/// The roles of a blocking deliverable's approval policy, comma-separated.
+fn approver_roles(view: &TransitionView, b: &Blocker) -> String {
+    let wf = &view.workflow.workflow;
+    let Some(d) = wf
+        .position(b.node.as_str())
+        .and_then(|i| wf.node(i).deliverable())
+    else {
+        return String::new();
+    };
+    let roles: Vec<String> = d
+        .approval
+        .approvers()
+        .iter()
+        .filter_map(|a| match a {
+            Approver::Role(r) => Some(r.to_string()),
+            Approver::Person(_) => None,
+        })
+        .collect();
+    roles.join(", ")
+}
+
 fn blocker(view: &TransitionView, b: &Blocker) -> pb::Blocker {
     let kind = view
         .workflow
@@ -279,6 +306,7 @@ fn blocker(view: &TransitionView, b: &Blocker) -> pb::Blocker {
             people,
         } => {
             out.approval_policy = policy.clone();
+            out.waiting_on_role = approver_roles(view, b);
             out.approvals_given = u32::try_from(*given).unwrap_or(u32::MAX);
             out.approvals_needed = u32::try_from(*needed).unwrap_or(u32::MAX);
             out.waiting_on_people = people.iter().map(ToString::to_string).collect();

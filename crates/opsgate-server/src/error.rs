@@ -39,34 +39,76 @@ pub(crate) fn invalid_argument(field: &str, message: impl Into<String>) -> Statu
 }
 
 /// The one mapping from storage and domain errors to gRPC statuses.
+///
+/// Database faults get a fixed message a person can act on, a `google.rpc.ErrorInfo` reason
+/// (`DATABASE_UNAVAILABLE`, `DATABASE_READ_ONLY`, `DATABASE_FULL`, ...) and a correlation id; the
+/// database's own words go only to the server log, under the same id.
 pub(crate) fn status(err: StoreError) -> Status {
     match err {
         StoreError::Domain(d) => domain_status(d),
         StoreError::NotFound(m) => Status::not_found(m),
         StoreError::AlreadyExists(m) => Status::already_exists(m),
-        StoreError::Conflict(_) => Status::aborted(err.to_string()),
-        StoreError::Unavailable(m) => {
-            tracing::warn!(error = %m, "database unavailable");
-            Status::unavailable(format!(
-                "database unavailable; nothing of this request was stored, retry later: {m}"
-            ))
+        e @ (StoreError::Conflict { .. } | StoreError::DuplicateStart) => {
+            Status::aborted(e.to_string())
         }
-        StoreError::Full(m) => {
-            tracing::error!(error = %m, "database full");
-            Status::resource_exhausted(
-                "the database is full; nothing of this request was stored: \
-                 free disk space on the server (or raise its limit), then retry",
-            )
-        }
+        StoreError::OutcomeUnknown(m) => Status::unavailable(m),
+        StoreError::Unavailable(m) => fault(
+            Code::Unavailable,
+            "DATABASE_UNAVAILABLE",
+            "the database cannot be reached; nothing of this request was stored, retry later",
+            &m,
+        ),
+        StoreError::ReadOnly(m) => fault(
+            Code::Unavailable,
+            "DATABASE_READ_ONLY",
+            "the database accepts no writes right now (read-only, as after a fail-over); \
+             nothing of this request was stored, retry later",
+            &m,
+        ),
+        StoreError::Full(m) => fault(
+            Code::ResourceExhausted,
+            "DATABASE_FULL",
+            "the database is full; nothing of this request was stored: free disk space on the \
+             server (or raise its limit), then retry",
+            &m,
+        ),
         StoreError::Corrupt(m) => {
-            tracing::error!(error = %m, "stored data is corrupt");
-            Status::data_loss("stored data is corrupt; the server log has the details")
+            fault(Code::DataLoss, "DATA_CORRUPT", "stored data is corrupt", &m)
         }
-        StoreError::Database(e) => {
-            tracing::error!(error = %e, "database error");
-            Status::internal("database error; the server log has the details")
-        }
+        StoreError::Config(m) => fault(
+            Code::Internal,
+            "SERVER_MISCONFIGURED",
+            "the server's database settings are wrong",
+            &m,
+        ),
+        StoreError::Database(e) => fault(
+            Code::Internal,
+            "DATABASE_ERROR",
+            "database error",
+            &e.to_string(),
+        ),
     }
+}
+
+/// Domain of the `ErrorInfo` reasons opsgate gives.
+pub const ERROR_DOMAIN: &str = "opsgate.dev";
+
+/// A database fault as a status: `message` and the reason for the client, `detail` (the
+/// database's words) for the log, both under one correlation id.
+fn fault(code: Code, reason: &str, message: &str, detail: &str) -> Status {
+    let correlation = uuid::Uuid::now_v7().simple().to_string();
+    if code == Code::Unavailable {
+        tracing::warn!(%correlation, reason, error = %detail, "{message}");
+    } else {
+        tracing::error!(%correlation, reason, error = %detail, "{message}");
+    }
+    let metadata =
+        std::collections::HashMap::from([("correlation_id".to_owned(), correlation.clone())]);
+    Status::with_error_details(
+        code,
+        format!("{message} (correlation id {correlation}: the server log has the details)"),
+        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata),
+    )
 }
 
 /// The mapping of domain errors alone, for values the services parse themselves.

@@ -16,12 +16,16 @@ use opsgate_store::{ConnectOptions, Store};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use actor::ACTOR_METADATA_KEY;
+pub use error::ERROR_DOMAIN;
 pub use error::StartError;
-pub use loader::{LoadedWorkflow, load_workflows};
+pub use loader::{LOADER_ACTOR, LoadedWorkflow, load_workflows};
+pub use opsgate_proto::metadata::{ACTOR_BIN_METADATA_KEY, ACTOR_METADATA_KEY};
 
-/// Largest request or response message accepted (a workflow source is at most 1 MiB).
+/// Largest request accepted (a workflow source is at most 1 MiB).
 pub const MAX_MESSAGE_BYTES: usize = 2 * 1024 * 1024;
+/// Largest response sent: the default limit of gRPC clients. A whole transition fits: its
+/// content is bounded by `MAX_TRANSITION_CONTENT` (1 MiB), its structure by its workflow.
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
 /// What `opsgate serve` is told.
 #[derive(Debug, Clone)]
@@ -31,8 +35,8 @@ pub struct Config {
     pub database_url: String,
     /// Directory whose `*.yaml` workflows are registered at start-up.
     pub workflows_dir: Option<PathBuf>,
-    /// Transitions whose decoded state the server keeps in memory.
-    pub state_cache: usize,
+    /// Bytes of decoded transition states the server keeps in memory (0: none).
+    pub state_cache_bytes: usize,
 }
 
 impl Config {
@@ -42,7 +46,7 @@ impl Config {
             listen,
             database_url: database_url.into(),
             workflows_dir: None,
-            state_cache: ConnectOptions::new("").state_cache,
+            state_cache_bytes: opsgate_store::DEFAULT_STATE_CACHE_MIB * 1024 * 1024,
         }
     }
 }
@@ -88,7 +92,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let mut options = ConnectOptions::new(&config.database_url);
     // The server owns its SQLite file: one server per file, reads served from memory.
     options.exclusive = true;
-    options.state_cache = config.state_cache;
+    options.state_cache_bytes = config.state_cache_bytes;
     let store = Store::connect(options).await?;
     if let Some(dir) = &config.workflows_dir {
         for loaded in load_workflows(&store, dir).await? {
@@ -135,17 +139,17 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .add_service(
             WorkflowServiceServer::new(api.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+                .max_encoding_message_size(MAX_RESPONSE_BYTES),
         )
         .add_service(
             TransitionServiceServer::new(api.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+                .max_encoding_message_size(MAX_RESPONSE_BYTES),
         )
         .add_service(
             GateServiceServer::new(api)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+                .max_encoding_message_size(MAX_RESPONSE_BYTES),
         );
     // No Nagle: a response written in several frames must not wait for the client's delayed ACK
     // (a 40 ms stall per call otherwise; see docs/benchmarks.md).

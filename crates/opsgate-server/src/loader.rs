@@ -2,7 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
+use opsgate_domain::Actor;
 use opsgate_store::Store;
+
+/// Who registers the workflows directory's files at start-up (recorded with each new version).
+pub const LOADER_ACTOR: &str = "opsgate serve (workflows directory)";
 
 use crate::error::StartError;
 
@@ -41,13 +45,30 @@ pub async fn load_workflows(store: &Store, dir: &Path) -> Result<Vec<LoadedWorkf
             Err(e) => problems.push(format!("{name}: cannot read: {e}")),
         }
     }
+    // Two files declaring one name would register each other as new versions at every start.
+    let mut seen: std::collections::HashMap<String, &PathBuf> = std::collections::HashMap::new();
+    for (file, workflow, _) in &sources {
+        let name = workflow.name().to_string();
+        if let Some(first) = seen.insert(name.clone(), file) {
+            problems.push(format!(
+                "{}: declares workflow '{name}', as {} does already: give each file its own \
+                 `name:` (one file per workflow; versions come from changing the file)",
+                file.display(),
+                first.display()
+            ));
+        }
+    }
     if !problems.is_empty() {
         return Err(StartError::Workflows(problems.join("\n")));
     }
 
+    let actor = Actor::parse(LOADER_ACTOR).map_err(|e| StartError::Workflows(e.to_string()))?;
     let mut loaded = Vec::with_capacity(sources.len());
     for (file, workflow, source) in sources {
-        let registered = store.register_parsed(workflow, &source).await?;
+        let name = file.display().to_string();
+        let registered = store
+            .register_parsed(workflow, &name, &source, &actor)
+            .await?;
         loaded.push(LoadedWorkflow {
             file,
             name: registered.record.workflow.name().to_string(),

@@ -1,7 +1,10 @@
-//! A bounded cache of decoded transition states, so that reads and writes skip decoding rows.
+//! A cache of decoded transition states bounded by bytes, so that reads and writes skip decoding rows.
 //!
 //! An entry is only ever replaced by a state with a higher `seq` (states only move forward), so a
 //! reader that loaded an older state cannot overwrite the state a writer has just committed.
+//! Entries are weighed by what they hold (evidence and comments can make one transition a
+//! thousand times larger than another), and the least recently used go first when the total
+//! passes the budget.
 
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
@@ -10,25 +13,74 @@ use lru::LruCache;
 
 use crate::transitions::TransitionView;
 
-/// Least-recently-used cache of transition views by id, and of ids by service name and version
-/// (that mapping never changes: a service version has one transition, for good).
+/// Default budget of the state cache, in MiB.
+pub const DEFAULT_STATE_CACHE_MIB: usize = 64;
+
+/// Estimated bytes of a decoded transition besides its content: the struct, the meta, and per
+/// node the state and its timestamps.
+const BASE_BYTES: usize = 1024;
+const NODE_BYTES: usize = 160;
+
+/// What one cached view costs, in bytes (an estimate of its heap use).
+pub(crate) fn weight(view: &TransitionView) -> usize {
+    let meta = &view.state.meta;
+    let people: usize = meta
+        .participants
+        .values()
+        .flatten()
+        .map(|p| p.as_str().len() + 32)
+        .sum();
+    BASE_BYTES
+        + people
+        + view.state.nodes.len() * NODE_BYTES
+        + view.state.content_bytes()
+        + view.id.len()
+}
+
+struct Entries {
+    lru: LruCache<String, (TransitionView, usize)>,
+    bytes: usize,
+    budget: usize,
+}
+
+impl Entries {
+    fn evict(&mut self) {
+        while self.bytes > self.budget {
+            match self.lru.pop_lru() {
+                Some((_, (_, w))) => self.bytes -= w,
+                None => break,
+            }
+        }
+    }
+}
+
+/// Least-recently-used cache of transition views by id (bounded by bytes), and of ids by service
+/// name and version (that mapping never changes: a service version has one transition, for good).
 pub(crate) struct StateCache {
-    entries: Option<Mutex<LruCache<String, TransitionView>>>,
+    entries: Option<Mutex<Entries>>,
     services: Option<Mutex<LruCache<(String, String), String>>>,
 }
 
 impl StateCache {
-    /// A cache of at most `capacity` transitions; `0` disables caching.
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// A cache of at most `budget` bytes of states; `0` disables caching.
+    pub(crate) fn new(budget: usize) -> Self {
+        // Ids are small: one per 256 bytes of budget is more than the states can use.
+        let services = NonZeroUsize::new(budget / 256);
         Self {
-            entries: NonZeroUsize::new(capacity).map(|c| Mutex::new(LruCache::new(c))),
-            services: NonZeroUsize::new(capacity).map(|c| Mutex::new(LruCache::new(c))),
+            entries: (budget > 0).then(|| {
+                Mutex::new(Entries {
+                    lru: LruCache::unbounded(),
+                    bytes: 0,
+                    budget,
+                })
+            }),
+            services: services.map(|c| Mutex::new(LruCache::new(c))),
         }
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<TransitionView> {
         let mut entries = self.entries.as_ref()?.lock().ok()?;
-        entries.get(id).cloned()
+        entries.lru.get(id).map(|(v, _)| v.clone())
     }
 
     /// The cached view of `id` if it is at `seq`.
@@ -56,18 +108,32 @@ impl StateCache {
         let Some(Ok(mut entries)) = self.entries.as_ref().map(Mutex::lock) else {
             return;
         };
-        match entries.get_mut(&view.id) {
-            Some(cached) if cached.state.seq >= view.state.seq => {}
-            Some(cached) => *cached = view.clone(),
+        let w = weight(view);
+        let old = match entries.lru.get_mut(&view.id) {
+            Some((cached, _)) if cached.state.seq >= view.state.seq => return,
+            Some(slot) => std::mem::replace(slot, (view.clone(), w)).1,
             None => {
-                entries.put(view.id.clone(), view.clone());
+                entries.lru.put(view.id.clone(), (view.clone(), w));
+                0
             }
-        }
+        };
+        entries.bytes = entries.bytes + w - old;
+        entries.evict();
     }
 
     pub(crate) fn remove(&self, id: &str) {
-        if let Some(Ok(mut entries)) = self.entries.as_ref().map(Mutex::lock) {
-            entries.pop(id);
+        if let Some(Ok(mut entries)) = self.entries.as_ref().map(Mutex::lock)
+            && let Some((_, w)) = entries.lru.pop(id)
+        {
+            entries.bytes -= w;
+        }
+    }
+
+    /// Bytes the cached states weigh now, and how many there are (for tests and metrics).
+    pub(crate) fn usage(&self) -> (usize, usize) {
+        match self.entries.as_ref().map(Mutex::lock) {
+            Some(Ok(entries)) => (entries.bytes, entries.lru.len()),
+            _ => (0, 0),
         }
     }
 }

@@ -106,9 +106,9 @@ impl Changes {
                 .await
                 .map_err(|e| {
                     if is_unique_violation(&e) {
-                        Error::AlreadyExists(
-                            "a transition for this service version already exists".into(),
-                        )
+                        // Another writer (a replica) started the same service version between
+                        // our check and our insert; the writer names it after the rollback.
+                        Error::DuplicateStart
                     } else {
                         e.into()
                     }
@@ -164,7 +164,10 @@ impl Changes {
                 .await
                 .map_err(|e| {
                     if is_unique_violation(&e) {
-                        Error::Conflict(self.ids().next().unwrap_or_default().to_owned())
+                        Error::Conflict {
+                            kind: "transition",
+                            id: self.ids().collect::<Vec<_>>().join(", "),
+                        }
                     } else {
                         e.into()
                     }

@@ -23,8 +23,8 @@ pub struct ConnectOptions {
     pub max_connections: u32,
     /// How long a request waits for a connection (and SQLite for its write lock).
     pub busy_timeout: Duration,
-    /// Transitions whose decoded state is kept in memory (0: none).
-    pub state_cache: usize,
+    /// Bytes of decoded transition states kept in memory (0: none).
+    pub state_cache_bytes: usize,
     /// SQLite only: take the database's lock file (`PATH.lock`) for as long as the store lives, so
     /// that no second server writes the same file, and serve reads from the state cache. A second
     /// exclusive store on the same file waits up to `busy_timeout`, then fails. PostgreSQL ignores
@@ -38,7 +38,7 @@ impl ConnectOptions {
             url: url.into(),
             max_connections: 16,
             busy_timeout: Duration::from_secs(5),
-            state_cache: 10_000,
+            state_cache_bytes: crate::DEFAULT_STATE_CACHE_MIB * 1024 * 1024,
             exclusive: false,
         }
     }
@@ -97,9 +97,11 @@ impl Store {
         let mut store = Store {
             db,
             write_db,
-            workflows: Default::default(),
+            workflows: Arc::new(std::sync::Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::MIN.saturating_add(crate::WORKFLOW_CACHE - 1),
+            ))),
             write_turn,
-            states: Arc::new(StateCache::new(options.state_cache)),
+            states: Arc::new(StateCache::new(options.state_cache_bytes)),
             exclusive: lock.is_some(),
             writer: None,
             _lock: lock,

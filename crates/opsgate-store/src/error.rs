@@ -14,12 +14,32 @@ pub enum Error {
     /// A unique thing (a transition for a service version) exists already.
     #[error("{0}")]
     AlreadyExists(String),
-    /// Another writer changed the same transition first; the caller may retry.
-    #[error("transition {0} was changed concurrently, retry the request")]
-    Conflict(String),
-    /// The database cannot be reached, refused the connection, or cannot be written (read-only).
+    /// A start lost a race to another writer's start of the same service version (named by the
+    /// writer once the transaction is rolled back, as [`Error::AlreadyExists`]).
+    #[error("a transition for this service version already exists")]
+    DuplicateStart,
+    /// Another writer changed the same thing first; the caller may retry.
+    #[error("{kind} {id} was changed concurrently, retry the request")]
+    Conflict {
+        /// What conflicted: `transition`, `workflow`.
+        kind: &'static str,
+        /// Its id (several, comma-separated, when a batch could not tell which).
+        id: String,
+    },
+    /// The database cannot be reached or refused the connection.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database accepts reads but no writes (a read-only replica after a fail-over, a
+    /// read-only file or session).
+    #[error("database is read-only: {0}")]
+    ReadOnly(String),
+    /// A write was handed to the writer, which stopped before answering: it may or may not be
+    /// stored. The message is ours and tells the caller what to do.
+    #[error("{0}")]
+    OutcomeUnknown(String),
+    /// The store was configured wrongly (a malformed or unsupported database URL): not retryable.
+    #[error("{0}")]
+    Config(String),
     /// The database or its disk is full; nothing of the failed operation was stored.
     #[error("database is full: {0}")]
     Full(String),
@@ -28,7 +48,7 @@ pub enum Error {
     Corrupt(String),
     /// Any other database error.
     #[error("database error: {0}")]
-    Database(DbErr),
+    Database(#[source] DbErr),
 }
 
 impl From<DbErr> for Error {
@@ -42,8 +62,12 @@ impl From<DbErr> for Error {
             DbErr::Conn(_) => return Error::Unavailable(err.to_string()),
             _ => return Error::Database(err),
         };
+        if let sea_orm::sqlx::Error::Configuration(e) = sqlx.as_ref() {
+            return Error::Config(format!("invalid database url: {e}"));
+        }
         match fault(sqlx) {
             Some(Fault::Full) => Error::Full(err.to_string()),
+            Some(Fault::ReadOnly) => Error::ReadOnly(err.to_string()),
             Some(Fault::Unavailable) => Error::Unavailable(err.to_string()),
             // Whatever went wrong while connecting (a reset in the middle of the handshake shows
             // up as a protocol error), the database cannot be reached right now.
@@ -55,6 +79,7 @@ impl From<DbErr> for Error {
 
 enum Fault {
     Full,
+    ReadOnly,
     Unavailable,
 }
 
@@ -75,13 +100,15 @@ fn fault(err: &sea_orm::sqlx::Error) -> Option<Fault> {
                 // PostgreSQL SQLSTATEs: disk full, out of memory; read-only transaction, admin or
                 // crash shutdown, cannot connect now, too many connections, connection exceptions.
                 "53100" | "53200" => Some(Fault::Full),
-                "25006" | "57P01" | "57P02" | "57P03" | "53300" => Some(Fault::Unavailable),
+                "25006" => Some(Fault::ReadOnly),
+                "57P01" | "57P02" | "57P03" | "53300" => Some(Fault::Unavailable),
                 c if c.starts_with("08") => Some(Fault::Unavailable),
                 // SQLite result codes (the primary code is the low byte of an extended one):
                 // SQLITE_FULL; SQLITE_READONLY, SQLITE_IOERR, SQLITE_CANTOPEN.
                 c => match c.parse::<i32>().ok().map(|n| n & 0xff) {
                     Some(13) => Some(Fault::Full),
-                    Some(8 | 10 | 14) => Some(Fault::Unavailable),
+                    Some(8) => Some(Fault::ReadOnly),
+                    Some(10 | 14) => Some(Fault::Unavailable),
                     _ => None,
                 },
             }

@@ -16,7 +16,6 @@ mod transitions;
 mod workflows;
 mod writer;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -25,10 +24,14 @@ use sea_orm::{
     TransactionOptions, TransactionTrait,
 };
 
+pub use cache::DEFAULT_STATE_CACHE_MIB;
 pub use connect::{ConnectOptions, DEFAULT_DATABASE_URL};
 pub use error::{Error, Result};
 pub use transitions::{NewTransition, TransitionPage, TransitionSummary, TransitionView};
 pub use workflows::{Registered, WorkflowRecord, WorkflowSummary};
+
+/// Parsed workflow versions kept in memory (a parse is kept per version a transition runs on).
+pub const WORKFLOW_CACHE: usize = 256;
 
 /// Most transitions one page of `list_transitions` returns.
 pub const MAX_PAGE_SIZE: u32 = 500;
@@ -41,7 +44,9 @@ pub struct Store {
     /// Writes: on SQLite a pool of one connection (the database has one writer at a time anyway),
     /// on PostgreSQL the read pool.
     write_db: DatabaseConnection,
-    workflows: Arc<Mutex<HashMap<i64, Arc<WorkflowRecord>>>>,
+    /// Parsed workflow versions by row id, least recently used dropped beyond
+    /// [`WORKFLOW_CACHE`] (rows never change, so an entry is never stale).
+    workflows: Arc<Mutex<lru::LruCache<i64, Arc<WorkflowRecord>>>>,
     /// SQLite only: writers of this process take turns here (first come, first served) instead of
     /// colliding on the database lock and sleeping in SQLite's busy handler.
     write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
@@ -124,6 +129,11 @@ impl Store {
             Some(turn) => Some(turn.clone().lock_owned().await),
             None => None,
         }
+    }
+
+    /// What the state cache holds now: (bytes, transitions).
+    pub fn state_cache_usage(&self) -> (usize, usize) {
+        self.states.usage()
     }
 
     /// Closes the pools.

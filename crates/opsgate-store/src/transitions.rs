@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use opsgate_domain::transition::TransitionMeta;
 use opsgate_domain::{
     Actor, Command, Event, EventKind, NodeState, Participants, TransitionState, TransitionStatus,
+    clip,
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -28,6 +29,8 @@ pub struct NewTransition {
     pub service_manager: Actor,
     pub target_go_live: NaiveDate,
     pub participants: Participants,
+    /// Accept a target go-live before today (refused otherwise).
+    pub allow_past_go_live: bool,
 }
 
 /// A transition with the workflow version it is pinned to.
@@ -116,6 +119,9 @@ impl Store {
             target_go_live: new.target_go_live,
             participants: new.participants.clone(),
         };
+        if let Err(e) = meta.check_go_live(at.date_naive(), new.allow_past_go_live) {
+            return Ok(Err(e.into()));
+        }
         match TransitionState::start(&workflow.workflow, meta, actor.clone(), at) {
             Ok((state, events)) => Ok(Ok((
                 TransitionView {
@@ -126,6 +132,23 @@ impl Store {
                 events,
             ))),
             Err(e) => Ok(Err(e.into())),
+        }
+    }
+
+    /// The AlreadyExists error for a start that lost a race, naming the transition that won.
+    pub(crate) async fn duplicate_start(&self, new: &NewTransition) -> Error {
+        match transitions::Entity::find()
+            .filter(transitions::Column::ServiceName.eq(&new.service_name))
+            .filter(transitions::Column::ServiceVersion.eq(&new.service_version))
+            .one(&self.db)
+            .await
+        {
+            Ok(Some(existing)) => already_exists(new, &existing.id),
+            Ok(None) => Error::Conflict {
+                kind: "service version",
+                id: format!("{} {}", new.service_name, new.service_version),
+            },
+            Err(e) => e.into(),
         }
     }
 
@@ -155,7 +178,9 @@ impl Store {
             .await?
             .ok_or_else(|| {
                 Error::NotFound(format!(
-                    "no transition for service '{service_name}' version '{service_version}'"
+                    "no transition for service '{}' version '{}'",
+                    clip(service_name),
+                    clip(service_version)
                 ))
             })?;
         let view = self.cached_or_load(&self.db, row).await?;
@@ -403,7 +428,7 @@ fn parse_status(value: &str) -> Result<TransitionStatus> {
 }
 
 fn not_found(id: &str) -> Error {
-    Error::NotFound(format!("transition '{id}' not found"))
+    Error::NotFound(format!("transition '{}' not found", clip(id)))
 }
 
 fn already_exists(new: &NewTransition, id: &str) -> Error {

@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use opsgate_domain::Workflow;
+use opsgate_domain::{Actor, Workflow};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement,
 };
 use sha2::{Digest, Sha256};
 
-use crate::entities::workflows;
+use crate::entities::{workflow_events, workflows};
 use crate::error::is_unique_violation;
 use crate::{Error, Result, Store, now};
 
@@ -47,16 +47,33 @@ fn sha256_hex(source: &str) -> String {
 }
 
 impl Store {
-    /// Validates `source` and stores it as the next version of its workflow, unless it equals the latest.
-    /// `file` names the source in validation messages.
-    pub async fn register_workflow(&self, file: &str, source: &str) -> Result<Registered> {
-        let workflow = Workflow::parse(file, source).map_err(opsgate_domain::Error::from)?;
-        self.register_parsed(workflow, source).await
+    /// Validates `source` and stores it as the next version of its workflow, unless it equals the
+    /// latest; `actor` is recorded as who registered it. `file` names the source in validation
+    /// messages. Parsing runs on the blocking pool: a large source takes tens of milliseconds,
+    /// which must not stall the runtime worker other calls are served on.
+    pub async fn register_workflow(
+        &self,
+        file: &str,
+        source: &str,
+        actor: &Actor,
+    ) -> Result<Registered> {
+        let (name, text) = (file.to_owned(), source.to_owned());
+        let workflow = tokio::task::spawn_blocking(move || Workflow::parse(&name, &text))
+            .await
+            .map_err(|e| Error::Unavailable(format!("workflow parser task failed: {e}")))?
+            .map_err(opsgate_domain::Error::from)?;
+        self.register_parsed(workflow, file, source, actor).await
     }
 
-    /// Like [`Store::register_workflow`], for a caller that already parsed `source` into `workflow`:
-    /// the parse is kept (and cached) instead of being repeated.
-    pub async fn register_parsed(&self, workflow: Workflow, source: &str) -> Result<Registered> {
+    /// Like [`Store::register_workflow`], for a caller that already parsed `source` (from `file`)
+    /// into `workflow`: the parse is kept (and cached) instead of being repeated.
+    pub async fn register_parsed(
+        &self,
+        workflow: Workflow,
+        file: &str,
+        source: &str,
+        actor: &Actor,
+    ) -> Result<Registered> {
         let name = workflow.name().to_string();
         let declared_version = workflow.declared_version();
         let mut parsed = Some(workflow);
@@ -106,8 +123,25 @@ impl Store {
                 .await
             {
                 Ok(row) => {
+                    let event = workflow_events::ActiveModel {
+                        id: NotSet,
+                        workflow_id: Set(row.id),
+                        kind: Set("workflow_registered".to_owned()),
+                        actor: Set(actor.to_string()),
+                        at: Set(row.registered_at),
+                        payload: Set(serde_json::json!({
+                            "name": row.name,
+                            "version": row.version,
+                            "sha256": row.sha256,
+                            "file": file,
+                        })
+                        .to_string()),
+                    };
+                    workflow_events::Entity::insert(event)
+                        .exec_without_returning(txn.conn())
+                        .await?;
                     txn.commit().await?;
-                    tracing::info!(workflow = %row.name, version = row.version, "workflow version registered");
+                    tracing::info!(workflow = %row.name, version = row.version, actor = %actor, "workflow version registered");
                     let record = self.record(row, parsed.take())?;
                     return Ok(Registered {
                         record,
@@ -121,7 +155,10 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(Error::Conflict(format!("workflow {name}")))
+        Err(Error::Conflict {
+            kind: "workflow",
+            id: name,
+        })
     }
 
     /// One version of a workflow; the latest when `version` is `None`.
@@ -178,6 +215,30 @@ impl Store {
         self.workflows.lock().ok()?.get(&id).cloned()
     }
 
+    /// Who registered each version of workflow `name`, oldest first: (version, actor, when).
+    pub async fn workflow_registrations(
+        &self,
+        name: &str,
+    ) -> Result<Vec<(u32, String, DateTime<Utc>)>> {
+        let versions = workflows::Entity::find()
+            .filter(workflows::Column::Name.eq(name))
+            .order_by_asc(workflows::Column::Version)
+            .all(&self.db)
+            .await?;
+        let mut out = Vec::with_capacity(versions.len());
+        for v in versions {
+            let events = workflow_events::Entity::find()
+                .filter(workflow_events::Column::WorkflowId.eq(v.id))
+                .order_by_asc(workflow_events::Column::Id)
+                .all(&self.db)
+                .await?;
+            for e in events {
+                out.push((u32::try_from(v.version).unwrap_or_default(), e.actor, e.at));
+            }
+        }
+        Ok(out)
+    }
+
     /// The cached record of a stored version, built from `parsed` when the caller has the parse of
     /// this exact source already, otherwise by parsing it.
     fn record(
@@ -205,23 +266,25 @@ impl Store {
             workflow,
         });
         if let Ok(mut cache) = self.workflows.lock() {
-            cache.insert(record.id, record.clone());
+            cache.put(record.id, record.clone());
         }
         Ok(record)
     }
 
-    /// Every workflow name with its latest version, sorted by name.
+    /// Every workflow name with its latest version, sorted by name. Only the latest version of
+    /// each name is read (chosen in SQL), never every version's source.
     pub async fn list_workflows(&self) -> Result<Vec<WorkflowSummary>> {
         let rows = workflows::Entity::find()
-            .order_by_asc(workflows::Column::Name)
-            .order_by_desc(workflows::Column::Version)
+            .from_raw_sql(Statement::from_string(
+                self.backend(),
+                "SELECT w.* FROM workflows w \
+                 WHERE w.version = (SELECT MAX(v.version) FROM workflows v WHERE v.name = w.name) \
+                 ORDER BY w.name",
+            ))
             .all(&self.db)
             .await?;
-        let mut out: Vec<WorkflowSummary> = Vec::new();
+        let mut out: Vec<WorkflowSummary> = Vec::with_capacity(rows.len());
         for row in rows {
-            if out.last().is_some_and(|s| s.name == row.name) {
-                continue;
-            }
             let record = self.record(row, None)?;
             out.push(WorkflowSummary {
                 name: record.workflow.name().to_string(),

@@ -66,7 +66,7 @@ impl Writer {
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| {
-            Error::Unavailable(
+            Error::OutcomeUnknown(
                 "the outcome of this write is unknown: the writer failed (see the server log) or \
                  the server is stopping; read the transition before retrying"
                     .into(),
@@ -102,6 +102,12 @@ async fn process(store: Store, jobs: Vec<Job>) {
             }
         }
         Err(e) if writes.len() == 1 => {
+            let e = match (&e, &writes[0]) {
+                (Error::DuplicateStart, Write::Start { new, .. }) => {
+                    store.duplicate_start(new).await
+                }
+                _ => e,
+            };
             if let Some(reply) = replies.into_iter().next() {
                 let _ = reply.send(Err(e));
             }
@@ -125,7 +131,14 @@ impl Store {
     }
 
     async fn write_one(&self, write: Write) -> Result<TransitionView> {
-        let mut results = self.write_batch(std::slice::from_ref(&write)).await?;
+        let mut results = match self.write_batch(std::slice::from_ref(&write)).await {
+            // Lost a race with another replica's start of the same service version: name it.
+            Err(Error::DuplicateStart) => match &write {
+                Write::Start { new, .. } => return Err(self.duplicate_start(new).await),
+                Write::Execute { .. } => return Err(Error::DuplicateStart),
+            },
+            other => other?,
+        };
         results
             .pop()
             .unwrap_or_else(|| Err(Error::Corrupt("a write produced no result".into())))
@@ -175,9 +188,17 @@ impl Store {
             }
             return Ok(results);
         }
-        Err(Error::Conflict(
-            "several (their stored states kept moving)".into(),
-        ))
+        let ids: Vec<&str> = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Execute { id, .. } => Some(id.as_str()),
+                Write::Start { .. } => None,
+            })
+            .collect();
+        Err(Error::Conflict {
+            kind: "transition",
+            id: ids.join(", "),
+        })
     }
 
     /// Decides one write on top of `changes` and adds its change there.

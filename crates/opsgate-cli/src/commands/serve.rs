@@ -17,14 +17,14 @@ pub(crate) struct Args {
     /// Directory of workflow files (*.yaml) to register at start-up [default: ./workflows when it exists].
     #[arg(long, env = "OPSGATE_WORKFLOWS", value_name = "DIR")]
     workflows: Option<PathBuf>,
-    /// Transitions whose decoded state is kept in memory (about 3 KiB each; 0 disables the cache).
+    /// MiB of decoded transition states kept in memory, weighed by what they hold (0 disables the cache).
     #[arg(
         long,
-        env = "OPSGATE_STATE_CACHE",
-        default_value_t = 10_000,
-        value_name = "N"
+        env = "OPSGATE_STATE_CACHE_MIB",
+        default_value_t = opsgate_store::DEFAULT_STATE_CACHE_MIB,
+        value_name = "MIB"
     )]
-    state_cache: usize,
+    state_cache_mib: usize,
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -51,7 +51,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         listen: args.listen,
         database_url: args.database_url,
         workflows_dir,
-        state_cache: args.state_cache,
+        state_cache_bytes: args.state_cache_mib.saturating_mul(1024 * 1024),
     })
     .await?;
     shutdown_signal().await;

@@ -24,16 +24,25 @@ pub(crate) enum Command {
         /// Service version.
         #[arg(long)]
         service_version: String,
+        /// The project manager: owns the project's deliverables and runs the transition.
         #[arg(long, value_name = "NAME")]
         project_manager: String,
+        /// The service manager: signs off and accepts (or rejects) the handover at the gate.
         #[arg(long, value_name = "NAME")]
         service_manager: String,
-        /// Target go-live date.
+        /// Target go-live date (today or later, unless --allow-past-go-live).
         #[arg(long, value_name = "YYYY-MM-DD")]
         go_live: String,
-        /// People for a workflow role, repeatable: --participant service_desk_lead=Dana,Lee
+        /// Accept a target go-live date in the past (for recording a late transition).
+        #[arg(long)]
+        allow_past_go_live: bool,
+        /// People for a workflow role, repeatable: --participant service_desk_lead=Dana,Lee.
+        /// Every role that owns, approves or signs off work must be named.
         #[arg(long = "participant", value_name = "ROLE=NAME[,NAME...]")]
         participants: Vec<String>,
+        /// Print only the new transition's id (for scripts: ID=$(opsgate transition start -q ...)).
+        #[arg(short, long)]
+        quiet: bool,
     },
     /// Show a transition with every node and its state.
     Get { transition_id: String },
@@ -70,7 +79,9 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
             project_manager,
             service_manager,
             go_live,
+            allow_past_go_live,
             participants,
+            quiet,
         } => {
             let request = pb::StartTransitionRequest {
                 workflow_name: workflow,
@@ -80,6 +91,7 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
                 project_manager,
                 service_manager,
                 target_go_live: go_live,
+                allow_past_go_live,
                 participants: participants
                     .iter()
                     .map(|p| participant(p))
@@ -94,7 +106,11 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
                 .into_inner()
                 .transition
                 .context("server returned no transition")?;
-            output::transition(&t);
+            if quiet {
+                println!("{}", t.id);
+            } else {
+                output::transition(&t);
+            }
         }
         Command::Get { transition_id } => {
             let t = ctx

@@ -62,15 +62,49 @@ pub(crate) enum GraphFormat {
 }
 
 /// Reads and validates a workflow file; the error is every problem, one `file:line:col: message` a line.
-fn read(file: &PathBuf) -> Result<opsgate_domain::Workflow, String> {
+/// Why a workflow file gave no workflow.
+enum ReadError {
+    /// The file could not be read at all (missing, a directory, no permission): an error.
+    Unreadable(String),
+    /// The file was read and is not a valid workflow: every problem, as `file:line:col: message`.
+    Invalid(String),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Unreadable(m) | ReadError::Invalid(m) => f.write_str(m),
+        }
+    }
+}
+
+/// A workflow file's text. Bytes that are not UTF-8 are a problem of the file, located at the
+/// first bad byte like every other problem.
+fn read_source(file: &PathBuf) -> Result<String, ReadError> {
     let name = file.display().to_string();
-    let source = std::fs::read_to_string(file).map_err(|e| format!("{name}: cannot read: {e}"))?;
-    opsgate_domain::Workflow::parse(&name, &source).map_err(|e| e.to_string())
+    let bytes = std::fs::read(file)
+        .map_err(|e| ReadError::Unreadable(format!("{name}: cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let col = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
+        let byte = e.as_bytes().get(good.len()).copied().unwrap_or_default();
+        ReadError::Invalid(format!(
+            "{name}:{line}:{col}: not UTF-8 text (byte 0x{byte:02X}); save the file as UTF-8"
+        ))
+    })
+}
+
+fn read(file: &PathBuf) -> Result<opsgate_domain::Workflow, ReadError> {
+    let name = file.display().to_string();
+    let source = read_source(file)?;
+    opsgate_domain::Workflow::parse(&name, &source).map_err(|e| ReadError::Invalid(e.to_string()))
 }
 
 /// [`read`] for commands that stop at the first bad file.
 fn load(file: &PathBuf) -> anyhow::Result<opsgate_domain::Workflow> {
-    read(file).map_err(anyhow::Error::msg)
+    read(file).map_err(|e| anyhow::Error::msg(e.to_string()))
 }
 
 pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
@@ -125,15 +159,12 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
         Command::Register { files } => {
             let mut client = ctx.workflows().await?;
             for file in files {
-                let source = std::fs::read_to_string(&file)
-                    .with_context(|| format!("cannot read {}", file.display()))?;
-                let response = client
-                    .register_workflow(pb::RegisterWorkflowRequest {
-                        source,
-                        file_name: file.display().to_string(),
-                    })
-                    .await?
-                    .into_inner();
+                let source = read_source(&file).map_err(|e| anyhow::Error::msg(e.to_string()))?;
+                let request = ctx.acting(pb::RegisterWorkflowRequest {
+                    source,
+                    file_name: file.display().to_string(),
+                })?;
+                let response = client.register_workflow(request).await?.into_inner();
                 if let Some(w) = response.workflow {
                     let what = if response.created {
                         "registered"
@@ -191,9 +222,11 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
     }
 }
 
-/// Validates every file, printing all problems; exit 0 when all are valid, 1 otherwise.
+/// Validates every file, printing all problems; exit 0 when all are valid, 1 when some is
+/// invalid, 2 when some could not be read (every file is still checked).
 fn validate(files: &[PathBuf]) -> ExitCode {
     let mut ok = true;
+    let mut unreadable = false;
     for file in files {
         match read(file) {
             Ok(w) => println!(
@@ -202,13 +235,19 @@ fn validate(files: &[PathBuf]) -> ExitCode {
                 w.name(),
                 w.nodes().len()
             ),
-            Err(problems) => {
+            Err(ReadError::Invalid(problems)) => {
                 ok = false;
                 println!("{problems}");
             }
+            Err(ReadError::Unreadable(message)) => {
+                unreadable = true;
+                eprintln!("error: {message}");
+            }
         }
     }
-    if ok {
+    if unreadable {
+        ExitCode::from(crate::EXIT_ERROR)
+    } else if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_NO)

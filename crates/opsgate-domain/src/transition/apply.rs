@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    Command, Event, EventKind, NodeState, NodeStatus, TransitionMeta, TransitionState,
-    TransitionStatus,
+    Command, Event, EventKind, MAX_TRANSITION_CONTENT, NodeState, NodeStatus, TransitionMeta,
+    TransitionState, TransitionStatus,
 };
 use crate::error::{Error, Result};
 use crate::ids::{Actor, NodeId};
@@ -77,6 +77,16 @@ impl TransitionState {
             kind,
         };
         let events = next.commit(workflow, event)?;
+        let (before, after) = (self.content_bytes(), next.content_bytes());
+        if after > MAX_TRANSITION_CONTENT && after > before {
+            return Err(Error::FailedPrecondition(format!(
+                "this transition would hold {} KiB of evidence, comments and names, above its \
+                 limit of {} KiB (so that it can always be read whole): link to documents instead \
+                 of pasting them, or shorten the text",
+                after.div_ceil(1024),
+                MAX_TRANSITION_CONTENT / 1024
+            )));
+        }
         Ok((next, events))
     }
 
@@ -164,6 +174,7 @@ impl TransitionState {
                 self.nodes[i].evidence = Some(evidence.clone());
                 self.nodes[i].submitted_by = Some(event.actor.clone());
                 self.nodes[i].approvals.clear();
+                self.nodes[i].round += 1;
             }
             EventKind::DeliverableApproved { node, comment }
             | EventKind::ApprovalRecorded { node, comment } => {
@@ -175,12 +186,14 @@ impl TransitionState {
                 };
                 touch(self, i, status, true);
                 self.nodes[i].comment = non_empty(comment);
+                self.nodes[i].comment_round = self.nodes[i].round;
                 self.nodes[i].approvals.push(event.actor.clone());
             }
             EventKind::ChangesRequested { node, comment } => {
                 let i = node_at(node)?;
                 touch(self, i, NodeStatus::ChangesRequested, true);
                 self.nodes[i].comment = non_empty(comment);
+                self.nodes[i].comment_round = self.nodes[i].round;
                 self.nodes[i].approvals.clear();
             }
             EventKind::MilestoneSignedOff { node, comment } => {
@@ -207,7 +220,12 @@ impl TransitionState {
                 let i = workflow.gate();
                 touch(self, i, NodeStatus::Accepted, true);
                 self.nodes[i].comment = non_empty(comment);
-                self.status = TransitionStatus::HandedOver;
+                // With no post-go-live support window, nothing is left to do after the handover.
+                self.status = if workflow.support().is_some() {
+                    TransitionStatus::HandedOver
+                } else {
+                    TransitionStatus::Completed
+                };
             }
             EventKind::HandoverRejected { reasons, reopened } => {
                 let gate = workflow.gate();
@@ -219,6 +237,7 @@ impl TransitionState {
                     self.nodes[i].approvals.clear();
                     self.nodes[i].comment =
                         Some(format!("handover rejected: {}", reasons.join("; ")));
+                    self.nodes[i].comment_round = self.nodes[i].round;
                 }
             }
         }

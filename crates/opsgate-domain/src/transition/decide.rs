@@ -17,6 +17,15 @@ impl TransitionState {
         match command {
             Command::Submit { node, evidence } => {
                 let (i, id) = self.deliverable(workflow, &node)?;
+                if let Some(d) = workflow.node(i).deliverable()
+                    && !self.meta.holds(&d.owner, actor)
+                {
+                    return Err(Error::NotPermitted(format!(
+                        "{actor} may not submit deliverable '{id}': it is owned by role {}{}",
+                        d.owner,
+                        self.named(&d.owner)
+                    )));
+                }
                 match self.nodes[i].status {
                     NodeStatus::Open | NodeStatus::ChangesRequested => {
                         check_evidence(workflow, i, &evidence)?;
@@ -142,12 +151,14 @@ impl TransitionState {
             }
             Command::AcceptHandover { comment } => {
                 check_text("comment", &comment)?;
+                self.require_service_manager(actor, "accept")?;
                 self.require_open_gate(workflow, "accepted")?;
                 Ok(EventKind::HandoverAccepted {
                     comment: comment.trim().to_owned(),
                 })
             }
             Command::RejectHandover { reasons, reopen } => {
+                self.require_service_manager(actor, "reject")?;
                 let reasons: Vec<String> = reasons
                     .iter()
                     .map(|r| r.trim().to_owned())
@@ -183,6 +194,17 @@ impl TransitionState {
                 Ok(EventKind::HandoverRejected { reasons, reopened })
             }
         }
+    }
+
+    /// Only the transition's service manager accepts or rejects its handover.
+    fn require_service_manager(&self, actor: &Actor, verb: &str) -> Result<()> {
+        let sm = &self.meta.service_manager;
+        if sm == actor {
+            return Ok(());
+        }
+        Err(Error::NotPermitted(format!(
+            "{actor} may not {verb} the handover: only the transition's service manager, {sm}, may"
+        )))
     }
 
     /// ` (NAME, NAME)` for a role with named people, or nothing.

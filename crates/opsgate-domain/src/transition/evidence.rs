@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::ids::clip;
 use crate::workflow::{EvidenceKind, Workflow};
 
 /// Most links (or attachments) one submission may carry.
@@ -29,7 +30,8 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    /// Checks bounds; evidence must carry at least a link or some text.
+    /// Checks bounds. Evidence may be empty: where a workflow asks for none, the submission itself
+    /// is the claim ([`check_evidence`] enforces what a deliverable requires).
     pub fn parse(links: Vec<String>, text: String) -> Result<Self> {
         Self::parse_with_attachments(links, text, Vec::new())
     }
@@ -46,11 +48,6 @@ impl Evidence {
         };
         let links: Vec<String> = links.into_iter().map(|l| l.trim().to_owned()).collect();
         let text = text.trim().to_owned();
-        if links.is_empty() && text.is_empty() && attachments.is_empty() {
-            return Err(invalid(
-                "give at least one link, attachment or some text".into(),
-            ));
-        }
         if links.len() > MAX_LINKS || attachments.len() > MAX_LINKS {
             return Err(invalid(format!(
                 "{} links and {} attachments, the limit is {MAX_LINKS} each",
@@ -58,12 +55,11 @@ impl Evidence {
                 attachments.len()
             )));
         }
-        if let Some(bad) = links
-            .iter()
-            .find(|l| l.is_empty() || l.len() > MAX_LINK_LEN || l.chars().any(char::is_whitespace))
-        {
+        if let Some(bad) = links.iter().find(|l| !is_web_link(l)) {
             return Err(invalid(format!(
-                "link '{bad}' must be non-empty, without spaces and at most {MAX_LINK_LEN} characters"
+                "link '{}' must be an http:// or https:// address with a host, without spaces, \
+                 at most {MAX_LINK_LEN} characters",
+                clip(bad)
             )));
         }
         let mut checked = Vec::with_capacity(attachments.len());
@@ -71,9 +67,11 @@ impl Evidence {
             let uri = a.uri.trim().to_owned();
             let sha256 = a.sha256.trim().to_ascii_lowercase();
             let hex_ok = sha256.len() == 64 && sha256.chars().all(|c| c.is_ascii_hexdigit());
-            if uri.is_empty() || uri.len() > MAX_LINK_LEN || !hex_ok {
+            if !is_document_uri(&uri) || !hex_ok {
                 return Err(invalid(format!(
-                    "attachment '{uri}' needs a uri and the 64 hex digits of its SHA-256"
+                    "attachment '{}' needs a uri (such as https://... or s3://...; not javascript: \
+                     or data:) of at most {MAX_LINK_LEN} characters, and the 64 hex digits of its SHA-256",
+                    clip(&uri)
                 )));
             }
             checked.push(Attachment { uri, sha256 });
@@ -93,6 +91,44 @@ impl Evidence {
             EvidenceKind::Attachment => !self.attachments.is_empty(),
         }
     }
+}
+
+/// An `http://` or `https://` address with a host, no whitespace, bounded.
+fn is_web_link(link: &str) -> bool {
+    let lower = link.get(..8).unwrap_or(link).to_ascii_lowercase();
+    let rest = if lower.starts_with("https://") {
+        &link[8..]
+    } else if lower.starts_with("http://") {
+        &link[7..]
+    } else {
+        return false;
+    };
+    link.len() <= MAX_LINK_LEN
+        && !link.chars().any(|c| c.is_whitespace() || c.is_control())
+        && rest
+            .split(['/', '?', '#'])
+            .next()
+            .is_some_and(|host| !host.is_empty())
+}
+
+/// A document reference: `scheme:rest`, bounded, never a script or an inline document.
+fn is_document_uri(uri: &str) -> bool {
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return false;
+    };
+    let scheme_ok = scheme
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    let scheme = scheme.to_ascii_lowercase();
+    scheme_ok
+        && !rest.is_empty()
+        && uri.len() <= MAX_LINK_LEN
+        && !matches!(scheme.as_str(), "javascript" | "vbscript" | "data")
+        && !uri.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 pub(crate) fn check_text(field: &'static str, text: &str) -> Result<()> {

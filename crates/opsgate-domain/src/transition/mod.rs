@@ -34,7 +34,9 @@ use crate::ids::Actor;
 
 pub use events::{Event, EventKind};
 pub use evidence::{Attachment, Evidence, MAX_LINK_LEN, MAX_LINKS, MAX_TEXT_LEN};
-pub use participants::{Participants, TransitionMeta, policy_met};
+pub use participants::{
+    Participants, TransitionMeta, acting_roles, check_service_field, policy_met,
+};
 
 /// Where a node stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -126,6 +128,13 @@ pub struct NodeState {
     pub evidence: Option<Evidence>,
     /// Latest review comment, sign-off comment or rejection reason.
     pub comment: Option<String>,
+    /// Submissions so far (1 after the first); a resubmission starts the next round.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub round: u32,
+    /// The round `comment` was made in: when below `round`, the comment is history of an
+    /// earlier round (the changes it asked for were resubmitted), not a current verdict.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub comment_round: u32,
     /// Who last acted on this node (derived changes keep the previous actor).
     pub actor: Option<Actor>,
     /// Who made the latest submission.
@@ -136,17 +145,63 @@ pub struct NodeState {
     pub updated_at: DateTime<Utc>,
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Most bytes of evidence, comments and names one transition holds (see
+/// [`TransitionState::content_bytes`]). Every node may hold up to about 340 KB on its own, so
+/// without a bound for the whole a transition could outgrow any response; with it, a whole
+/// transition always fits in one read.
+pub const MAX_TRANSITION_CONTENT: usize = 1024 * 1024;
+
 impl NodeState {
+    /// Bytes of caller-supplied content this node holds: evidence, comment and names.
+    pub fn content_bytes(&self) -> usize {
+        let evidence = self.evidence.as_ref().map_or(0, |e| {
+            e.text.len()
+                + e.links.iter().map(String::len).sum::<usize>()
+                + e.attachments
+                    .iter()
+                    .map(|a| a.uri.len() + a.sha256.len())
+                    .sum::<usize>()
+        });
+        let names = self.actor.as_ref().map_or(0, |a| a.as_str().len())
+            + self.submitted_by.as_ref().map_or(0, |a| a.as_str().len())
+            + self
+                .approvals
+                .iter()
+                .map(|a| a.as_str().len())
+                .sum::<usize>();
+        evidence + self.comment.as_ref().map_or(0, String::len) + names
+    }
+
+    /// Whether `comment` is a verdict on the current submission rather than an earlier one.
+    pub fn comment_is_current(&self) -> bool {
+        self.comment.is_some() && self.comment_round >= self.round
+    }
+
     fn new(at: DateTime<Utc>) -> Self {
         Self {
             status: NodeStatus::Locked,
             evidence: None,
             comment: None,
+            round: 0,
+            comment_round: 0,
             actor: None,
             submitted_by: None,
             approvals: Vec::new(),
             updated_at: at,
         }
+    }
+}
+
+impl TransitionState {
+    /// Bytes of caller-supplied content the transition holds, bounded by
+    /// [`MAX_TRANSITION_CONTENT`].
+    pub fn content_bytes(&self) -> usize {
+        self.nodes.iter().map(NodeState::content_bytes).sum()
     }
 }
 

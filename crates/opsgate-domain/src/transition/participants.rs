@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ids::{Actor, RoleName, WorkflowName};
 use crate::workflow::{
-    ApprovalPolicy, Approver, PROJECT_MANAGER_ROLE, SERVICE_MANAGER_ROLE, Workflow,
+    ApprovalPolicy, Approver, NodeKind, PROJECT_MANAGER_ROLE, SERVICE_MANAGER_ROLE, Workflow,
 };
 
 /// Named people for each role of one transition.
@@ -38,22 +38,73 @@ impl TransitionMeta {
         }
     }
 
-    /// Whether `actor` may act for `approver`. A role nobody was named for is open to anyone
-    /// until access control (identity and roles) arrives.
+    /// Whether `actor` may act for `approver`: the person named, or one of the people named for
+    /// the role. A role nobody was named for is open to nobody (a start names every role that
+    /// acts, see [`TransitionMeta::check`]).
     pub fn may_act_for(&self, approver: &Approver, actor: &Actor) -> bool {
         match approver {
             Approver::Person(p) => p == actor,
-            Approver::Role(role) => {
-                let people = self.people_for(role);
-                people.is_empty() || people.contains(actor)
-            }
+            Approver::Role(role) => self.people_for(role).contains(actor),
         }
     }
 
-    /// Checks the meta against the workflow it will run on.
+    /// Whether `actor` may act for `role`.
+    pub fn holds(&self, role: &RoleName, actor: &Actor) -> bool {
+        self.people_for(role).contains(actor)
+    }
+
+    /// Refuses a target go-live before `today`, unless the caller said it is meant
+    /// (`allow_past`): a typo must not start a transition that is late on day one.
+    pub fn check_go_live(&self, today: NaiveDate, allow_past: bool) -> Result<()> {
+        if allow_past || self.target_go_live >= today {
+            return Ok(());
+        }
+        Err(Error::InvalidArgument {
+            field: "target_go_live",
+            message: format!(
+                "{} is in the past (today is {today}); give a future date, or allow a past one \
+                 explicitly (allow_past_go_live, opsgate transition start --allow-past-go-live)",
+                self.target_go_live
+            ),
+        })
+    }
+
+    /// Checks the meta against the workflow it will run on: the service fields, that every
+    /// participant role is declared, and that people are named for every role that owns,
+    /// approves or signs off something (the error lists every missing role).
     pub fn check(&self, workflow: &Workflow) -> Result<()> {
         check_service_field("service name", &self.service_name)?;
         check_service_field("service version", &self.service_version)?;
+        if let Some((role, _)) = self
+            .participants
+            .iter()
+            .find(|(_, people)| people.is_empty())
+        {
+            return Err(Error::InvalidArgument {
+                field: "participants",
+                message: format!("role '{role}' is listed without people: name at least one"),
+            });
+        }
+        let missing: Vec<&str> = acting_roles(workflow)
+            .into_iter()
+            .filter(|r| {
+                r.as_str() != PROJECT_MANAGER_ROLE
+                    && r.as_str() != SERVICE_MANAGER_ROLE
+                    && !self.participants.contains_key(*r)
+            })
+            .map(RoleName::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::InvalidArgument {
+                field: "participants",
+                message: format!(
+                    "workflow '{}' needs people named for every role that owns, approves or signs \
+                     off work; nobody is named for: {} (add them as participants: ROLE=NAME)",
+                    workflow.name(),
+                    missing.join(", ")
+                ),
+            });
+        }
         for role in self.participants.keys() {
             if !workflow.has_role(role.as_str()) {
                 return Err(Error::InvalidArgument {
@@ -75,14 +126,37 @@ impl TransitionMeta {
     }
 }
 
-fn check_service_field(field: &'static str, value: &str) -> Result<()> {
+/// The roles that own, approve or sign off a node of `workflow`, sorted, each once.
+pub fn acting_roles(workflow: &Workflow) -> Vec<&RoleName> {
+    let mut roles: Vec<&RoleName> = Vec::new();
+    for node in workflow.nodes() {
+        match &node.kind {
+            NodeKind::Deliverable(d) => {
+                roles.push(&d.owner);
+                roles.extend(d.approval.approvers().iter().filter_map(|a| match a {
+                    Approver::Role(r) => Some(r),
+                    Approver::Person(_) => None,
+                }));
+            }
+            NodeKind::Milestone(m) => roles.extend(m.sign_off.as_ref()),
+            NodeKind::Gate => {}
+        }
+    }
+    roles.sort();
+    roles.dedup();
+    roles
+}
+
+/// A service name or version: non-empty, no surrounding spaces, at most 200 characters, no
+/// control characters (checked before any database sees it).
+pub fn check_service_field(field: &'static str, value: &str) -> Result<()> {
     if value.trim().is_empty() || value.trim() != value {
         return Err(Error::InvalidArgument {
             field,
             message: "must be non-empty without surrounding spaces".into(),
         });
     }
-    if value.len() > 200 || value.chars().any(char::is_control) {
+    if value.chars().count() > 200 || value.chars().any(char::is_control) {
         return Err(Error::InvalidArgument {
             field,
             message: "must be at most 200 characters without control characters".into(),

@@ -25,10 +25,15 @@ fn actor(name: &str) -> Actor {
 
 fn meta() -> TransitionMeta {
     let mut participants = Participants::new();
-    participants.insert(
-        RoleName::parse("service_desk_lead").unwrap(),
-        vec![actor("dana")],
-    );
+    // Pat submits everything, Dana reviews everything (the other tests rely on it).
+    for (role, person) in [
+        ("service_desk_lead", "dana"),
+        ("operations_lead", "dana"),
+        ("service_owner", "dana"),
+        ("technical_lead", "pat"),
+    ] {
+        participants.insert(RoleName::parse(role).unwrap(), vec![actor(person)]);
+    }
     TransitionMeta {
         workflow: WorkflowName::parse("standard-transition").unwrap(),
         workflow_version: 1,
@@ -473,7 +478,7 @@ fn policies() -> (Workflow, TransitionState, Vec<Event>) {
     m.participants = Participants::from([
         (
             RoleName::parse("desk").unwrap(),
-            vec![actor("dana"), actor("lee")],
+            vec![actor("dana"), actor("lee"), actor("pat")],
         ),
         (RoleName::parse("ops").unwrap(), vec![actor("omar")]),
     ]);
@@ -503,16 +508,25 @@ fn submit_linked(id: &str) -> Command {
 #[test]
 fn a_quorum_needs_k_distinct_eligible_people_and_not_the_submitter() {
     let (wf, state, mut log) = policies();
-    let s = as_("dana", &wf, &state, &mut log, submit_linked("kb")).unwrap();
-    let err = as_("dana", &wf, &s, &mut log, approve("kb")).unwrap_err();
+    let err = as_("dana", &wf, &state, &mut log, submit_linked("kb")).unwrap_err();
     assert_eq!(
         err,
-        Error::NotPermitted("dana submitted deliverable 'kb' and so may not approve it".into())
+        Error::NotPermitted(
+            "dana may not submit deliverable 'kb': it is owned by role project_manager (pat)"
+                .into()
+        )
+    );
+    // Pat owns kb and may also approve for desk, but never his own submission.
+    let s = as_("pat", &wf, &state, &mut log, submit_linked("kb")).unwrap();
+    let err = as_("pat", &wf, &s, &mut log, approve("kb")).unwrap_err();
+    assert_eq!(
+        err,
+        Error::NotPermitted("pat submitted deliverable 'kb' and so may not approve it".into())
     );
     let err = as_("mallory", &wf, &s, &mut log, approve("kb")).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "mallory may not review deliverable 'kb': its approval is 2 of role desk, role ops, Olga; named for it: dana, lee, omar"
+        "mallory may not review deliverable 'kb': its approval is 2 of role desk, role ops, Olga; named for it: dana, lee, pat, omar"
     );
     let s = as_("lee", &wf, &s, &mut log, approve("kb")).unwrap();
     assert_eq!(status(&wf, &s, "kb"), NodeStatus::Submitted);
@@ -625,4 +639,292 @@ fn optional_work_never_blocks_and_sign_off_milestones_wait_for_their_role() {
     assert_eq!(status(&wf, &s, "support-end"), NodeStatus::Reached);
     assert_eq!(s.status, TransitionStatus::Completed);
     assert_eq!(TransitionState::replay(&wf, &log).unwrap(), s);
+}
+
+// ---- who may act (issue 8: items 1-3), rounds, optional evidence, links, the size bound ----
+
+fn accept() -> Command {
+    Command::AcceptHandover {
+        comment: String::new(),
+    }
+}
+
+fn reject_runbook() -> Command {
+    Command::RejectHandover {
+        reasons: vec!["no restore test".into()],
+        reopen: vec!["runbook".into()],
+    }
+}
+
+#[test]
+fn only_the_service_manager_accepts_or_rejects_the_handover() {
+    let (wf, state, mut log) = started();
+    let state = approve_all(&wf, state, &mut log);
+    for who in ["mallory", "pat", "dana"] {
+        for cmd in [accept(), reject_runbook()] {
+            let err = as_(who, &wf, &state, &mut log, cmd).unwrap_err();
+            assert!(
+                matches!(&err, Error::NotPermitted(m) if m.contains("only the transition's service manager, sam, may")),
+                "{who}: {err}"
+            );
+        }
+    }
+    let s = as_("sam", &wf, &state, &mut log, reject_runbook()).unwrap();
+    assert_eq!(status(&wf, &s, "runbook"), NodeStatus::ChangesRequested);
+    let s = as_("sam", &wf, &state, &mut log, accept()).unwrap();
+    assert_eq!(s.status, TransitionStatus::HandedOver);
+}
+
+#[test]
+fn only_people_named_for_the_owner_role_submit() {
+    let (wf, state, mut log) = started();
+    // knowledge-articles is owned by technical_lead (pat in these tests), support-contacts by the PM.
+    let err = as_(
+        "mallory",
+        &wf,
+        &state,
+        &mut log,
+        submit("knowledge-articles"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "mallory may not submit deliverable 'knowledge-articles': it is owned by role technical_lead (pat)"
+    );
+    let err = as_("sam", &wf, &state, &mut log, submit("support-contacts")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("owned by role project_manager (pat)"),
+        "{err}"
+    );
+    assert!(as_("pat", &wf, &state, &mut log, submit("support-contacts")).is_ok());
+}
+
+#[test]
+fn every_acting_role_must_be_named_and_no_role_is_open_to_anyone() {
+    let wf = wf();
+    let mut m = meta();
+    m.participants
+        .remove(&RoleName::parse("operations_lead").unwrap());
+    m.participants
+        .remove(&RoleName::parse("service_owner").unwrap());
+    let err = TransitionState::start(&wf, m.clone(), actor("pat"), at()).unwrap_err();
+    assert_eq!(
+        err,
+        Error::InvalidArgument {
+            field: "participants",
+            message: "workflow 'standard-transition' needs people named for every role that owns, \
+                      approves or signs off work; nobody is named for: operations_lead, service_owner \
+                      (add them as participants: ROLE=NAME)"
+                .into()
+        }
+    );
+    m.participants
+        .insert(RoleName::parse("operations_lead").unwrap(), vec![]);
+    let err = TransitionState::start(&wf, m, actor("pat"), at()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("'operations_lead' is listed without people"),
+        "{err}"
+    );
+    // The SMO role owns nothing here, so it need not be named; and a role is never "anyone".
+    let m = meta();
+    assert!(!m.may_act_for(
+        &crate::workflow::Approver::Role(RoleName::parse("smo").unwrap()),
+        &actor("mallory")
+    ));
+}
+
+#[test]
+fn a_past_go_live_is_refused_unless_allowed() {
+    let m = meta();
+    let day_after = m.target_go_live.succ_opt().unwrap();
+    let err = m.check_go_live(day_after, false).unwrap_err();
+    assert!(err.to_string().contains("is in the past"), "{err}");
+    assert!(m.check_go_live(day_after, true).is_ok());
+    assert!(m.check_go_live(m.target_go_live, false).is_ok());
+}
+
+#[test]
+fn a_resubmission_turns_the_changes_requested_comment_into_history() {
+    let (wf, state, mut log) = started();
+    let s = run(&wf, &state, &mut log, submit("support-contacts")).unwrap();
+    let changes = Command::Review {
+        node: "support-contacts".into(),
+        decision: ReviewDecision::RequestChanges,
+        comment: "add the supplier".into(),
+    };
+    let s = run(&wf, &s, &mut log, changes).unwrap();
+    let n = &s.nodes[wf.position("support-contacts").unwrap()];
+    assert_eq!((n.round, n.comment_round), (1, 1));
+    assert!(n.comment_is_current());
+    let s = run(&wf, &s, &mut log, submit("support-contacts")).unwrap();
+    let n = &s.nodes[wf.position("support-contacts").unwrap()];
+    assert_eq!(n.comment.as_deref(), Some("add the supplier"));
+    assert_eq!((n.round, n.comment_round), (2, 1));
+    assert!(!n.comment_is_current());
+    assert_eq!(TransitionState::replay(&wf, &log).unwrap(), s);
+}
+
+#[test]
+fn without_a_support_window_the_accepted_handover_completes_the_transition() {
+    let source = SHIPPED_CHANGE;
+    let wf = Workflow::parse("standard-change.yaml", source).unwrap();
+    let mut m = meta();
+    m.workflow = WorkflowName::parse("standard-change").unwrap();
+    m.participants = Participants::from([
+        (
+            RoleName::parse("change_manager").unwrap(),
+            vec![actor("carl")],
+        ),
+        (
+            RoleName::parse("service_desk_lead").unwrap(),
+            vec![actor("dana")],
+        ),
+        (
+            RoleName::parse("service_owner").unwrap(),
+            vec![actor("owen")],
+        ),
+    ]);
+    let (mut s, mut log) = TransitionState::start(&wf, m, actor("pat"), at()).unwrap();
+    for (node, approvers) in [
+        ("change-record", &["carl"][..]),
+        ("sla-impact", &["owen", "carl"][..]),
+        ("updated-knowledge", &["dana"][..]),
+    ] {
+        s = as_("pat", &wf, &s, &mut log, submit(node)).unwrap();
+        for who in approvers {
+            s = as_(who, &wf, &s, &mut log, approve(node)).unwrap();
+        }
+    }
+    let sign_off = Command::SignOff {
+        node: "service-manager-sign-off".into(),
+        comment: String::new(),
+    };
+    s = as_("sam", &wf, &s, &mut log, sign_off).unwrap();
+    s = as_("sam", &wf, &s, &mut log, accept()).unwrap();
+    assert!(wf.support().is_none());
+    assert_eq!(s.status, TransitionStatus::Completed);
+    assert_eq!(TransitionState::replay(&wf, &log).unwrap(), s);
+}
+
+const SHIPPED_CHANGE: &str = include_str!("../../../../workflows/standard-change.yaml");
+
+#[test]
+fn evidence_is_optional_where_the_workflow_asks_for_none() {
+    let (wf, state, mut log) = started();
+    let empty = Evidence::parse(Vec::new(), String::new()).unwrap();
+    let cmd = Command::Submit {
+        node: "support-contacts".into(),
+        evidence: empty.clone(),
+    };
+    let s = run(&wf, &state, &mut log, cmd).unwrap();
+    assert_eq!(status(&wf, &s, "support-contacts"), NodeStatus::Submitted);
+    // knowledge-articles asks for a link: still refused without one.
+    let cmd = Command::Submit {
+        node: "knowledge-articles".into(),
+        evidence: empty,
+    };
+    assert!(run(&wf, &s, &mut log, cmd).is_err());
+}
+
+#[test]
+fn links_must_be_web_addresses() {
+    for bad in [
+        "javascript:alert(1)",
+        "JAVASCRIPT:alert(1)",
+        "data:text/html,x",
+        "ftp://x/y",
+        "https://",
+        "http:///path",
+        "wiki/page",
+    ] {
+        let err = Evidence::parse(vec![bad.into()], String::new()).unwrap_err();
+        assert!(
+            err.to_string().contains("http:// or https://"),
+            "{bad}: {err}"
+        );
+    }
+    for good in [
+        "https://wiki.example/a b".replace(' ', "%20"),
+        "HTTP://x".into(),
+    ] {
+        assert!(
+            Evidence::parse(vec![good.clone()], String::new()).is_ok(),
+            "{good}"
+        );
+    }
+    let attachment = |uri: &str| Attachment {
+        uri: uri.into(),
+        sha256: "a".repeat(64),
+    };
+    for bad in ["javascript:alert(1)", "data:,x", "no-scheme"] {
+        assert!(
+            Evidence::parse_with_attachments(vec![], String::new(), vec![attachment(bad)]).is_err(),
+            "{bad}"
+        );
+    }
+    assert!(
+        Evidence::parse_with_attachments(vec![], String::new(), vec![attachment("s3://b/k")])
+            .is_ok()
+    );
+}
+
+/// A workflow of `n` deliverables that need nothing, owned by the PM and approved by role desk.
+pub(crate) fn wide_workflow(n: usize) -> Workflow {
+    let mut yaml = String::from(
+        "name: wide\nroles:\n  desk: {description: d}\nmilestones:\n  - {id: start, title: Start}\ndeliverables:\n",
+    );
+    for i in 0..n {
+        yaml.push_str(&format!(
+            "  - {{id: d{i}, title: D{i}, owner: project_manager, approver: desk, needs: [start]}}\n"
+        ));
+    }
+    let needs: Vec<String> = (0..n).map(|i| format!("d{i}")).collect();
+    yaml.push_str(&format!(
+        "gate: {{id: gate, title: Gate, needs: [{}]}}\n",
+        needs.join(", ")
+    ));
+    Workflow::parse("wide.yaml", &yaml).unwrap()
+}
+
+#[test]
+fn a_transition_never_holds_more_than_its_content_limit() {
+    let wf = wide_workflow(20);
+    let mut m = meta();
+    m.workflow = WorkflowName::parse("wide").unwrap();
+    m.participants = Participants::from([(RoleName::parse("desk").unwrap(), vec![actor("dana")])]);
+    let (mut state, mut log) = TransitionState::start(&wf, m, actor("pat"), at()).unwrap();
+    let links: Vec<String> = (0..MAX_LINKS)
+        .map(|i| format!("https://docs.example/{i}/{}", "p".repeat(MAX_LINK_LEN - 40)))
+        .collect();
+    let mut accepted = 0;
+    let mut refusal = None;
+    for i in 0..20 {
+        let evidence = Evidence::parse(links.clone(), "x".repeat(MAX_TEXT_LEN)).unwrap();
+        let cmd = Command::Submit {
+            node: format!("d{i}"),
+            evidence,
+        };
+        match as_("pat", &wf, &state, &mut log, cmd) {
+            Ok(s) => {
+                state = s;
+                accepted += 1;
+            }
+            Err(e) => {
+                refusal = Some(e);
+                break;
+            }
+        }
+    }
+    let refusal = refusal.expect("the bound refuses before 20 maximal submissions");
+    assert!(
+        matches!(&refusal, Error::FailedPrecondition(m) if m.contains("above its limit of 1024 KiB")),
+        "{refusal}"
+    );
+    assert!((5..=7).contains(&accepted), "{accepted} accepted");
+    assert!(state.content_bytes() <= MAX_TRANSITION_CONTENT);
+    // What shrinks the content is never refused: a review with no comment still works.
+    let s = as_("dana", &wf, &state, &mut log, approve("d0")).unwrap();
+    assert_eq!(status(&wf, &s, "d0"), NodeStatus::Approved);
 }

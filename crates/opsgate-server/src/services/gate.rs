@@ -6,9 +6,10 @@ use opsgate_proto::v1::check_gate_request::Target;
 use opsgate_proto::v1::gate_service_server::GateService;
 use tonic::{Request, Response, Status};
 
-use super::{Api, required};
+use super::{Api, required, transition_id};
 use crate::convert;
-use crate::error::{invalid_argument, status};
+use crate::error::{domain_status, invalid_argument, status};
+use opsgate_domain::transition::check_service_field;
 
 #[tonic::async_trait]
 impl GateService for Api {
@@ -19,12 +20,14 @@ impl GateService for Api {
         let view = match request.into_inner().target {
             Some(Target::TransitionId(id)) => {
                 self.store
-                    .get_transition(required("transition_id", &id)?)
+                    .get_transition(transition_id("transition_id", &id)?)
                     .await
             }
             Some(Target::Service(service)) => {
                 let name = required("service.name", &service.name)?;
                 let version = required("service.version", &service.version)?;
+                check_service_field("service.name", name).map_err(domain_status)?;
+                check_service_field("service.version", version).map_err(domain_status)?;
                 self.store.find_transition(name, version).await
             }
             None => {

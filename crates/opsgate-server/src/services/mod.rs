@@ -21,6 +21,22 @@ impl Api {
     }
 }
 
+/// A transition id: required, and a UUID (checked here, so that no malformed id, NUL bytes
+/// included, ever reaches a database; both backends answer alike).
+pub(crate) fn transition_id<'a>(field: &str, value: &'a str) -> Result<&'a str, Status> {
+    let value = required(field, value)?;
+    if uuid::Uuid::try_parse(value).is_err() {
+        return Err(invalid_argument(
+            field,
+            format!(
+                "'{}' is not a transition id (ids are UUIDs, such as 019a4f3e-5b2c-7d11-8e9f-0a1b2c3d4e5f)",
+                opsgate_domain::clip(value)
+            ),
+        ));
+    }
+    Ok(value)
+}
+
 /// A required string field, trimmed.
 pub(crate) fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, Status> {
     let value = value.trim();

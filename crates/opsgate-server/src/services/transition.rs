@@ -4,13 +4,16 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use opsgate_domain::transition::Attachment;
-use opsgate_domain::{Actor, Command, Evidence, Participants, ReviewDecision, RoleName};
+use opsgate_domain::transition::check_service_field;
+use opsgate_domain::{
+    Actor, Command, Evidence, Participants, ReviewDecision, RoleName, WorkflowName, clip,
+};
 use opsgate_proto::v1 as pb;
 use opsgate_proto::v1::transition_service_server::TransitionService;
 use opsgate_store::NewTransition;
 use tonic::{Request, Response, Status};
 
-use super::{Api, required};
+use super::{Api, required, transition_id};
 use crate::actor::actor;
 use crate::convert;
 use crate::error::{domain_status, invalid_argument, status};
@@ -26,7 +29,7 @@ impl Api {
         command: Command,
         actor: Actor,
     ) -> Result<pb::Transition, Status> {
-        let id = required("transition_id", id)?;
+        let id = transition_id("transition_id", id)?;
         let view = self
             .store
             .execute(id, command, actor)
@@ -67,18 +70,25 @@ impl TransitionService for Api {
         let target_go_live = NaiveDate::parse_from_str(go_live, "%Y-%m-%d").map_err(|e| {
             invalid_argument(
                 "target_go_live",
-                format!("'{go_live}' is not a date as YYYY-MM-DD: {e}"),
+                format!("'{}' is not a date as YYYY-MM-DD: {e}", clip(go_live)),
             )
         })?;
+        let workflow_name = required("workflow_name", &req.workflow_name)?;
+        WorkflowName::parse(workflow_name).map_err(domain_status)?;
+        let service_name = required("service_name", &req.service_name)?;
+        let service_version = required("service_version", &req.service_version)?;
+        check_service_field("service name", service_name).map_err(domain_status)?;
+        check_service_field("service version", service_version).map_err(domain_status)?;
         let new = NewTransition {
-            workflow_name: required("workflow_name", &req.workflow_name)?.to_owned(),
+            workflow_name: workflow_name.to_owned(),
             workflow_version: req.workflow_version,
-            service_name: required("service_name", &req.service_name)?.to_owned(),
-            service_version: required("service_version", &req.service_version)?.to_owned(),
+            service_name: service_name.to_owned(),
+            service_version: service_version.to_owned(),
             project_manager: person("project_manager", &req.project_manager)?,
             service_manager: person("service_manager", &req.service_manager)?,
             target_go_live,
             participants: participants(req.participants)?,
+            allow_past_go_live: req.allow_past_go_live,
         };
         let view = self
             .store
@@ -95,7 +105,7 @@ impl TransitionService for Api {
         request: Request<pb::GetTransitionRequest>,
     ) -> Result<Response<pb::GetTransitionResponse>, Status> {
         let req = request.into_inner();
-        let id = required("transition_id", &req.transition_id)?;
+        let id = transition_id("transition_id", &req.transition_id)?;
         let view = self.store.get_transition(id).await.map_err(status)?;
         Ok(Response::new(pb::GetTransitionResponse {
             transition: Some(convert::transition(&view)),
@@ -122,7 +132,17 @@ impl TransitionService for Api {
         } else {
             req.page_size
         };
-        let token = Some(req.page_token.trim()).filter(|t| !t.is_empty());
+        let token = match req.page_token.trim() {
+            "" => None,
+            // A token is the last id of the previous page; anything else is not from us.
+            token => Some(transition_id("page_token", token).map_err(|_| {
+                invalid_argument(
+                    "page_token",
+                    "is not a token this server gave out: pass a previous response's \
+                     next_page_token, or leave it empty for the first page",
+                )
+            })?),
+        };
         let page = self
             .store
             .list_transitions(size, token)

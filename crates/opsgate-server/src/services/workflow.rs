@@ -5,8 +5,10 @@ use opsgate_proto::v1::workflow_service_server::WorkflowService;
 use tonic::{Request, Response, Status};
 
 use super::{Api, required};
+use crate::actor::actor;
 use crate::convert;
-use crate::error::status;
+use crate::error::{domain_status, status};
+use opsgate_domain::WorkflowName;
 
 #[tonic::async_trait]
 impl WorkflowService for Api {
@@ -14,6 +16,7 @@ impl WorkflowService for Api {
         &self,
         request: Request<pb::RegisterWorkflowRequest>,
     ) -> Result<Response<pb::RegisterWorkflowResponse>, Status> {
+        let actor = actor(&request)?;
         let req = request.into_inner();
         let file = match req.file_name.trim() {
             "" => "<request>",
@@ -21,7 +24,7 @@ impl WorkflowService for Api {
         };
         let registered = self
             .store
-            .register_workflow(file, &req.source)
+            .register_workflow(file, &req.source, &actor)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::RegisterWorkflowResponse {
@@ -36,6 +39,7 @@ impl WorkflowService for Api {
     ) -> Result<Response<pb::GetWorkflowResponse>, Status> {
         let req = request.into_inner();
         let name = required("name", &req.name)?;
+        WorkflowName::parse(name).map_err(domain_status)?;
         let record = self
             .store
             .get_workflow(name, req.version)

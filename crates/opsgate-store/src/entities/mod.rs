@@ -3,4 +3,5 @@
 pub mod events;
 pub mod node_states;
 pub mod transitions;
+pub mod workflow_events;
 pub mod workflows;
