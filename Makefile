@@ -5,9 +5,11 @@ DATABASE_URL ?= sqlite://data/opsgate.db
 
 .PHONY: run test lint fmt build release bench soak
 
-## run: start the server on $(LISTEN) with $(DATABASE_URL) and the shipped workflows
+## run: start the server on $(LISTEN) with $(DATABASE_URL) and the shipped workflows. Built with
+## the workspace's feature set, so right after `make test` it starts without compiling again.
 run:
-	$(CARGO) run -p opsgate-cli --bin opsgate -- serve --listen $(LISTEN) --database-url $(DATABASE_URL) --workflows workflows
+	$(CARGO) build --workspace --bins
+	$${CARGO_TARGET_DIR:-target}/debug/opsgate serve --listen $(LISTEN) --database-url $(DATABASE_URL) --workflows workflows
 
 ## test: the whole suite; PostgreSQL tests also run when OPSGATE_TEST_POSTGRES_URL is set
 test:
