@@ -217,25 +217,8 @@ async fn rejected_handover_reopens_deliverables_and_closes_the_gate() {
     for db in TestDb::all().await {
         let server = TestServer::start(&db).await;
         let mut c = server.clients().await;
-        let t = opsgate_tests::start(&mut c, "3.1").await;
-        let id = t.id.clone();
-        for n in t
-            .nodes
-            .iter()
-            .filter(|n| n.kind == DELIVERABLE && !n.after_go_live)
-        {
-            submit(&mut c, &id, &n.id, owner_of(&n.id)).await.unwrap();
-            review(
-                &mut c,
-                &id,
-                &n.id,
-                pb::ReviewDecision::Approve,
-                "",
-                approver_of(&n.id),
-            )
-            .await
-            .unwrap();
-        }
+        let id = opsgate_tests::start(&mut c, "3.1").await.id;
+        opsgate_tests::approve_all_before_gate(&mut c, &id).await;
         assert!(check_by_id(&mut c, &id).await.open);
 
         let rejected = c

@@ -6,9 +6,7 @@
 use opsgate_proto::metadata::{ACTOR_BIN_METADATA_KEY, ACTOR_METADATA_KEY};
 use opsgate_proto::v1 as pb;
 use opsgate_proto::v1::check_gate_request::Target;
-use opsgate_tests::{
-    TestDb, TestServer, acting, approver_of, get, owner_of, review, start_payroll, submit,
-};
+use opsgate_tests::{TestDb, TestServer, acting, get, review, start_payroll, submit};
 use tonic::Code;
 use tonic::metadata::{BinaryMetadataValue, MetadataValue};
 
@@ -183,24 +181,7 @@ async fn the_handover_is_the_service_managers_and_every_acting_role_is_named() {
 
         // Open the gate of payroll 2.0, then: Mallory and Pat may not accept or reject.
         let id = opsgate_tests::start(&mut c, "2.0").await.id;
-        let t = get(&mut c, &id).await;
-        for n in t
-            .nodes
-            .iter()
-            .filter(|n| n.kind == pb::NodeKind::Deliverable as i32 && !n.after_go_live)
-        {
-            submit(&mut c, &id, &n.id, owner_of(&n.id)).await.unwrap();
-            review(
-                &mut c,
-                &id,
-                &n.id,
-                pb::ReviewDecision::Approve,
-                "",
-                approver_of(&n.id),
-            )
-            .await
-            .unwrap();
-        }
+        opsgate_tests::approve_all_before_gate(&mut c, &id).await;
         let before = get(&mut c, &id).await;
         for who in ["Mallory", "Pat"] {
             let (code_, message) = code(
