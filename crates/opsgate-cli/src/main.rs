@@ -67,8 +67,24 @@ enum Command {
     Gate(commands::gate::Command),
 }
 
+/// The command line. `--server` and `--as` are global for the client commands but mean nothing
+/// to `opsgate serve`: it gets hidden arguments of the same ids, so clap does not propagate the
+/// global ones (with their help) to it.
+fn command() -> clap::Command {
+    use clap::CommandFactory as _;
+    Cli::command().mut_subcommand("serve", |serve| {
+        serve
+            .arg(clap::Arg::new("server").long("server").hide(true))
+            .arg(clap::Arg::new("actor").long("as").hide(true))
+    })
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::FromArgMatches as _;
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.format(&mut command()).exit(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

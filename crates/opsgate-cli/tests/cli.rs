@@ -418,3 +418,42 @@ async fn plan_graph_and_diff_work_offline() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(stdout(&out), "~ deliverable sla: effort: '10d' -> '15d'\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_describes_every_flag_and_serve_shows_only_its_own() {
+    let out = opsgate("http://127.0.0.1:9", None, &["serve", "--help"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let help = stdout(&out);
+    assert!(help.contains("--database-url"), "{help}");
+    assert!(
+        !help.contains("--server") && !help.contains("--as"),
+        "{help}"
+    );
+
+    let out = opsgate(
+        "http://127.0.0.1:9",
+        None,
+        &["transition", "start", "--help"],
+    )
+    .await;
+    let help = stdout(&out);
+    for flag in [
+        "--project-manager",
+        "--service-manager",
+        "--allow-past-go-live",
+        "--quiet",
+    ] {
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().trim_start_matches("-q, ").starts_with(flag))
+            .unwrap_or_else(|| panic!("{flag} missing:\n{help}"));
+        // The description is on the line itself or the next one (clap's long help).
+        let i = help.lines().position(|l| l == line).unwrap();
+        let next = help.lines().nth(i + 1).unwrap_or_default();
+        let described = line
+            .split_once(">  ")
+            .is_some_and(|(_, d)| !d.trim().is_empty())
+            || !next.trim().is_empty() && !next.trim_start().starts_with('-');
+        assert!(described, "{flag} has no description:\n{help}");
+    }
+}

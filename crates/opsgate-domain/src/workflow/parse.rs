@@ -7,7 +7,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Deserialize as _;
 
 use super::ancestors;
-use super::keys::check_unknown_fields;
+use super::keys::{check_unknown_fields, fill_required_fields, names_placeholder};
 use super::raw::{
     RawApproval, RawApprover, RawDeliverable, RawGate, RawMilestone, RawPostGoLive, RawRole,
     RawWorkflow,
@@ -99,9 +99,12 @@ pub(super) fn parse(file: &str, source: &str) -> Result<Workflow, WorkflowErrors
             ),
         }]));
     }
-    let (tree, duplicates) = yaml::load(source).map_err(|e| fail(vec![e]))?;
+    let (mut tree, duplicates) = yaml::load(source).map_err(|e| fail(vec![e]))?;
     let mut p = Problems(duplicates);
     check_unknown_fields(&tree, &mut p);
+    fill_required_fields(&mut tree, &mut p);
+    // What the checks below say about a placeholder repeats a missing-field problem.
+    let reported = p.0.len();
     let raw = match RawWorkflow::deserialize(NodeDeserializer(&tree)) {
         Ok(raw) => raw,
         Err(e) => {
@@ -112,6 +115,13 @@ pub(super) fn parse(file: &str, source: &str) -> Result<Workflow, WorkflowErrors
         }
     };
     let workflow = check(raw, &mut p);
+    if p.0.len() > reported {
+        let mut i = 0;
+        p.0.retain(|problem| {
+            i += 1;
+            i <= reported || !names_placeholder(&problem.message)
+        });
+    }
     match workflow {
         Some(w) if p.0.is_empty() => Ok(w),
         _ => Err(fail(p.0)),
@@ -525,21 +535,19 @@ fn approval_policy(
             );
             None
         }
-        (
-            None,
-            Some(RawApproval {
+        (None, Some(approval)) => {
+            let RawApproval {
                 any_of,
                 all_of,
                 quorum,
                 of,
-            }),
-        ) => {
+            } = &approval.value;
             let forms = usize::from(any_of.is_some())
                 + usize::from(all_of.is_some())
                 + usize::from(quorum.is_some());
             if forms != 1 {
                 p.at(
-                    &d.id,
+                    approval,
                     format!("the approval of '{id}' needs exactly one of any_of, all_of or quorum"),
                 );
                 return None;

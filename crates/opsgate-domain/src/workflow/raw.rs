@@ -118,7 +118,8 @@ pub(super) struct RawDeliverable {
     #[schemars(with = "Option<String>")]
     pub approver: Option<Located<String>>,
     #[serde(default)]
-    pub approval: Option<RawApproval>,
+    #[schemars(with = "Option<RawApproval>")]
+    pub approval: Option<Located<RawApproval>>,
     /// A template to start from (a path or a link), such as the knowledge article template.
     #[serde(default)]
     pub template: Option<String>,

@@ -217,6 +217,12 @@ pub(super) fn load(source: &str) -> Result<(Node<'_>, Vec<Problem>), Problem> {
                     if !text.is_empty() && entries.iter().any(|(e, _)| e.text() == Some(text)) {
                         problems.push(problem((k.line, k.col), format!("duplicate key '{text}'")));
                     } else {
+                        // A mapping is located at its key (`approval:`), where a person looks for
+                        // it, rather than at its first entry on the next line.
+                        let mut node = node;
+                        if matches!(node.kind, Kind::Map(_)) {
+                            (node.line, node.col) = (k.line, k.col);
+                        }
                         entries.push((k, node));
                     }
                 }
