@@ -466,3 +466,45 @@ async fn a_transition_filled_to_its_limit_is_readable_and_every_stored_write_is_
         server.stop().await;
     }
 }
+
+/// Item 16: racing starts of one service version: one wins, and every loser is told which
+/// transition exists, on PostgreSQL (where the race reaches the unique index) as on SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_duplicate_starts_name_the_existing_transition() {
+    for db in TestDb::all().await {
+        let server = TestServer::start(&db).await;
+        let c = server.clients().await;
+        for round in 0..6 {
+            let version = format!("race.{round}");
+            let tasks: Vec<_> = (0..12)
+                .map(|_| {
+                    let mut c = c.clone();
+                    let version = version.clone();
+                    tokio::spawn(async move {
+                        c.transitions
+                            .start_transition(acting("Pat", start_payroll(&version)))
+                            .await
+                    })
+                })
+                .collect();
+            let mut winners = Vec::new();
+            let mut losers = Vec::new();
+            for t in tasks {
+                match t.await.unwrap() {
+                    Ok(r) => winners.push(r.into_inner().transition.unwrap().id),
+                    Err(s) => losers.push(s),
+                }
+            }
+            assert_eq!(winners.len(), 1, "{}: {losers:?}", db.backend);
+            let expected = format!(
+                "a transition for service 'payroll' version '{version}' already exists: {}",
+                winners[0]
+            );
+            for s in &losers {
+                assert_eq!(s.code(), Code::AlreadyExists, "{}: {s:?}", db.backend);
+                assert_eq!(s.message(), expected, "{}", db.backend);
+            }
+        }
+        server.stop().await;
+    }
+}
