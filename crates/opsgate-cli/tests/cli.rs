@@ -457,3 +457,31 @@ async fn help_describes_every_flag_and_serve_shows_only_its_own() {
         assert!(described, "{flag} has no description:\n{help}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_database_url_is_a_configuration_error() {
+    for (url, says) in [
+        (
+            "mysql://db.example/opsgate",
+            "unsupported database url 'mysql://db.example/opsgate': use sqlite://PATH or postgres://USER@HOST/DB",
+        ),
+        (
+            "postgres://ops:hunter2@db.example:port/opsgate",
+            "invalid database url 'postgres://ops:***@db.example:port/opsgate'",
+        ),
+    ] {
+        let out = opsgate(
+            "http://127.0.0.1:9",
+            None,
+            &["serve", "--listen", "127.0.0.1:0", "--database-url", url],
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(says), "{err}");
+        assert!(
+            !err.contains("unavailable") && !err.contains("hunter2"),
+            "{err}"
+        );
+    }
+}

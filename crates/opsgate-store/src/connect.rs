@@ -48,6 +48,7 @@ impl Store {
     /// Opens (creating if needed) the database and applies pending migrations.
     pub async fn connect(options: ConnectOptions) -> Result<Self> {
         let url = options.url.trim();
+        check_url(url)?;
         let mut lock = None;
         let mut opts = sea_orm::ConnectOptions::new(url.to_owned());
         opts.max_connections(options.max_connections)
@@ -76,10 +77,6 @@ impl Store {
                     .busy_timeout(busy)
                     .foreign_keys(true)
             });
-        } else if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
-            return Err(Error::Unavailable(format!(
-                "unsupported database url '{url}': use sqlite://PATH or postgres://USER@HOST/DB"
-            )));
         }
         let sqlite = url.starts_with("sqlite:");
         let (db, write_db) = if sqlite {
@@ -115,6 +112,40 @@ impl Store {
             DbBackend::Sqlite | DbBackend::Postgres
         ));
         Ok(store)
+    }
+}
+
+/// Refuses a database URL that cannot work, before connecting: an unsupported scheme, or one
+/// the driver cannot parse (a bad port, a bad option). A configuration error, not a retryable
+/// fault; the message repeats the URL without its password.
+fn check_url(url: &str) -> Result<()> {
+    use std::str::FromStr as _;
+    let shown = redact(url);
+    let invalid =
+        |e: &dyn std::fmt::Display| Error::Config(format!("invalid database url '{shown}': {e}"));
+    if url.starts_with("sqlite:") {
+        sea_orm::sqlx::sqlite::SqliteConnectOptions::from_str(url).map_err(|e| invalid(&e))?;
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        sea_orm::sqlx::postgres::PgConnectOptions::from_str(url).map_err(|e| invalid(&e))?;
+    } else {
+        return Err(Error::Config(format!(
+            "unsupported database url '{shown}': use sqlite://PATH or postgres://USER@HOST/DB"
+        )));
+    }
+    Ok(())
+}
+
+/// `url` with any password replaced by `***`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
     }
 }
 
@@ -179,6 +210,27 @@ fn sqlite_path(url: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::sqlite_path;
+
+    #[test]
+    fn bad_urls_are_configuration_errors_without_the_password() {
+        for (url, says) in [
+            ("mysql://x/y", "unsupported database url 'mysql://x/y'"),
+            (
+                "postgres://u:secret@127.0.0.1:notaport/db",
+                "invalid database url 'postgres://u:***@127.0.0.1:notaport/db'",
+            ),
+        ] {
+            match super::check_url(url) {
+                Err(crate::Error::Config(m)) => {
+                    assert!(m.starts_with(says), "{m}");
+                    assert!(!m.contains("secret"), "{m}");
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        assert!(super::check_url("sqlite://data/opsgate.db").is_ok());
+        assert!(super::check_url("postgres://postgres@127.0.0.1:5432/test").is_ok());
+    }
 
     #[test]
     fn sqlite_paths() {

@@ -133,3 +133,24 @@ pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_errors_keep_their_source_and_conflicts_say_what_conflicted() {
+        let err = Error::from(DbErr::Custom("disk I/O trouble".into()));
+        assert!(matches!(err, Error::Database(_)));
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("Custom Error: disk I/O trouble"));
+        let conflict = Error::Conflict {
+            kind: "transition",
+            id: "019a-x".into(),
+        };
+        assert_eq!(
+            conflict.to_string(),
+            "transition 019a-x was changed concurrently, retry the request"
+        );
+    }
+}

@@ -62,6 +62,26 @@ pub struct TransitionPage {
     pub next_page_token: Option<String>,
 }
 
+/// What deciding one write inside a transaction gives: the change to write, or a refusal
+/// (which writes nothing and leaves the rest of the batch alone).
+pub(crate) enum Decided<T> {
+    Write(T),
+    Refused(Error),
+}
+
+/// A decided start: the new transition and its first events.
+pub(crate) struct Started {
+    pub view: TransitionView,
+    pub events: Vec<Event>,
+}
+
+/// A decided command: the state it was decided from, the state after, and the events between.
+pub(crate) struct Executed {
+    pub before: TransitionView,
+    pub after: TransitionView,
+    pub events: Vec<Event>,
+}
+
 pub(crate) fn i64_of(seq: u64) -> Result<i64> {
     i64::try_from(seq).map_err(|_| Error::Corrupt(format!("sequence {seq} out of range")))
 }
@@ -81,7 +101,7 @@ impl Store {
     }
 
     /// Decides a start inside `conn`, given the changes this transaction holds already.
-    /// `Ok(Err(_))` is a refusal; `Err(_)` a database failure.
+    /// `Err(_)` is a database failure; a refusal is [`Decided::Refused`].
     pub(crate) async fn decide_start(
         &self,
         conn: &impl ConnectionTrait,
@@ -89,17 +109,17 @@ impl Store {
         new: &NewTransition,
         actor: &Actor,
         at: DateTime<Utc>,
-    ) -> Result<Result<(TransitionView, Vec<Event>)>> {
+    ) -> Result<Decided<Started>> {
         let workflow = match self
             .find_workflow(conn, &new.workflow_name, new.workflow_version)
             .await
         {
             Ok(w) => w,
-            Err(e @ Error::NotFound(_)) => return Ok(Err(e)),
+            Err(e @ Error::NotFound(_)) => return Ok(Decided::Refused(e)),
             Err(e) => return Err(e),
         };
         if let Some(id) = pending.started(&new.service_name, &new.service_version) {
-            return Ok(Err(already_exists(new, id)));
+            return Ok(Decided::Refused(already_exists(new, id)));
         }
         if let Some(existing) = transitions::Entity::find()
             .filter(transitions::Column::ServiceName.eq(&new.service_name))
@@ -107,7 +127,7 @@ impl Store {
             .one(conn)
             .await?
         {
-            return Ok(Err(already_exists(new, &existing.id)));
+            return Ok(Decided::Refused(already_exists(new, &existing.id)));
         }
         let meta = TransitionMeta {
             workflow: workflow.workflow.name().clone(),
@@ -120,18 +140,18 @@ impl Store {
             participants: new.participants.clone(),
         };
         if let Err(e) = meta.check_go_live(at.date_naive(), new.allow_past_go_live) {
-            return Ok(Err(e.into()));
+            return Ok(Decided::Refused(e.into()));
         }
         match TransitionState::start(&workflow.workflow, meta, actor.clone(), at) {
-            Ok((state, events)) => Ok(Ok((
-                TransitionView {
+            Ok((state, events)) => Ok(Decided::Write(Started {
+                view: TransitionView {
                     id: uuid::Uuid::now_v7().to_string(),
                     workflow,
                     state,
                 },
                 events,
-            ))),
-            Err(e) => Ok(Err(e.into())),
+            })),
+            Err(e) => Ok(Decided::Refused(e.into())),
         }
     }
 
@@ -245,9 +265,9 @@ impl Store {
 
     /// Decides `command` inside `conn`, starting from this transaction's own change of the
     /// transition when it has one. Returns the state decided from (`None` when the transition is
-    /// pending in this transaction), the new state and its events. `Ok(Err(_))` is a refusal;
+    /// pending in this transaction), the new state and its events. A refusal is
+    /// [`Decided::Refused`];
     /// `Err(_)` a database failure.
-    #[allow(clippy::type_complexity)]
     pub(crate) async fn decide_execute(
         &self,
         conn: &impl ConnectionTrait,
@@ -256,7 +276,7 @@ impl Store {
         command: &Command,
         actor: &Actor,
         at: DateTime<Utc>,
-    ) -> Result<Result<(TransitionView, TransitionView, Vec<Event>)>> {
+    ) -> Result<Decided<Executed>> {
         // `checked`: the state is known to be the stored one (read under the write lock, or this
         // transaction's own); an exclusive store's cache is trusted, checked by the write's `seq`
         // guard, and checked against the database before it refuses anything.
@@ -264,7 +284,7 @@ impl Store {
             Some(view) => (view, true),
             None => match self.current(conn, id, true).await? {
                 Some(found) => found,
-                None => return Ok(Err(not_found(id))),
+                None => return Ok(Decided::Refused(not_found(id))),
             },
         };
         loop {
@@ -278,16 +298,20 @@ impl Store {
                         workflow: view.workflow.clone(),
                         state: next,
                     };
-                    return Ok(Ok((view, after, events)));
+                    return Ok(Decided::Write(Executed {
+                        before: view,
+                        after,
+                        events,
+                    }));
                 }
-                Err(e) if checked => return Ok(Err(e.into())),
+                Err(e) if checked => return Ok(Decided::Refused(e.into())),
                 Err(_) => {
                     // The cached state may be behind (another process wrote this transition).
                     tracing::debug!(transition = %id, "checking a cached state before refusing");
                     self.states.remove(id);
                     view = match self.fetch(conn, id, true).await? {
                         Some(view) => view,
-                        None => return Ok(Err(not_found(id))),
+                        None => return Ok(Decided::Refused(not_found(id))),
                     };
                     checked = true;
                 }

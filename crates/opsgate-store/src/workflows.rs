@@ -43,7 +43,13 @@ pub struct WorkflowSummary {
 }
 
 fn sha256_hex(source: &str) -> String {
-    hex::encode(Sha256::digest(source.as_bytes()))
+    Sha256::digest(source.as_bytes())
+        .iter()
+        .fold(String::with_capacity(64), |mut out, b| {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 impl Store {

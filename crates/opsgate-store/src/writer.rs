@@ -18,7 +18,7 @@ use sea_orm::DatabaseTransaction;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::changes::Changes;
-use crate::transitions::{NewTransition, TransitionView};
+use crate::transitions::{Decided, Executed, NewTransition, Started, TransitionView};
 use crate::{Error, Result, Store, now};
 
 /// Most writes committed together.
@@ -201,7 +201,8 @@ impl Store {
         })
     }
 
-    /// Decides one write on top of `changes` and adds its change there.
+    /// Decides one write on top of `changes` and adds its change there. The outer error is a
+    /// database failure (the batch fails); the inner result is this write's answer.
     async fn decide(
         &self,
         conn: &DatabaseTransaction,
@@ -212,11 +213,11 @@ impl Store {
         Ok(match write {
             Write::Start { new, actor } => {
                 match self.decide_start(conn, changes, new, actor, at).await? {
-                    Ok((view, events)) => {
+                    Decided::Write(Started { view, events }) => {
                         changes.add_start(view.clone(), events);
                         Ok(view)
                     }
-                    Err(refused) => Err(refused),
+                    Decided::Refused(refused) => Err(refused),
                 }
             }
             Write::Execute { id, command, actor } => {
@@ -224,11 +225,15 @@ impl Store {
                     .decide_execute(conn, changes, id, command, actor, at)
                     .await?
                 {
-                    Ok((before, after, events)) => {
+                    Decided::Write(Executed {
+                        before,
+                        after,
+                        events,
+                    }) => {
                         changes.add_execute(before, after.clone(), events);
                         Ok(after)
                     }
-                    Err(refused) => Err(refused),
+                    Decided::Refused(refused) => Err(refused),
                 }
             }
         })
