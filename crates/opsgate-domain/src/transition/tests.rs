@@ -380,49 +380,289 @@ fn events_round_trip_through_json() {
     assert_eq!(TransitionState::replay(&wf, &back).unwrap(), state);
 }
 
-fn any_command(wf: &Workflow) -> impl Strategy<Value = Command> {
-    let ids: Vec<String> = wf.nodes().iter().map(|n| n.id.to_string()).collect();
-    let pick = proptest::sample::select(ids);
-    prop_oneof![
-        4 => pick.clone().prop_map(|id| submit(&id)),
-        4 => pick.clone().prop_map(|id| approve(&id)),
-        1 => pick.clone().prop_map(|id| Command::Review { node: id, decision: ReviewDecision::RequestChanges, comment: "redo".into() }),
-        1 => Just(Command::AcceptHandover { comment: String::new() }),
-        1 => pick.prop_map(|id| Command::RejectHandover { reasons: vec!["not ready".into()], reopen: vec![id] }),
-    ]
+/// The people of the property test: pat (project manager), sam (service manager), four more who
+/// hold roles (some of them two; pat and sam also hold roles), and mallory, who holds none.
+const PEOPLE: [&str; 7] = ["pat", "sam", "dana", "lee", "omar", "olga", "mallory"];
+
+/// Every workflow the property runs on: the shipped ones and the policies workflow (quorum,
+/// all-of, a named person, an optional deliverable, a sign-off milestone, post-go-live work).
+fn property_workflows() -> Vec<Workflow> {
+    let shipped = [
+        ("standard-transition.yaml", SHIPPED),
+        ("standard-change.yaml", SHIPPED_CHANGE),
+        ("service-desk-first.yaml", SHIPPED_DESK),
+        ("policies.yaml", POLICIES),
+    ];
+    shipped
+        .iter()
+        .map(|(file, source)| Workflow::parse(file, source).unwrap())
+        .collect()
 }
 
-proptest! {
-    /// Whatever commands arrive, in whatever order: refused ones change nothing, the log replays to the
-    /// state, an open deliverable has everything it needs done, and the gate is open exactly when nothing blocks it.
-    #[test]
-    fn random_command_sequences_keep_the_invariants(cmds in proptest::collection::vec(any_command(&wf()), 0..120)) {
-        let (wf, mut state, mut log) = started();
-        for cmd in cmds {
-            // A refused command leaves `state` as it was (execute borrows it immutably).
-            let who = actor_for(&cmd);
-            if let Ok((next, events)) = state.execute(&wf, cmd, who, at()) {
+const SHIPPED_DESK: &str = include_str!("../../../../workflows/service-desk-first.yaml");
+
+/// A start of `wf` naming two people for every acting role (the pool overlaps roles on purpose).
+fn property_start(wf: &Workflow) -> (TransitionState, Vec<Event>) {
+    let mut participants = Participants::new();
+    for (i, role) in crate::transition::acting_roles(wf).into_iter().enumerate() {
+        if role.as_str() == "project_manager" || role.as_str() == "service_manager" {
+            continue;
+        }
+        let people = vec![actor(PEOPLE[i % 6]), actor(PEOPLE[(i + 2) % 6])];
+        participants.insert(role.clone(), people);
+    }
+    let mut m = meta();
+    m.workflow = wf.name().clone();
+    m.participants = participants;
+    TransitionState::start(wf, m, actor("pat"), at()).unwrap()
+}
+
+/// The command and actor a seed stands for. Two seeds in three pick an actor entitled to the
+/// command (so that sequences get far: gates open, handovers happen), the third anyone at all.
+fn command_of(wf: &Workflow, state: &TransitionState, seed: u32) -> (Command, Actor) {
+    let seed = seed as usize;
+    let i = seed % wf.nodes().len();
+    let id = wf.node(i).id.to_string();
+    let meta = &state.meta;
+    let (cmd, entitled): (Command, Vec<Actor>) = match (seed / 97) % 14 {
+        0..=3 => (
+            submit(&id),
+            wf.node(i)
+                .deliverable()
+                .map(|d| meta.people_for(&d.owner))
+                .unwrap_or_default(),
+        ),
+        4..=8 => (
+            approve(&id),
+            wf.node(i)
+                .deliverable()
+                .map(|d| {
+                    PEOPLE
+                        .iter()
+                        .map(|p| actor(p))
+                        .filter(|p| {
+                            d.approval
+                                .approvers()
+                                .iter()
+                                .any(|a| meta.may_act_for(a, p))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ),
+        9 => (
+            Command::Review {
+                node: id,
+                decision: ReviewDecision::RequestChanges,
+                comment: "redo".into(),
+            },
+            Vec::new(),
+        ),
+        10 | 11 => (
+            Command::SignOff {
+                node: id,
+                comment: String::new(),
+            },
+            match &wf.node(i).kind {
+                NodeKind::Milestone(m) => m
+                    .sign_off
+                    .as_ref()
+                    .map(|r| meta.people_for(r))
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            },
+        ),
+        12 => (
+            Command::AcceptHandover {
+                comment: String::new(),
+            },
+            vec![meta.service_manager.clone()],
+        ),
+        _ => (
+            Command::RejectHandover {
+                reasons: vec!["not ready".into()],
+                reopen: vec![id],
+            },
+            vec![meta.service_manager.clone()],
+        ),
+    };
+    let who = if seed % 3 != 0 && !entitled.is_empty() {
+        entitled[(seed / 11) % entitled.len()].clone()
+    } else {
+        actor(PEOPLE[(seed / 7) % PEOPLE.len()])
+    };
+    (cmd, who)
+}
+
+/// Runs the commands `seeds` stand for on a fresh transition of `wf`, checking every rule after
+/// every command; returns the final state and how many commands were refused.
+fn run_seeds(
+    wf: &Workflow,
+    seeds: &[u32],
+) -> std::result::Result<(TransitionState, usize), TestCaseError> {
+    let (mut state, mut log) = property_start(wf);
+    let mut refused = 0;
+    for &seed in seeds {
+        let (cmd, who) = command_of(wf, &state, seed);
+        match state.execute(wf, cmd.clone(), who.clone(), at()) {
+            Ok((next, events)) => {
+                check_allowed(wf, &state, &cmd, &who)?;
                 prop_assert_eq!(events.first().map(|e| e.seq), Some(state.seq + 1));
                 log.extend(events);
                 state = next;
             }
-            prop_assert_eq!(state.seq, log.len() as u64);
-            let mut done = vec![false; wf.nodes().len()];
-            for (i, node) in wf.nodes().iter().enumerate() {
-                let needs_done = node.needs.iter().all(|&j| done[j]);
-                let st = state.nodes[i].status;
-                if st == NodeStatus::Open || st == NodeStatus::Reached {
-                    prop_assert!(needs_done, "{} is {:?} with needs undone", node.id, st);
-                }
-                if st == NodeStatus::Locked {
-                    prop_assert!(!needs_done, "{} is locked with needs done", node.id);
-                }
-                done[i] = needs_done && st.is_done();
-            }
-            let decision = GateDecision::of(&wf, &state);
-            prop_assert_eq!(decision.state == GateState::Closed, !decision.blockers.is_empty());
+            // A refusal changes nothing: `execute` borrows the state and it is kept as it was.
+            Err(_) => refused += 1,
         }
-        prop_assert_eq!(TransitionState::replay(&wf, &log).unwrap(), state);
+        prop_assert_eq!(state.seq, log.len() as u64);
+        check_state(wf, &state)?;
+    }
+    prop_assert_eq!(TransitionState::replay(wf, &log).unwrap(), state.clone());
+    Ok((state, refused))
+}
+
+/// What may never be allowed, checked against the state a command was decided on.
+fn check_allowed(
+    wf: &Workflow,
+    before: &TransitionState,
+    cmd: &Command,
+    who: &Actor,
+) -> std::result::Result<(), TestCaseError> {
+    let meta = &before.meta;
+    match cmd {
+        Command::Submit { node, .. } => {
+            let d = wf.node(wf.position(node).unwrap()).deliverable().unwrap();
+            prop_assert!(
+                meta.holds(&d.owner, who),
+                "{who} submitted {node}, owned by {}",
+                d.owner
+            );
+        }
+        Command::Review { node, decision, .. } => {
+            let i = wf.position(node).unwrap();
+            let d = wf.node(i).deliverable().unwrap();
+            prop_assert!(
+                d.approval
+                    .approvers()
+                    .iter()
+                    .any(|a| meta.may_act_for(a, who)),
+                "{who} reviewed {node} without being an approver"
+            );
+            if *decision == ReviewDecision::Approve {
+                prop_assert!(
+                    before.nodes[i].submitted_by.as_ref() != Some(who),
+                    "{who} approved their own {node}"
+                );
+                prop_assert!(
+                    !before.nodes[i].approvals.contains(who),
+                    "{who} approved {node} twice"
+                );
+            }
+        }
+        Command::SignOff { node, .. } => {
+            let NodeKind::Milestone(m) = &wf.node(wf.position(node).unwrap()).kind else {
+                return Err(TestCaseError::fail(format!(
+                    "{node} signed off, not a milestone"
+                )));
+            };
+            let role = m.sign_off.as_ref().unwrap();
+            prop_assert!(meta.holds(role, who), "{who} signed off {node} for {role}");
+        }
+        Command::AcceptHandover { .. } | Command::RejectHandover { .. } => {
+            prop_assert_eq!(who, &meta.service_manager);
+        }
+    }
+    Ok(())
+}
+
+/// What must hold of every state: nodes agree with their needs ("done" counting an optional node
+/// as done whatever its state), approved work meets its policy without its submitter, and the
+/// gate is closed exactly when something blocks it.
+fn check_state(wf: &Workflow, state: &TransitionState) -> std::result::Result<(), TestCaseError> {
+    let mut done = vec![false; wf.nodes().len()];
+    for (i, node) in wf.nodes().iter().enumerate() {
+        let needs_done = node.needs.iter().all(|&j| done[j]);
+        let ns = &state.nodes[i];
+        if ns.status == NodeStatus::Open || ns.status == NodeStatus::Reached {
+            prop_assert!(
+                needs_done,
+                "{} is {:?} with needs undone",
+                node.id,
+                ns.status
+            );
+        }
+        if ns.status == NodeStatus::Locked {
+            prop_assert!(!needs_done, "{} is locked with needs done", node.id);
+        }
+        if let (Some(d), NodeStatus::Approved) = (node.deliverable(), ns.status) {
+            prop_assert!(
+                policy_met(&d.approval, &ns.approvals, &state.meta),
+                "{} approved short of {}",
+                node.id,
+                d.approval
+            );
+            prop_assert!(
+                ns.submitted_by
+                    .as_ref()
+                    .is_none_or(|s| !ns.approvals.contains(s))
+            );
+        }
+        done[i] = needs_done && (ns.status.is_done() || !node.required);
+    }
+    let decision = GateDecision::of(wf, state);
+    prop_assert_eq!(
+        decision.state == GateState::Closed,
+        !decision.blockers.is_empty()
+    );
+    if state.status == TransitionStatus::Completed {
+        let accepted = state.nodes[wf.gate()].status == NodeStatus::Accepted;
+        prop_assert!(accepted, "completed without an accepted handover");
+    }
+    Ok(())
+}
+
+proptest! {
+    /// Whatever commands arrive, from whomever, in whatever order, on every shipped workflow and
+    /// the policies workflow: nobody acts beyond their role (owner, approver, sign-off, service
+    /// manager), nobody approves their own work or twice, refused commands change nothing, the
+    /// log replays to the state, and the state keeps its invariants.
+    #[test]
+    fn random_command_sequences_keep_the_invariants(
+        which in 0usize..4,
+        seeds in proptest::collection::vec(any::<u32>(), 0..200),
+    ) {
+        let wf = property_workflows().swap_remove(which);
+        run_seeds(&wf, &seeds)?;
+    }
+}
+
+/// The property above reaches what it claims to check: on every workflow some sequences end
+/// with an accepted handover (or a completed transition) and strangers' commands are refused.
+#[test]
+fn random_sequences_reach_the_handover_on_every_workflow() {
+    let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng >> 32) as u32
+    };
+    for wf in property_workflows() {
+        let (mut handed_over, mut refusals) = (0, 0);
+        for _ in 0..200 {
+            let seeds: Vec<u32> = (0..200).map(|_| next()).collect();
+            let (state, refused) = run_seeds(&wf, &seeds).unwrap();
+            refusals += refused;
+            if state.status != TransitionStatus::Active {
+                handed_over += 1;
+            }
+        }
+        assert!(
+            handed_over > 0,
+            "{}: no sequence reached the handover",
+            wf.name()
+        );
+        assert!(refusals > 0, "{}: nothing was refused", wf.name());
     }
 }
 
