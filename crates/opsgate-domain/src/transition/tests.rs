@@ -486,7 +486,7 @@ fn command_of(wf: &Workflow, state: &TransitionState, seed: u32) -> (Command, Ac
             vec![meta.service_manager.clone()],
         ),
     };
-    let who = if seed % 3 != 0 && !entitled.is_empty() {
+    let who = if !seed.is_multiple_of(3) && !entitled.is_empty() {
         entitled[(seed / 11) % entitled.len()].clone()
     } else {
         actor(PEOPLE[(seed / 7) % PEOPLE.len()])
