@@ -9,6 +9,7 @@ use opsgate_store::{ConnectOptions, Store};
 use opsgate_tests::{
     Clients, TestDb, TestServer, acting, approver_of, get, owner_of, review, status_of, submit,
 };
+use tonic::Code;
 
 const DELIVERABLE: i32 = pb::NodeKind::Deliverable as i32;
 
@@ -263,6 +264,211 @@ async fn rejected_handover_reopens_deliverables_and_closes_the_gate() {
         .await
         .unwrap();
         assert!(check_by_id(&mut c, &id).await.open);
+        server.stop().await;
+        assert_event_log_replays(&db, &id).await;
+    }
+}
+
+/// A standard change over gRPC: attachments as evidence, the service manager's milestone
+/// sign-off (refused to others and while locked), acceptance completing a workflow without a
+/// support window, and a declared `version:` that does not match refused at registration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standard_change_with_attachments_sign_off_and_declared_version() {
+    for db in TestDb::all().await {
+        let server = TestServer::start(&db).await;
+        let mut c = server.clients().await;
+        let mut start = opsgate_tests::start_payroll("2.1");
+        start.workflow_name = "standard-change".into();
+        start.participants = [
+            ("change_manager", "Carl"),
+            ("service_desk_lead", "Dana"),
+            ("service_owner", "Owen"),
+        ]
+        .into_iter()
+        .map(|(role, person)| pb::Participant {
+            role: role.into(),
+            people: vec![person.into()],
+        })
+        .collect();
+        let id = c
+            .transitions
+            .start_transition(acting("Pat", start))
+            .await
+            .unwrap()
+            .into_inner()
+            .transition
+            .unwrap()
+            .id;
+        let sign_off = |who: &str| {
+            acting(
+                who,
+                pb::SignOffMilestoneRequest {
+                    transition_id: id.clone(),
+                    milestone_id: "service-manager-sign-off".into(),
+                    comment: "ready".into(),
+                },
+            )
+        };
+        let locked = c
+            .transitions
+            .sign_off_milestone(sign_off("Sam"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            locked.code(),
+            Code::FailedPrecondition,
+            "{}",
+            locked.message()
+        );
+        assert!(
+            locked.message().contains("cannot be signed off yet"),
+            "{}",
+            locked.message()
+        );
+
+        // The change record, with an attachment: stored and shown with its SHA-256.
+        let sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let submitted = c
+            .transitions
+            .submit_deliverable(acting(
+                "Pat",
+                pb::SubmitDeliverableRequest {
+                    transition_id: id.clone(),
+                    deliverable_id: "change-record".into(),
+                    evidence: Some(pb::Evidence {
+                        links: vec!["https://itsm.example/CHG0042".into()],
+                        text: String::new(),
+                        attachments: vec![pb::Attachment {
+                            uri: "s3://changes/CHG0042.pdf".into(),
+                            sha256: sha.to_uppercase(),
+                        }],
+                    }),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .transition
+            .unwrap();
+        let node = submitted
+            .nodes
+            .iter()
+            .find(|n| n.id == "change-record")
+            .unwrap();
+        let evidence = node.evidence.as_ref().unwrap();
+        assert_eq!(evidence.attachments.len(), 1);
+        assert_eq!(evidence.attachments[0].sha256, sha, "stored lowercase");
+        let bad = c
+            .transitions
+            .submit_deliverable(acting(
+                "Pat",
+                pb::SubmitDeliverableRequest {
+                    transition_id: id.clone(),
+                    deliverable_id: "sla-impact".into(),
+                    evidence: Some(pb::Evidence {
+                        attachments: vec![pb::Attachment {
+                            uri: "s3://changes/impact.pdf".into(),
+                            sha256: "not-a-hash".into(),
+                        }],
+                        ..Default::default()
+                    }),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code(), Code::InvalidArgument);
+
+        for (node, approvers) in [
+            ("change-record", &["Carl"][..]),
+            ("sla-impact", &["Owen", "Carl"][..]),
+            ("updated-knowledge", &["Dana"][..]),
+        ] {
+            if node != "change-record" {
+                submit(&mut c, &id, node, "Pat").await.unwrap();
+            }
+            for who in approvers {
+                review(&mut c, &id, node, pb::ReviewDecision::Approve, "", who)
+                    .await
+                    .unwrap();
+            }
+        }
+        let stranger = c
+            .transitions
+            .sign_off_milestone(sign_off("Pat"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            stranger.code(),
+            Code::PermissionDenied,
+            "{}",
+            stranger.message()
+        );
+        let signed = c
+            .transitions
+            .sign_off_milestone(sign_off("Sam"))
+            .await
+            .unwrap()
+            .into_inner()
+            .transition
+            .unwrap();
+        assert_eq!(
+            status_of(&signed, "service-manager-sign-off"),
+            pb::NodeStatus::Reached
+        );
+        let accepted = c
+            .transitions
+            .accept_handover(acting(
+                "Sam",
+                pb::AcceptHandoverRequest {
+                    transition_id: id.clone(),
+                    comment: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .transition
+            .unwrap();
+        assert_eq!(accepted.status, pb::TransitionStatus::Completed as i32);
+
+        // standard-change.yaml declares `version: 1`; a changed source still saying 1 is refused.
+        let source =
+            std::fs::read_to_string(opsgate_tests::workflows_dir().join("standard-change.yaml"))
+                .unwrap()
+                .replace("Gates a change", "Gates any change");
+        let refused = c
+            .workflows
+            .register_workflow(acting(
+                "Smo",
+                pb::RegisterWorkflowRequest {
+                    source: source.clone(),
+                    file_name: "standard-change.yaml".into(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::FailedPrecondition);
+        assert!(
+            refused
+                .message()
+                .contains("declares version 1, but registering this source makes it version 2"),
+            "{}",
+            refused.message()
+        );
+        let bumped = source.replace("version: 1", "version: 2");
+        let registered = c
+            .workflows
+            .register_workflow(acting(
+                "Smo",
+                pb::RegisterWorkflowRequest {
+                    source: bumped,
+                    file_name: "standard-change.yaml".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(registered.workflow.unwrap().version, 2);
         server.stop().await;
         assert_event_log_replays(&db, &id).await;
     }

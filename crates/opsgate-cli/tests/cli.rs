@@ -485,3 +485,43 @@ async fn a_malformed_database_url_is_a_configuration_error() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handover_reject_reopens_what_the_service_manager_names() {
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db).await;
+    let mut c = server.clients().await;
+    let id = opsgate_tests::start(&mut c, "4.0").await.id;
+    opsgate_tests::approve_all_before_gate(&mut c, &id).await;
+    let reject = [
+        "handover",
+        "reject",
+        &id,
+        "--reason",
+        "no restore test in the runbook",
+        "--reopen",
+        "runbook",
+    ];
+    let out = opsgate(&server.url, Some("Pat"), &reject).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("(permission denied)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = opsgate(&server.url, Some("Sam"), &reject).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let runbook = text
+        .lines()
+        .find(|l| l.contains(" runbook "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        runbook.contains("changes requested")
+            && runbook.contains("\"handover rejected: no restore test in the runbook\""),
+        "{runbook}"
+    );
+    let out = opsgate(&server.url, None, &["gate", "check", &id]).await;
+    assert_eq!(out.status.code(), Some(1), "the gate closed again");
+    server.stop().await;
+}
