@@ -232,3 +232,19 @@ async fn two_files_declaring_one_name_are_refused_at_start_naming_both() {
     assert!(store.list_workflows().await.unwrap().is_empty());
     store.close().await.unwrap();
 }
+
+/// Acknowledged means durable only if every connection the server writes or reads through runs
+/// in WAL mode with `synchronous=FULL` (the crash test cannot see this: SIGKILL keeps the page
+/// cache). This fails as soon as one connection is opened otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sqlite_connection_of_the_server_is_wal_and_synchronous_full() {
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db).await;
+    let pragmas = server.store().sqlite_pragmas().await.unwrap();
+    assert!(pragmas.len() >= 2, "{pragmas:?}");
+    for (journal, synchronous) in &pragmas {
+        assert_eq!(journal, "wal", "{pragmas:?}");
+        assert_eq!(*synchronous, 2, "synchronous must be FULL (2): {pragmas:?}");
+    }
+    server.stop().await;
+}

@@ -131,6 +131,42 @@ impl Store {
         }
     }
 
+    /// SQLite only: `(journal_mode, synchronous)` as every connection of this store reports them:
+    /// every connection the read pool may open (all held at once, so the pool opens each) and the
+    /// write connection. `synchronous` is SQLite's number (2 = FULL). Empty on PostgreSQL. For the
+    /// durability test: an acknowledged write is durable only if every connection is WAL + FULL.
+    pub async fn sqlite_pragmas(&self) -> Result<Vec<(String, i64)>> {
+        if self.backend() != DbBackend::Sqlite {
+            return Ok(Vec::new());
+        }
+        let unavailable = |e: sea_orm::sqlx::Error| Error::Unavailable(e.to_string());
+        let read = self.db.get_sqlite_connection_pool();
+        let mut held = Vec::new();
+        for _ in 0..read.options().get_max_connections() {
+            held.push(read.acquire().await.map_err(unavailable)?);
+        }
+        let _turn = self.write_turn().await;
+        let mut write = self
+            .write_db
+            .get_sqlite_connection_pool()
+            .acquire()
+            .await
+            .map_err(unavailable)?;
+        let mut out = Vec::with_capacity(held.len() + 1);
+        for conn in held.iter_mut().map(|c| &mut **c).chain([&mut *write]) {
+            let journal: String = sea_orm::sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+            let synchronous: i64 = sea_orm::sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+            out.push((journal, synchronous));
+        }
+        Ok(out)
+    }
+
     /// What the state cache holds now: (bytes, transitions).
     pub fn state_cache_usage(&self) -> (usize, usize) {
         self.states.usage()
