@@ -28,11 +28,14 @@ bench:
 	./target/release/opsgate-bench gates
 
 ## soak: the long fault tests: 25 SIGKILLs of a loaded server on SQLite and on PostgreSQL
-## (OPSGATE_TEST_POSTGRES_URL, default the local server), then the hostile-input properties at 2,000+ cases
+## (OPSGATE_TEST_POSTGRES_URL, default the local server), every acknowledged batch checked for an
+## fsync of the WAL under strace, then the hostile-input properties at 2,000+ cases
 SOAK_POSTGRES_URL ?= $(or $(OPSGATE_TEST_POSTGRES_URL),postgres://postgres@127.0.0.1:5432/test)
 soak:
 	OPSGATE_TEST_POSTGRES_URL=$(SOAK_POSTGRES_URL) OPSGATE_CRASH_KILLS=25 \
 		$(CARGO) test --release -p opsgate-cli --test crash -- --nocapture
+	@command -v strace >/dev/null || { echo "make soak needs strace (apt-get install strace)"; exit 2; }
+	OPSGATE_FSYNC_CHECK=1 $(CARGO) test --release -p opsgate-cli --test fsync -- --nocapture
 	OPSGATE_HOSTILE_CASES=2000 $(CARGO) test --release -p opsgate-tests --test hostile
 	OPSGATE_HOSTILE_CASES=20000 $(CARGO) test --release -p opsgate-domain properties
 

@@ -203,16 +203,7 @@ impl TestServer {
     }
 
     pub async fn clients(&self) -> Clients {
-        let channel = Channel::from_shared(self.url.clone())
-            .unwrap()
-            .connect()
-            .await
-            .expect("connect to test server");
-        Clients {
-            workflows: WorkflowServiceClient::new(channel.clone()),
-            transitions: TransitionServiceClient::new(channel.clone()),
-            gates: GateServiceClient::new(channel),
-        }
+        Clients::connect(&self.url).await
     }
 }
 
@@ -222,6 +213,22 @@ pub struct Clients {
     pub workflows: WorkflowServiceClient<Channel>,
     pub transitions: TransitionServiceClient<Channel>,
     pub gates: GateServiceClient<Channel>,
+}
+
+impl Clients {
+    /// One client per service over one channel to the server at `url`.
+    pub async fn connect(url: &str) -> Self {
+        let channel = Channel::from_shared(url.to_owned())
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect to the server");
+        Clients {
+            workflows: WorkflowServiceClient::new(channel.clone()),
+            transitions: TransitionServiceClient::new(channel.clone()),
+            gates: GateServiceClient::new(channel),
+        }
+    }
 }
 
 /// A request made by `actor`.

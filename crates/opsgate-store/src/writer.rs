@@ -182,6 +182,8 @@ impl Store {
                 }
             }
             txn.commit().await?;
+            // `make soak` (tests/fsync.rs) checks an fsync of the WAL precedes every such line.
+            tracing::debug!(writes = writes.len(), "write batch committed");
             for view in results.iter().flatten() {
                 self.states.put(view);
                 tracing::debug!(transition = %view.id, seq = view.state.seq, status = view.state.status.as_str(), "transition written");
