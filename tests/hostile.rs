@@ -321,7 +321,7 @@ async fn make(
         if let Some(value) = actor.as_deref().and_then(|a| a.parse().ok()) {
             request
                 .metadata_mut()
-                .insert(opsgate_server::ACTOR_METADATA_KEY, value);
+                .insert(opsgate_proto::metadata::ACTOR_METADATA_KEY, value);
         }
         request
     }

@@ -137,3 +137,82 @@ impl StateCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use chrono::Utc;
+    use opsgate_domain::transition::{TransitionMeta, TransitionState};
+    use opsgate_domain::{Actor, Evidence, Participants, RoleName, Workflow, WorkflowName};
+
+    use super::*;
+    use crate::workflows::WorkflowRecord;
+
+    const WIDE: &str = "name: wide\nroles:\n  desk: {description: d}\nmilestones:\n  - {id: start, title: Start}\ndeliverables:\n  - {id: d0, title: D0, owner: project_manager, approver: desk, needs: [start]}\ngate: {id: gate, title: Gate, needs: [d0]}\n";
+
+    /// A transition `id` whose one deliverable holds `text_bytes` of evidence text.
+    fn view(id: &str, text_bytes: usize) -> TransitionView {
+        let workflow = Workflow::parse("wide.yaml", WIDE).unwrap();
+        let actor = |n: &str| Actor::parse(n).unwrap();
+        let meta = TransitionMeta {
+            workflow: WorkflowName::parse("wide").unwrap(),
+            workflow_version: 1,
+            service_name: "svc".into(),
+            service_version: id.into(),
+            project_manager: actor("pat"),
+            service_manager: actor("sam"),
+            target_go_live: Utc::now().date_naive(),
+            participants: Participants::from([(
+                RoleName::parse("desk").unwrap(),
+                vec![actor("dana")],
+            )]),
+        };
+        let (mut state, _) =
+            TransitionState::start(&workflow, meta, actor("pat"), Utc::now()).unwrap();
+        let i = workflow.position("d0").unwrap();
+        state.nodes[i].evidence = Some(Evidence::parse(vec![], "x".repeat(text_bytes)).unwrap());
+        TransitionView {
+            id: id.into(),
+            workflow: Arc::new(WorkflowRecord {
+                id: 1,
+                version: 1,
+                source: WIDE.into(),
+                sha256: String::new(),
+                registered_at: Utc::now(),
+                workflow,
+            }),
+            state,
+        }
+    }
+
+    #[test]
+    fn the_cache_is_bounded_by_bytes_not_entries() {
+        let small = weight(&view("s", 0));
+        let budget = 10 * small + small / 2;
+        let cache = StateCache::new(budget);
+        for i in 0..10 {
+            cache.put(&view(&format!("s{i}"), 0));
+        }
+        assert_eq!(cache.usage().1, 10);
+        // One heavy transition pushes out the least recently used small ones, not just one entry.
+        cache.put(&view("heavy", 4 * small));
+        let (bytes, entries) = cache.usage();
+        assert!(bytes <= budget, "{bytes} > {budget}");
+        assert!(entries <= 7, "{entries} entries: one heavy state weighs several light ones");
+        assert!(cache.get("heavy").is_some());
+        assert!(
+            cache.get("s0").is_none(),
+            "the least recently used went first"
+        );
+        // Replacing an entry re-weighs it; removing one frees its bytes.
+        cache.remove("heavy");
+        assert!(cache.usage().0 < bytes);
+        // A state larger than the whole budget is not kept at all.
+        cache.put(&view("huge", budget));
+        assert!(cache.get("huge").is_none());
+        assert!(cache.usage().0 <= budget);
+    }
+}
