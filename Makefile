@@ -26,6 +26,7 @@ bench:
 	./target/release/opsgate-bench workflow
 	./target/release/opsgate-bench handover
 	./target/release/opsgate-bench gates
+	./target/release/opsgate-bench heavy
 
 ## soak: the long fault tests: 25 SIGKILLs of a loaded server on SQLite and on PostgreSQL
 ## (OPSGATE_TEST_POSTGRES_URL, default the local server), every acknowledged batch checked for an

@@ -478,3 +478,54 @@ async fn the_row_snapshot_and_node_states_agree_and_old_rows_read_from_node_stat
         }
     }
 }
+
+/// A node holding a lot of evidence is left out of the row's snapshot (`null` there) and read
+/// from `node_states`: writes to a transition full of evidence stay small, and every store reads
+/// the same state, equal to the replay of the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_node_states_stay_out_of_the_row_snapshot_and_read_back_whole() {
+    use sea_orm::{ConnectionTrait, Statement};
+    for db in TestDb::all().await {
+        let store = store(&db).await;
+        let id = store
+            .start_transition(new_transition("1.0"), actor("Pat"))
+            .await
+            .unwrap()
+            .id;
+        let heavy = Command::Submit {
+            node: "sla".into(),
+            evidence: Evidence::parse(vec![], "x".repeat(60_000)).unwrap(),
+        };
+        store.execute(&id, heavy, actor("Pat")).await.unwrap();
+        let view = store
+            .execute(&id, submit("support-contacts"), actor("Pat"))
+            .await
+            .unwrap();
+        let row = store
+            .connection()
+            .query_one_raw(Statement::from_string(
+                store.backend(),
+                format!("SELECT nodes FROM transitions WHERE id = '{id}'"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let snapshot: String = row.try_get("", "nodes").unwrap();
+        assert!(
+            snapshot.len() < 8_000,
+            "{} bytes in the row",
+            snapshot.len()
+        );
+        assert!(snapshot.contains("null"), "{snapshot}");
+        let fresh = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
+        let read = fresh.get_transition(&id).await.unwrap();
+        assert_eq!(read.state, view.state, "{}", db.backend);
+        let events = fresh.events(&id).await.unwrap();
+        let replayed =
+            opsgate_domain::TransitionState::replay(&read.workflow.workflow, &events).unwrap();
+        assert_eq!(replayed, read.state);
+        for s in [store, fresh] {
+            s.close().await.unwrap();
+        }
+    }
+}

@@ -110,6 +110,16 @@ impl Tally {
         })
     }
 
+    /// The figures of this one client over `elapsed`.
+    pub(crate) fn load(self, elapsed: Duration) -> Load {
+        Load {
+            calls: self.calls,
+            errors: self.errors,
+            elapsed,
+            latency_us: self.latency_us,
+        }
+    }
+
     /// Records one call that started at `since`.
     pub(crate) fn record(&mut self, since: Instant, ok: bool) {
         let us = u64::try_from(since.elapsed().as_micros())
@@ -399,6 +409,17 @@ impl Server {
                 .and_then(|v| v.parse::<u64>().ok())
                 .unwrap_or(0);
         Ok((kib("VmRSS:"), kib("VmHWM:"), ticks as f64 / 100.0))
+    }
+
+    /// Bytes the server has passed to write(2) and friends so far (`wchar` of /proc/PID/io):
+    /// its database writes and its network answers.
+    pub(crate) fn written(&self) -> anyhow::Result<u64> {
+        let io = std::fs::read_to_string(format!("/proc/{}/io", self.pid))?;
+        Ok(io
+            .lines()
+            .find_map(|l| l.strip_prefix("wchar:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0))
     }
 
     pub(crate) async fn stop(mut self) -> anyhow::Result<()> {

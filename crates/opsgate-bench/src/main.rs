@@ -3,6 +3,7 @@
 mod alloc;
 mod gates;
 mod handover;
+mod heavy;
 mod workflow;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +41,15 @@ enum Scenario {
         /// Admin URL of a PostgreSQL server (a database is created and dropped).
         #[arg(long, env = "OPSGATE_TEST_POSTGRES_URL")]
         postgres_url: Option<String>,
+    },
+    /// Write latency on a transition holding 1 MiB of evidence against an almost empty one.
+    Heavy {
+        /// Write cycles (submit + request changes) per round and transition.
+        #[arg(long, default_value_t = 200)]
+        cycles: usize,
+        /// Rounds, alternating light and heavy.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// Gate checks on many stored transitions under a fixed write load; start-up time on them.
     Gates {
@@ -99,6 +109,7 @@ fn main() -> anyhow::Result<()> {
                 postgres_url.as_deref(),
             ))
         }
+        Scenario::Heavy { cycles, rounds } => runtime()?.block_on(heavy::run(cycles, rounds)),
         Scenario::Gates {
             db,
             transitions,

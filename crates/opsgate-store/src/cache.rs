@@ -201,7 +201,10 @@ mod tests {
         cache.put(&view("heavy", 4 * small));
         let (bytes, entries) = cache.usage();
         assert!(bytes <= budget, "{bytes} > {budget}");
-        assert!(entries <= 7, "{entries} entries: one heavy state weighs several light ones");
+        assert!(
+            entries <= 7,
+            "{entries} entries: one heavy state weighs several light ones"
+        );
         assert!(cache.get("heavy").is_some());
         assert!(
             cache.get("s0").is_none(),

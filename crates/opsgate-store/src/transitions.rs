@@ -377,14 +377,30 @@ impl Store {
     async fn cached_or_load(
         &self,
         conn: &impl ConnectionTrait,
-        row: transitions::Model,
+        mut row: transitions::Model,
     ) -> Result<TransitionView> {
-        let seq = u64::try_from(row.seq)
-            .map_err(|_| Error::Corrupt(format!("transition seq {}", row.seq)))?;
-        match self.states.get_at(&row.id, seq) {
-            Some(view) => Ok(view),
-            None => self.load(conn, row).await,
+        for _ in 0..MAX_LOAD_ATTEMPTS {
+            let seq = u64::try_from(row.seq)
+                .map_err(|_| Error::Corrupt(format!("transition seq {}", row.seq)))?;
+            if let Some(view) = self.states.get_at(&row.id, seq) {
+                return Ok(view);
+            }
+            let id = row.id.clone();
+            match self.load(conn, row).await? {
+                Loaded::View(view) => return Ok(view),
+                // A write committed between the row and its node states: read both again.
+                Loaded::Moved => {
+                    row = transitions::Entity::find_by_id(id.clone())
+                        .one(conn)
+                        .await?
+                        .ok_or_else(|| not_found(&id))?;
+                }
+            }
         }
+        Err(Error::Conflict {
+            kind: "transition",
+            id: row.id,
+        })
     }
 
     /// The node states of a row without a snapshot, from `node_states`, in workflow order.
@@ -414,20 +430,42 @@ impl Store {
             .collect()
     }
 
-    async fn load(
-        &self,
-        conn: &impl ConnectionTrait,
-        row: transitions::Model,
-    ) -> Result<TransitionView> {
+    /// The view of a row: its snapshot, with the node states the snapshot leaves to
+    /// `node_states` (heavy ones, or every one on rows from before the snapshot) read from there.
+    /// Those are read by a second statement, so the row's `seq` is read again after it: unchanged,
+    /// no write came between (every write moves `seq` and its node states in one transaction);
+    /// changed, the caller reads again ([`Loaded::Moved`]).
+    async fn load(&self, conn: &impl ConnectionTrait, row: transitions::Model) -> Result<Loaded> {
         let workflow = self.workflow_by_id(conn, row.workflow_id).await?;
         let snapshot = match &row.nodes {
-            Some(json) => Some(serde_json::from_str::<Vec<NodeState>>(json)?)
+            Some(json) => Some(serde_json::from_str::<Vec<Option<NodeState>>>(json)?)
                 .filter(|nodes| nodes.len() == workflow.workflow.nodes().len()),
             None => None,
         };
         let nodes = match snapshot {
-            Some(nodes) => nodes,
-            None => self.node_states(conn, &row.id, &workflow).await?,
+            Some(nodes) if nodes.iter().all(Option::is_some) => {
+                nodes.into_iter().flatten().collect()
+            }
+            partial => {
+                let stored = self.node_states(conn, &row.id, &workflow).await?;
+                let seq_now: Option<i64> = transitions::Entity::find_by_id(row.id.clone())
+                    .select_only()
+                    .column(transitions::Column::Seq)
+                    .into_tuple()
+                    .one(conn)
+                    .await?;
+                if seq_now != Some(row.seq) {
+                    return Ok(Loaded::Moved);
+                }
+                match partial {
+                    Some(inline) => inline
+                        .into_iter()
+                        .zip(stored)
+                        .map(|(inline, stored)| inline.unwrap_or(stored))
+                        .collect(),
+                    None => stored,
+                }
+            }
         };
         let state = TransitionState {
             meta: serde_json::from_str(&row.meta)?,
@@ -438,12 +476,22 @@ impl Store {
             created_at: row.created_at,
             updated_at: row.updated_at,
         };
-        Ok(TransitionView {
+        Ok(Loaded::View(TransitionView {
             id: row.id,
             workflow,
             state,
-        })
+        }))
     }
+}
+
+/// How often a read retries a transition that writers keep moving under it.
+const MAX_LOAD_ATTEMPTS: usize = 5;
+
+/// What [`Store::load`] found.
+enum Loaded {
+    View(TransitionView),
+    /// The row moved on while its node states were read.
+    Moved,
 }
 
 fn parse_status(value: &str) -> Result<TransitionStatus> {
