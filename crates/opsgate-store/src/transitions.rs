@@ -387,9 +387,9 @@ impl Store {
             }
             let id = row.id.clone();
             match self.load(conn, row).await? {
-                Loaded::View(view) => return Ok(view),
+                Some(view) => return Ok(view),
                 // A write committed between the row and its node states: read both again.
-                Loaded::Moved => {
+                None => {
                     row = transitions::Entity::find_by_id(id.clone())
                         .one(conn)
                         .await?
@@ -434,8 +434,12 @@ impl Store {
     /// `node_states` (heavy ones, or every one on rows from before the snapshot) read from there.
     /// Those are read by a second statement, so the row's `seq` is read again after it: unchanged,
     /// no write came between (every write moves `seq` and its node states in one transaction);
-    /// changed, the caller reads again ([`Loaded::Moved`]).
-    async fn load(&self, conn: &impl ConnectionTrait, row: transitions::Model) -> Result<Loaded> {
+    /// changed, `None`: the caller reads again.
+    async fn load(
+        &self,
+        conn: &impl ConnectionTrait,
+        row: transitions::Model,
+    ) -> Result<Option<TransitionView>> {
         let workflow = self.workflow_by_id(conn, row.workflow_id).await?;
         let snapshot = match &row.nodes {
             Some(json) => Some(serde_json::from_str::<Vec<Option<NodeState>>>(json)?)
@@ -455,7 +459,7 @@ impl Store {
                     .one(conn)
                     .await?;
                 if seq_now != Some(row.seq) {
-                    return Ok(Loaded::Moved);
+                    return Ok(None);
                 }
                 match partial {
                     Some(inline) => inline
@@ -476,7 +480,7 @@ impl Store {
             created_at: row.created_at,
             updated_at: row.updated_at,
         };
-        Ok(Loaded::View(TransitionView {
+        Ok(Some(TransitionView {
             id: row.id,
             workflow,
             state,
@@ -486,13 +490,6 @@ impl Store {
 
 /// How often a read retries a transition that writers keep moving under it.
 const MAX_LOAD_ATTEMPTS: usize = 5;
-
-/// What [`Store::load`] found.
-enum Loaded {
-    View(TransitionView),
-    /// The row moved on while its node states were read.
-    Moved,
-}
 
 fn parse_status(value: &str) -> Result<TransitionStatus> {
     TransitionStatus::parse(value)
