@@ -529,3 +529,31 @@ async fn heavy_node_states_stay_out_of_the_row_snapshot_and_read_back_whole() {
         }
     }
 }
+
+/// Parsed workflow versions are cached, but not without bound: a registry with more versions
+/// than the cache holds keeps at most `WORKFLOW_CACHE` of them, and still reads every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parsed_workflow_cache_is_bounded() {
+    let db = TestDb::sqlite();
+    let store = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
+    let source = std::fs::read_to_string(workflows_dir().join("service-desk-first.yaml")).unwrap();
+    let versions = opsgate_store::WORKFLOW_CACHE + 20;
+    for v in 0..versions {
+        let changed = format!("{source}\n# revision {v}\n");
+        store
+            .register_workflow("desk.yaml", &changed, &actor("Smo"))
+            .await
+            .unwrap();
+    }
+    assert!(
+        store.cached_workflow_versions() <= opsgate_store::WORKFLOW_CACHE,
+        "{} cached",
+        store.cached_workflow_versions()
+    );
+    let first = store
+        .get_workflow("service-desk-first", Some(1))
+        .await
+        .unwrap();
+    assert_eq!(first.version, 1);
+    store.close().await.unwrap();
+}

@@ -167,6 +167,11 @@ impl Store {
         Ok(out)
     }
 
+    /// How many parsed workflow versions are kept in memory (at most [`WORKFLOW_CACHE`]).
+    pub fn cached_workflow_versions(&self) -> usize {
+        self.workflows.lock().map_or(0, |c| c.len())
+    }
+
     /// What the state cache holds now: (bytes, transitions).
     pub fn state_cache_usage(&self) -> (usize, usize) {
         self.states.usage()
