@@ -290,15 +290,7 @@ async fn a_standard_change_with_attachments_sign_off_and_declared_version() {
             people: vec![person.into()],
         })
         .collect();
-        let id = c
-            .transitions
-            .start_transition(acting("Pat", start))
-            .await
-            .unwrap()
-            .into_inner()
-            .transition
-            .unwrap()
-            .id;
+        let id = opsgate_tests::start_with(&mut c, start).await.id;
         let sign_off = |who: &str| {
             acting(
                 who,

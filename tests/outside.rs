@@ -42,14 +42,7 @@ async fn unicode_names_act_in_either_metadata_form_and_two_actors_are_refused() 
         role: "service_desk_lead".into(),
         people: vec!["José Müller".into(), "Zoë Ødegaard".into()],
     };
-    let t = c
-        .transitions
-        .start_transition(acting("Pat", start))
-        .await
-        .unwrap()
-        .into_inner()
-        .transition
-        .unwrap();
+    let t = opsgate_tests::start_with(&mut c, start).await;
     submit(&mut c, &t.id, "support-contacts", "Pat")
         .await
         .unwrap();
@@ -362,19 +355,7 @@ async fn a_transition_filled_to_its_limit_is_readable_and_every_stored_write_is_
     for db in TestDb::all().await {
         let server = TestServer::start_with(&db, None).await;
         let mut c = server.clients().await;
-        let mut yaml = String::from(
-            "name: wide\nroles:\n  desk: {description: d}\nmilestones:\n  - {id: start, title: Start}\ndeliverables:\n",
-        );
-        for i in 0..20 {
-            yaml.push_str(&format!(
-                "  - {{id: d{i}, title: D{i}, owner: project_manager, approver: desk, needs: [start]}}\n"
-            ));
-        }
-        let needs: Vec<String> = (0..20).map(|i| format!("d{i}")).collect();
-        yaml.push_str(&format!(
-            "gate: {{id: gate, title: Gate, needs: [{}]}}\n",
-            needs.join(", ")
-        ));
+        let yaml = opsgate_tests::wide_workflow(20);
         c.workflows
             .register_workflow(acting(
                 "Smo",
@@ -391,15 +372,7 @@ async fn a_transition_filled_to_its_limit_is_readable_and_every_stored_write_is_
             role: "desk".into(),
             people: vec!["Dana".into()],
         }];
-        let id = c
-            .transitions
-            .start_transition(acting("Pat", start))
-            .await
-            .unwrap()
-            .into_inner()
-            .transition
-            .unwrap()
-            .id;
+        let id = opsgate_tests::start_with(&mut c, start).await.id;
         let links: Vec<String> = (0..opsgate_domain::transition::MAX_LINKS)
             .map(|i| format!("https://docs.example/{i}/{}", "p".repeat(2000)))
             .collect();

@@ -303,13 +303,58 @@ pub fn start_payroll(service_version: &str) -> pb::StartTransitionRequest {
 
 /// Starts `payroll SERVICE_VERSION` on the standard workflow as Pat.
 pub async fn start(c: &mut Clients, service_version: &str) -> pb::Transition {
+    start_with(c, start_payroll(service_version)).await
+}
+
+/// Starts the transition `request` describes, as Pat.
+pub async fn start_with(c: &mut Clients, request: pb::StartTransitionRequest) -> pb::Transition {
     c.transitions
-        .start_transition(acting("Pat", start_payroll(service_version)))
+        .start_transition(acting("Pat", request))
         .await
         .expect("start transition")
         .into_inner()
         .transition
         .unwrap()
+}
+
+/// A workflow of `n` deliverables that need only the start, owned by the project manager and
+/// approved by role `desk`: room for a lot of evidence.
+pub fn wide_workflow(n: usize) -> String {
+    let mut yaml = String::from(
+        "name: wide\nroles:\n  desk: {description: d}\nmilestones:\n  - {id: start, title: Start}\ndeliverables:\n",
+    );
+    for i in 0..n {
+        yaml.push_str(&format!(
+            "  - {{id: d{i}, title: D{i}, owner: project_manager, approver: desk, needs: [start]}}\n"
+        ));
+    }
+    let needs: Vec<String> = (0..n).map(|i| format!("d{i}")).collect();
+    yaml.push_str(&format!(
+        "gate: {{id: gate, title: Gate, needs: [{}]}}\n",
+        needs.join(", ")
+    ));
+    yaml
+}
+
+/// The address an `opsgate serve` child logs once serving (`serving gRPC addr=...`), read from
+/// its stderr; the rest of its log is drained in the background so that it never blocks.
+pub async fn serving_address(stderr: tokio::process::ChildStderr) -> String {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("serving gRPC")
+                && let Some(rest) = line.split("addr=").nth(1)
+            {
+                return rest.split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        panic!("opsgate serve exited before serving");
+    })
+    .await
+    .expect("opsgate serve did not start within 60 s");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    addr
 }
 
 /// Submits a deliverable with one evidence link.

@@ -21,7 +21,6 @@ use opsgate_tests::{TestDb, acting};
 
 /// The one person named for the crash workflow's reviewer role.
 const REVIEWER: &str = "Rae";
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tonic::transport::Channel;
@@ -68,21 +67,7 @@ async fn serve(database_url: &str, workflows: &Path) -> (Child, String) {
         .kill_on_drop(true)
         .spawn()
         .expect("spawn opsgate serve");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains("serving gRPC")
-                && let Some(rest) = line.split("addr=").nth(1)
-            {
-                return rest.split_whitespace().next().unwrap().to_owned();
-            }
-        }
-        panic!("opsgate serve exited before serving");
-    })
-    .await
-    .expect("opsgate serve did not start within 30 s");
-    // Keep draining its log so that it never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let addr = opsgate_tests::serving_address(child.stderr.take().unwrap()).await;
     (child, format!("http://{addr}"))
 }
 

@@ -10,8 +10,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use opsgate_tests::{acting, start_payroll, submit, workflows_dir};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use opsgate_tests::{submit, workflows_dir};
 use tokio::process::Command;
 
 /// What the strace log says: batches committed, and those with no WAL sync since the previous.
@@ -87,20 +86,7 @@ async fn every_acknowledged_batch_follows_an_fsync_of_the_wal() {
         .kill_on_drop(true)
         .spawn()
         .expect("strace runs");
-    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains("serving gRPC")
-                && let Some(rest) = line.split("addr=").nth(1)
-            {
-                return rest.split_whitespace().next().unwrap().to_owned();
-            }
-        }
-        panic!("opsgate serve exited before serving");
-    })
-    .await
-    .expect("the server starts under strace");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let addr = opsgate_tests::serving_address(server.stderr.take().unwrap()).await;
 
     // Eight clients start transitions and submit, concurrently, for a few seconds:
     // the writer commits them in batches of several.
@@ -114,14 +100,7 @@ async fn every_acknowledged_batch_follows_an_fsync_of_the_wal() {
                 let mut i = 0;
                 while Instant::now() < deadline {
                     i += 1;
-                    let t = c
-                        .transitions
-                        .start_transition(acting("Pat", start_payroll(&format!("{n}.{i}"))))
-                        .await
-                        .unwrap()
-                        .into_inner()
-                        .transition
-                        .unwrap();
+                    let t = opsgate_tests::start(&mut c, &format!("{n}.{i}")).await;
                     submit(&mut c, &t.id, "support-contacts", "Pat")
                         .await
                         .unwrap();
