@@ -5,11 +5,12 @@ DATABASE_URL ?= sqlite://data/opsgate.db
 
 .PHONY: run test lint fmt build release bench soak
 
-## run: start the server on $(LISTEN) with $(DATABASE_URL) and the shipped workflows. Built with
+## run: start a development server (--insecure-dev: x-opsgate-actor says who acts) on $(LISTEN)
+## with $(DATABASE_URL) and the shipped workflows. Built with
 ## the workspace's feature set, so right after `make test` it starts without compiling again.
 run:
 	$(CARGO) build --workspace --bins
-	$${CARGO_TARGET_DIR:-target}/debug/opsgate serve --listen $(LISTEN) --database-url $(DATABASE_URL) --workflows workflows
+	$${CARGO_TARGET_DIR:-target}/debug/opsgate serve --insecure-dev --listen $(LISTEN) --database-url $(DATABASE_URL) --workflows workflows
 
 ## test: the whole suite; PostgreSQL tests also run when OPSGATE_TEST_POSTGRES_URL is set
 test:

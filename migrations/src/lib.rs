@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m20261122_000001_init;
 mod m20261122_000002_node_snapshot;
 mod m20261123_000003_workflow_events;
+mod m20261123_000004_api_tokens;
 
 /// Every migration in order.
 #[derive(Debug)]
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_init::Migration),
             Box::new(m20261122_000002_node_snapshot::Migration),
             Box::new(m20261123_000003_workflow_events::Migration),
+            Box::new(m20261123_000004_api_tokens::Migration),
         ]
     }
 }

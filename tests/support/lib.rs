@@ -175,14 +175,38 @@ impl TestServer {
         Self::start_with(db, Some(workflows_dir())).await
     }
 
-    /// Starts a server on `db`, loading `workflows` when given.
+    /// Starts a development server (`--insecure-dev`: the actor comes from `x-opsgate-actor`) on
+    /// `db`, loading `workflows` when given.
     pub async fn start_with(db: &TestDb, workflows: Option<PathBuf>) -> Self {
-        let server = opsgate_server::start(Config {
-            workflows_dir: workflows,
-            ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
-        })
+        Self::start_config(
+            db,
+            Config {
+                workflows_dir: workflows,
+                insecure_dev: true,
+                ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+            },
+        )
         .await
-        .unwrap_or_else(|e| panic!("server failed to start on {}: {e}", db.backend));
+    }
+
+    /// Starts a secure server (tokens only) on `db` with the shipped workflows and the bootstrap
+    /// token `bootstrap` (principal `bootstrap`, role `smo`).
+    pub async fn start_secure(db: &TestDb, bootstrap: &str) -> Self {
+        Self::start_config(
+            db,
+            Config {
+                workflows_dir: Some(workflows_dir()),
+                bootstrap_token: Some(bootstrap.to_owned()),
+                ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+            },
+        )
+        .await
+    }
+
+    async fn start_config(db: &TestDb, config: Config) -> Self {
+        let server = opsgate_server::start(config)
+            .await
+            .unwrap_or_else(|e| panic!("server failed to start on {}: {e}", db.backend));
         let url = format!("http://{}", server.local_addr());
         Self {
             server: Some(server),

@@ -349,6 +349,7 @@ impl Server {
         let child = tokio::process::Command::new(&exe)
             .args([
                 "serve",
+                "--insecure-dev",
                 "--listen",
                 &format!("127.0.0.1:{port}"),
                 "--database-url",

@@ -1,8 +1,9 @@
 //! Connecting to the server, attaching the acting person, and describing failures for people.
 
 use anyhow::{Context as _, anyhow};
-use opsgate_proto::metadata::{ACTOR_METADATA_KEY, encode_actor};
+use opsgate_proto::metadata::{ACTOR_METADATA_KEY, AUTHORIZATION_METADATA_KEY, encode_actor};
 use opsgate_proto::v1::gate_service_client::GateServiceClient;
+use opsgate_proto::v1::identity_service_client::IdentityServiceClient;
 use opsgate_proto::v1::transition_service_client::TransitionServiceClient;
 use opsgate_proto::v1::workflow_service_client::WorkflowServiceClient;
 use tonic::Request;
@@ -10,11 +11,13 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
-/// What every client command knows: where the server is and who acts.
+/// What every client command knows: where the server is, its credential, and who acts.
 #[derive(Debug)]
 pub(crate) struct Context {
     pub server: String,
     pub actor: Option<String>,
+    /// An API token (`og_...`): who the caller is, on any server.
+    pub token: Option<String>,
 }
 
 impl Context {
@@ -41,8 +44,16 @@ impl Context {
         Ok(GateServiceClient::new(self.channel().await?))
     }
 
-    /// A request carrying the acting person; fails before any network call when none is set.
+    pub async fn identity(&self) -> anyhow::Result<IdentityServiceClient<Channel>> {
+        Ok(IdentityServiceClient::new(self.channel().await?))
+    }
+
+    /// A request that changes something: with the token when there is one, else (development
+    /// servers only) with the acting person; fails before any network call when neither is set.
     pub fn acting<T>(&self, message: T) -> anyhow::Result<Request<T>> {
+        if self.token().is_some() {
+            return self.reading(message);
+        }
         let actor = self
             .actor
             .as_deref()
@@ -50,7 +61,8 @@ impl Context {
             .filter(|a| !a.is_empty())
             .ok_or_else(|| {
                 anyhow!(
-                    "this command changes state: say who you are with --as NAME or OPSGATE_ACTOR"
+                    "this command changes state: give your API token with --token or OPSGATE_TOKEN \
+                     (on a development server, --as NAME or OPSGATE_ACTOR)"
                 )
             })?;
         // Names are Unicode; metadata is ASCII: percent-encode what is not (the server decodes).
@@ -59,6 +71,26 @@ impl Context {
         let mut request = Request::new(message);
         request.metadata_mut().insert(ACTOR_METADATA_KEY, value);
         Ok(request)
+    }
+
+    /// A request carrying the token, when there is one (reads need none on a development server).
+    pub fn reading<T>(&self, message: T) -> anyhow::Result<Request<T>> {
+        let mut request = Request::new(message);
+        if let Some(token) = self.token() {
+            let value = MetadataValue::try_from(format!("Bearer {token}"))
+                .map_err(|_| anyhow!("--token must be the og_... text the SMO gave you"))?;
+            request
+                .metadata_mut()
+                .insert(AUTHORIZATION_METADATA_KEY, value);
+        }
+        Ok(request)
+    }
+
+    fn token(&self) -> Option<&str> {
+        self.token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
     }
 }
 

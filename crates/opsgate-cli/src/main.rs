@@ -35,7 +35,17 @@ struct Cli {
     )]
     server: String,
 
-    /// The person acting (recorded in every event); required by commands that change state.
+    /// Your API token (og_...): who you are. Commands that change state need it.
+    #[arg(
+        long,
+        global = true,
+        env = "OPSGATE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    token: Option<String>,
+
+    /// Development servers only (--insecure-dev): the person acting, when no token is given.
     #[arg(long = "as", global = true, env = "OPSGATE_ACTOR", value_name = "NAME")]
     actor: Option<String>,
 
@@ -65,6 +75,9 @@ enum Command {
     /// Ask whether the operations gate is open (for CI pipelines).
     #[command(subcommand)]
     Gate(commands::gate::Command),
+    /// Create, list and revoke API tokens (SMO).
+    #[command(subcommand)]
+    Token(commands::token::Command),
 }
 
 /// The command line. `--server` and `--as` are global for the client commands but mean nothing
@@ -76,6 +89,7 @@ fn command() -> clap::Command {
         serve
             .arg(clap::Arg::new("server").long("server").hide(true))
             .arg(clap::Arg::new("actor").long("as").hide(true))
+            .arg(clap::Arg::new("token").long("token").hide(true))
     })
 }
 
@@ -98,6 +112,7 @@ fn main() -> ExitCode {
     let ctx = client::Context {
         server: cli.server,
         actor: cli.actor,
+        token: cli.token,
     };
     let result = runtime.block_on(async move {
         match cli.command {
@@ -108,6 +123,7 @@ fn main() -> ExitCode {
             Command::Handover(cmd) => commands::handover::run(&ctx, cmd).await,
             Command::Milestone(cmd) => commands::handover::run_milestone(&ctx, cmd).await,
             Command::Gate(cmd) => commands::gate::run(&ctx, cmd).await,
+            Command::Token(cmd) => commands::token::run(&ctx, cmd).await,
         }
     });
     match result {

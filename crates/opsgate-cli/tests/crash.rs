@@ -56,7 +56,13 @@ impl Rng {
 /// Starts `opsgate serve` on port 0 and returns it with the address it logged.
 async fn serve(database_url: &str, workflows: &Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_opsgate"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database-url"])
+        .args([
+            "serve",
+            "--insecure-dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+        ])
         .arg(database_url)
         .arg("--workflows")
         .arg(workflows)

@@ -72,6 +72,7 @@ async fn every_acknowledged_batch_follows_an_fsync_of_the_wal() {
         .arg(env!("CARGO_BIN_EXE_opsgate"))
         .args([
             "serve",
+            "--insecure-dev",
             "--listen",
             "127.0.0.1:0",
             "--database-url",

@@ -10,6 +10,9 @@ pub const ACTOR_METADATA_KEY: &str = "x-opsgate-actor";
 /// The binary form of [`ACTOR_METADATA_KEY`]: the name as UTF-8 bytes.
 pub const ACTOR_BIN_METADATA_KEY: &str = "x-opsgate-actor-bin";
 
+/// Metadata key of the credential: `authorization: Bearer og_...`.
+pub const AUTHORIZATION_METADATA_KEY: &str = "authorization";
+
 /// `name` as the value of [`ACTOR_METADATA_KEY`]: visible ASCII stays, everything else (and `%`
 /// itself) becomes `%XX` of its UTF-8 bytes.
 pub fn encode_actor(name: &str) -> String {

@@ -317,3 +317,18 @@ fn blocker(view: &TransitionView, b: &Blocker) -> pb::Blocker {
     }
     out
 }
+
+pub(crate) fn token(t: &opsgate_store::TokenRecord) -> pb::TokenInfo {
+    pb::TokenInfo {
+        id: t.id.clone(),
+        principal: t.principal.to_string(),
+        roles: t.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+        description: t.description.clone(),
+        prefix: t.prefix.clone(),
+        created_by: t.created_by.clone(),
+        created_at: Some(timestamp(t.created_at)),
+        expires_at: t.expires_at.map(timestamp),
+        revoked_at: t.revoked_at.map(timestamp),
+        revoked_by: t.revoked_by.clone().unwrap_or_default(),
+    }
+}

@@ -1,6 +1,7 @@
 //! The opsgate gRPC server: tonic services over the store, health and reflection, start-up and graceful shutdown.
 
 mod actor;
+mod auth;
 mod convert;
 mod error;
 mod loader;
@@ -10,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use opsgate_proto::v1::gate_service_server::GateServiceServer;
+use opsgate_proto::v1::identity_service_server::IdentityServiceServer;
 use opsgate_proto::v1::transition_service_server::TransitionServiceServer;
 use opsgate_proto::v1::workflow_service_server::WorkflowServiceServer;
 use opsgate_store::{ConnectOptions, Store};
@@ -20,6 +22,9 @@ pub use error::ERROR_DOMAIN;
 pub use error::StartError;
 pub use loader::{LOADER_ACTOR, LoadedWorkflow, load_workflows};
 pub use opsgate_proto::metadata::{ACTOR_BIN_METADATA_KEY, ACTOR_METADATA_KEY};
+
+/// The principal of the bootstrap token.
+pub const BOOTSTRAP_PRINCIPAL: &str = "bootstrap";
 
 /// Largest request accepted (a workflow source is at most 1 MiB).
 pub const MAX_MESSAGE_BYTES: usize = 2 * 1024 * 1024;
@@ -37,6 +42,11 @@ pub struct Config {
     pub workflows_dir: Option<PathBuf>,
     /// Bytes of decoded transition states the server keeps in memory (0: none).
     pub state_cache_bytes: usize,
+    /// Development only: calls without a token may name their actor with `x-opsgate-actor`.
+    pub insecure_dev: bool,
+    /// A token secret that must exist, for principal `bootstrap` with role `smo`: how the SMO
+    /// gets in on a fresh database (`OPSGATE_BOOTSTRAP_TOKEN`).
+    pub bootstrap_token: Option<String>,
 }
 
 impl Config {
@@ -47,6 +57,8 @@ impl Config {
             database_url: database_url.into(),
             workflows_dir: None,
             state_cache_bytes: opsgate_store::DEFAULT_STATE_CACHE_MIB * 1024 * 1024,
+            insecure_dev: false,
+            bootstrap_token: None,
         }
     }
 }
@@ -105,6 +117,32 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             );
         }
     }
+    if let Some(secret) = &config.bootstrap_token {
+        let bootstrap = opsgate_store::NewToken {
+            principal: opsgate_domain::Actor::parse(BOOTSTRAP_PRINCIPAL)
+                .map_err(|e| StartError::Workflows(e.to_string()))?,
+            roles: vec![opsgate_domain::Access::Smo],
+            expires_at: None,
+            description: "bootstrap (OPSGATE_BOOTSTRAP_TOKEN)".to_owned(),
+        };
+        let token = store.ensure_token(secret.trim(), &bootstrap).await?;
+        if token.revoked_at.is_some() {
+            tracing::warn!(token = %token.id, "the bootstrap token was revoked and stays revoked");
+        } else {
+            tracing::info!(token = %token.id, prefix = %token.prefix, "bootstrap token ready (principal bootstrap, role smo)");
+        }
+    }
+    if config.insecure_dev {
+        tracing::warn!(
+            "INSECURE DEVELOPMENT MODE (--insecure-dev): calls without a token act as whoever \
+             x-opsgate-actor names; never expose this server"
+        );
+    } else if store.list_tokens(false).await?.is_empty() {
+        tracing::warn!(
+            "no active API token exists: set OPSGATE_BOOTSTRAP_TOKEN=og_<64 hex digits> to create \
+             the first (role smo), or start with --insecure-dev for development"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -116,7 +154,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         source,
     })?;
 
-    let api = services::Api::new(store.clone());
+    let api = services::Api::new(store.clone(), config.insecure_dev);
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<WorkflowServiceServer<services::Api>>()
@@ -126,6 +164,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .await;
     health
         .set_serving::<GateServiceServer<services::Api>>()
+        .await;
+    health
+        .set_serving::<IdentityServiceServer<services::Api>>()
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(opsgate_proto::FILE_DESCRIPTOR_SET)
@@ -147,7 +188,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
                 .max_encoding_message_size(MAX_RESPONSE_BYTES),
         )
         .add_service(
-            GateServiceServer::new(api)
+            GateServiceServer::new(api.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_RESPONSE_BYTES),
+        )
+        .add_service(
+            IdentityServiceServer::new(api)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_RESPONSE_BYTES),
         );

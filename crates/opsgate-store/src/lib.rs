@@ -12,6 +12,7 @@ mod changes;
 mod connect;
 pub mod entities;
 mod error;
+mod tokens;
 mod transitions;
 mod workflows;
 mod writer;
@@ -27,6 +28,7 @@ use sea_orm::{
 pub use cache::DEFAULT_STATE_CACHE_MIB;
 pub use connect::{ConnectOptions, DEFAULT_DATABASE_URL};
 pub use error::{Error, Result};
+pub use tokens::{NewToken, TOKEN_PREFIX, TokenRecord, looks_like_token, token_hash};
 pub use transitions::{NewTransition, TransitionPage, TransitionSummary, TransitionView};
 pub use workflows::{Registered, WorkflowRecord, WorkflowSummary};
 

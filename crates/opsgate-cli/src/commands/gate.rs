@@ -44,9 +44,9 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
     let answer = ctx
         .gates()
         .await?
-        .check_gate(pb::CheckGateRequest {
+        .check_gate(ctx.reading(pb::CheckGateRequest {
             target: Some(target),
-        })
+        })?)
         .await?
         .into_inner();
     output::gate(&answer);

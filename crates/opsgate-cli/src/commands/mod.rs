@@ -4,5 +4,6 @@ pub(crate) mod deliverable;
 pub(crate) mod gate;
 pub(crate) mod handover;
 pub(crate) mod serve;
+pub(crate) mod token;
 pub(crate) mod transition;
 pub(crate) mod workflow;

@@ -25,6 +25,10 @@ pub(crate) struct Args {
         value_name = "MIB"
     )]
     state_cache_mib: usize,
+    /// Development only: calls without a token act as whoever x-opsgate-actor names. Never on a
+    /// server others can reach. (The first token comes from OPSGATE_BOOTSTRAP_TOKEN instead.)
+    #[arg(long, env = "OPSGATE_INSECURE_DEV")]
+    insecure_dev: bool,
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -52,6 +56,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         database_url: args.database_url,
         workflows_dir,
         state_cache_bytes: args.state_cache_mib.saturating_mul(1024 * 1024),
+        insecure_dev: args.insecure_dev,
+        // A secret: read from the environment only, never a flag (flags show in `ps`).
+        bootstrap_token: std::env::var("OPSGATE_BOOTSTRAP_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty()),
     })
     .await?;
     shutdown_signal().await;

@@ -116,7 +116,7 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
             let t = ctx
                 .transitions()
                 .await?
-                .get_transition(pb::GetTransitionRequest { transition_id })
+                .get_transition(ctx.reading(pb::GetTransitionRequest { transition_id })?)
                 .await?
                 .into_inner()
                 .transition
@@ -130,10 +130,10 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
             let page = ctx
                 .transitions()
                 .await?
-                .list_transitions(pb::ListTransitionsRequest {
+                .list_transitions(ctx.reading(pb::ListTransitionsRequest {
                     page_size,
                     page_token,
-                })
+                })?)
                 .await?
                 .into_inner();
             for t in &page.transitions {

@@ -184,7 +184,7 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
             let w = ctx
                 .workflows()
                 .await?
-                .get_workflow(pb::GetWorkflowRequest { name, version })
+                .get_workflow(ctx.reading(pb::GetWorkflowRequest { name, version })?)
                 .await?
                 .into_inner()
                 .workflow
@@ -211,7 +211,7 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
             let list = ctx
                 .workflows()
                 .await?
-                .list_workflows(pb::ListWorkflowsRequest {})
+                .list_workflows(ctx.reading(pb::ListWorkflowsRequest {})?)
                 .await?
                 .into_inner();
             for w in list.workflows {

@@ -17,6 +17,7 @@ impl GateService for Api {
         &self,
         request: Request<pb::CheckGateRequest>,
     ) -> Result<Response<pb::CheckGateResponse>, Status> {
+        self.auth.reader(&request).await?;
         let view = match request.into_inner().target {
             Some(Target::TransitionId(id)) => {
                 self.store

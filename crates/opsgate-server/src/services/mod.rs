@@ -1,23 +1,29 @@
 //! The gRPC service implementations, one file per service; all share [`Api`].
 
 mod gate;
+mod identity;
 mod transition;
 mod workflow;
+
+use std::sync::Arc;
 
 use opsgate_store::Store;
 use tonic::Status;
 
+use crate::auth::Authenticator;
 use crate::error::invalid_argument;
 
 /// State shared by every service.
 #[derive(Debug, Clone)]
 pub(crate) struct Api {
     store: Store,
+    auth: Arc<Authenticator>,
 }
 
 impl Api {
-    pub(crate) fn new(store: Store) -> Self {
-        Self { store }
+    pub(crate) fn new(store: Store, insecure_dev: bool) -> Self {
+        let auth = Arc::new(Authenticator::new(store.clone(), insecure_dev));
+        Self { store, auth }
     }
 }
 

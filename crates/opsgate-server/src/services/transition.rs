@@ -14,7 +14,6 @@ use opsgate_store::NewTransition;
 use tonic::{Request, Response, Status};
 
 use super::{Api, required, transition_id};
-use crate::actor::actor;
 use crate::convert;
 use crate::error::{domain_status, invalid_argument, status};
 
@@ -64,7 +63,7 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::StartTransitionRequest>,
     ) -> Result<Response<pb::StartTransitionResponse>, Status> {
-        let actor = actor(&request)?;
+        let actor = self.auth.caller(&request).await?.actor;
         let req = request.into_inner();
         let go_live = required("target_go_live", &req.target_go_live)?;
         let target_go_live = NaiveDate::parse_from_str(go_live, "%Y-%m-%d").map_err(|e| {
@@ -104,6 +103,7 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::GetTransitionRequest>,
     ) -> Result<Response<pb::GetTransitionResponse>, Status> {
+        self.auth.reader(&request).await?;
         let req = request.into_inner();
         let id = transition_id("transition_id", &req.transition_id)?;
         let view = self.store.get_transition(id).await.map_err(status)?;
@@ -116,6 +116,7 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::ListTransitionsRequest>,
     ) -> Result<Response<pb::ListTransitionsResponse>, Status> {
+        self.auth.reader(&request).await?;
         let req = request.into_inner();
         if req.page_size > opsgate_store::MAX_PAGE_SIZE {
             return Err(invalid_argument(
@@ -162,7 +163,7 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::SubmitDeliverableRequest>,
     ) -> Result<Response<pb::SubmitDeliverableResponse>, Status> {
-        let actor = actor(&request)?;
+        let actor = self.auth.caller(&request).await?.actor;
         let req = request.into_inner();
         let evidence = req.evidence.unwrap_or_default();
         let attachments = evidence
@@ -189,7 +190,7 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::ReviewDeliverableRequest>,
     ) -> Result<Response<pb::ReviewDeliverableResponse>, Status> {
-        let actor = actor(&request)?;
+        let actor = self.auth.caller(&request).await?.actor;
         let req = request.into_inner();
         let decision = match pb::ReviewDecision::try_from(req.decision) {
             Ok(pb::ReviewDecision::Approve) => ReviewDecision::Approve,
@@ -216,7 +217,7 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::AcceptHandoverRequest>,
     ) -> Result<Response<pb::AcceptHandoverResponse>, Status> {
-        let actor = actor(&request)?;
+        let actor = self.auth.caller(&request).await?.actor;
         let req = request.into_inner();
         let command = Command::AcceptHandover {
             comment: req.comment,
@@ -231,7 +232,7 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::RejectHandoverRequest>,
     ) -> Result<Response<pb::RejectHandoverResponse>, Status> {
-        let actor = actor(&request)?;
+        let actor = self.auth.caller(&request).await?.actor;
         let req = request.into_inner();
         let command = Command::RejectHandover {
             reasons: req.reasons,
@@ -251,7 +252,7 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::SignOffMilestoneRequest>,
     ) -> Result<Response<pb::SignOffMilestoneResponse>, Status> {
-        let actor = actor(&request)?;
+        let actor = self.auth.caller(&request).await?.actor;
         let req = request.into_inner();
         let command = Command::SignOff {
             node: required("milestone_id", &req.milestone_id)?.to_owned(),

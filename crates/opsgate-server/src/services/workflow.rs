@@ -5,10 +5,9 @@ use opsgate_proto::v1::workflow_service_server::WorkflowService;
 use tonic::{Request, Response, Status};
 
 use super::{Api, required};
-use crate::actor::actor;
 use crate::convert;
 use crate::error::{domain_status, status};
-use opsgate_domain::WorkflowName;
+use opsgate_domain::{Access, WorkflowName};
 
 #[tonic::async_trait]
 impl WorkflowService for Api {
@@ -16,7 +15,9 @@ impl WorkflowService for Api {
         &self,
         request: Request<pb::RegisterWorkflowRequest>,
     ) -> Result<Response<pb::RegisterWorkflowResponse>, Status> {
-        let actor = actor(&request)?;
+        let caller = self.auth.caller(&request).await?;
+        caller.require(Access::Smo, "register workflows")?;
+        let actor = caller.actor;
         let req = request.into_inner();
         let file = match req.file_name.trim() {
             "" => "<request>",
@@ -37,6 +38,7 @@ impl WorkflowService for Api {
         &self,
         request: Request<pb::GetWorkflowRequest>,
     ) -> Result<Response<pb::GetWorkflowResponse>, Status> {
+        self.auth.reader(&request).await?;
         let req = request.into_inner();
         let name = required("name", &req.name)?;
         WorkflowName::parse(name).map_err(domain_status)?;
@@ -52,8 +54,9 @@ impl WorkflowService for Api {
 
     async fn list_workflows(
         &self,
-        _request: Request<pb::ListWorkflowsRequest>,
+        request: Request<pb::ListWorkflowsRequest>,
     ) -> Result<Response<pb::ListWorkflowsResponse>, Status> {
+        self.auth.reader(&request).await?;
         let workflows = self.store.list_workflows().await.map_err(status)?;
         Ok(Response::new(pb::ListWorkflowsResponse {
             workflows: workflows

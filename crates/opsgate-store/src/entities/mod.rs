@@ -1,5 +1,6 @@
 //! sea-orm entities, one module per table created by `opsgate-migration`.
 
+pub mod api_tokens;
 pub mod events;
 pub mod node_states;
 pub mod transitions;

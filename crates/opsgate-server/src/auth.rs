@@ -1,0 +1,185 @@
+//! Who is calling: an API token (`authorization: Bearer og_...`) names the principal and its
+//! access roles; on a development server (`--insecure-dev`) a call without a token may say who
+//! it is with `x-opsgate-actor` instead. One place decides, for gRPC now and HTTP later.
+
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use lru::LruCache;
+use opsgate_domain::{Access, Actor};
+use opsgate_proto::metadata::AUTHORIZATION_METADATA_KEY;
+use opsgate_store::{Store, TokenRecord, looks_like_token, token_hash};
+use tonic::{Request, Status};
+
+use crate::actor::actor;
+use crate::error::{invalid_argument, status};
+
+/// How long a looked-up token is trusted before it is read again: the most a revocation on
+/// another replica takes to bite (a revocation on this replica bites at once).
+const TOKEN_TTL: Duration = Duration::from_secs(5);
+/// Tokens (and unknown secrets) remembered at once.
+const TOKEN_CACHE: usize = 10_000;
+
+/// The authenticated caller of one request.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub actor: Actor,
+    pub roles: Vec<Access>,
+}
+
+impl Caller {
+    /// `PermissionDenied` unless the caller holds `role` (`action` says what was refused).
+    pub(crate) fn require(&self, role: Access, action: &str) -> Result<(), Status> {
+        if self.roles.contains(&role) {
+            return Ok(());
+        }
+        let held: Vec<&str> = self.roles.iter().map(|r| r.as_str()).collect();
+        Err(Status::permission_denied(format!(
+            "{} may not {action}: that needs role {role} (this credential has: {})",
+            self.actor,
+            if held.is_empty() {
+                "none".to_owned()
+            } else {
+                held.join(", ")
+            }
+        )))
+    }
+}
+
+/// Authenticates requests against the store's tokens, with a short-lived cache.
+#[derive(Debug)]
+pub(crate) struct Authenticator {
+    store: Store,
+    insecure_dev: bool,
+    cache: Mutex<LruCache<String, (Option<TokenRecord>, Instant)>>,
+}
+
+impl Authenticator {
+    pub(crate) fn new(store: Store, insecure_dev: bool) -> Self {
+        Self {
+            store,
+            insecure_dev,
+            cache: Mutex::new(LruCache::new(
+                NonZeroUsize::new(TOKEN_CACHE).unwrap_or(NonZeroUsize::MIN),
+            )),
+        }
+    }
+
+    /// The caller of a request that changes something: always someone.
+    pub(crate) async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        match self.token_caller(request).await? {
+            Some(caller) => Ok(caller),
+            None if self.insecure_dev => Ok(Caller {
+                actor: actor(request)?,
+                roles: Access::ALL.to_vec(),
+            }),
+            None => Err(no_credential()),
+        }
+    }
+
+    /// The caller of a request that only reads: on a development server reads need nobody.
+    pub(crate) async fn reader<T>(&self, request: &Request<T>) -> Result<Option<Caller>, Status> {
+        match self.token_caller(request).await? {
+            Some(caller) => Ok(Some(caller)),
+            None if self.insecure_dev => Ok(None),
+            None => Err(no_credential()),
+        }
+    }
+
+    /// Forgets every cached token (after a revocation here).
+    pub(crate) fn forget(&self) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.clear();
+        }
+    }
+
+    async fn token_caller<T>(&self, request: &Request<T>) -> Result<Option<Caller>, Status> {
+        let values: Vec<_> = request
+            .metadata()
+            .get_all(AUTHORIZATION_METADATA_KEY)
+            .iter()
+            .collect();
+        let value = match values.as_slice() {
+            [] => return Ok(None),
+            [value] => value,
+            _ => {
+                return Err(invalid_argument(
+                    AUTHORIZATION_METADATA_KEY,
+                    "send one credential, not several",
+                ));
+            }
+        };
+        let secret = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                let (scheme, rest) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            })
+            .ok_or_else(|| {
+                Status::unauthenticated("the authorization metadata must be `Bearer og_...`")
+            })?;
+        if !looks_like_token(secret) {
+            return Err(Status::unauthenticated(
+                "not an opsgate token: tokens are og_ and 64 hex digits (opsgate token create)",
+            ));
+        }
+        let token = self.lookup(secret).await?.ok_or_else(|| {
+            Status::unauthenticated("unknown token: it was never issued here, or it was mistyped")
+        })?;
+        let at = chrono::Utc::now();
+        if let Some(revoked) = token.revoked_at {
+            return Err(Status::unauthenticated(format!(
+                "token {} ({}) was revoked at {revoked}",
+                token.prefix, token.principal
+            )));
+        }
+        if let Some(expired) = token.expires_at.filter(|e| *e <= at) {
+            return Err(Status::unauthenticated(format!(
+                "token {} ({}) expired at {expired}: ask the SMO for a new one",
+                token.prefix, token.principal
+            )));
+        }
+        // The token says who is calling; a second name would be a claim the server cannot check.
+        if request
+            .metadata()
+            .contains_key(opsgate_proto::metadata::ACTOR_METADATA_KEY)
+        {
+            let claimed = actor(request)?;
+            if claimed != token.principal {
+                return Err(Status::permission_denied(format!(
+                    "this token acts as {}; x-opsgate-actor cannot make it act as {claimed}",
+                    token.principal
+                )));
+            }
+        }
+        tracing::trace!(token = %token.id, principal = %token.principal, "authenticated");
+        Ok(Some(Caller {
+            actor: token.principal.clone(),
+            roles: token.roles.clone(),
+        }))
+    }
+
+    async fn lookup(&self, secret: &str) -> Result<Option<TokenRecord>, Status> {
+        let hash = token_hash(secret);
+        if let Ok(mut cache) = self.cache.lock()
+            && let Some((found, at)) = cache.get(&hash)
+            && at.elapsed() < TOKEN_TTL
+        {
+            return Ok(found.clone());
+        }
+        let found = self.store.token(secret).await.map_err(status)?;
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.put(hash, (found.clone(), Instant::now()));
+        }
+        Ok(found)
+    }
+}
+
+fn no_credential() -> Status {
+    Status::unauthenticated(
+        "no credential: send an API token as `authorization: Bearer og_...` \
+         (opsgate --token, or OPSGATE_TOKEN)",
+    )
+}

@@ -1,0 +1,317 @@
+//! Identity (issue 9, first slice): API tokens authenticate every call of a secure server; the
+//! token's principal is who acts, whatever the metadata claims; bad, unknown, expired and
+//! revoked tokens are `Unauthenticated`; only the SMO administers tokens and workflows; the
+//! bootstrap token is created once, across restarts and replicas; secrets are stored hashed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use opsgate_proto::metadata::{ACTOR_METADATA_KEY, AUTHORIZATION_METADATA_KEY};
+use opsgate_proto::v1 as pb;
+use opsgate_proto::v1::identity_service_client::IdentityServiceClient;
+use opsgate_tests::{Clients, TestDb, TestServer, start_payroll};
+use sea_orm::{ConnectionTrait, Statement};
+use tonic::{Code, Request};
+
+const BOOTSTRAP: &str = "og_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// A request with `authorization: Bearer TOKEN`.
+fn with_token<T>(token: &str, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        AUTHORIZATION_METADATA_KEY,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    request
+}
+
+async fn identity(server: &TestServer) -> IdentityServiceClient<tonic::transport::Channel> {
+    IdentityServiceClient::connect(server.url.clone())
+        .await
+        .unwrap()
+}
+
+/// A token for `principal` with `roles`, made with the bootstrap token.
+async fn token(server: &TestServer, principal: &str, roles: &[&str]) -> String {
+    identity(server)
+        .await
+        .create_token(with_token(
+            BOOTSTRAP,
+            pb::CreateTokenRequest {
+                principal: principal.into(),
+                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                expires_in_days: 90,
+                description: format!("{principal} in the identity test"),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .token
+}
+
+fn code<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> (Code, String) {
+    match result {
+        Ok(v) => panic!("expected a refusal, got {v:?}"),
+        Err(s) => (s.code(), s.message().to_owned()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secure_server_knows_who_calls_from_the_token_alone() {
+    for db in TestDb::all().await {
+        let server = TestServer::start_secure(&db, BOOTSTRAP).await;
+        let mut c: Clients = server.clients().await;
+
+        // No credential, or only a claimed name: nothing is allowed, reads included.
+        let (code_, message) = code(
+            c.transitions
+                .start_transition(opsgate_tests::acting("Pat", start_payroll("1.0")))
+                .await,
+        );
+        assert_eq!(code_, Code::Unauthenticated, "{message}");
+        assert!(message.contains("Bearer og_"), "{message}");
+        let (code_, _) = code(
+            c.workflows
+                .list_workflows(pb::ListWorkflowsRequest {})
+                .await,
+        );
+        assert_eq!(code_, Code::Unauthenticated);
+
+        // Malformed, unknown: Unauthenticated, each saying why.
+        for (value, says) in [
+            ("Basic cGF0OnNlY3JldA==", "Bearer og_"),
+            ("Bearer not-a-token", "not an opsgate token"),
+            (
+                "Bearer og_ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+                "unknown token",
+            ),
+        ] {
+            let mut request = Request::new(pb::ListWorkflowsRequest {});
+            request
+                .metadata_mut()
+                .insert(AUTHORIZATION_METADATA_KEY, value.parse().unwrap());
+            let (code_, message) = code(c.workflows.list_workflows(request).await);
+            assert_eq!(code_, Code::Unauthenticated, "{value}: {message}");
+            assert!(message.contains(says), "{value}: {message}");
+        }
+
+        // The SMO makes tokens; nobody else may.
+        let pat = token(&server, "Pat", &["project_manager"]).await;
+        let dana = token(&server, "Dana", &["approver"]).await;
+        assert!(pat.starts_with("og_") && pat.len() == 67, "{pat}");
+        let (code_, message) = code(
+            identity(&server)
+                .await
+                .create_token(with_token(
+                    &pat,
+                    pb::CreateTokenRequest {
+                        principal: "Mallory".into(),
+                        roles: vec!["smo".into()],
+                        ..Default::default()
+                    },
+                ))
+                .await,
+        );
+        assert_eq!(code_, Code::PermissionDenied, "{message}");
+        assert!(message.contains("needs role smo"), "{message}");
+        let (code_, message) = code(
+            identity(&server)
+                .await
+                .create_token(with_token(
+                    BOOTSTRAP,
+                    pb::CreateTokenRequest {
+                        principal: "Eve".into(),
+                        roles: vec!["admin".into()],
+                        ..Default::default()
+                    },
+                ))
+                .await,
+        );
+        assert_eq!(code_, Code::InvalidArgument, "{message}");
+        let (code_, _) = code(
+            c.workflows
+                .register_workflow(with_token(
+                    &pat,
+                    pb::RegisterWorkflowRequest {
+                        source: "name: x\n".into(),
+                        file_name: String::new(),
+                    },
+                ))
+                .await,
+        );
+        assert_eq!(code_, Code::PermissionDenied);
+
+        // Pat's token acts as Pat: it cannot be made to act as someone else.
+        let mut spoofed = with_token(&pat, start_payroll("1.0"));
+        spoofed
+            .metadata_mut()
+            .insert(ACTOR_METADATA_KEY, "Sam".parse().unwrap());
+        let (code_, message) = code(c.transitions.start_transition(spoofed).await);
+        assert_eq!(code_, Code::PermissionDenied, "{message}");
+        let t = c
+            .transitions
+            .start_transition(with_token(&pat, start_payroll("1.0")))
+            .await
+            .unwrap()
+            .into_inner()
+            .transition
+            .unwrap();
+        let submitted = c
+            .transitions
+            .submit_deliverable(with_token(
+                &pat,
+                pb::SubmitDeliverableRequest {
+                    transition_id: t.id.clone(),
+                    deliverable_id: "support-contacts".into(),
+                    evidence: None,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .transition
+            .unwrap();
+        let node = submitted
+            .nodes
+            .iter()
+            .find(|n| n.id == "support-contacts")
+            .unwrap();
+        assert_eq!(node.submitted_by, "Pat");
+
+        // Dana approves with her token; once revoked, it no longer works.
+        c.transitions
+            .review_deliverable(with_token(
+                &dana,
+                pb::ReviewDeliverableRequest {
+                    transition_id: t.id.clone(),
+                    deliverable_id: "support-contacts".into(),
+                    decision: pb::ReviewDecision::Approve.into(),
+                    comment: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        let listed = identity(&server)
+            .await
+            .list_tokens(with_token(BOOTSTRAP, pb::ListTokensRequest::default()))
+            .await
+            .unwrap()
+            .into_inner();
+        let dana_id = listed
+            .tokens
+            .iter()
+            .find(|t| t.principal == "Dana")
+            .unwrap()
+            .id
+            .clone();
+        assert_eq!(listed.tokens.len(), 3, "bootstrap, Pat and Dana");
+        identity(&server)
+            .await
+            .revoke_token(with_token(
+                BOOTSTRAP,
+                pb::RevokeTokenRequest { id: dana_id },
+            ))
+            .await
+            .unwrap();
+        let (code_, message) = code(
+            c.transitions
+                .get_transition(with_token(
+                    &dana,
+                    pb::GetTransitionRequest {
+                        transition_id: t.id.clone(),
+                    },
+                ))
+                .await,
+        );
+        assert_eq!(code_, Code::Unauthenticated, "{message}");
+        assert!(message.contains("revoked"), "{message}");
+
+        // An expired token is refused with when it expired.
+        let (expired, _) = server
+            .store()
+            .create_token(
+                &opsgate_store::NewToken {
+                    principal: opsgate_domain::Actor::parse("Old").unwrap(),
+                    roles: vec![opsgate_domain::Access::Auditor],
+                    expires_at: Some(chrono::Utc::now() - chrono::Duration::hours(1)),
+                    description: String::new(),
+                },
+                &opsgate_domain::Actor::parse("bootstrap").unwrap(),
+            )
+            .await
+            .unwrap();
+        let (code_, message) = code(
+            c.workflows
+                .list_workflows(with_token(&expired, pb::ListWorkflowsRequest {}))
+                .await,
+        );
+        assert_eq!(code_, Code::Unauthenticated, "{message}");
+        assert!(message.contains("expired"), "{message}");
+
+        // Only hashes are stored: no column of any token row holds a secret.
+        let rows = server
+            .store()
+            .connection()
+            .query_all_raw(Statement::from_string(
+                server.store().backend(),
+                "SELECT id, hash, prefix, principal, roles, description, created_by FROM api_tokens",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 4);
+        for row in rows {
+            for col in [
+                "id",
+                "hash",
+                "prefix",
+                "principal",
+                "roles",
+                "description",
+                "created_by",
+            ] {
+                let value: String = row.try_get("", col).unwrap();
+                for secret in [BOOTSTRAP, pat.as_str(), dana.as_str(), expired.as_str()] {
+                    assert!(!value.contains(&secret[3..]), "{col} holds a secret");
+                }
+            }
+        }
+        server.stop().await;
+
+        // Restarting with the same bootstrap token creates nothing new.
+        let server = TestServer::start_secure(&db, BOOTSTRAP).await;
+        let listed = identity(&server)
+            .await
+            .list_tokens(with_token(
+                BOOTSTRAP,
+                pb::ListTokensRequest {
+                    include_inactive: true,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let bootstraps = listed
+            .tokens
+            .iter()
+            .filter(|t| t.principal == "bootstrap")
+            .count();
+        assert_eq!(bootstraps, 1, "{}", db.backend);
+        server.stop().await;
+    }
+}
+
+/// Replicas starting together on one PostgreSQL database with the same bootstrap token store it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_one_bootstrap_token() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let (a, b) = tokio::join!(
+        TestServer::start_secure(&db, BOOTSTRAP),
+        TestServer::start_secure(&db, BOOTSTRAP)
+    );
+    let tokens = a.store().list_tokens(true).await.unwrap();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    a.stop().await;
+    b.stop().await;
+}
