@@ -525,3 +525,80 @@ async fn handover_reject_reopens_what_the_service_manager_names() {
     assert_eq!(out.status.code(), Some(1), "the gate closed again");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_from_the_command_line_on_a_secure_server() {
+    const BOOTSTRAP: &str = "og_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let db = TestDb::sqlite();
+    let server = TestServer::start_secure(&db, BOOTSTRAP).await;
+    let url = server.url.as_str();
+    let run = |token: Option<String>, args: Vec<String>| async move {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsgate"));
+        cmd.args(&args)
+            .env("OPSGATE_SERVER", url)
+            .env_remove("OPSGATE_ACTOR")
+            .env_remove("OPSGATE_TOKEN");
+        if let Some(t) = token {
+            cmd.env("OPSGATE_TOKEN", t);
+        }
+        cmd.output().await.unwrap()
+    };
+    let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+
+    // The secret alone on stdout, for PAT=$(opsgate token create ...).
+    let out = run(
+        Some(BOOTSTRAP.into()),
+        args(&[
+            "token",
+            "create",
+            "--principal",
+            "Pat Doe",
+            "--role",
+            "project_manager",
+            "--expires",
+            "90d",
+        ]),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let pat = stdout(&out).trim().to_owned();
+    assert!(pat.starts_with("og_") && pat.len() == 67, "{pat}");
+    assert!(stderr(&out).contains("shown once"), "{}", stderr(&out));
+
+    // Without a token, or with --as alone, a secure server refuses.
+    let out = run(None, args(&["--as", "Pat Doe", "workflow", "list"])).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unauthenticated"), "{}", stderr(&out));
+    let out = run(Some(pat.clone()), args(&["workflow", "list"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("standard-transition"));
+
+    // Pat may not make tokens; the listing shows no secret.
+    let out = run(
+        Some(pat.clone()),
+        args(&["token", "create", "--principal", "Eve", "--role", "smo"]),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("needs role smo"), "{}", stderr(&out));
+    let out = run(Some(BOOTSTRAP.into()), args(&["token", "list"])).await;
+    let listing = stdout(&out);
+    assert!(
+        listing.contains("Pat Doe") && listing.contains("[project_manager]"),
+        "{listing}"
+    );
+    assert!(!listing.contains(&pat[3..]), "the listing shows a secret");
+    let id = listing
+        .lines()
+        .find(|l| l.contains("Pat Doe"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let out = run(Some(BOOTSTRAP.into()), args(&["token", "revoke", &id])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("revoked"), "{}", stdout(&out));
+    let out = run(Some(pat), args(&["workflow", "list"])).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("was revoked"), "{}", stderr(&out));
+    server.stop().await;
+}
