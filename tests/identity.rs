@@ -315,3 +315,93 @@ async fn replicas_share_one_bootstrap_token() {
     a.stop().await;
     b.stop().await;
 }
+
+/// An empty message: every opsgate request decodes from it (all fields default).
+#[derive(Clone, PartialEq, prost::Message)]
+struct Empty {}
+
+/// Every RPC of the published contract, as `opsgate.v1.Service/Method`.
+fn every_rpc() -> Vec<String> {
+    use prost::Message as _;
+    let set = prost_types::FileDescriptorSet::decode(opsgate_proto::FILE_DESCRIPTOR_SET).unwrap();
+    let mut out = Vec::new();
+    for file in set.file.iter().filter(|f| f.package() == "opsgate.v1") {
+        for service in &file.service {
+            for method in &service.method {
+                out.push(format!("opsgate.v1.{}/{}", service.name(), method.name()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Calls `method` with an empty request and `token` (if any); the status code it answers.
+async fn call(url: &str, method: &str, token: Option<&str>) -> Code {
+    let channel = tonic::transport::Channel::from_shared(url.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let request = match token {
+        Some(t) => with_token(t, Empty {}),
+        None => Request::new(Empty {}),
+    };
+    let path: tonic::codegen::http::uri::PathAndQuery = format!("/{method}").parse().unwrap();
+    let result: Result<tonic::Response<Empty>, tonic::Status> = grpc
+        .unary(request, path, tonic_prost::ProstCodec::default())
+        .await;
+    result.map_or_else(|s| s.code(), |_| Code::Ok)
+}
+
+/// The RPC x role matrix, from the one table: every RPC of the contract has a row; a caller
+/// without a token is refused everywhere; each role gets exactly what its row says (allowed:
+/// past authorization, to the request's own validation; denied: `PermissionDenied`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rpc_for_every_role_follows_the_access_table() {
+    use opsgate_domain::Access;
+    use opsgate_server::auth::{ACCESS, Needs, needs};
+    let rpcs = every_rpc();
+    let mut tabled: Vec<String> = ACCESS.iter().map(|(m, _)| (*m).to_owned()).collect();
+    tabled.sort();
+    assert_eq!(
+        rpcs, tabled,
+        "every RPC needs exactly one row in opsgate_server::auth::ACCESS"
+    );
+
+    let db = TestDb::sqlite();
+    let server = TestServer::start_secure(&db, BOOTSTRAP).await;
+    for rpc in &rpcs {
+        assert_eq!(
+            call(&server.url, rpc, None).await,
+            Code::Unauthenticated,
+            "{rpc} without a token"
+        );
+    }
+    for role in Access::ALL {
+        let token = token(
+            &server,
+            &format!("someone with role {role}"),
+            &[role.as_str()],
+        )
+        .await;
+        for rpc in &rpcs {
+            let allowed = match needs(rpc).unwrap() {
+                Needs::Read => true,
+                Needs::OneOf(roles) => roles.contains(&role),
+            };
+            let got = call(&server.url, rpc, Some(&token)).await;
+            if allowed {
+                assert!(
+                    !matches!(got, Code::PermissionDenied | Code::Unauthenticated),
+                    "{role} should pass {rpc}'s authorization, got {got:?}"
+                );
+            } else {
+                assert_eq!(got, Code::PermissionDenied, "{role} calling {rpc}");
+            }
+        }
+    }
+    server.stop().await;
+}

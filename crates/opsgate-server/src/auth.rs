@@ -15,6 +15,87 @@ use tonic::{Request, Status};
 use crate::actor::actor;
 use crate::error::{invalid_argument, status};
 
+/// What a call needs, by RPC: the one authorization table (gRPC now; the HTTP pages will look
+/// up the same rows). Object-level rules (only a deliverable's named owner submits it, only the
+/// transition's service manager accepts it...) are the domain's, on top of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Reads: any authenticated caller (on a development server, anyone).
+    Read,
+    /// Changes: a caller holding one of these roles.
+    OneOf(&'static [Access]),
+}
+
+/// Roles that change transitions: everyone but pipelines and auditors.
+const ACTORS: &[Access] = &[
+    Access::Smo,
+    Access::ProjectManager,
+    Access::ServiceManager,
+    Access::Approver,
+];
+
+/// Every RPC of every opsgate service, with what it needs. A test fails when a method of the
+/// published descriptor has no row here.
+pub const ACCESS: &[(&str, Needs)] = &[
+    (
+        "opsgate.v1.WorkflowService/RegisterWorkflow",
+        Needs::OneOf(&[Access::Smo]),
+    ),
+    ("opsgate.v1.WorkflowService/GetWorkflow", Needs::Read),
+    ("opsgate.v1.WorkflowService/ListWorkflows", Needs::Read),
+    (
+        "opsgate.v1.TransitionService/StartTransition",
+        Needs::OneOf(&[Access::Smo, Access::ProjectManager]),
+    ),
+    ("opsgate.v1.TransitionService/GetTransition", Needs::Read),
+    ("opsgate.v1.TransitionService/ListTransitions", Needs::Read),
+    // Pipelines attach evidence too (as the deliverable's named owner, as for anyone).
+    (
+        "opsgate.v1.TransitionService/SubmitDeliverable",
+        Needs::OneOf(&[
+            Access::Smo,
+            Access::ProjectManager,
+            Access::ServiceManager,
+            Access::Approver,
+            Access::Ci,
+        ]),
+    ),
+    (
+        "opsgate.v1.TransitionService/ReviewDeliverable",
+        Needs::OneOf(ACTORS),
+    ),
+    (
+        "opsgate.v1.TransitionService/AcceptHandover",
+        Needs::OneOf(ACTORS),
+    ),
+    (
+        "opsgate.v1.TransitionService/RejectHandover",
+        Needs::OneOf(ACTORS),
+    ),
+    (
+        "opsgate.v1.TransitionService/SignOffMilestone",
+        Needs::OneOf(ACTORS),
+    ),
+    ("opsgate.v1.GateService/CheckGate", Needs::Read),
+    (
+        "opsgate.v1.IdentityService/CreateToken",
+        Needs::OneOf(&[Access::Smo]),
+    ),
+    (
+        "opsgate.v1.IdentityService/ListTokens",
+        Needs::OneOf(&[Access::Smo]),
+    ),
+    (
+        "opsgate.v1.IdentityService/RevokeToken",
+        Needs::OneOf(&[Access::Smo]),
+    ),
+];
+
+/// What `method` (`package.Service/Method`) needs; `None` for a method without a row.
+pub fn needs(method: &str) -> Option<Needs> {
+    ACCESS.iter().find(|(m, _)| *m == method).map(|(_, n)| *n)
+}
+
 /// How long a looked-up token is trusted before it is read again: the most a revocation on
 /// another replica takes to bite (a revocation on this replica bites at once).
 const TOKEN_TTL: Duration = Duration::from_secs(5);
@@ -29,15 +110,18 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
-    /// `PermissionDenied` unless the caller holds `role` (`action` says what was refused).
-    pub(crate) fn require(&self, role: Access, action: &str) -> Result<(), Status> {
-        if self.roles.contains(&role) {
+    /// `PermissionDenied` unless the caller holds one of `roles` (`method` says what was refused).
+    fn permit(&self, roles: &[Access], method: &str) -> Result<(), Status> {
+        if roles.iter().any(|r| self.roles.contains(r)) {
             return Ok(());
         }
         let held: Vec<&str> = self.roles.iter().map(|r| r.as_str()).collect();
+        let needed: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        let call = method.rsplit('/').next().unwrap_or(method);
         Err(Status::permission_denied(format!(
-            "{} may not {action}: that needs role {role} (this credential has: {})",
+            "{} may not call {call}: that needs role {} (this credential has: {})",
             self.actor,
+            needed.join(" or "),
             if held.is_empty() {
                 "none".to_owned()
             } else {
@@ -66,8 +150,40 @@ impl Authenticator {
         }
     }
 
+    /// The caller of `method` (a row of [`ACCESS`]), authenticated and allowed by the table:
+    /// someone for a change; for a read on a development server, possibly nobody.
+    pub(crate) async fn authorize<T>(
+        &self,
+        request: &Request<T>,
+        method: &str,
+    ) -> Result<Option<Caller>, Status> {
+        let needs = needs(method).ok_or_else(|| {
+            tracing::error!(method, "an RPC without a row in the access table");
+            Status::permission_denied(format!("{method} has no access rule"))
+        })?;
+        match needs {
+            Needs::Read => self.reader(request).await,
+            Needs::OneOf(roles) => {
+                let caller = self.caller(request).await?;
+                caller.permit(roles, method)?;
+                Ok(Some(caller))
+            }
+        }
+    }
+
+    /// [`Authenticator::authorize`] for a change: always someone.
+    pub(crate) async fn changer<T>(
+        &self,
+        request: &Request<T>,
+        method: &str,
+    ) -> Result<Caller, Status> {
+        self.authorize(request, method)
+            .await?
+            .ok_or_else(no_credential)
+    }
+
     /// The caller of a request that changes something: always someone.
-    pub(crate) async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+    async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
         match self.token_caller(request).await? {
             Some(caller) => Ok(caller),
             None if self.insecure_dev => Ok(Caller {
@@ -79,7 +195,7 @@ impl Authenticator {
     }
 
     /// The caller of a request that only reads: on a development server reads need nobody.
-    pub(crate) async fn reader<T>(&self, request: &Request<T>) -> Result<Option<Caller>, Status> {
+    async fn reader<T>(&self, request: &Request<T>) -> Result<Option<Caller>, Status> {
         match self.token_caller(request).await? {
             Some(caller) => Ok(Some(caller)),
             None if self.insecure_dev => Ok(None),

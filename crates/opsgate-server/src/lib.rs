@@ -1,7 +1,7 @@
 //! The opsgate gRPC server: tonic services over the store, health and reflection, start-up and graceful shutdown.
 
 mod actor;
-mod auth;
+pub mod auth;
 mod convert;
 mod error;
 mod loader;

@@ -17,7 +17,9 @@ impl GateService for Api {
         &self,
         request: Request<pb::CheckGateRequest>,
     ) -> Result<Response<pb::CheckGateResponse>, Status> {
-        self.auth.reader(&request).await?;
+        self.auth
+            .authorize(&request, "opsgate.v1.GateService/CheckGate")
+            .await?;
         let view = match request.into_inner().target {
             Some(Target::TransitionId(id)) => {
                 self.store

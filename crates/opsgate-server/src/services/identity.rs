@@ -22,8 +22,10 @@ impl IdentityService for Api {
         &self,
         request: Request<pb::CreateTokenRequest>,
     ) -> Result<Response<pb::CreateTokenResponse>, Status> {
-        let caller = self.auth.caller(&request).await?;
-        caller.require(Access::Smo, "create tokens")?;
+        let caller = self
+            .auth
+            .changer(&request, "opsgate.v1.IdentityService/CreateToken")
+            .await?;
         let req = request.into_inner();
         let principal = Actor::parse_field("principal", required("principal", &req.principal)?)
             .map_err(domain_status)?;
@@ -81,8 +83,9 @@ impl IdentityService for Api {
         &self,
         request: Request<pb::ListTokensRequest>,
     ) -> Result<Response<pb::ListTokensResponse>, Status> {
-        let caller = self.auth.caller(&request).await?;
-        caller.require(Access::Smo, "list tokens")?;
+        self.auth
+            .changer(&request, "opsgate.v1.IdentityService/ListTokens")
+            .await?;
         let tokens = self
             .store
             .list_tokens(request.into_inner().include_inactive)
@@ -97,8 +100,10 @@ impl IdentityService for Api {
         &self,
         request: Request<pb::RevokeTokenRequest>,
     ) -> Result<Response<pb::RevokeTokenResponse>, Status> {
-        let caller = self.auth.caller(&request).await?;
-        caller.require(Access::Smo, "revoke tokens")?;
+        let caller = self
+            .auth
+            .changer(&request, "opsgate.v1.IdentityService/RevokeToken")
+            .await?;
         let req = request.into_inner();
         let id = required("id", &req.id)?;
         let record = self

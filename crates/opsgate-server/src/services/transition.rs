@@ -63,7 +63,11 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::StartTransitionRequest>,
     ) -> Result<Response<pb::StartTransitionResponse>, Status> {
-        let actor = self.auth.caller(&request).await?.actor;
+        let actor = self
+            .auth
+            .changer(&request, "opsgate.v1.TransitionService/StartTransition")
+            .await?
+            .actor;
         let req = request.into_inner();
         let go_live = required("target_go_live", &req.target_go_live)?;
         let target_go_live = NaiveDate::parse_from_str(go_live, "%Y-%m-%d").map_err(|e| {
@@ -103,7 +107,9 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::GetTransitionRequest>,
     ) -> Result<Response<pb::GetTransitionResponse>, Status> {
-        self.auth.reader(&request).await?;
+        self.auth
+            .authorize(&request, "opsgate.v1.TransitionService/GetTransition")
+            .await?;
         let req = request.into_inner();
         let id = transition_id("transition_id", &req.transition_id)?;
         let view = self.store.get_transition(id).await.map_err(status)?;
@@ -116,7 +122,9 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::ListTransitionsRequest>,
     ) -> Result<Response<pb::ListTransitionsResponse>, Status> {
-        self.auth.reader(&request).await?;
+        self.auth
+            .authorize(&request, "opsgate.v1.TransitionService/ListTransitions")
+            .await?;
         let req = request.into_inner();
         if req.page_size > opsgate_store::MAX_PAGE_SIZE {
             return Err(invalid_argument(
@@ -163,7 +171,11 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::SubmitDeliverableRequest>,
     ) -> Result<Response<pb::SubmitDeliverableResponse>, Status> {
-        let actor = self.auth.caller(&request).await?.actor;
+        let actor = self
+            .auth
+            .changer(&request, "opsgate.v1.TransitionService/SubmitDeliverable")
+            .await?
+            .actor;
         let req = request.into_inner();
         let evidence = req.evidence.unwrap_or_default();
         let attachments = evidence
@@ -190,7 +202,11 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::ReviewDeliverableRequest>,
     ) -> Result<Response<pb::ReviewDeliverableResponse>, Status> {
-        let actor = self.auth.caller(&request).await?.actor;
+        let actor = self
+            .auth
+            .changer(&request, "opsgate.v1.TransitionService/ReviewDeliverable")
+            .await?
+            .actor;
         let req = request.into_inner();
         let decision = match pb::ReviewDecision::try_from(req.decision) {
             Ok(pb::ReviewDecision::Approve) => ReviewDecision::Approve,
@@ -217,7 +233,11 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::AcceptHandoverRequest>,
     ) -> Result<Response<pb::AcceptHandoverResponse>, Status> {
-        let actor = self.auth.caller(&request).await?.actor;
+        let actor = self
+            .auth
+            .changer(&request, "opsgate.v1.TransitionService/AcceptHandover")
+            .await?
+            .actor;
         let req = request.into_inner();
         let command = Command::AcceptHandover {
             comment: req.comment,
@@ -232,7 +252,11 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::RejectHandoverRequest>,
     ) -> Result<Response<pb::RejectHandoverResponse>, Status> {
-        let actor = self.auth.caller(&request).await?.actor;
+        let actor = self
+            .auth
+            .changer(&request, "opsgate.v1.TransitionService/RejectHandover")
+            .await?
+            .actor;
         let req = request.into_inner();
         let command = Command::RejectHandover {
             reasons: req.reasons,
@@ -252,7 +276,11 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::SignOffMilestoneRequest>,
     ) -> Result<Response<pb::SignOffMilestoneResponse>, Status> {
-        let actor = self.auth.caller(&request).await?.actor;
+        let actor = self
+            .auth
+            .changer(&request, "opsgate.v1.TransitionService/SignOffMilestone")
+            .await?
+            .actor;
         let req = request.into_inner();
         let command = Command::SignOff {
             node: required("milestone_id", &req.milestone_id)?.to_owned(),

@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 use super::{Api, required};
 use crate::convert;
 use crate::error::{domain_status, status};
-use opsgate_domain::{Access, WorkflowName};
+use opsgate_domain::WorkflowName;
 
 #[tonic::async_trait]
 impl WorkflowService for Api {
@@ -15,9 +15,11 @@ impl WorkflowService for Api {
         &self,
         request: Request<pb::RegisterWorkflowRequest>,
     ) -> Result<Response<pb::RegisterWorkflowResponse>, Status> {
-        let caller = self.auth.caller(&request).await?;
-        caller.require(Access::Smo, "register workflows")?;
-        let actor = caller.actor;
+        let actor = self
+            .auth
+            .changer(&request, "opsgate.v1.WorkflowService/RegisterWorkflow")
+            .await?
+            .actor;
         let req = request.into_inner();
         let file = match req.file_name.trim() {
             "" => "<request>",
@@ -38,7 +40,9 @@ impl WorkflowService for Api {
         &self,
         request: Request<pb::GetWorkflowRequest>,
     ) -> Result<Response<pb::GetWorkflowResponse>, Status> {
-        self.auth.reader(&request).await?;
+        self.auth
+            .authorize(&request, "opsgate.v1.WorkflowService/GetWorkflow")
+            .await?;
         let req = request.into_inner();
         let name = required("name", &req.name)?;
         WorkflowName::parse(name).map_err(domain_status)?;
@@ -56,7 +60,9 @@ impl WorkflowService for Api {
         &self,
         request: Request<pb::ListWorkflowsRequest>,
     ) -> Result<Response<pb::ListWorkflowsResponse>, Status> {
-        self.auth.reader(&request).await?;
+        self.auth
+            .authorize(&request, "opsgate.v1.WorkflowService/ListWorkflows")
+            .await?;
         let workflows = self.store.list_workflows().await.map_err(status)?;
         Ok(Response::new(pb::ListWorkflowsResponse {
             workflows: workflows
