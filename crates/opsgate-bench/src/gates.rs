@@ -164,7 +164,14 @@ pub async fn run(
         let period = Duration::from_secs_f64(writers as f64 / f64::from(options.write_rate.max(1)));
         let ch = channel.clone();
         let writes = tokio::spawn(drive(writers, duration, move |i, deadline| {
-            handovers(ch.clone(), 99, i, deadline, Pace::every(period))
+            handovers(
+                ch.clone(),
+                99,
+                i,
+                deadline,
+                Pace::every(period),
+                Default::default(),
+            )
         }));
         let (_, _, cpu_before) = server.usage()?;
         let ch = channel.clone();

@@ -169,6 +169,65 @@ pub(crate) fn acting<T>(who: &'static str, message: T) -> tonic::Request<T> {
     request
 }
 
+/// The bootstrap token of every benchmark server (role smo): it creates the clients' tokens.
+pub(crate) const BENCH_BOOTSTRAP: &str =
+    "og_b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0";
+
+/// How a client's calls say who acts: the development server's actor metadata, or one API
+/// token per person (what a secure server needs).
+#[derive(Clone, Default)]
+pub(crate) struct Credentials {
+    tokens: Option<
+        std::collections::HashMap<
+            &'static str,
+            tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+        >,
+    >,
+}
+
+impl Credentials {
+    /// Tokens for Pat, Rae and Sam, created for this client with the bootstrap token.
+    pub(crate) async fn tokens(channel: Channel) -> anyhow::Result<Self> {
+        let mut identity =
+            opsgate_proto::v1::identity_service_client::IdentityServiceClient::new(channel);
+        let mut tokens = std::collections::HashMap::new();
+        for (who, role) in [
+            ("Pat", "project_manager"),
+            ("Rae", "approver"),
+            ("Sam", "service_manager"),
+        ] {
+            let mut request = tonic::Request::new(pb::CreateTokenRequest {
+                principal: who.into(),
+                roles: vec![role.into()],
+                expires_in_days: 1,
+                description: "opsgate-bench".into(),
+            });
+            request.metadata_mut().insert(
+                "authorization",
+                format!("Bearer {BENCH_BOOTSTRAP}").parse()?,
+            );
+            let token = identity.create_token(request).await?.into_inner().token;
+            tokens.insert(who, format!("Bearer {token}").parse()?);
+        }
+        Ok(Self {
+            tokens: Some(tokens),
+        })
+    }
+
+    pub(crate) fn request<T>(&self, who: &'static str, message: T) -> tonic::Request<T> {
+        match self.tokens.as_ref().and_then(|t| t.get(who)) {
+            Some(token) => {
+                let mut request = tonic::Request::new(message);
+                request
+                    .metadata_mut()
+                    .insert("authorization", token.clone());
+                request
+            }
+            None => acting(who, message),
+        }
+    }
+}
+
 /// One client: transitions from start to accepted handover, 16 mutating calls each.
 pub(crate) async fn handovers(
     channel: Channel,
@@ -176,6 +235,7 @@ pub(crate) async fn handovers(
     client: usize,
     deadline: Instant,
     mut pace: Pace,
+    credentials: Credentials,
 ) -> anyhow::Result<Tally> {
     let mut c = TransitionServiceClient::new(channel);
     let mut tally = Tally::new()?;
@@ -184,7 +244,7 @@ pub(crate) async fn handovers(
         n += 1;
         let t0 = Instant::now();
         let started = c
-            .start_transition(acting(
+            .start_transition(credentials.request(
                 "Pat",
                 pb::StartTransitionRequest {
                     workflow_name: "diamond".into(),
@@ -224,7 +284,7 @@ pub(crate) async fn handovers(
         for d in DELIVERABLES {
             let t0 = Instant::now();
             let r = c
-                .submit_deliverable(acting(
+                .submit_deliverable(credentials.request(
                     "Pat",
                     pb::SubmitDeliverableRequest {
                         transition_id: id.clone(),
@@ -240,7 +300,7 @@ pub(crate) async fn handovers(
             pace.wait().await;
             let t0 = Instant::now();
             let r = c
-                .review_deliverable(acting(
+                .review_deliverable(credentials.request(
                     "Rae",
                     pb::ReviewDeliverableRequest {
                         transition_id: id.clone(),
@@ -255,7 +315,7 @@ pub(crate) async fn handovers(
         }
         let t0 = Instant::now();
         let r = c
-            .accept_handover(acting(
+            .accept_handover(credentials.request(
                 "Sam",
                 pb::AcceptHandoverRequest {
                     transition_id: id,
@@ -347,6 +407,9 @@ impl Server {
             .port();
         let spawned = Instant::now();
         let child = tokio::process::Command::new(&exe)
+            // Development mode (calls without a token name their actor) and a bootstrap token:
+            // the same server is measured without authentication and with a token per client.
+            .env("OPSGATE_BOOTSTRAP_TOKEN", BENCH_BOOTSTRAP)
             .args([
                 "serve",
                 "--insecure-dev",
@@ -514,10 +577,36 @@ pub async fn run(
             let (_, _, cpu_before) = server.usage()?;
             let ch = channel.clone();
             let load = drive(n, duration, move |i, deadline| {
-                handovers(ch.clone(), run, i, deadline, Pace::none())
+                handovers(
+                    ch.clone(),
+                    run,
+                    i,
+                    deadline,
+                    Pace::none(),
+                    Credentials::default(),
+                )
             })
             .await?;
             let (rss, _, cpu_after) = server.usage()?;
+            // The same load with authentication on: each client with its own tokens.
+            let mut credentials = Vec::with_capacity(n);
+            for _ in 0..n {
+                credentials.push(Credentials::tokens(channel.clone()).await?);
+            }
+            let ch = channel.clone();
+            let (_, _, cpu_auth_before) = server.usage()?;
+            let authenticated = drive(n, duration, move |i, deadline| {
+                handovers(
+                    ch.clone(),
+                    run + 1000,
+                    i,
+                    deadline,
+                    Pace::none(),
+                    credentials[i].clone(),
+                )
+            })
+            .await?;
+            let (_, _, cpu_auth_after) = server.usage()?;
             let insert = &inserts[run];
             println!("  {n} clients:");
             println!("{}", empty.line("baseline: empty gRPC call (health)"));
@@ -534,6 +623,13 @@ pub async fn run(
                 load.elapsed.as_secs_f64(),
                 100.0 * (cpu_after - cpu_before) / load.elapsed.as_secs_f64(),
                 rss as f64 / 1024.0
+            );
+            println!("{}", authenticated.line("the same with a token per client"));
+            println!(
+                "    = {:.2} of the rate without authentication; server CPU {:.1} s ({:.0}% of one core)",
+                authenticated.rate() / load.rate(),
+                cpu_auth_after - cpu_auth_before,
+                100.0 * (cpu_auth_after - cpu_auth_before) / authenticated.elapsed.as_secs_f64()
             );
         }
         let (_, peak, cpu) = server.usage()?;
