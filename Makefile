@@ -15,6 +15,8 @@ run:
 ## test: the whole suite; PostgreSQL tests also run when OPSGATE_TEST_POSTGRES_URL is set
 test:
 	$(CARGO) test --workspace --all-targets
+	@# The binaries as `make run` builds them (same features), so that it starts at once afterwards.
+	$(CARGO) build --workspace --bins
 
 ## lint: formatting and clippy with warnings as errors
 lint:
