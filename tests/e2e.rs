@@ -14,26 +14,20 @@ use tonic::Code;
 const DELIVERABLE: i32 = pb::NodeKind::Deliverable as i32;
 
 async fn check_by_service(c: &mut Clients, version: &str) -> pb::CheckGateResponse {
-    c.gates
-        .check_gate(pb::CheckGateRequest {
-            target: Some(Target::Service(pb::ServiceRef {
-                name: "payroll".into(),
-                version: version.into(),
-            })),
-        })
-        .await
-        .unwrap()
-        .into_inner()
+    let request = c.read(pb::CheckGateRequest {
+        target: Some(Target::Service(pb::ServiceRef {
+            name: "payroll".into(),
+            version: version.into(),
+        })),
+    });
+    c.gates.check_gate(request).await.unwrap().into_inner()
 }
 
 async fn check_by_id(c: &mut Clients, id: &str) -> pb::CheckGateResponse {
-    c.gates
-        .check_gate(pb::CheckGateRequest {
-            target: Some(Target::TransitionId(id.into())),
-        })
-        .await
-        .unwrap()
-        .into_inner()
+    let request = c.read(pb::CheckGateRequest {
+        target: Some(Target::TransitionId(id.into())),
+    });
+    c.gates.check_gate(request).await.unwrap().into_inner()
 }
 
 /// Every stored transition replays from its event log to exactly its stored state.
@@ -51,13 +45,66 @@ async fn assert_event_log_replays(db: &TestDb, id: &str) {
     store.close().await.unwrap();
 }
 
-async fn drive_standard_transition(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    let mut c = server.clients().await;
+/// The bootstrap token of the secure run.
+const BOOTSTRAP: &str = "og_5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
 
+/// A secure server's clients, each participant with their own API token (made with the
+/// bootstrap token), and an auditor's token for reading.
+async fn with_tokens(server: &TestServer) -> Clients {
+    let mut identity = opsgate_proto::v1::identity_service_client::IdentityServiceClient::connect(
+        server.url.clone(),
+    )
+    .await
+    .unwrap();
+    let mut credentials = opsgate_tests::Credentials::default();
+    for (person, role) in [
+        ("Pat", "project_manager"),
+        ("Tess", "project_manager"),
+        ("Dana", "approver"),
+        ("Olga", "approver"),
+        ("Owen", "approver"),
+        ("Sam", "service_manager"),
+        ("Audrey", "auditor"),
+    ] {
+        let token = identity
+            .create_token(opsgate_tests::bearer(
+                BOOTSTRAP,
+                pb::CreateTokenRequest {
+                    principal: person.into(),
+                    roles: vec![role.into()],
+                    expires_in_days: 1,
+                    description: "e2e".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .token;
+        credentials.tokens.insert(person.into(), token);
+    }
+    credentials.reader = credentials.tokens["Audrey"].clone();
+    let mut c = server.clients().await;
+    c.credentials = Some(std::sync::Arc::new(credentials));
+    c
+}
+
+/// The standard transition from start to accepted handover: on a development server with
+/// `x-opsgate-actor`, or (`secure`) on a secure server where every participant has a token.
+async fn drive_standard_transition(db: &TestDb, secure: bool) {
+    let (server, mut c) = if secure {
+        let server = TestServer::start_secure(db, BOOTSTRAP).await;
+        let c = with_tokens(&server).await;
+        (server, c)
+    } else {
+        let server = TestServer::start(db).await;
+        let c = server.clients().await;
+        (server, c)
+    };
+
+    let request = c.read(pb::ListWorkflowsRequest {});
     let listed = c
         .workflows
-        .list_workflows(pb::ListWorkflowsRequest {})
+        .list_workflows(request)
         .await
         .unwrap()
         .into_inner();
@@ -178,15 +225,16 @@ async fn drive_standard_transition(db: &TestDb) {
     assert_eq!(status_of(&t, "readiness-review"), pb::NodeStatus::Reached);
     assert_eq!(status_of(&t, "go-live"), pb::NodeStatus::Locked);
 
+    let request = c.as_(
+        "Sam",
+        pb::AcceptHandoverRequest {
+            transition_id: id.clone(),
+            comment: "operations take it from here".into(),
+        },
+    );
     let accepted = c
         .transitions
-        .accept_handover(acting(
-            "Sam",
-            pb::AcceptHandoverRequest {
-                transition_id: id.clone(),
-                comment: "operations take it from here".into(),
-            },
-        ))
+        .accept_handover(request)
         .await
         .unwrap()
         .into_inner()
@@ -209,7 +257,14 @@ async fn drive_standard_transition(db: &TestDb) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standard_transition_from_start_to_accepted_handover() {
     for db in TestDb::all().await {
-        drive_standard_transition(&db).await;
+        drive_standard_transition(&db, false).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standard_transition_with_a_token_per_participant() {
+    for db in TestDb::all().await {
+        drive_standard_transition(&db, true).await;
     }
 }
 

@@ -231,12 +231,21 @@ impl TestServer {
     }
 }
 
-/// One client per service, over one channel.
+/// One client per service, over one channel; with [`Credentials`], every request the helpers
+/// make carries the acting person's own API token instead of `x-opsgate-actor`.
 #[derive(Debug, Clone)]
 pub struct Clients {
     pub workflows: WorkflowServiceClient<Channel>,
     pub transitions: TransitionServiceClient<Channel>,
     pub gates: GateServiceClient<Channel>,
+    pub credentials: Option<std::sync::Arc<Credentials>>,
+}
+
+/// API tokens by person, and one for reading (a secure server answers nobody without one).
+#[derive(Debug, Default)]
+pub struct Credentials {
+    pub tokens: std::collections::HashMap<String, String>,
+    pub reader: String,
 }
 
 impl Clients {
@@ -251,8 +260,40 @@ impl Clients {
             workflows: WorkflowServiceClient::new(channel.clone()),
             transitions: TransitionServiceClient::new(channel.clone()),
             gates: GateServiceClient::new(channel),
+            credentials: None,
         }
     }
+
+    /// A request made by `actor`: with their token when these clients have credentials.
+    pub fn as_<T>(&self, actor: &str, message: T) -> Request<T> {
+        match &self.credentials {
+            Some(c) => bearer(
+                c.tokens
+                    .get(actor)
+                    .unwrap_or_else(|| panic!("no token for {actor}")),
+                message,
+            ),
+            None => acting(actor, message),
+        }
+    }
+
+    /// A request that only reads.
+    pub fn read<T>(&self, message: T) -> Request<T> {
+        match &self.credentials {
+            Some(c) => bearer(&c.reader, message),
+            None => Request::new(message),
+        }
+    }
+}
+
+/// A request with `authorization: Bearer TOKEN`.
+pub fn bearer<T>(token: &str, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        opsgate_proto::metadata::AUTHORIZATION_METADATA_KEY,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    request
 }
 
 /// A request made by `actor`.
@@ -332,8 +373,9 @@ pub async fn start(c: &mut Clients, service_version: &str) -> pb::Transition {
 
 /// Starts the transition `request` describes, as Pat.
 pub async fn start_with(c: &mut Clients, request: pb::StartTransitionRequest) -> pb::Transition {
+    let request = c.as_("Pat", request);
     c.transitions
-        .start_transition(acting("Pat", request))
+        .start_transition(request)
         .await
         .expect("start transition")
         .into_inner()
@@ -388,7 +430,7 @@ pub async fn submit(
     deliverable: &str,
     actor: &str,
 ) -> Result<pb::Transition, tonic::Status> {
-    let request = acting(
+    let request = c.as_(
         actor,
         pb::SubmitDeliverableRequest {
             transition_id: id.into(),
@@ -417,7 +459,7 @@ pub async fn review(
     comment: &str,
     actor: &str,
 ) -> Result<pb::Transition, tonic::Status> {
-    let request = acting(
+    let request = c.as_(
         actor,
         pb::ReviewDeliverableRequest {
             transition_id: id.into(),
@@ -460,9 +502,9 @@ pub async fn approve_all_before_gate(c: &mut Clients, id: &str) {
 /// The transition as the server has it now.
 pub async fn get(c: &mut Clients, id: &str) -> pb::Transition {
     c.transitions
-        .get_transition(pb::GetTransitionRequest {
+        .get_transition(c.read(pb::GetTransitionRequest {
             transition_id: id.into(),
-        })
+        }))
         .await
         .expect("get transition")
         .into_inner()
