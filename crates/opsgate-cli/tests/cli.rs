@@ -602,3 +602,82 @@ async fn tokens_from_the_command_line_on_a_secure_server() {
     assert!(stderr(&out).contains("was revoked"), "{}", stderr(&out));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_reads_its_configuration_file_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("wf")).unwrap();
+    std::fs::copy(
+        workflows_dir().join("standard-change.yaml"),
+        dir.path().join("wf/standard-change.yaml"),
+    )
+    .unwrap();
+    let from_file = dir.path().join("from-file.db");
+    let config = dir.path().join("opsgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndatabase_url = \"sqlite://{}\"\nworkflows = \"wf\"\ninsecure_dev = true\nstate_cache_mib = 4\n",
+            from_file.display()
+        ),
+    )
+    .unwrap();
+    let serve = |extra: Vec<String>| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsgate"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env_remove("OPSGATE_DATABASE_URL")
+            .env_remove("OPSGATE_WORKFLOWS")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        cmd.spawn().unwrap()
+    };
+
+    // The file's database and workflows directory (relative to the file) are used.
+    let mut server = serve(Vec::new());
+    let addr = opsgate_tests::serving_address(server.stderr.take().unwrap()).await;
+    let out = opsgate(&format!("http://{addr}"), None, &["workflow", "list"]).await;
+    assert_eq!(
+        stdout(&out).trim(),
+        "standard-change v1",
+        "{}",
+        stderr(&out)
+    );
+    assert!(from_file.exists());
+    server.kill().await.unwrap();
+
+    // A flag wins over the file.
+    let from_flag = dir.path().join("from-flag.db");
+    let mut server = serve(vec![
+        "--database-url".into(),
+        format!("sqlite://{}", from_flag.display()),
+    ]);
+    opsgate_tests::serving_address(server.stderr.take().unwrap()).await;
+    assert!(from_flag.exists());
+    server.kill().await.unwrap();
+
+    // A typo in the file stops the start with where it is.
+    std::fs::write(
+        &config,
+        "[server]\nlisten = \"127.0.0.1:0\"\ndatabse_url = \"x\"\n",
+    )
+    .unwrap();
+    let out = opsgate(
+        "http://127.0.0.1:9",
+        None,
+        &["serve", "--config", config.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(&format!(
+            "{}:3:1: unknown field `databse_url`",
+            config.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -2,6 +2,7 @@
 
 mod actor;
 pub mod auth;
+pub mod config;
 mod convert;
 mod error;
 mod loader;

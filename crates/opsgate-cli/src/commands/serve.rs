@@ -6,29 +6,76 @@ use std::process::ExitCode;
 
 use tracing_subscriber::EnvFilter;
 
+/// Where `opsgate serve` listens when nothing says otherwise.
+const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+
+/// Every setting may also come from the configuration file (`--config`); a flag or environment
+/// variable wins over the file, the file over the default.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Address to listen on.
-    #[arg(long, env = "OPSGATE_LISTEN", default_value = "127.0.0.1:50051")]
-    listen: SocketAddr,
-    /// Database: sqlite://PATH (created if missing) or postgres://USER@HOST/DB.
-    #[arg(long, env = "OPSGATE_DATABASE_URL", default_value = opsgate_store::DEFAULT_DATABASE_URL)]
-    database_url: String,
+    /// Configuration file (TOML; see docs/configuration.md).
+    #[arg(long, env = "OPSGATE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:50051].
+    #[arg(long, env = "OPSGATE_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Database: sqlite://PATH (created if missing) or postgres://USER@HOST/DB [default: sqlite://data/opsgate.db].
+    #[arg(long, env = "OPSGATE_DATABASE_URL")]
+    database_url: Option<String>,
     /// Directory of workflow files (*.yaml) to register at start-up [default: ./workflows when it exists].
     #[arg(long, env = "OPSGATE_WORKFLOWS", value_name = "DIR")]
     workflows: Option<PathBuf>,
-    /// MiB of decoded transition states kept in memory, weighed by what they hold (0 disables the cache).
-    #[arg(
-        long,
-        env = "OPSGATE_STATE_CACHE_MIB",
-        default_value_t = opsgate_store::DEFAULT_STATE_CACHE_MIB,
-        value_name = "MIB"
-    )]
-    state_cache_mib: usize,
+    /// MiB of decoded transition states kept in memory, weighed by what they hold; 0 disables the cache [default: 40].
+    #[arg(long, env = "OPSGATE_STATE_CACHE_MIB", value_name = "MIB")]
+    state_cache_mib: Option<usize>,
     /// Development only: calls without a token act as whoever x-opsgate-actor names. Never on a
     /// server others can reach. (The first token comes from OPSGATE_BOOTSTRAP_TOKEN instead.)
     #[arg(long, env = "OPSGATE_INSECURE_DEV")]
     insecure_dev: bool,
+}
+
+impl Args {
+    /// The server's configuration: flags and environment over the file over the defaults.
+    fn resolve(self) -> anyhow::Result<opsgate_server::Config> {
+        let file = match &self.config {
+            Some(path) => opsgate_server::config::ConfigFile::read(path)?,
+            None => opsgate_server::config::ConfigFile::default(),
+        };
+        let server = file.server;
+        let listen = match self.listen.or(server.listen) {
+            Some(addr) => addr,
+            None => DEFAULT_LISTEN.parse()?,
+        };
+        let workflows_dir = self.workflows.or(server.workflows).or_else(|| {
+            let default = PathBuf::from("workflows");
+            if default.is_dir() {
+                Some(default)
+            } else {
+                tracing::warn!(
+                    "no ./workflows directory and no --workflows given: no workflows loaded"
+                );
+                None
+            }
+        });
+        let mib = self
+            .state_cache_mib
+            .or(server.state_cache_mib)
+            .unwrap_or(opsgate_store::DEFAULT_STATE_CACHE_MIB);
+        Ok(opsgate_server::Config {
+            listen,
+            database_url: self
+                .database_url
+                .or(server.database_url)
+                .unwrap_or_else(|| opsgate_store::DEFAULT_DATABASE_URL.to_owned()),
+            workflows_dir,
+            state_cache_bytes: mib.saturating_mul(1024 * 1024),
+            insecure_dev: self.insecure_dev || server.insecure_dev.unwrap_or(false),
+            // A secret: read from the environment only, never a flag (flags show in `ps`).
+            bootstrap_token: std::env::var("OPSGATE_BOOTSTRAP_TOKEN")
+                .ok()
+                .filter(|t| !t.trim().is_empty()),
+        })
+    }
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -40,29 +87,13 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         // Colours only on a terminal: log files and journald get plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let workflows_dir = args.workflows.or_else(|| {
-        let default = PathBuf::from("workflows");
-        if default.is_dir() {
-            Some(default)
-        } else {
-            tracing::warn!(
-                "no ./workflows directory and no --workflows given: no workflows loaded"
-            );
-            None
-        }
-    });
-    let server = opsgate_server::start(opsgate_server::Config {
-        listen: args.listen,
-        database_url: args.database_url,
-        workflows_dir,
-        state_cache_bytes: args.state_cache_mib.saturating_mul(1024 * 1024),
-        insecure_dev: args.insecure_dev,
-        // A secret: read from the environment only, never a flag (flags show in `ps`).
-        bootstrap_token: std::env::var("OPSGATE_BOOTSTRAP_TOKEN")
-            .ok()
-            .filter(|t| !t.trim().is_empty()),
-    })
-    .await?;
+    let config = args.resolve()?;
+    tracing::info!(
+        listen = %config.listen,
+        database = %config.database_url.split('@').next_back().unwrap_or_default(),
+        "configuration resolved"
+    );
+    let server = opsgate_server::start(config).await?;
     shutdown_signal().await;
     tracing::info!("shutting down");
     server.shutdown().await?;
