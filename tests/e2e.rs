@@ -520,3 +520,67 @@ async fn a_standard_change_with_attachments_sign_off_and_declared_version() {
         assert_event_log_replays(&db, &id).await;
     }
 }
+
+/// 64 approvals of one deliverable at once, each from a different eligible person: exactly one
+/// approval event, and every other caller is told plainly that it was approved already.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_concurrent_approvals_give_exactly_one() {
+    for db in TestDb::all().await {
+        let server = TestServer::start(&db).await;
+        let mut c = server.clients().await;
+        let id = opsgate_tests::start(&mut c, "6.4").await.id;
+        submit(&mut c, &id, "sla", "Pat").await.unwrap();
+        let tasks: Vec<_> = (0..64)
+            .map(|i| {
+                let mut c = c.clone();
+                let id = id.clone();
+                tokio::spawn(async move {
+                    review(
+                        &mut c,
+                        &id,
+                        "sla",
+                        pb::ReviewDecision::Approve,
+                        "",
+                        &format!("reviewer {i}"),
+                    )
+                    .await
+                })
+            })
+            .collect();
+        let (mut won, mut lost) = (0, 0);
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => won += 1,
+                Err(status) => {
+                    assert_eq!(
+                        status.code(),
+                        Code::FailedPrecondition,
+                        "{}",
+                        status.message()
+                    );
+                    assert!(
+                        status
+                            .message()
+                            .contains("cannot be reviewed: it is approved"),
+                        "{}",
+                        status.message()
+                    );
+                    lost += 1;
+                }
+            }
+        }
+        assert_eq!((won, lost), (1, 63), "{}", db.backend);
+        server.stop().await;
+        let store = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
+        let approvals = store
+            .events(&id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.kind.name() == "deliverable_approved")
+            .count();
+        assert_eq!(approvals, 1, "{}", db.backend);
+        store.close().await.unwrap();
+        assert_event_log_replays(&db, &id).await;
+    }
+}

@@ -314,11 +314,11 @@ pub fn go_live() -> String {
 /// (service manager) by their own fields; Dana the service desk lead, Tess the technical lead,
 /// Olga the operations lead, Owen the service owner.
 pub fn payroll_participants() -> Vec<pb::Participant> {
-    // The service owners' board agrees the SLA: Owen, Olga, and "reviewer 0" to "reviewer 11"
+    // The service owners' board agrees the SLA: Owen, Olga, and "reviewer 0" to "reviewer 63"
     // (the concurrency tests send one approval from each at once).
     let owners: Vec<String> = ["Owen".to_owned(), "Olga".to_owned()]
         .into_iter()
-        .chain((0..12).map(|i| format!("reviewer {i}")))
+        .chain((0..64).map(|i| format!("reviewer {i}")))
         .collect();
     [
         ("service_desk_lead", vec!["Dana".to_owned()]),
