@@ -584,3 +584,82 @@ async fn sixty_four_concurrent_approvals_give_exactly_one() {
         assert_event_log_replays(&db, &id).await;
     }
 }
+
+/// A transition's history pages through its events in order, each with who, when and what.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_pages_through_every_event() {
+    for db in TestDb::all().await {
+        let server = TestServer::start(&db).await;
+        let mut c = server.clients().await;
+        let id = opsgate_tests::start(&mut c, "7.0").await.id;
+        submit(&mut c, &id, "sla", "Pat").await.unwrap();
+        review(
+            &mut c,
+            &id,
+            "sla",
+            pb::ReviewDecision::RequestChanges,
+            "weekends?",
+            "Owen",
+        )
+        .await
+        .unwrap();
+        let stored = server.store().events(&id).await.unwrap();
+        let mut seen = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = c
+                .transitions
+                .list_events(pb::ListEventsRequest {
+                    transition_id: id.clone(),
+                    page_size: 3,
+                    page_token: token.clone(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert!(page.events.len() <= 3);
+            seen.extend(page.events);
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        let seqs: Vec<u64> = seen.iter().map(|e| e.seq).collect();
+        let expected: Vec<u64> = stored.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, expected, "{}", db.backend);
+        let changes = seen.iter().find(|e| e.kind == "changes_requested").unwrap();
+        assert_eq!(
+            (
+                changes.actor.as_str(),
+                changes.node_id.as_str(),
+                changes.comment.as_str()
+            ),
+            ("Owen", "sla", "weekends?")
+        );
+        assert!(
+            seen[0].detail_json.contains("\"participants\""),
+            "{}",
+            seen[0].detail_json
+        );
+        let bad = c
+            .transitions
+            .list_events(pb::ListEventsRequest {
+                transition_id: id.clone(),
+                page_size: 3,
+                page_token: "soon".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code(), Code::InvalidArgument);
+        let missing = c
+            .transitions
+            .list_events(pb::ListEventsRequest {
+                transition_id: "01900000-0000-7000-8000-000000000000".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(missing.code(), Code::NotFound);
+        server.stop().await;
+    }
+}

@@ -63,7 +63,7 @@ impl Decoder for Raw {
     }
 }
 
-const METHODS: [&str; 12] = [
+const METHODS: [&str; 16] = [
     "/opsgate.v1.WorkflowService/RegisterWorkflow",
     "/opsgate.v1.WorkflowService/GetWorkflow",
     "/opsgate.v1.WorkflowService/ListWorkflows",
@@ -75,8 +75,35 @@ const METHODS: [&str; 12] = [
     "/opsgate.v1.TransitionService/AcceptHandover",
     "/opsgate.v1.TransitionService/RejectHandover",
     "/opsgate.v1.TransitionService/SignOffMilestone",
+    "/opsgate.v1.TransitionService/ListEvents",
     "/opsgate.v1.GateService/CheckGate",
+    "/opsgate.v1.IdentityService/CreateToken",
+    "/opsgate.v1.IdentityService/ListTokens",
+    "/opsgate.v1.IdentityService/RevokeToken",
 ];
+
+/// Every method of the published contract is in [`METHODS`] (a new RPC gets hostile bytes too).
+#[test]
+fn every_published_method_gets_random_bytes() {
+    use prost::Message as _;
+    let set = prost_types::FileDescriptorSet::decode(opsgate_proto::FILE_DESCRIPTOR_SET).unwrap();
+    let mut published: Vec<String> = set
+        .file
+        .iter()
+        .filter(|f| f.package() == "opsgate.v1")
+        .flat_map(|f| {
+            f.service.iter().flat_map(|s| {
+                s.method
+                    .iter()
+                    .map(move |m| format!("/opsgate.v1.{}/{}", s.name(), m.name()))
+            })
+        })
+        .collect();
+    published.sort();
+    let mut listed: Vec<String> = METHODS.iter().map(|m| (*m).to_owned()).collect();
+    listed.sort();
+    assert_eq!(published, listed);
+}
 
 /// Codes a request can never earn: they would mean a bug (or a panic) on the server.
 fn assert_no_server_fault(status: &tonic::Status, what: &str) {

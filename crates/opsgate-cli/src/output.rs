@@ -134,3 +134,22 @@ pub(crate) fn gate(g: &pb::CheckGateResponse) {
         );
     }
 }
+
+/// One line of a transition's history.
+pub(crate) fn event(e: &pb::TransitionEvent) -> String {
+    let at =
+        e.at.as_ref()
+            .and_then(|t| {
+                chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
+            })
+            .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default();
+    let mut line = format!("{:>5}  {at}  {:<20} {}", e.seq, e.actor, e.kind);
+    if !e.node_id.is_empty() {
+        line.push_str(&format!(" {}", e.node_id));
+    }
+    if !e.comment.is_empty() {
+        line.push_str(&format!("  \"{}\"", e.comment));
+    }
+    line
+}

@@ -523,6 +523,23 @@ async fn handover_reject_reopens_what_the_service_manager_names() {
     );
     let out = opsgate(&server.url, None, &["gate", "check", &id]).await;
     assert_eq!(out.status.code(), Some(1), "the gate closed again");
+    // The history shows who rejected, why, and the reopening.
+    let out = opsgate(&server.url, None, &["transition", "history", &id]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let history = stdout(&out);
+    assert!(
+        history
+            .lines()
+            .next()
+            .unwrap()
+            .contains("transition_started"),
+        "{history}"
+    );
+    assert!(
+        history.contains("Sam")
+            && history.contains("handover_rejected  \"no restore test in the runbook\""),
+        "{history}"
+    );
     server.stop().await;
 }
 

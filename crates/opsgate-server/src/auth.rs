@@ -76,6 +76,7 @@ pub const ACCESS: &[(&str, Needs)] = &[
         "opsgate.v1.TransitionService/SignOffMilestone",
         Needs::OneOf(ACTORS),
     ),
+    ("opsgate.v1.TransitionService/ListEvents", Needs::Read),
     ("opsgate.v1.GateService/CheckGate", Needs::Read),
     (
         "opsgate.v1.IdentityService/CreateToken",

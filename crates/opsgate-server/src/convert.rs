@@ -332,3 +332,28 @@ pub(crate) fn token(t: &opsgate_store::TokenRecord) -> pb::TokenInfo {
         revoked_by: t.revoked_by.clone().unwrap_or_default(),
     }
 }
+
+pub(crate) fn event(e: &opsgate_domain::Event) -> pb::TransitionEvent {
+    use opsgate_domain::EventKind as K;
+    let (node_id, comment) = match &e.kind {
+        K::TransitionStarted { .. } => (String::new(), String::new()),
+        K::DeliverableSubmitted { node, .. }
+        | K::NodeUnlocked { node }
+        | K::NodeRelocked { node } => (node.to_string(), String::new()),
+        K::DeliverableApproved { node, comment }
+        | K::ApprovalRecorded { node, comment }
+        | K::ChangesRequested { node, comment }
+        | K::MilestoneSignedOff { node, comment } => (node.to_string(), comment.clone()),
+        K::HandoverAccepted { comment } => (String::new(), comment.clone()),
+        K::HandoverRejected { reasons, .. } => (String::new(), reasons.join("; ")),
+    };
+    pb::TransitionEvent {
+        seq: e.seq,
+        at: Some(timestamp(e.at)),
+        actor: e.actor.to_string(),
+        kind: e.kind.name().to_owned(),
+        node_id,
+        comment,
+        detail_json: serde_json::to_string(&e.kind).unwrap_or_default(),
+    }
+}

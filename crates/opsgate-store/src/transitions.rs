@@ -321,11 +321,32 @@ impl Store {
 
     /// The full event log of a transition, in order.
     pub async fn events(&self, id: &str) -> Result<Vec<Event>> {
+        self.events_page(id, 0, None).await
+    }
+
+    /// The events of transition `id` after sequence number `after`, in order, at most `limit`
+    /// (all when `None`). `NotFound` when there is no such transition.
+    pub async fn events_page(
+        &self,
+        id: &str,
+        after: u64,
+        limit: Option<u32>,
+    ) -> Result<Vec<Event>> {
         let rows = events::Entity::find()
             .filter(events::Column::TransitionId.eq(id))
+            .filter(events::Column::Seq.gt(i64::try_from(after).unwrap_or(i64::MAX)))
             .order_by_asc(events::Column::Seq)
+            .limit(limit.map(u64::from))
             .all(&self.db)
             .await?;
+        if rows.is_empty()
+            && transitions::Entity::find_by_id(id.to_owned())
+                .one(&self.db)
+                .await?
+                .is_none()
+        {
+            return Err(not_found(id));
+        }
         rows.into_iter()
             .map(|r| {
                 Ok(Event {

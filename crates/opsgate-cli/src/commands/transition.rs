@@ -46,6 +46,8 @@ pub(crate) enum Command {
     },
     /// Show a transition with every node and its state.
     Get { transition_id: String },
+    /// A transition's history: every event in order, who acted and when.
+    History { transition_id: String },
     /// List transitions, oldest first.
     List {
         #[arg(long, default_value_t = 50)]
@@ -122,6 +124,27 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
                 .transition
                 .context("server returned no transition")?;
             output::transition(&t);
+        }
+        Command::History { transition_id } => {
+            let mut client = ctx.transitions().await?;
+            let mut page_token = String::new();
+            loop {
+                let page = client
+                    .list_events(ctx.reading(pb::ListEventsRequest {
+                        transition_id: transition_id.clone(),
+                        page_size: 1000,
+                        page_token: page_token.clone(),
+                    })?)
+                    .await?
+                    .into_inner();
+                for e in &page.events {
+                    println!("{}", output::event(e));
+                }
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
         }
         Command::List {
             page_size,

@@ -17,6 +17,10 @@ use super::{Api, required, transition_id};
 use crate::convert;
 use crate::error::{domain_status, invalid_argument, status};
 
+/// Default and largest page of `ListEvents`.
+const DEFAULT_EVENTS_PAGE: u32 = 100;
+const MAX_EVENTS_PAGE: u32 = 1000;
+
 /// Default page size of `ListTransitions`.
 const DEFAULT_PAGE_SIZE: u32 = 50;
 
@@ -269,6 +273,54 @@ impl TransitionService for Api {
         let transition = self.command(&req.transition_id, command, actor).await?;
         Ok(Response::new(pb::RejectHandoverResponse {
             transition: Some(transition),
+        }))
+    }
+
+    async fn list_events(
+        &self,
+        request: Request<pb::ListEventsRequest>,
+    ) -> Result<Response<pb::ListEventsResponse>, Status> {
+        self.auth
+            .authorize(&request, "opsgate.v1.TransitionService/ListEvents")
+            .await?;
+        let req = request.into_inner();
+        let id = transition_id("transition_id", &req.transition_id)?;
+        if req.page_size > MAX_EVENTS_PAGE {
+            return Err(invalid_argument(
+                "page_size",
+                format!("{} is above the limit of {MAX_EVENTS_PAGE}", req.page_size),
+            ));
+        }
+        let size = if req.page_size == 0 {
+            DEFAULT_EVENTS_PAGE
+        } else {
+            req.page_size
+        };
+        let after = match req.page_token.trim() {
+            "" => 0,
+            token => token.parse::<u64>().map_err(|_| {
+                invalid_argument(
+                    "page_token",
+                    "is not a token this server gave out: pass a previous response's \
+                     next_page_token, or leave it empty for the first page",
+                )
+            })?,
+        };
+        let mut events = self
+            .store
+            .events_page(id, after, Some(size + 1))
+            .await
+            .map_err(status)?;
+        let more = events.len() > size as usize;
+        events.truncate(size as usize);
+        let next_page_token = if more {
+            events.last().map(|e| e.seq.to_string()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListEventsResponse {
+            events: events.iter().map(convert::event).collect(),
+            next_page_token,
         }))
     }
 
