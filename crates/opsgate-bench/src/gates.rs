@@ -95,24 +95,50 @@ async fn gate_checks(
     versions: std::sync::Arc<Vec<String>>,
     client: usize,
     deadline: Instant,
+    token: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
 ) -> anyhow::Result<Tally> {
     let mut c = GateServiceClient::new(channel);
     let mut tally = Tally::new()?;
     let mut rng = 0x9e37_79b9_7f4a_7c15_u64 ^ (client as u64 + 1);
     while Instant::now() < deadline {
         let pick = (next(&mut rng) % versions.len() as u64) as usize;
+        let mut request = tonic::Request::new(pb::CheckGateRequest {
+            target: Some(pb::check_gate_request::Target::Service(pb::ServiceRef {
+                name: "seeded".into(),
+                version: versions[pick].clone(),
+            })),
+        });
+        if let Some(token) = &token {
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
+        }
         let t0 = Instant::now();
-        let r = c
-            .check_gate(pb::CheckGateRequest {
-                target: Some(pb::check_gate_request::Target::Service(pb::ServiceRef {
-                    name: "seeded".into(),
-                    version: versions[pick].clone(),
-                })),
-            })
-            .await;
+        let r = c.check_gate(request).await;
         tally.record(t0, r.is_ok());
     }
     Ok(tally)
+}
+
+/// An auditor's token (reads only) for checking client `i`, made with the bootstrap token.
+async fn reader_token(
+    channel: Channel,
+    i: usize,
+) -> anyhow::Result<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> {
+    let mut identity =
+        opsgate_proto::v1::identity_service_client::IdentityServiceClient::new(channel);
+    let mut request = tonic::Request::new(pb::CreateTokenRequest {
+        principal: format!("pipeline {i}"),
+        roles: vec!["auditor".into()],
+        expires_in_days: 1,
+        description: "opsgate-bench gates".into(),
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", crate::handover::BENCH_BOOTSTRAP).parse()?,
+    );
+    let token = identity.create_token(request).await?.into_inner().token;
+    Ok(format!("Bearer {token}").parse()?)
 }
 
 pub async fn run(
@@ -175,12 +201,35 @@ pub async fn run(
         }));
         let (_, _, cpu_before) = server.usage()?;
         let ch = channel.clone();
+        let picked = versions.clone();
         let checks = drive(options.clients, duration, move |i, deadline| {
-            gate_checks(ch.clone(), versions.clone(), i, deadline)
+            gate_checks(ch.clone(), picked.clone(), i, deadline, None)
         })
         .await?;
         let (rss, peak, cpu_after) = server.usage()?;
         let writes = writes.await??;
+        // The same checks with authentication on: each client with its own auditor's token.
+        let mut tokens = Vec::with_capacity(options.clients);
+        for i in 0..options.clients {
+            tokens.push(Some(reader_token(channel.clone(), i).await?));
+        }
+        let ch = channel.clone();
+        let writes_again = tokio::spawn(drive(writers, duration, move |i, deadline| {
+            handovers(
+                ch.clone(),
+                98,
+                i,
+                deadline,
+                Pace::every(period),
+                Default::default(),
+            )
+        }));
+        let ch = channel.clone();
+        let authenticated = drive(options.clients, duration, move |i, deadline| {
+            gate_checks(ch.clone(), versions.clone(), i, deadline, tokens[i].clone())
+        })
+        .await?;
+        writes_again.await??;
         println!("{}", empty.line("baseline: empty gRPC call (health)"));
         println!("{}", checks.line("CheckGate by service version"));
         println!("{}", writes.line("alongside: handover writes"));
@@ -192,6 +241,11 @@ pub async fn run(
             100.0 * (cpu_after - cpu_before) / checks.elapsed.as_secs_f64(),
             rss as f64 / 1024.0,
             peak as f64 / 1024.0
+        );
+        println!("{}", authenticated.line("the same with a token per client"));
+        println!(
+            "    = {:.2} of the rate without authentication (the same writes alongside)",
+            authenticated.rate() / checks.rate()
         );
         server.stop().await?;
         db.drop_it().await?;
