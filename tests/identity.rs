@@ -14,15 +14,7 @@ use tonic::{Code, Request};
 
 const BOOTSTRAP: &str = "og_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-/// A request with `authorization: Bearer TOKEN`.
-fn with_token<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        AUTHORIZATION_METADATA_KEY,
-        format!("Bearer {token}").parse().unwrap(),
-    );
-    request
-}
+use opsgate_tests::bearer as with_token;
 
 async fn identity(server: &TestServer) -> IdentityServiceClient<tonic::transport::Channel> {
     IdentityServiceClient::connect(server.url.clone())
