@@ -170,6 +170,51 @@ async fn a_secure_server_knows_who_calls_from_the_token_alone() {
             .unwrap();
         assert_eq!(node.submitted_by, "Pat");
 
+        // Reading a transition needs a part in it (or role smo or auditor).
+        let mallory = token(&server, "Mallory", &["approver"]).await;
+        let auditor = token(&server, "Audrey", &["auditor"]).await;
+        let read = |token: String| {
+            let mut c = c.clone();
+            let id = t.id.clone();
+            async move {
+                let got = c
+                    .transitions
+                    .get_transition(with_token(
+                        &token,
+                        pb::GetTransitionRequest {
+                            transition_id: id.clone(),
+                        },
+                    ))
+                    .await
+                    .map(|_| ());
+                let history = c
+                    .transitions
+                    .list_events(with_token(
+                        &token,
+                        pb::ListEventsRequest {
+                            transition_id: id,
+                            ..Default::default()
+                        },
+                    ))
+                    .await
+                    .map(|_| ());
+                (got, history)
+            }
+        };
+        let (got, history) = read(mallory).await;
+        for refused in [got, history] {
+            let (code_, message) = code(refused);
+            assert_eq!(code_, Code::PermissionDenied, "{message}");
+            assert!(
+                message.contains("Mallory has no part in the transition"),
+                "{message}"
+            );
+        }
+        for allowed in [dana.clone(), auditor, pat.clone()] {
+            let (got, history) = read(allowed).await;
+            assert!(got.is_ok() && history.is_ok(), "{got:?} {history:?}");
+        }
+
         // Dana approves with her token; once revoked, it no longer works.
         c.transitions
             .review_deliverable(with_token(
@@ -196,7 +241,11 @@ async fn a_secure_server_knows_who_calls_from_the_token_alone() {
             .unwrap()
             .id
             .clone();
-        assert_eq!(listed.tokens.len(), 3, "bootstrap, Pat and Dana");
+        assert_eq!(
+            listed.tokens.len(),
+            5,
+            "bootstrap, Pat, Dana, Mallory, Audrey"
+        );
         identity(&server)
             .await
             .revoke_token(with_token(
@@ -250,7 +299,7 @@ async fn a_secure_server_knows_who_calls_from_the_token_alone() {
             ))
             .await
             .unwrap();
-        assert_eq!(rows.len(), 4);
+        assert_eq!(rows.len(), 6);
         for row in rows {
             for col in [
                 "id",

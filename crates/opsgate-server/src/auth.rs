@@ -132,6 +132,41 @@ impl Caller {
     }
 }
 
+/// Whether `caller` may read the transition `meta` describes: the SMO and auditors read
+/// everything; anyone else needs a part in it (its project or service manager, or named for one
+/// of its roles). `None` (a development server's anonymous read) reads everything.
+pub(crate) fn may_read(
+    caller: Option<&Caller>,
+    meta: &opsgate_domain::transition::TransitionMeta,
+) -> Result<(), Status> {
+    let Some(caller) = caller else {
+        return Ok(());
+    };
+    if caller
+        .roles
+        .iter()
+        .any(|r| matches!(r, Access::Smo | Access::Auditor))
+    {
+        return Ok(());
+    }
+    let who = &caller.actor;
+    let has_part = &meta.project_manager == who
+        || &meta.service_manager == who
+        || meta
+            .participants
+            .values()
+            .any(|people| people.contains(who));
+    if has_part {
+        return Ok(());
+    }
+    Err(Status::permission_denied(format!(
+        "{who} has no part in the transition of {} {}: only its project and service managers, \
+         the people named for its roles, the SMO and auditors read it",
+        opsgate_domain::clip(&meta.service_name),
+        opsgate_domain::clip(&meta.service_version)
+    )))
+}
+
 /// Authenticates requests against the store's tokens, with a short-lived cache.
 #[derive(Debug)]
 pub(crate) struct Authenticator {

@@ -14,6 +14,7 @@ use opsgate_store::NewTransition;
 use tonic::{Request, Response, Status};
 
 use super::{Api, required, transition_id};
+use crate::auth::may_read;
 use crate::convert;
 use crate::error::{domain_status, invalid_argument, status};
 
@@ -111,12 +112,14 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::GetTransitionRequest>,
     ) -> Result<Response<pb::GetTransitionResponse>, Status> {
-        self.auth
+        let caller = self
+            .auth
             .authorize(&request, "opsgate.v1.TransitionService/GetTransition")
             .await?;
         let req = request.into_inner();
         let id = transition_id("transition_id", &req.transition_id)?;
         let view = self.store.get_transition(id).await.map_err(status)?;
+        may_read(caller.as_ref(), &view.state.meta)?;
         Ok(Response::new(pb::GetTransitionResponse {
             transition: Some(convert::transition(&view)),
         }))
@@ -280,11 +283,16 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::ListEventsRequest>,
     ) -> Result<Response<pb::ListEventsResponse>, Status> {
-        self.auth
+        let caller = self
+            .auth
             .authorize(&request, "opsgate.v1.TransitionService/ListEvents")
             .await?;
         let req = request.into_inner();
         let id = transition_id("transition_id", &req.transition_id)?;
+        if caller.is_some() {
+            let view = self.store.get_transition(id).await.map_err(status)?;
+            may_read(caller.as_ref(), &view.state.meta)?;
+        }
         if req.page_size > MAX_EVENTS_PAGE {
             return Err(invalid_argument(
                 "page_size",
