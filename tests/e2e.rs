@@ -663,3 +663,78 @@ async fn the_history_pages_through_every_event() {
         server.stop().await;
     }
 }
+
+/// A retried mutation with the same `idempotency-key` gets the first answer and writes nothing;
+/// the key used for another request is refused; keys are per principal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotent_retry_writes_nothing() {
+    use opsgate_proto::metadata::IDEMPOTENCY_KEY_METADATA_KEY;
+    for db in TestDb::all().await {
+        let server = TestServer::start(&db).await;
+        let mut c = server.clients().await;
+        let id = opsgate_tests::start(&mut c, "8.0").await.id;
+        let keyed = |who: &str, deliverable: &str, key: &str| {
+            let mut request = acting(
+                who,
+                pb::SubmitDeliverableRequest {
+                    transition_id: id.clone(),
+                    deliverable_id: deliverable.into(),
+                    evidence: Some(pb::Evidence {
+                        links: vec!["https://ci.example/run/42".into()],
+                        ..Default::default()
+                    }),
+                },
+            );
+            request
+                .metadata_mut()
+                .insert(IDEMPOTENCY_KEY_METADATA_KEY, key.parse().unwrap());
+            request
+        };
+        let first = c
+            .transitions
+            .submit_deliverable(keyed("Pat", "sla", "run-42"))
+            .await
+            .unwrap()
+            .into_inner();
+        let again = c
+            .transitions
+            .submit_deliverable(keyed("Pat", "sla", "run-42"))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(first, again, "{}", db.backend);
+        let events = server.store().events(&id).await.unwrap();
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| e.kind.name() == "deliverable_submitted")
+                .count(),
+            1
+        );
+        // Without the key, the same submission is refused: it is submitted already.
+        let plain = submit(&mut c, &id, "sla", "Pat").await.unwrap_err();
+        assert_eq!(plain.code(), Code::FailedPrecondition);
+        // The key for another request is refused, and writes nothing.
+        let other = c
+            .transitions
+            .submit_deliverable(keyed("Pat", "support-contacts", "run-42"))
+            .await
+            .unwrap_err();
+        assert_eq!(other.code(), Code::FailedPrecondition);
+        assert!(
+            other.message().contains("was used for a different request"),
+            "{}",
+            other.message()
+        );
+        assert_eq!(
+            server.store().events(&id).await.unwrap().len(),
+            events.len()
+        );
+        // Keys are per principal: Tess's run-42 is her own.
+        c.transitions
+            .submit_deliverable(keyed("Tess", "knowledge-articles", "run-42"))
+            .await
+            .unwrap();
+        server.stop().await;
+    }
+}

@@ -7,6 +7,7 @@ mod m20261122_000001_init;
 mod m20261122_000002_node_snapshot;
 mod m20261123_000003_workflow_events;
 mod m20261123_000004_api_tokens;
+mod m20261123_000005_idempotency;
 
 /// Every migration in order.
 #[derive(Debug)]
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_node_snapshot::Migration),
             Box::new(m20261123_000003_workflow_events::Migration),
             Box::new(m20261123_000004_api_tokens::Migration),
+            Box::new(m20261123_000005_idempotency::Migration),
         ]
     }
 }

@@ -10,6 +10,8 @@ pub const ACTOR_METADATA_KEY: &str = "x-opsgate-actor";
 /// The binary form of [`ACTOR_METADATA_KEY`]: the name as UTF-8 bytes.
 pub const ACTOR_BIN_METADATA_KEY: &str = "x-opsgate-actor-bin";
 
+/// Metadata key of a mutation's idempotency key: a retry with the same key gets the first answer.
+pub const IDEMPOTENCY_KEY_METADATA_KEY: &str = "idempotency-key";
 /// Metadata key of the credential: `authorization: Bearer og_...`.
 pub const AUTHORIZATION_METADATA_KEY: &str = "authorization";
 

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 mod convert;
 mod error;
+mod idempotency;
 mod loader;
 mod services;
 

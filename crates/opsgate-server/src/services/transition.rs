@@ -17,6 +17,7 @@ use super::{Api, required, transition_id};
 use crate::auth::may_read;
 use crate::convert;
 use crate::error::{domain_status, invalid_argument, status};
+use crate::idempotency::{idempotency_key, keep, recall};
 
 /// Default and largest page of `ListEvents`.
 const DEFAULT_EVENTS_PAGE: u32 = 100;
@@ -73,7 +74,19 @@ impl TransitionService for Api {
             .changer(&request, "opsgate.v1.TransitionService/StartTransition")
             .await?
             .actor;
+        let key = idempotency_key(&request)?;
         let req = request.into_inner();
+        let recalled = recall::<_, pb::StartTransitionResponse>(
+            &self.store,
+            key.as_deref(),
+            &actor,
+            "opsgate.v1.TransitionService/StartTransition",
+            &req,
+        )
+        .await?;
+        if let Some(answer) = recalled.answer {
+            return Ok(Response::new(answer));
+        }
         let go_live = required("target_go_live", &req.target_go_live)?;
         let target_go_live = NaiveDate::parse_from_str(go_live, "%Y-%m-%d").map_err(|e| {
             invalid_argument(
@@ -103,9 +116,11 @@ impl TransitionService for Api {
             .start_transition(new, actor)
             .await
             .map_err(status)?;
-        Ok(Response::new(pb::StartTransitionResponse {
+        let answer = pb::StartTransitionResponse {
             transition: Some(convert::transition(&view)),
-        }))
+        };
+        keep(&self.store, recalled, &answer).await;
+        Ok(Response::new(answer))
     }
 
     async fn get_transition(
@@ -183,7 +198,19 @@ impl TransitionService for Api {
             .changer(&request, "opsgate.v1.TransitionService/SubmitDeliverable")
             .await?
             .actor;
+        let key = idempotency_key(&request)?;
         let req = request.into_inner();
+        let recalled = recall::<_, pb::SubmitDeliverableResponse>(
+            &self.store,
+            key.as_deref(),
+            &actor,
+            "opsgate.v1.TransitionService/SubmitDeliverable",
+            &req,
+        )
+        .await?;
+        if let Some(answer) = recalled.answer {
+            return Ok(Response::new(answer));
+        }
         let evidence = req.evidence.unwrap_or_default();
         let attachments = evidence
             .attachments
@@ -200,9 +227,11 @@ impl TransitionService for Api {
             evidence,
         };
         let transition = self.command(&req.transition_id, command, actor).await?;
-        Ok(Response::new(pb::SubmitDeliverableResponse {
+        let answer = pb::SubmitDeliverableResponse {
             transition: Some(transition),
-        }))
+        };
+        keep(&self.store, recalled, &answer).await;
+        Ok(Response::new(answer))
     }
 
     async fn review_deliverable(
@@ -214,7 +243,19 @@ impl TransitionService for Api {
             .changer(&request, "opsgate.v1.TransitionService/ReviewDeliverable")
             .await?
             .actor;
+        let key = idempotency_key(&request)?;
         let req = request.into_inner();
+        let recalled = recall::<_, pb::ReviewDeliverableResponse>(
+            &self.store,
+            key.as_deref(),
+            &actor,
+            "opsgate.v1.TransitionService/ReviewDeliverable",
+            &req,
+        )
+        .await?;
+        if let Some(answer) = recalled.answer {
+            return Ok(Response::new(answer));
+        }
         let decision = match pb::ReviewDecision::try_from(req.decision) {
             Ok(pb::ReviewDecision::Approve) => ReviewDecision::Approve,
             Ok(pb::ReviewDecision::RequestChanges) => ReviewDecision::RequestChanges,
@@ -231,9 +272,11 @@ impl TransitionService for Api {
             comment: req.comment,
         };
         let transition = self.command(&req.transition_id, command, actor).await?;
-        Ok(Response::new(pb::ReviewDeliverableResponse {
+        let answer = pb::ReviewDeliverableResponse {
             transition: Some(transition),
-        }))
+        };
+        keep(&self.store, recalled, &answer).await;
+        Ok(Response::new(answer))
     }
 
     async fn accept_handover(
@@ -245,14 +288,28 @@ impl TransitionService for Api {
             .changer(&request, "opsgate.v1.TransitionService/AcceptHandover")
             .await?
             .actor;
+        let key = idempotency_key(&request)?;
         let req = request.into_inner();
+        let recalled = recall::<_, pb::AcceptHandoverResponse>(
+            &self.store,
+            key.as_deref(),
+            &actor,
+            "opsgate.v1.TransitionService/AcceptHandover",
+            &req,
+        )
+        .await?;
+        if let Some(answer) = recalled.answer {
+            return Ok(Response::new(answer));
+        }
         let command = Command::AcceptHandover {
             comment: req.comment,
         };
         let transition = self.command(&req.transition_id, command, actor).await?;
-        Ok(Response::new(pb::AcceptHandoverResponse {
+        let answer = pb::AcceptHandoverResponse {
             transition: Some(transition),
-        }))
+        };
+        keep(&self.store, recalled, &answer).await;
+        Ok(Response::new(answer))
     }
 
     async fn reject_handover(
@@ -264,7 +321,19 @@ impl TransitionService for Api {
             .changer(&request, "opsgate.v1.TransitionService/RejectHandover")
             .await?
             .actor;
+        let key = idempotency_key(&request)?;
         let req = request.into_inner();
+        let recalled = recall::<_, pb::RejectHandoverResponse>(
+            &self.store,
+            key.as_deref(),
+            &actor,
+            "opsgate.v1.TransitionService/RejectHandover",
+            &req,
+        )
+        .await?;
+        if let Some(answer) = recalled.answer {
+            return Ok(Response::new(answer));
+        }
         let command = Command::RejectHandover {
             reasons: req.reasons,
             reopen: req
@@ -274,9 +343,11 @@ impl TransitionService for Api {
                 .collect(),
         };
         let transition = self.command(&req.transition_id, command, actor).await?;
-        Ok(Response::new(pb::RejectHandoverResponse {
+        let answer = pb::RejectHandoverResponse {
             transition: Some(transition),
-        }))
+        };
+        keep(&self.store, recalled, &answer).await;
+        Ok(Response::new(answer))
     }
 
     async fn list_events(
@@ -341,14 +412,28 @@ impl TransitionService for Api {
             .changer(&request, "opsgate.v1.TransitionService/SignOffMilestone")
             .await?
             .actor;
+        let key = idempotency_key(&request)?;
         let req = request.into_inner();
+        let recalled = recall::<_, pb::SignOffMilestoneResponse>(
+            &self.store,
+            key.as_deref(),
+            &actor,
+            "opsgate.v1.TransitionService/SignOffMilestone",
+            &req,
+        )
+        .await?;
+        if let Some(answer) = recalled.answer {
+            return Ok(Response::new(answer));
+        }
         let command = Command::SignOff {
             node: required("milestone_id", &req.milestone_id)?.to_owned(),
             comment: req.comment,
         };
         let transition = self.command(&req.transition_id, command, actor).await?;
-        Ok(Response::new(pb::SignOffMilestoneResponse {
+        let answer = pb::SignOffMilestoneResponse {
             transition: Some(transition),
-        }))
+        };
+        keep(&self.store, recalled, &answer).await;
+        Ok(Response::new(answer))
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod api_tokens;
 pub mod events;
+pub mod idempotency_keys;
 pub mod node_states;
 pub mod transitions;
 pub mod workflow_events;
