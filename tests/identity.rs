@@ -201,7 +201,7 @@ async fn a_secure_server_knows_who_calls_from_the_token_alone() {
                 (got, history)
             }
         };
-        let (got, history) = read(mallory).await;
+        let (got, history) = read(mallory.clone()).await;
         for refused in [got, history] {
             let (code_, message) = code(refused);
             assert_eq!(code_, Code::PermissionDenied, "{message}");
@@ -210,9 +210,19 @@ async fn a_secure_server_knows_who_calls_from_the_token_alone() {
                 "{message}"
             );
         }
-        for allowed in [dana.clone(), auditor, pat.clone()] {
+        for allowed in [dana.clone(), auditor.clone(), pat.clone()] {
             let (got, history) = read(allowed).await;
             assert!(got.is_ok() && history.is_ok(), "{got:?} {history:?}");
+        }
+        // Listing shows only what the caller may read.
+        for (token, expected) in [(&mallory, 0), (&dana, 1), (&auditor, 1)] {
+            let listed = c
+                .transitions
+                .list_transitions(with_token(token, pb::ListTransitionsRequest::default()))
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(listed.transitions.len(), expected, "{}", db.backend);
         }
 
         // Dana approves with her token; once revoked, it no longer works.

@@ -52,6 +52,8 @@ pub struct TransitionSummary {
     pub status: TransitionStatus,
     pub target_go_live: NaiveDate,
     pub updated_at: DateTime<Utc>,
+    /// Who it was started with: the managers and the people named for its roles.
+    pub meta: TransitionMeta,
 }
 
 /// A page of transitions, oldest first.
@@ -231,6 +233,7 @@ impl Store {
             .into_iter()
             .map(|r| {
                 Ok(TransitionSummary {
+                    meta: serde_json::from_str(&r.meta)?,
                     status: parse_status(&r.status)?,
                     workflow_version: u32_of(r.workflow_version, "workflow version")?,
                     id: r.id,

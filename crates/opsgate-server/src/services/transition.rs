@@ -144,7 +144,8 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::ListTransitionsRequest>,
     ) -> Result<Response<pb::ListTransitionsResponse>, Status> {
-        self.auth
+        let caller = self
+            .auth
             .authorize(&request, "opsgate.v1.TransitionService/ListTransitions")
             .await?;
         let req = request.into_inner();
@@ -180,9 +181,12 @@ impl TransitionService for Api {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ListTransitionsResponse {
+            // Only the transitions the caller may read (a page may so hold fewer than asked;
+            // follow next_page_token to the end).
             transitions: page
                 .transitions
                 .into_iter()
+                .filter(|t| may_read(caller.as_ref(), &t.meta).is_ok())
                 .map(convert::transition_summary)
                 .collect(),
             next_page_token: page.next_page_token.unwrap_or_default(),
