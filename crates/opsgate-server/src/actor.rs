@@ -63,3 +63,18 @@ pub(crate) fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
     };
     Actor::parse(name).map_err(|e| invalid_argument(ACTOR_METADATA_KEY, e.to_string()))
 }
+
+/// The one text value of metadata `key`, if any; `InvalidArgument` (saying `several`) when the
+/// request carries more than one.
+pub(crate) fn single<'a, T>(
+    request: &'a Request<T>,
+    key: &str,
+    several: &str,
+) -> Result<Option<&'a tonic::metadata::MetadataValue<tonic::metadata::Ascii>>, Status> {
+    let mut values = request.metadata().get_all(key).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(invalid_argument(key, several));
+    }
+    Ok(first)
+}

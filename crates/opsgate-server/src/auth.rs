@@ -12,8 +12,8 @@ use opsgate_proto::metadata::AUTHORIZATION_METADATA_KEY;
 use opsgate_store::{Store, TokenRecord, looks_like_token, token_hash};
 use tonic::{Request, Status};
 
-use crate::actor::actor;
-use crate::error::{invalid_argument, status};
+use crate::actor::{actor, single};
+use crate::error::status;
 
 /// What a call needs, by RPC: the one authorization table (gRPC now; the HTTP pages will look
 /// up the same rows). Object-level rules (only a deliverable's named owner submits it, only the
@@ -247,20 +247,13 @@ impl Authenticator {
     }
 
     async fn token_caller<T>(&self, request: &Request<T>) -> Result<Option<Caller>, Status> {
-        let values: Vec<_> = request
-            .metadata()
-            .get_all(AUTHORIZATION_METADATA_KEY)
-            .iter()
-            .collect();
-        let value = match values.as_slice() {
-            [] => return Ok(None),
-            [value] => value,
-            _ => {
-                return Err(invalid_argument(
-                    AUTHORIZATION_METADATA_KEY,
-                    "send one credential, not several",
-                ));
-            }
+        let Some(value) = single(
+            request,
+            AUTHORIZATION_METADATA_KEY,
+            "send one credential, not several",
+        )?
+        else {
+            return Ok(None);
         };
         let secret = value
             .to_str()

@@ -13,6 +13,7 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use tonic::{Request, Status};
 
+use crate::actor::single;
 use crate::error::{invalid_argument, status};
 
 /// Longest key accepted.
@@ -20,20 +21,13 @@ const MAX_KEY: usize = 200;
 
 /// The request's `idempotency-key`, checked: visible ASCII, at most 200 characters, one.
 pub(crate) fn idempotency_key<T>(request: &Request<T>) -> Result<Option<String>, Status> {
-    let values: Vec<_> = request
-        .metadata()
-        .get_all(IDEMPOTENCY_KEY_METADATA_KEY)
-        .iter()
-        .collect();
-    let value = match values.as_slice() {
-        [] => return Ok(None),
-        [value] => value,
-        _ => {
-            return Err(invalid_argument(
-                IDEMPOTENCY_KEY_METADATA_KEY,
-                "send one key, not several",
-            ));
-        }
+    let Some(value) = single(
+        request,
+        IDEMPOTENCY_KEY_METADATA_KEY,
+        "send one key, not several",
+    )?
+    else {
+        return Ok(None);
     };
     let key = value
         .to_str()
