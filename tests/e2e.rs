@@ -738,3 +738,89 @@ async fn an_idempotent_retry_writes_nothing() {
         server.stop().await;
     }
 }
+
+/// The SMO replaces a role's people on a running transition: recorded as an event, stored with
+/// the transition (a fresh store reads it), and the old holder no longer acts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_smo_changes_the_participants_of_a_running_transition() {
+    for db in TestDb::all().await {
+        let server = TestServer::start(&db).await;
+        let mut c = server.clients().await;
+        let id = opsgate_tests::start(&mut c, "9.0").await.id;
+        submit(&mut c, &id, "support-contacts", "Pat")
+            .await
+            .unwrap();
+        let changed = c
+            .transitions
+            .change_participants(acting(
+                "Smo",
+                pb::ChangeParticipantsRequest {
+                    transition_id: id.clone(),
+                    role: "service_desk_lead".into(),
+                    people: vec!["Lee".into()],
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .transition
+            .unwrap();
+        let desk = changed
+            .participants
+            .iter()
+            .find(|p| p.role == "service_desk_lead")
+            .unwrap();
+        assert_eq!(desk.people, ["Lee"]);
+        let refused = review(
+            &mut c,
+            &id,
+            "support-contacts",
+            pb::ReviewDecision::Approve,
+            "",
+            "Dana",
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(refused.code(), Code::PermissionDenied);
+        review(
+            &mut c,
+            &id,
+            "support-contacts",
+            pb::ReviewDecision::Approve,
+            "",
+            "Lee",
+        )
+        .await
+        .unwrap();
+        let bad = c
+            .transitions
+            .change_participants(acting(
+                "Smo",
+                pb::ChangeParticipantsRequest {
+                    transition_id: id.clone(),
+                    role: "service_manager".into(),
+                    people: vec!["A".into(), "B".into()],
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code(), Code::InvalidArgument);
+        server.stop().await;
+        let store = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
+        let view = store.get_transition(&id).await.unwrap();
+        let lee = opsgate_domain::Actor::parse("Lee").unwrap();
+        assert_eq!(
+            view.state.meta.participants
+                [&opsgate_domain::RoleName::parse("service_desk_lead").unwrap()],
+            [lee]
+        );
+        let events = store.events(&id).await.unwrap();
+        let change = events
+            .iter()
+            .find(|e| e.kind.name() == "participants_changed")
+            .unwrap();
+        assert_eq!(change.actor.as_str(), "Smo");
+        store.close().await.unwrap();
+        assert_event_log_replays(&db, &id).await;
+    }
+}

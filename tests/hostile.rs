@@ -63,7 +63,7 @@ impl Decoder for Raw {
     }
 }
 
-const METHODS: [&str; 16] = [
+const METHODS: [&str; 17] = [
     "/opsgate.v1.WorkflowService/RegisterWorkflow",
     "/opsgate.v1.WorkflowService/GetWorkflow",
     "/opsgate.v1.WorkflowService/ListWorkflows",
@@ -76,6 +76,7 @@ const METHODS: [&str; 16] = [
     "/opsgate.v1.TransitionService/RejectHandover",
     "/opsgate.v1.TransitionService/SignOffMilestone",
     "/opsgate.v1.TransitionService/ListEvents",
+    "/opsgate.v1.TransitionService/ChangeParticipants",
     "/opsgate.v1.GateService/CheckGate",
     "/opsgate.v1.IdentityService/CreateToken",
     "/opsgate.v1.IdentityService/ListTokens",

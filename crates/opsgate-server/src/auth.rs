@@ -77,6 +77,10 @@ pub const ACCESS: &[(&str, Needs)] = &[
         Needs::OneOf(ACTORS),
     ),
     ("opsgate.v1.TransitionService/ListEvents", Needs::Read),
+    (
+        "opsgate.v1.TransitionService/ChangeParticipants",
+        Needs::OneOf(&[Access::Smo]),
+    ),
     ("opsgate.v1.GateService/CheckGate", Needs::Read),
     (
         "opsgate.v1.IdentityService/CreateToken",

@@ -346,6 +346,10 @@ pub(crate) fn event(e: &opsgate_domain::Event) -> pb::TransitionEvent {
         | K::MilestoneSignedOff { node, comment } => (node.to_string(), comment.clone()),
         K::HandoverAccepted { comment } => (String::new(), comment.clone()),
         K::HandoverRejected { reasons, .. } => (String::new(), reasons.join("; ")),
+        K::ParticipantsChanged { role, people } => {
+            let names: Vec<&str> = people.iter().map(|p| p.as_str()).collect();
+            (String::new(), format!("{role}: {}", names.join(", ")))
+        }
     };
     pb::TransitionEvent {
         seq: e.seq,

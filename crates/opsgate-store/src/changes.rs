@@ -117,6 +117,22 @@ impl Changes {
         if !self.update_rows(conn).await? {
             return Ok(false);
         }
+        // The people of a transition change rarely (the SMO replacing someone): their own
+        // statement, only then.
+        for e in &self.entries {
+            if let Some(before) = &e.before
+                && before.meta != e.view.state.meta
+            {
+                transitions::Entity::update_many()
+                    .col_expr(
+                        transitions::Column::Meta,
+                        Expr::val(serde_json::to_string(&e.view.state.meta)?),
+                    )
+                    .filter(transitions::Column::Id.eq(e.view.id.as_str()))
+                    .exec(conn)
+                    .await?;
+            }
+        }
         let mut nodes = Vec::new();
         let mut new_events = Vec::new();
         for e in &self.entries {

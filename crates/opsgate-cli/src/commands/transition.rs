@@ -46,6 +46,13 @@ pub(crate) enum Command {
     },
     /// Show a transition with every node and its state.
     Get { transition_id: String },
+    /// Replace the people named for a role of a running transition (SMO).
+    Participants {
+        transition_id: String,
+        /// The role and everyone who acts for it from now on: ROLE=NAME[,NAME...].
+        #[arg(value_name = "ROLE=NAME[,NAME...]")]
+        participant: String,
+    },
     /// A transition's history: every event in order, who acted and when.
     History { transition_id: String },
     /// List transitions, oldest first.
@@ -119,6 +126,25 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
                 .transitions()
                 .await?
                 .get_transition(ctx.reading(pb::GetTransitionRequest { transition_id })?)
+                .await?
+                .into_inner()
+                .transition
+                .context("server returned no transition")?;
+            output::transition(&t);
+        }
+        Command::Participants {
+            transition_id,
+            participant: value,
+        } => {
+            let p = participant(&value)?;
+            let t = ctx
+                .transitions()
+                .await?
+                .change_participants(ctx.acting(pb::ChangeParticipantsRequest {
+                    transition_id,
+                    role: p.role,
+                    people: p.people,
+                })?)
                 .await?
                 .into_inner()
                 .transition

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::ids::{Actor, NodeId};
-use crate::workflow::{NodeKind, Workflow};
+use crate::workflow::{NodeKind, PROJECT_MANAGER_ROLE, SERVICE_MANAGER_ROLE, Workflow};
 
 impl TransitionState {
     /// Starts a transition: the `TransitionStarted` event and the unlocks it causes.
@@ -227,6 +227,24 @@ impl TransitionState {
                     TransitionStatus::Completed
                 };
             }
+            EventKind::ParticipantsChanged { role, people } => match role.as_str() {
+                PROJECT_MANAGER_ROLE | SERVICE_MANAGER_ROLE => {
+                    let Some(person) = people.first() else {
+                        return Err(Error::FailedPrecondition(format!(
+                            "event {}: role {role} changed to nobody",
+                            event.seq
+                        )));
+                    };
+                    if role.as_str() == PROJECT_MANAGER_ROLE {
+                        self.meta.project_manager = person.clone();
+                    } else {
+                        self.meta.service_manager = person.clone();
+                    }
+                }
+                _ => {
+                    self.meta.participants.insert(role.clone(), people.clone());
+                }
+            },
             EventKind::HandoverRejected { reasons, reopened } => {
                 let gate = workflow.gate();
                 self.nodes[gate].actor = Some(event.actor.clone());

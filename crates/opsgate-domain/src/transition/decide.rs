@@ -4,7 +4,9 @@ use super::evidence::{check_evidence, check_text};
 use super::{Command, EventKind, NodeStatus, ReviewDecision, TransitionState, policy_met};
 use crate::error::{Error, Result};
 use crate::ids::{Actor, NodeId, RoleName};
-use crate::workflow::{ApprovalPolicy, Approver, NodeKind, Workflow};
+use crate::workflow::{
+    ApprovalPolicy, Approver, NodeKind, PROJECT_MANAGER_ROLE, SERVICE_MANAGER_ROLE, Workflow,
+};
 
 impl TransitionState {
     /// Turns a command into its primary event, or says why it cannot happen now.
@@ -149,6 +151,9 @@ impl TransitionState {
                     ))),
                 }
             }
+            Command::ChangeParticipants { role, people } => {
+                self.decide_participants(workflow, &role, &people)
+            }
             Command::AcceptHandover { comment } => {
                 check_text("comment", &comment)?;
                 self.require_service_manager(actor, "accept")?;
@@ -194,6 +199,54 @@ impl TransitionState {
                 Ok(EventKind::HandoverRejected { reasons, reopened })
             }
         }
+    }
+
+    /// A new list of people for `role`: declared by the workflow (or a built-in role, which
+    /// takes exactly one person), at least one person, and not what it already is.
+    fn decide_participants(
+        &self,
+        workflow: &Workflow,
+        role: &str,
+        people: &[String],
+    ) -> Result<EventKind> {
+        let role = RoleName::parse(role.trim())?;
+        if !workflow.has_role(role.as_str()) {
+            return Err(Error::InvalidArgument {
+                field: "role",
+                message: format!(
+                    "role '{role}' is not declared by workflow '{}'",
+                    workflow.name()
+                ),
+            });
+        }
+        let mut named: Vec<Actor> = Vec::with_capacity(people.len());
+        for p in people {
+            let person = Actor::parse_field("people", p)?;
+            if !named.contains(&person) {
+                named.push(person);
+            }
+        }
+        let builtin =
+            role.as_str() == PROJECT_MANAGER_ROLE || role.as_str() == SERVICE_MANAGER_ROLE;
+        if named.is_empty() || (builtin && named.len() != 1) {
+            return Err(Error::InvalidArgument {
+                field: "people",
+                message: if builtin {
+                    format!("role {role} is held by exactly one person")
+                } else {
+                    format!("name at least one person for role {role}")
+                },
+            });
+        }
+        if self.meta.people_for(&role) == named {
+            return Err(Error::FailedPrecondition(format!(
+                "role {role} is already held by exactly these people"
+            )));
+        }
+        Ok(EventKind::ParticipantsChanged {
+            role,
+            people: named,
+        })
     }
 
     /// Only the transition's service manager accepts or rejects its handover.

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{Actor, NodeId};
+use crate::ids::{Actor, NodeId, RoleName};
 use crate::transition::{Evidence, TransitionMeta};
 
 /// An attributed, append-only fact. `seq` is 1-based within the transition.
@@ -60,6 +60,11 @@ pub enum EventKind {
         reasons: Vec<String>,
         reopened: Vec<NodeId>,
     },
+    /// The people named for a role were replaced (someone left, a role was unfilled).
+    ParticipantsChanged {
+        role: RoleName,
+        people: Vec<Actor>,
+    },
 }
 
 impl EventKind {
@@ -76,6 +81,7 @@ impl EventKind {
             EventKind::NodeRelocked { .. } => "node_relocked",
             EventKind::HandoverAccepted { .. } => "handover_accepted",
             EventKind::HandoverRejected { .. } => "handover_rejected",
+            EventKind::ParticipantsChanged { .. } => "participants_changed",
         }
     }
 }

@@ -249,6 +249,12 @@ pub enum Command {
         node: String,
         comment: String,
     },
+    /// Replaces the people named for a role of a running transition (the SMO's to do; the
+    /// server checks that). Approvals already given stay in the record.
+    ChangeParticipants {
+        role: String,
+        people: Vec<String>,
+    },
 }
 
 #[cfg(test)]

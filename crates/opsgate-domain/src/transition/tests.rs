@@ -62,6 +62,7 @@ fn actor_for(cmd: &Command) -> Actor {
         Command::Submit { .. } => actor("pat"),
         Command::Review { .. } | Command::SignOff { .. } => actor("dana"),
         Command::AcceptHandover { .. } | Command::RejectHandover { .. } => actor("sam"),
+        Command::ChangeParticipants { .. } => actor("smo"),
     }
 }
 
@@ -571,6 +572,8 @@ fn check_allowed(
         Command::AcceptHandover { .. } | Command::RejectHandover { .. } => {
             prop_assert_eq!(who, &meta.service_manager);
         }
+        // Who may change participants is the server's access table (role smo), not the domain's.
+        Command::ChangeParticipants { .. } => {}
     }
     Ok(())
 }
@@ -1167,4 +1170,50 @@ fn a_transition_never_holds_more_than_its_content_limit() {
     // What shrinks the content is never refused: a review with no comment still works.
     let s = as_("dana", &wf, &state, &mut log, approve("d0")).unwrap();
     assert_eq!(status(&wf, &s, "d0"), NodeStatus::Approved);
+}
+
+#[test]
+fn the_smo_replaces_the_people_of_a_role_and_the_old_ones_no_longer_act() {
+    let (wf, state, mut log) = started();
+    let s = run(&wf, &state, &mut log, submit("support-contacts")).unwrap();
+    let change = |role: &str, people: &[&str]| Command::ChangeParticipants {
+        role: role.into(),
+        people: people.iter().map(|p| (*p).to_owned()).collect(),
+    };
+    // Dana leaves the service desk; Lee takes over.
+    let s = as_(
+        "smo",
+        &wf,
+        &s,
+        &mut log,
+        change("service_desk_lead", &["lee"]),
+    )
+    .unwrap();
+    assert_eq!(log.last().unwrap().kind.name(), "participants_changed");
+    let err = as_("dana", &wf, &s, &mut log, approve("support-contacts")).unwrap_err();
+    assert!(matches!(err, Error::NotPermitted(_)), "{err}");
+    let s = as_("lee", &wf, &s, &mut log, approve("support-contacts")).unwrap();
+    assert_eq!(status(&wf, &s, "support-contacts"), NodeStatus::Approved);
+    // A new service manager; built-in roles hold one person; unknown roles and no-ops refused.
+    let s = as_(
+        "smo",
+        &wf,
+        &s,
+        &mut log,
+        change("service_manager", &["sue"]),
+    )
+    .unwrap();
+    assert_eq!(s.meta.service_manager, actor("sue"));
+    for (role, people) in [
+        ("service_manager", &["a", "b"][..]),
+        ("service_desk_lead", &[][..]),
+        ("janitor", &["x"][..]),
+        ("service_desk_lead", &["lee"][..]),
+    ] {
+        assert!(
+            as_("smo", &wf, &s, &mut log, change(role, people)).is_err(),
+            "{role}"
+        );
+    }
+    assert_eq!(TransitionState::replay(&wf, &log).unwrap(), s);
 }

@@ -354,6 +354,26 @@ impl TransitionService for Api {
         Ok(Response::new(answer))
     }
 
+    async fn change_participants(
+        &self,
+        request: Request<pb::ChangeParticipantsRequest>,
+    ) -> Result<Response<pb::ChangeParticipantsResponse>, Status> {
+        let actor = self
+            .auth
+            .changer(&request, "opsgate.v1.TransitionService/ChangeParticipants")
+            .await?
+            .actor;
+        let req = request.into_inner();
+        let command = Command::ChangeParticipants {
+            role: required("role", &req.role)?.to_owned(),
+            people: req.people,
+        };
+        let transition = self.command(&req.transition_id, command, actor).await?;
+        Ok(Response::new(pb::ChangeParticipantsResponse {
+            transition: Some(transition),
+        }))
+    }
+
     async fn list_events(
         &self,
         request: Request<pb::ListEventsRequest>,
