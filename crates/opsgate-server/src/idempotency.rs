@@ -10,7 +10,6 @@ use opsgate_domain::{Actor, clip};
 use opsgate_proto::metadata::IDEMPOTENCY_KEY_METADATA_KEY;
 use opsgate_store::{Remembered, Store};
 use prost::Message;
-use sha2::{Digest, Sha256};
 use tonic::{Request, Status};
 
 use crate::actor::single;
@@ -64,10 +63,7 @@ pub(crate) async fn recall<Req: Message, Resp: Message + Default>(
             pending: None,
         });
     };
-    let request_sha256 = Sha256::digest(request.encode_to_vec())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>();
+    let request_sha256 = opsgate_store::sha256_hex(&request.encode_to_vec());
     if let Some(first) = store
         .remembered(principal.as_str(), key)
         .await

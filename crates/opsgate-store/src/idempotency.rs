@@ -4,6 +4,7 @@
 use sea_orm::{ActiveValue::Set, EntityTrait, sea_query::OnConflict};
 
 use crate::entities::idempotency_keys;
+use crate::hex::{hex, unhex};
 use crate::{Result, Store, now};
 
 /// A stored first answer.
@@ -13,26 +14,6 @@ pub struct Remembered {
     pub request_sha256: String,
     /// The encoded response.
     pub response: Vec<u8>,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 impl Store {
@@ -77,16 +58,5 @@ impl Store {
         .exec_without_returning(txn.conn())
         .await?;
         txn.commit().await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn hex_round_trips() {
-        let bytes = vec![0u8, 1, 127, 128, 255];
-        assert_eq!(super::unhex(&super::hex(&bytes)), Some(bytes));
-        assert_eq!(super::unhex("abc"), None);
-        assert_eq!(super::unhex("zz"), None);
     }
 }

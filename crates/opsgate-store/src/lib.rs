@@ -12,6 +12,7 @@ mod changes;
 mod connect;
 pub mod entities;
 mod error;
+mod hex;
 mod idempotency;
 mod tokens;
 mod transitions;
@@ -29,6 +30,7 @@ use sea_orm::{
 pub use cache::DEFAULT_STATE_CACHE_MIB;
 pub use connect::{ConnectOptions, DEFAULT_DATABASE_URL};
 pub use error::{Error, Result};
+pub use hex::sha256_hex;
 pub use idempotency::Remembered;
 pub use tokens::{NewToken, TOKEN_PREFIX, TokenRecord, looks_like_token, token_hash};
 pub use transitions::{NewTransition, TransitionPage, TransitionSummary, TransitionView};

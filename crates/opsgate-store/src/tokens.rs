@@ -7,9 +7,9 @@ use opsgate_domain::{Access, Actor};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, sea_query::OnConflict,
 };
-use sha2::{Digest, Sha256};
 
 use crate::entities::api_tokens;
+use crate::hex::{hex, sha256_hex};
 use crate::{Error, Result, Store, now};
 
 /// What every secret starts with (see `opsgate_proto::metadata::TOKEN_PREFIX`).
@@ -57,24 +57,14 @@ pub fn looks_like_token(secret: &str) -> bool {
 
 /// The stored form of a secret.
 pub fn token_hash(secret: &str) -> String {
-    hex_of(&Sha256::digest(secret.as_bytes()))
-}
-
-fn hex_of(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
+    sha256_hex(secret.as_bytes())
 }
 
 fn new_secret() -> Result<String> {
     let mut bytes = [0u8; SECRET_HEX / 2];
     getrandom::fill(&mut bytes)
         .map_err(|e| Error::Unavailable(format!("no randomness for a token: {e}")))?;
-    Ok(format!("{TOKEN_PREFIX}{}", hex_of(&bytes)))
+    Ok(format!("{TOKEN_PREFIX}{}", hex(&bytes)))
 }
 
 fn record(row: api_tokens::Model) -> Result<TokenRecord> {

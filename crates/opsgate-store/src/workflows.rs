@@ -8,10 +8,10 @@ use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement,
 };
-use sha2::{Digest, Sha256};
 
 use crate::entities::{workflow_events, workflows};
 use crate::error::is_unique_violation;
+use crate::hex::sha256_hex;
 use crate::{Error, Result, Store, now};
 
 /// One stored workflow version, parsed.
@@ -40,16 +40,6 @@ pub struct WorkflowSummary {
     pub latest_version: u32,
     pub description: String,
     pub registered_at: DateTime<Utc>,
-}
-
-fn sha256_hex(source: &str) -> String {
-    Sha256::digest(source.as_bytes())
-        .iter()
-        .fold(String::with_capacity(64), |mut out, b| {
-            use std::fmt::Write as _;
-            let _ = write!(out, "{b:02x}");
-            out
-        })
 }
 
 impl Store {
@@ -83,7 +73,7 @@ impl Store {
         let name = workflow.name().to_string();
         let declared_version = workflow.declared_version();
         let mut parsed = Some(workflow);
-        let sha256 = sha256_hex(source);
+        let sha256 = sha256_hex(source.as_bytes());
         // Two replicas registering the same file race on the unique (name, version) index: the loser retries
         // and then finds the winner's row.
         for _ in 0..3 {
