@@ -135,15 +135,15 @@ pub(crate) fn gate(g: &pb::CheckGateResponse) {
     }
 }
 
+/// A protobuf timestamp in `format` (UTC), or `absent` when there is none.
+pub(crate) fn timestamp(t: Option<&prost_types::Timestamp>, format: &str, absent: &str) -> String {
+    t.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+        .map_or_else(|| absent.to_owned(), |d| d.format(format).to_string())
+}
+
 /// One line of a transition's history.
 pub(crate) fn event(e: &pb::TransitionEvent) -> String {
-    let at =
-        e.at.as_ref()
-            .and_then(|t| {
-                chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
-            })
-            .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
-            .unwrap_or_default();
+    let at = timestamp(e.at.as_ref(), "%Y-%m-%d %H:%M:%S", "");
     let mut line = format!("{:>5}  {at}  {:<20} {}", e.seq, e.actor, e.kind);
     if !e.node_id.is_empty() {
         line.push_str(&format!(" {}", e.node_id));

@@ -52,9 +52,7 @@ fn days(text: &str) -> anyhow::Result<u32> {
 }
 
 fn timestamp(t: Option<&prost_types::Timestamp>) -> String {
-    t.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
-        .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_else(|| "-".to_owned())
+    crate::output::timestamp(t, "%Y-%m-%d %H:%M", "-")
 }
 
 fn line(t: &pb::TokenInfo) -> String {
