@@ -51,11 +51,6 @@ const BOOTSTRAP: &str = "og_5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e
 /// A secure server's clients, each participant with their own API token (made with the
 /// bootstrap token), and an auditor's token for reading.
 async fn with_tokens(server: &TestServer) -> Clients {
-    let mut identity = opsgate_proto::v1::identity_service_client::IdentityServiceClient::connect(
-        server.url.clone(),
-    )
-    .await
-    .unwrap();
     let mut credentials = opsgate_tests::Credentials::default();
     for (person, role) in [
         ("Pat", "project_manager"),
@@ -66,20 +61,7 @@ async fn with_tokens(server: &TestServer) -> Clients {
         ("Sam", "service_manager"),
         ("Audrey", "auditor"),
     ] {
-        let token = identity
-            .create_token(opsgate_tests::bearer(
-                BOOTSTRAP,
-                pb::CreateTokenRequest {
-                    principal: person.into(),
-                    roles: vec![role.into()],
-                    expires_in_days: 1,
-                    description: "e2e".into(),
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .token;
+        let token = opsgate_tests::create_token(&server.url, BOOTSTRAP, person, &[role]).await;
         credentials.tokens.insert(person.into(), token);
     }
     credentials.reader = credentials.tokens["Audrey"].clone();

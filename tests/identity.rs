@@ -24,21 +24,7 @@ async fn identity(server: &TestServer) -> IdentityServiceClient<tonic::transport
 
 /// A token for `principal` with `roles`, made with the bootstrap token.
 async fn token(server: &TestServer, principal: &str, roles: &[&str]) -> String {
-    identity(server)
-        .await
-        .create_token(with_token(
-            BOOTSTRAP,
-            pb::CreateTokenRequest {
-                principal: principal.into(),
-                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-                expires_in_days: 90,
-                description: format!("{principal} in the identity test"),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .token
+    opsgate_tests::create_token(&server.url, BOOTSTRAP, principal, roles).await
 }
 
 fn code<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> (Code, String) {

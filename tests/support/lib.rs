@@ -286,6 +286,27 @@ impl Clients {
     }
 }
 
+/// A new API token for `principal` with `roles`, created on the server at `url` with the
+/// bootstrap (or any smo) token `smo`; valid for a day.
+pub async fn create_token(url: &str, smo: &str, principal: &str, roles: &[&str]) -> String {
+    opsgate_proto::v1::identity_service_client::IdentityServiceClient::connect(url.to_owned())
+        .await
+        .unwrap()
+        .create_token(bearer(
+            smo,
+            pb::CreateTokenRequest {
+                principal: principal.into(),
+                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                expires_in_days: 1,
+                description: format!("{principal} (test)"),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .token
+}
+
 /// A request with `authorization: Bearer TOKEN`.
 pub fn bearer<T>(token: &str, message: T) -> Request<T> {
     let mut request = Request::new(message);
