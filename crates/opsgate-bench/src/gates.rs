@@ -12,7 +12,9 @@ use opsgate_proto::v1::gate_service_client::GateServiceClient;
 use opsgate_store::{ConnectOptions, NewTransition, Store};
 use tonic::transport::Channel;
 
-use crate::handover::{BenchDb, DIAMOND, Pace, Server, Tally, drive, handovers, health_checks};
+use crate::handover::{
+    BenchDb, DIAMOND, Pace, Server, Tally, bearer_token, drive, handovers, health_checks,
+};
 
 /// What the scenario is told.
 pub struct Options {
@@ -120,27 +122,6 @@ async fn gate_checks(
     Ok(tally)
 }
 
-/// An auditor's token (reads only) for checking client `i`, made with the bootstrap token.
-async fn reader_token(
-    channel: Channel,
-    i: usize,
-) -> anyhow::Result<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> {
-    let mut identity =
-        opsgate_proto::v1::identity_service_client::IdentityServiceClient::new(channel);
-    let mut request = tonic::Request::new(pb::CreateTokenRequest {
-        principal: format!("pipeline {i}"),
-        roles: vec!["auditor".into()],
-        expires_in_days: 1,
-        description: "opsgate-bench gates".into(),
-    });
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {}", crate::handover::BENCH_BOOTSTRAP).parse()?,
-    );
-    let token = identity.create_token(request).await?.into_inner().token;
-    Ok(format!("Bearer {token}").parse()?)
-}
-
 pub async fn run(
     backends: &[String],
     postgres_url: Option<&str>,
@@ -211,7 +192,10 @@ pub async fn run(
         // The same checks with authentication on: each client with its own auditor's token.
         let mut tokens = Vec::with_capacity(options.clients);
         for i in 0..options.clients {
-            tokens.push(Some(reader_token(channel.clone(), i).await?));
+            let principal = format!("pipeline {i}");
+            tokens.push(Some(
+                bearer_token(channel.clone(), &principal, "auditor").await?,
+            ));
         }
         let ch = channel.clone();
         let writes_again = tokio::spawn(drive(writers, duration, move |i, deadline| {

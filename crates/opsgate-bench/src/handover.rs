@@ -173,6 +173,29 @@ pub(crate) fn acting<T>(who: &'static str, message: T) -> tonic::Request<T> {
 pub(crate) const BENCH_BOOTSTRAP: &str =
     "og_b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0";
 
+/// A new token for `principal` with `role`, made with the bootstrap token, as the value of an
+/// `authorization` header.
+pub(crate) async fn bearer_token(
+    channel: Channel,
+    principal: &str,
+    role: &str,
+) -> anyhow::Result<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> {
+    let mut identity =
+        opsgate_proto::v1::identity_service_client::IdentityServiceClient::new(channel);
+    let mut request = tonic::Request::new(pb::CreateTokenRequest {
+        principal: principal.into(),
+        roles: vec![role.into()],
+        expires_in_days: 1,
+        description: "opsgate-bench".into(),
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {BENCH_BOOTSTRAP}").parse()?,
+    );
+    let token = identity.create_token(request).await?.into_inner().token;
+    Ok(format!("Bearer {token}").parse()?)
+}
+
 /// How a client's calls say who acts: the development server's actor metadata, or one API
 /// token per person (what a secure server needs).
 #[derive(Clone, Default)]
@@ -188,26 +211,13 @@ pub(crate) struct Credentials {
 impl Credentials {
     /// Tokens for Pat, Rae and Sam, created for this client with the bootstrap token.
     pub(crate) async fn tokens(channel: Channel) -> anyhow::Result<Self> {
-        let mut identity =
-            opsgate_proto::v1::identity_service_client::IdentityServiceClient::new(channel);
         let mut tokens = std::collections::HashMap::new();
         for (who, role) in [
             ("Pat", "project_manager"),
             ("Rae", "approver"),
             ("Sam", "service_manager"),
         ] {
-            let mut request = tonic::Request::new(pb::CreateTokenRequest {
-                principal: who.into(),
-                roles: vec![role.into()],
-                expires_in_days: 1,
-                description: "opsgate-bench".into(),
-            });
-            request.metadata_mut().insert(
-                "authorization",
-                format!("Bearer {BENCH_BOOTSTRAP}").parse()?,
-            );
-            let token = identity.create_token(request).await?.into_inner().token;
-            tokens.insert(who, format!("Bearer {token}").parse()?);
+            tokens.insert(who, bearer_token(channel.clone(), who, role).await?);
         }
         Ok(Self {
             tokens: Some(tokens),
