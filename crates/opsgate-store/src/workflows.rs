@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use opsgate_domain::{Actor, Workflow};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
 use crate::entities::{workflow_events, workflows};
@@ -216,22 +216,29 @@ impl Store {
         &self,
         name: &str,
     ) -> Result<Vec<(u32, String, DateTime<Utc>)>> {
-        let versions = workflows::Entity::find()
+        // Ids and version numbers only (never the sources), then every registration at once.
+        let versions: Vec<(i64, i32)> = workflows::Entity::find()
+            .select_only()
+            .column(workflows::Column::Id)
+            .column(workflows::Column::Version)
             .filter(workflows::Column::Name.eq(name))
-            .order_by_asc(workflows::Column::Version)
+            .into_tuple()
             .all(&self.db)
             .await?;
-        let mut out = Vec::with_capacity(versions.len());
-        for v in versions {
-            let events = workflow_events::Entity::find()
-                .filter(workflow_events::Column::WorkflowId.eq(v.id))
-                .order_by_asc(workflow_events::Column::Id)
-                .all(&self.db)
-                .await?;
-            for e in events {
-                out.push((u32::try_from(v.version).unwrap_or_default(), e.actor, e.at));
-            }
-        }
+        let version_of: std::collections::HashMap<i64, u32> = versions
+            .into_iter()
+            .map(|(id, v)| (id, u32::try_from(v).unwrap_or_default()))
+            .collect();
+        let events = workflow_events::Entity::find()
+            .filter(workflow_events::Column::WorkflowId.is_in(version_of.keys().copied()))
+            .order_by_asc(workflow_events::Column::Id)
+            .all(&self.db)
+            .await?;
+        let mut out: Vec<(u32, String, DateTime<Utc>)> = events
+            .into_iter()
+            .filter_map(|e| Some((*version_of.get(&e.workflow_id)?, e.actor, e.at)))
+            .collect();
+        out.sort_by_key(|(version, _, _)| *version);
         Ok(out)
     }
 
