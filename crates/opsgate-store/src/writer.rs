@@ -102,12 +102,7 @@ async fn process(store: Store, jobs: Vec<Job>) {
             }
         }
         Err(e) if writes.len() == 1 => {
-            let e = match (&e, &writes[0]) {
-                (Error::DuplicateStart, Write::Start { new, .. }) => {
-                    store.duplicate_start(new).await
-                }
-                _ => e,
-            };
+            let e = store.name_duplicate(e, &writes[0]).await;
             if let Some(reply) = replies.into_iter().next() {
                 let _ = reply.send(Err(e));
             }
@@ -130,14 +125,19 @@ impl Store {
         }
     }
 
+    /// A start that lost a race with another replica's start of the same service version is
+    /// answered naming the transition that won; any other failure as it is.
+    async fn name_duplicate(&self, err: Error, write: &Write) -> Error {
+        match (err, write) {
+            (Error::DuplicateStart, Write::Start { new, .. }) => self.duplicate_start(new).await,
+            (err, _) => err,
+        }
+    }
+
     async fn write_one(&self, write: Write) -> Result<TransitionView> {
         let mut results = match self.write_batch(std::slice::from_ref(&write)).await {
-            // Lost a race with another replica's start of the same service version: name it.
-            Err(Error::DuplicateStart) => match &write {
-                Write::Start { new, .. } => return Err(self.duplicate_start(new).await),
-                Write::Execute { .. } => return Err(Error::DuplicateStart),
-            },
-            other => other?,
+            Ok(results) => results,
+            Err(e) => return Err(self.name_duplicate(e, &write).await),
         };
         results
             .pop()
