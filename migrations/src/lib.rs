@@ -8,6 +8,7 @@ mod m20261122_000002_node_snapshot;
 mod m20261123_000003_workflow_events;
 mod m20261123_000004_api_tokens;
 mod m20261123_000005_idempotency;
+mod m20261124_000006_identity;
 
 /// Every migration in order.
 #[derive(Debug)]
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_workflow_events::Migration),
             Box::new(m20261123_000004_api_tokens::Migration),
             Box::new(m20261123_000005_idempotency::Migration),
+            Box::new(m20261124_000006_identity::Migration),
         ]
     }
 }

@@ -53,6 +53,14 @@ pub struct Blocker {
     pub waiting_on: WaitingOn,
 }
 
+/// A waiver that counts towards the gate: the deliverable is not done, but counts as done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaiverUse {
+    pub node: NodeId,
+    pub title: String,
+    pub waiver: crate::transition::Waiver,
+}
+
 /// Gate state with its explanation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GateDecision {
@@ -62,6 +70,8 @@ pub struct GateDecision {
     pub blockers: Vec<Blocker>,
     /// Who must act next when the gate is open: the service manager.
     pub awaiting_acceptance_by: Option<Actor>,
+    /// Deliverables before the gate that count as done only because the SMO waived them.
+    pub waivers: Vec<WaiverUse>,
 }
 
 impl GateDecision {
@@ -75,6 +85,19 @@ impl GateDecision {
             .filter(|&&i| state.blocks(workflow, i))
             .map(|&i| blocker(workflow, state, i))
             .collect();
+        let waivers = workflow
+            .gate_ancestors()
+            .iter()
+            .filter(|&&i| !state.nodes[i].status.is_done())
+            .filter_map(|&i| {
+                let node = workflow.node(i);
+                state.nodes[i].waiver.as_ref().map(|w| WaiverUse {
+                    node: node.id.clone(),
+                    title: node.title.clone(),
+                    waiver: w.clone(),
+                })
+            })
+            .collect();
         let gate_state = match gate_status {
             NodeStatus::Accepted => GateState::Accepted,
             NodeStatus::Open => GateState::Open,
@@ -86,6 +109,7 @@ impl GateDecision {
             blockers,
             awaiting_acceptance_by: (gate_state == GateState::Open)
                 .then(|| state.meta.service_manager.clone()),
+            waivers,
         }
     }
 
@@ -128,6 +152,17 @@ impl GateDecision {
                 b.title,
                 b.status.as_str(),
                 b.waiting_on
+            );
+        }
+        for w in &self.waivers {
+            let _ = writeln!(
+                out,
+                "  - waived: deliverable '{}' ({}) by {} until {}: {}",
+                w.node,
+                w.title,
+                w.waiver.by,
+                w.waiver.until.format("%Y-%m-%d %H:%M UTC"),
+                w.waiver.reason
             );
         }
         out

@@ -9,10 +9,11 @@ pub mod workflow;
 
 pub use access::Access;
 pub use error::{Error, Result};
-pub use gate::{Blocker, GateDecision, GateState, WaitingOn};
+pub use gate::{Blocker, GateDecision, GateState, WaitingOn, WaiverUse};
 pub use ids::{Actor, MAX_ECHO, NodeId, RoleName, WorkflowName, clip};
 pub use transition::{
-    Command, Event, EventKind, Evidence, NodeState, NodeStatus, Participants, ReviewDecision,
-    TransitionState, TransitionStatus,
+    Acting, Attribution, Command, Delegation, Event, EventKind, Evidence, NodeState, NodeStatus,
+    Participants, PipelineGrant, ReviewDecision, SYSTEM_ACTOR, StoodIn, TransitionState,
+    TransitionStatus, Waiver,
 };
 pub use workflow::{Node, NodeKind, Problem, Role, Workflow, WorkflowErrors};

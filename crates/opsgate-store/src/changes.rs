@@ -289,5 +289,10 @@ fn event_row(transition_id: &str, e: &Event) -> Result<events::ActiveModel> {
         actor: Set(e.actor.to_string()),
         at: Set(e.at),
         payload: Set(serde_json::to_string(&e.kind)?),
+        attribution: Set(if e.attribution.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&e.attribution)?)
+        }),
     })
 }

@@ -1,6 +1,8 @@
 //! Opening the database: SQLite file creation and pragmas, PostgreSQL pool, migrations at start-up.
 
 use std::sync::Arc;
+
+use chrono::{DateTime, SubsecRound, Utc};
 use std::time::{Duration, Instant};
 
 use opsgate_migration::{Migrator, MigratorTrait};
@@ -30,6 +32,38 @@ pub struct ConnectOptions {
     /// exclusive store on the same file waits up to `busy_timeout`, then fails. PostgreSQL ignores
     /// it (replicas share the database and check the cache against the stored `seq`).
     pub exclusive: bool,
+    /// Where decisions read the time (a waiver's end, a delegation's dates).
+    pub clock: Clock,
+}
+
+/// Where the store reads the time: the system clock, or one a test controls.
+#[derive(Clone, Default)]
+pub struct Clock(Option<Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>>);
+
+impl Clock {
+    /// A clock that asks `now` (tests move time with it).
+    pub fn from_fn(now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(now)))
+    }
+
+    /// Now, truncated to microseconds (what every backend stores, so a reloaded state equals
+    /// its replay).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.0
+            .as_ref()
+            .map_or_else(Utc::now, |now| now())
+            .trunc_subsecs(6)
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Clock(test)"
+        } else {
+            "Clock(system)"
+        })
+    }
 }
 
 impl ConnectOptions {
@@ -40,6 +74,7 @@ impl ConnectOptions {
             busy_timeout: Duration::from_secs(5),
             state_cache_bytes: crate::DEFAULT_STATE_CACHE_MIB * 1024 * 1024,
             exclusive: false,
+            clock: Clock::default(),
         }
     }
 }
@@ -102,6 +137,7 @@ impl Store {
             exclusive: lock.is_some(),
             writer: None,
             _lock: lock,
+            clock: options.clock.clone(),
         };
         if sqlite {
             store.writer = Some(Writer::spawn(store.clone()));

@@ -10,6 +10,7 @@
 mod cache;
 mod changes;
 mod connect;
+mod delegations;
 pub mod entities;
 mod error;
 mod hex;
@@ -28,7 +29,8 @@ use sea_orm::{
 };
 
 pub use cache::DEFAULT_STATE_CACHE_MIB;
-pub use connect::{ConnectOptions, DEFAULT_DATABASE_URL};
+pub use connect::{Clock, ConnectOptions, DEFAULT_DATABASE_URL};
+pub use delegations::{DelegationRecord, NewDelegation};
 pub use error::{Error, Result};
 pub use hex::sha256_hex;
 pub use idempotency::Remembered;
@@ -65,6 +67,8 @@ pub struct Store {
     writer: Option<writer::Writer>,
     /// Held open while the store lives: the exclusive lock on the SQLite database.
     _lock: Option<Arc<std::fs::File>>,
+    /// The time decisions are taken at.
+    clock: Clock,
 }
 
 /// A write transaction, holding this process's write turn on SQLite until it ends.
@@ -181,6 +185,11 @@ impl Store {
     /// What the state cache holds now: (bytes, transitions).
     pub fn state_cache_usage(&self) -> (usize, usize) {
         self.states.usage()
+    }
+
+    /// Now, by this store's clock, at the precision every backend stores (microseconds).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     /// Closes the pools.

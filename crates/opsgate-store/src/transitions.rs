@@ -5,8 +5,8 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use opsgate_domain::transition::TransitionMeta;
 use opsgate_domain::{
-    Actor, Command, Event, EventKind, NodeState, Participants, TransitionState, TransitionStatus,
-    clip,
+    Acting, Actor, Attribution, Command, Event, EventKind, NodeState, Participants,
+    TransitionState, TransitionStatus, clip,
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -97,9 +97,13 @@ impl Store {
     pub async fn start_transition(
         &self,
         new: NewTransition,
-        actor: Actor,
+        acting: impl Into<Acting>,
     ) -> Result<TransitionView> {
-        self.write(Write::Start { new, actor }).await
+        self.write(Write::Start {
+            new,
+            acting: acting.into(),
+        })
+        .await
     }
 
     /// Decides a start inside `conn`, given the changes this transaction holds already.
@@ -109,7 +113,7 @@ impl Store {
         conn: &impl ConnectionTrait,
         pending: &Changes,
         new: &NewTransition,
-        actor: &Actor,
+        acting: &Acting,
         at: DateTime<Utc>,
     ) -> Result<Decided<Started>> {
         let workflow = match self
@@ -144,7 +148,7 @@ impl Store {
         if let Err(e) = meta.check_go_live(at.date_naive(), new.allow_past_go_live) {
             return Ok(Decided::Refused(e.into()));
         }
-        match TransitionState::start(&workflow.workflow, meta, actor.clone(), at) {
+        match TransitionState::start(&workflow.workflow, meta, acting.clone(), at) {
             Ok((state, events)) => Ok(Decided::Write(Started {
                 view: TransitionView {
                     id: uuid::Uuid::now_v7().to_string(),
@@ -256,12 +260,12 @@ impl Store {
         &self,
         id: &str,
         command: Command,
-        actor: Actor,
+        acting: impl Into<Acting>,
     ) -> Result<TransitionView> {
         self.write(Write::Execute {
             id: id.to_owned(),
             command,
-            actor,
+            acting: acting.into(),
         })
         .await
     }
@@ -277,7 +281,7 @@ impl Store {
         pending: &Changes,
         id: &str,
         command: &Command,
-        actor: &Actor,
+        acting: &Acting,
         at: DateTime<Utc>,
     ) -> Result<Decided<Executed>> {
         // `checked`: the state is known to be the stored one (read under the write lock, or this
@@ -293,7 +297,7 @@ impl Store {
         loop {
             let decided =
                 view.state
-                    .execute(&view.workflow.workflow, command.clone(), actor.clone(), at);
+                    .execute(&view.workflow.workflow, command.clone(), acting.clone(), at);
             match decided {
                 Ok((next, events)) => {
                     let after = TransitionView {
@@ -358,6 +362,10 @@ impl Store {
                     at: r.at,
                     actor: Actor::parse(&r.actor).map_err(|e| Error::Corrupt(e.to_string()))?,
                     kind: serde_json::from_str::<EventKind>(&r.payload)?,
+                    attribution: match &r.attribution {
+                        Some(json) => serde_json::from_str(json)?,
+                        None => Attribution::default(),
+                    },
                 })
             })
             .collect()

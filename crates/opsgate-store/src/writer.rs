@@ -13,13 +13,13 @@
 //! PostgreSQL needs none of this (concurrent commits share WAL flushes there): each write runs in
 //! its own transaction on the pool, through the same code.
 
-use opsgate_domain::{Actor, Command};
+use opsgate_domain::{Acting, Command};
 use sea_orm::DatabaseTransaction;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::changes::Changes;
 use crate::transitions::{Decided, Executed, NewTransition, Started, TransitionView};
-use crate::{Error, Result, Store, now};
+use crate::{Error, Result, Store};
 
 /// Most writes committed together.
 const MAX_BATCH: usize = 128;
@@ -31,12 +31,12 @@ const QUEUE: usize = 4096;
 pub(crate) enum Write {
     Start {
         new: NewTransition,
-        actor: Actor,
+        acting: Acting,
     },
     Execute {
         id: String,
         command: Command,
-        actor: Actor,
+        acting: Acting,
     },
 }
 
@@ -211,10 +211,10 @@ impl Store {
         changes: &mut Changes,
         write: &Write,
     ) -> Result<Result<TransitionView>> {
-        let at = now();
+        let at = self.now();
         Ok(match write {
-            Write::Start { new, actor } => {
-                match self.decide_start(conn, changes, new, actor, at).await? {
+            Write::Start { new, acting } => {
+                match self.decide_start(conn, changes, new, acting, at).await? {
                     Decided::Write(Started { view, events }) => {
                         changes.add_start(view.clone(), events);
                         Ok(view)
@@ -222,9 +222,13 @@ impl Store {
                     Decided::Refused(refused) => Err(refused),
                 }
             }
-            Write::Execute { id, command, actor } => {
+            Write::Execute {
+                id,
+                command,
+                acting,
+            } => {
                 match self
-                    .decide_execute(conn, changes, id, command, actor, at)
+                    .decide_execute(conn, changes, id, command, acting, at)
                     .await?
                 {
                     Decided::Write(Executed {

@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    Command, Event, EventKind, MAX_TRANSITION_CONTENT, NodeState, NodeStatus, TransitionMeta,
-    TransitionState, TransitionStatus,
+    Acting, Attribution, Command, Event, EventKind, MAX_TRANSITION_CONTENT, NodeState, NodeStatus,
+    TransitionMeta, TransitionState, TransitionStatus, Waiver,
 };
 use crate::error::{Error, Result};
 use crate::ids::{Actor, NodeId};
@@ -15,15 +15,21 @@ impl TransitionState {
     pub fn start(
         workflow: &Workflow,
         meta: TransitionMeta,
-        actor: Actor,
+        acting: impl Into<Acting>,
         at: DateTime<Utc>,
     ) -> Result<(Self, Vec<Event>)> {
+        let acting = acting.into();
         meta.check(workflow)?;
         let mut state = Self::empty(workflow, meta.clone(), at);
         let first = Event {
             seq: 1,
             at,
-            actor,
+            attribution: acting.attribution(
+                crate::ids::RoleName::parse(PROJECT_MANAGER_ROLE)
+                    .ok()
+                    .filter(|_| acting.actor == meta.project_manager),
+            ),
+            actor: acting.actor,
             kind: EventKind::TransitionStarted { meta },
         };
         let events = state.commit(workflow, first)?;
@@ -60,23 +66,31 @@ impl TransitionState {
         Ok(state)
     }
 
-    /// Decides `command` and returns the new state with the events that lead to it; `self` is untouched.
+    /// Decides `command` and returns the new state with the events that lead to it; `self` is
+    /// untouched. Waivers that ran out by `at` end first (their events come first), so nothing
+    /// is decided on a waiver no longer in force.
     pub fn execute(
         &self,
         workflow: &Workflow,
         command: Command,
-        actor: Actor,
+        acting: impl Into<Acting>,
         at: DateTime<Utc>,
     ) -> Result<(Self, Vec<Event>)> {
-        let kind = self.decide(workflow, command, &actor)?;
+        let acting = acting.into();
         let mut next = self.clone();
+        let mut events = next.expire_waivers(workflow, at)?;
+        if command == Command::ExpireWaivers && !events.is_empty() {
+            return Ok((next, events));
+        }
+        let (kind, role) = next.decide(workflow, command, &acting, at)?;
         let event = Event {
-            seq: self.seq + 1,
+            seq: next.seq + 1,
             at,
-            actor,
+            attribution: acting.attribution(role),
+            actor: acting.actor,
             kind,
         };
-        let events = next.commit(workflow, event)?;
+        events.extend(next.commit(workflow, event)?);
         let (before, after) = (self.content_bytes(), next.content_bytes());
         if after > MAX_TRANSITION_CONTENT && after > before {
             return Err(Error::FailedPrecondition(format!(
@@ -88,6 +102,34 @@ impl TransitionState {
             )));
         }
         Ok((next, events))
+    }
+
+    /// The first waiver in force that ends by `at`, if any.
+    pub fn expired_waiver(&self, at: DateTime<Utc>) -> Option<usize> {
+        self.nodes
+            .iter()
+            .position(|n| n.waiver.as_ref().is_some_and(|w| w.until <= at))
+    }
+
+    /// Ends every waiver that ran out by `at`: a `waiver_expired` event each (by `opsgate`,
+    /// at the moment it ended), with what it relocks.
+    fn expire_waivers(&mut self, workflow: &Workflow, at: DateTime<Utc>) -> Result<Vec<Event>> {
+        let mut events = Vec::new();
+        while let Some(i) = self.expired_waiver(at) {
+            let until = self.nodes[i].waiver.as_ref().map_or(at, |w| w.until);
+            let event = Event {
+                seq: self.seq + 1,
+                // Never before the previous event: the log stays in time order.
+                at: until.max(self.updated_at),
+                actor: Actor::parse(SYSTEM_ACTOR)?,
+                kind: EventKind::WaiverExpired {
+                    node: workflow.node(i).id.clone(),
+                },
+                attribution: Attribution::default(),
+            };
+            events.extend(self.commit(workflow, event)?);
+        }
+        Ok(events)
     }
 
     /// Applies `event`, then the derived events it causes; returns all of them.
@@ -122,6 +164,7 @@ impl TransitionState {
                     at: cause.at,
                     actor: cause.actor.clone(),
                     kind,
+                    attribution: Attribution::default(),
                 };
                 self.apply(workflow, &event)?;
                 events.push(event);
@@ -174,10 +217,19 @@ impl TransitionState {
                 self.nodes[i].evidence = Some(evidence.clone());
                 self.nodes[i].submitted_by = Some(event.actor.clone());
                 self.nodes[i].approvals.clear();
+                self.nodes[i].deputies.clear();
                 self.nodes[i].round += 1;
             }
-            EventKind::DeliverableApproved { node, comment }
-            | EventKind::ApprovalRecorded { node, comment } => {
+            EventKind::DeliverableApproved {
+                node,
+                comment,
+                deputy,
+            }
+            | EventKind::ApprovalRecorded {
+                node,
+                comment,
+                deputy,
+            } => {
                 let i = node_at(node)?;
                 let status = if matches!(event.kind, EventKind::DeliverableApproved { .. }) {
                     NodeStatus::Approved
@@ -187,7 +239,13 @@ impl TransitionState {
                 touch(self, i, status, true);
                 self.nodes[i].comment = non_empty(comment);
                 self.nodes[i].comment_round = self.nodes[i].round;
-                self.nodes[i].approvals.push(event.actor.clone());
+                match deputy {
+                    Some(d) => {
+                        self.nodes[i].approvals.push(d.on_behalf_of.clone());
+                        self.nodes[i].deputies.push(event.actor.clone());
+                    }
+                    None => self.nodes[i].approvals.push(event.actor.clone()),
+                }
             }
             EventKind::ChangesRequested { node, comment } => {
                 let i = node_at(node)?;
@@ -195,6 +253,7 @@ impl TransitionState {
                 self.nodes[i].comment = non_empty(comment);
                 self.nodes[i].comment_round = self.nodes[i].round;
                 self.nodes[i].approvals.clear();
+                self.nodes[i].deputies.clear();
             }
             EventKind::MilestoneSignedOff { node, comment } => {
                 let i = node_at(node)?;
@@ -245,6 +304,25 @@ impl TransitionState {
                     self.meta.participants.insert(role.clone(), people.clone());
                 }
             },
+            EventKind::DeliverableWaived {
+                node,
+                reason,
+                until,
+            } => {
+                let i = node_at(node)?;
+                self.nodes[i].waiver = Some(Waiver {
+                    by: event.actor.clone(),
+                    reason: reason.clone(),
+                    until: *until,
+                    at: event.at,
+                });
+                self.nodes[i].updated_at = event.at;
+            }
+            EventKind::WaiverExpired { node } => {
+                let i = node_at(node)?;
+                self.nodes[i].waiver = None;
+                self.nodes[i].updated_at = event.at;
+            }
             EventKind::HandoverRejected { reasons, reopened } => {
                 let gate = workflow.gate();
                 self.nodes[gate].actor = Some(event.actor.clone());
@@ -253,6 +331,9 @@ impl TransitionState {
                     let i = node_at(node)?;
                     touch(self, i, NodeStatus::ChangesRequested, true);
                     self.nodes[i].approvals.clear();
+                    self.nodes[i].deputies.clear();
+                    // Reopened work is redone: a waiver of it no longer stands.
+                    self.nodes[i].waiver = None;
                     self.nodes[i].comment =
                         Some(format!("handover rejected: {}", reasons.join("; ")));
                     self.nodes[i].comment_round = self.nodes[i].round;
@@ -264,6 +345,9 @@ impl TransitionState {
         Ok(())
     }
 }
+
+/// The actor of what opsgate does by itself (a waiver running out).
+pub const SYSTEM_ACTOR: &str = "opsgate";
 
 fn non_empty(text: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())

@@ -1,7 +1,12 @@
 //! Deciding: whether a command may happen now, by whom, and which event it becomes.
 
+use chrono::{DateTime, Utc};
+
 use super::evidence::{check_evidence, check_text};
-use super::{Command, EventKind, NodeStatus, ReviewDecision, TransitionState, policy_met};
+use super::{
+    Acting, Command, Delegation, EventKind, NodeStatus, ReviewDecision, StoodIn, TransitionState,
+    policy_met,
+};
 use crate::error::{Error, Result};
 use crate::ids::{Actor, NodeId, RoleName};
 use crate::workflow::{
@@ -9,29 +14,43 @@ use crate::workflow::{
 };
 
 impl TransitionState {
-    /// Turns a command into its primary event, or says why it cannot happen now.
+    /// Turns a command into its primary event and the workflow role it was done for, or says
+    /// why it cannot happen now.
     pub(super) fn decide(
         &self,
         workflow: &Workflow,
         command: Command,
-        actor: &Actor,
-    ) -> Result<EventKind> {
+        acting: &Acting,
+        at: DateTime<Utc>,
+    ) -> Result<(EventKind, Option<RoleName>)> {
+        let actor = &acting.actor;
         match command {
             Command::Submit { node, evidence } => {
                 let (i, id) = self.deliverable(workflow, &node)?;
-                if let Some(d) = workflow.node(i).deliverable()
-                    && !self.meta.holds(&d.owner, actor)
-                {
-                    return Err(Error::NotPermitted(format!(
-                        "{actor} may not submit deliverable '{id}': it is owned by role {}{}",
-                        d.owner,
-                        self.named(&d.owner)
-                    )));
+                let mut role = None;
+                if let Some(d) = workflow.node(i).deliverable() {
+                    let granted = acting
+                        .pipeline
+                        .as_ref()
+                        .is_some_and(|p| p.allows(id.as_str()));
+                    if !granted && !self.meta.holds(&d.owner, actor) {
+                        return Err(Error::NotPermitted(format!(
+                            "{actor} may not submit deliverable '{id}': it is owned by role {}{}{}",
+                            d.owner,
+                            self.named(&d.owner),
+                            if acting.pipeline.is_some() {
+                                ", and this pipeline's rule does not grant it"
+                            } else {
+                                ""
+                            }
+                        )));
+                    }
+                    role = Some(d.owner.clone());
                 }
                 match self.nodes[i].status {
                     NodeStatus::Open | NodeStatus::ChangesRequested => {
                         check_evidence(workflow, i, &evidence)?;
-                        Ok(EventKind::DeliverableSubmitted { node: id, evidence })
+                        Ok((EventKind::DeliverableSubmitted { node: id, evidence }, role))
                     }
                     NodeStatus::Locked => Err(self.locked_error(workflow, i, "submitted")),
                     status => Err(Error::FailedPrecondition(format!(
@@ -68,16 +87,8 @@ impl TransitionState {
                         Error::FailedPrecondition(format!("'{id}' is not a deliverable"))
                     })?
                     .approval;
-                if !policy
-                    .approvers()
-                    .iter()
-                    .any(|a| self.meta.may_act_for(a, actor))
-                {
-                    return Err(Error::NotPermitted(format!(
-                        "{actor} may not review deliverable '{id}': its approval is {policy}{}",
-                        self.named_people(policy)
-                    )));
-                }
+                let (role, deputy) =
+                    self.reviewer(policy, acting, at, &id, &self.nodes[i].approvals)?;
                 match decision {
                     ReviewDecision::RequestChanges if comment.is_empty() => {
                         Err(Error::InvalidArgument {
@@ -86,28 +97,58 @@ impl TransitionState {
                         })
                     }
                     ReviewDecision::RequestChanges => {
-                        Ok(EventKind::ChangesRequested { node: id, comment })
+                        Ok((EventKind::ChangesRequested { node: id, comment }, role))
                     }
                     ReviewDecision::Approve => {
                         let node = &self.nodes[i];
+                        let counted = deputy.map_or(actor, |d| &d.from);
                         if node.submitted_by.as_ref() == Some(actor) {
                             return Err(Error::NotPermitted(format!(
                                 "{actor} submitted deliverable '{id}' and so may not approve it"
                             )));
                         }
-                        if node.approvals.contains(actor) {
+                        if let Some(d) = deputy
+                            && node.submitted_by.as_ref() == Some(&d.from)
+                        {
+                            return Err(Error::NotPermitted(format!(
+                                "{} submitted deliverable '{id}', so {actor} may not approve it \
+                                 for them (delegation #{})",
+                                d.from, d.id
+                            )));
+                        }
+                        if node.approvals.contains(actor) || node.deputies.contains(actor) {
                             return Err(Error::FailedPrecondition(format!(
                                 "{actor} already approved this submission of '{id}'; it needs {} distinct approvers ({policy})",
                                 policy.needed()
                             )));
                         }
-                        let mut approvers = node.approvals.clone();
-                        approvers.push(actor.clone());
-                        if policy_met(policy, &approvers, &self.meta) {
-                            Ok(EventKind::DeliverableApproved { node: id, comment })
-                        } else {
-                            Ok(EventKind::ApprovalRecorded { node: id, comment })
+                        if node.approvals.contains(counted) {
+                            return Err(Error::FailedPrecondition(format!(
+                                "{counted} already approved this submission of '{id}' (in person \
+                                 or through a deputy); {actor} standing in for them does not \
+                                 count again ({policy})"
+                            )));
                         }
+                        let mut approvers = node.approvals.clone();
+                        approvers.push(counted.clone());
+                        let deputy = deputy.map(|d| StoodIn {
+                            on_behalf_of: d.from.clone(),
+                            delegation: d.id,
+                        });
+                        let kind = if policy_met(policy, &approvers, &self.meta) {
+                            EventKind::DeliverableApproved {
+                                node: id,
+                                comment,
+                                deputy,
+                            }
+                        } else {
+                            EventKind::ApprovalRecorded {
+                                node: id,
+                                comment,
+                                deputy,
+                            }
+                        };
+                        Ok((kind, role))
                     }
                 }
             }
@@ -137,10 +178,13 @@ impl TransitionState {
                     )));
                 }
                 match self.nodes[i].status {
-                    NodeStatus::Open => Ok(EventKind::MilestoneSignedOff {
-                        node: n.id.clone(),
-                        comment: comment.trim().to_owned(),
-                    }),
+                    NodeStatus::Open => Ok((
+                        EventKind::MilestoneSignedOff {
+                            node: n.id.clone(),
+                            comment: comment.trim().to_owned(),
+                        },
+                        Some(role.clone()),
+                    )),
                     NodeStatus::Locked => Err(Error::FailedPrecondition(format!(
                         "milestone '{node}' cannot be signed off yet: it waits on {}",
                         self.waiting_on(workflow, i)
@@ -152,15 +196,29 @@ impl TransitionState {
                 }
             }
             Command::ChangeParticipants { role, people } => {
-                self.decide_participants(workflow, &role, &people)
+                Ok((self.decide_participants(workflow, &role, &people)?, None))
             }
+            Command::Waive {
+                node,
+                reason,
+                until,
+            } => Ok((
+                self.decide_waiver(workflow, &node, &reason, until, at)?,
+                None,
+            )),
+            Command::ExpireWaivers => Err(Error::FailedPrecondition(
+                "no waiver of this transition has run out".into(),
+            )),
             Command::AcceptHandover { comment } => {
                 check_text("comment", &comment)?;
                 self.require_service_manager(actor, "accept")?;
                 self.require_open_gate(workflow, "accepted")?;
-                Ok(EventKind::HandoverAccepted {
-                    comment: comment.trim().to_owned(),
-                })
+                Ok((
+                    EventKind::HandoverAccepted {
+                        comment: comment.trim().to_owned(),
+                    },
+                    RoleName::parse(SERVICE_MANAGER_ROLE).ok(),
+                ))
             }
             Command::RejectHandover { reasons, reopen } => {
                 self.require_service_manager(actor, "reject")?;
@@ -196,9 +254,120 @@ impl TransitionState {
                     }
                     reopened.push(id);
                 }
-                Ok(EventKind::HandoverRejected { reasons, reopened })
+                Ok((
+                    EventKind::HandoverRejected { reasons, reopened },
+                    RoleName::parse(SERVICE_MANAGER_ROLE).ok(),
+                ))
             }
         }
+    }
+
+    /// Who reviews under `policy`: the caller in person (with the role they act for), or as
+    /// the deputy of someone who may, through a delegation in force at `at`. Delegations do not
+    /// chain: only what the delegating person may do directly passes to the deputy.
+    fn reviewer<'a>(
+        &self,
+        policy: &ApprovalPolicy,
+        acting: &'a Acting,
+        at: DateTime<Utc>,
+        id: &NodeId,
+        approvals: &[Actor],
+    ) -> Result<(Option<RoleName>, Option<&'a Delegation>)> {
+        let actor = &acting.actor;
+        let role_of = |a: &Approver| match a {
+            Approver::Role(role) => Some(role.clone()),
+            Approver::Person(_) => None,
+        };
+        if let Some(a) = policy
+            .approvers()
+            .iter()
+            .find(|a| self.meta.may_act_for(a, actor))
+        {
+            return Ok((role_of(a), None));
+        }
+        let for_policy = |d: &&'a Delegation| {
+            &d.to == actor
+                && policy
+                    .approvers()
+                    .iter()
+                    .any(|a| self.meta.may_act_for(a, &d.from))
+        };
+        // Prefer a delegation whose person has not approved yet.
+        let mut usable: Vec<&Delegation> = acting
+            .deputy_for
+            .iter()
+            .filter(for_policy)
+            .filter(|d| d.in_force(at))
+            .collect();
+        usable.sort_by_key(|d| approvals.contains(&d.from));
+        if let Some(d) = usable.first() {
+            let role = policy
+                .approvers()
+                .iter()
+                .find(|a| self.meta.may_act_for(a, &d.from))
+                .and_then(role_of);
+            return Ok((role, Some(d)));
+        }
+        if let Some(d) = acting.deputy_for.iter().find(for_policy) {
+            return Err(Error::NotPermitted(format!(
+                "{actor} may not review deliverable '{id}': the delegation #{} from {} is in \
+                 force from {} until {}, not now",
+                d.id,
+                d.from,
+                d.starts.format("%Y-%m-%d %H:%M UTC"),
+                d.ends.format("%Y-%m-%d %H:%M UTC")
+            )));
+        }
+        Err(Error::NotPermitted(format!(
+            "{actor} may not review deliverable '{id}': its approval is {policy}{}",
+            self.named_people(policy)
+        )))
+    }
+
+    /// A waiver of deliverable `node` until `until` (after `at`), with a reason.
+    fn decide_waiver(
+        &self,
+        workflow: &Workflow,
+        node: &str,
+        reason: &str,
+        until: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<EventKind> {
+        let (i, id) = self.deliverable(workflow, node)?;
+        check_text("reason", reason)?;
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(Error::InvalidArgument {
+                field: "reason",
+                message: "say why the deliverable is waived: the gate explanation shows it".into(),
+            });
+        }
+        if until <= at {
+            return Err(Error::InvalidArgument {
+                field: "until",
+                message: format!(
+                    "a waiver must end in the future (it would end at {})",
+                    until.format("%Y-%m-%d %H:%M UTC")
+                ),
+            });
+        }
+        if self.nodes[i].status.is_done() {
+            return Err(Error::FailedPrecondition(format!(
+                "deliverable '{id}' is already {}: there is nothing to waive",
+                self.nodes[i].status.as_str()
+            )));
+        }
+        if self.status != super::TransitionStatus::Active {
+            return Err(Error::FailedPrecondition(format!(
+                "the transition is {}: waivers are for work before the handover",
+                self.status.as_str()
+            )));
+        }
+        Ok(EventKind::DeliverableWaived {
+            node: id,
+            reason: reason.to_owned(),
+            until,
+        })
     }
 
     /// A new list of people for `role`: declared by the workflow (or a built-in role, which
@@ -302,9 +471,9 @@ impl TransitionState {
         }
     }
 
-    /// Whether node `i` holds up what comes after it: not done, and not optional.
+    /// Whether node `i` holds up what comes after it: not done (nor waived), and not optional.
     pub fn blocks(&self, workflow: &Workflow, i: usize) -> bool {
-        !self.nodes[i].status.is_done() && workflow.node(i).required
+        !self.nodes[i].counts_as_done() && workflow.node(i).required
     }
 
     /// The needs of node `i` that are not done, as `'id' (status)`.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{Actor, NodeId, RoleName};
-use crate::transition::{Evidence, TransitionMeta};
+use crate::transition::{Attribution, Evidence, TransitionMeta};
 
 /// An attributed, append-only fact. `seq` is 1-based within the transition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -13,6 +13,9 @@ pub struct Event {
     pub at: DateTime<Utc>,
     pub actor: Actor,
     pub kind: EventKind,
+    /// The access role, workflow role and credential the actor acted through.
+    #[serde(default, skip_serializing_if = "Attribution::is_empty")]
+    pub attribution: Attribution,
 }
 
 /// What happened. Derived events (`NodeUnlocked`, `NodeRelocked`) follow the event that caused them.
@@ -30,11 +33,15 @@ pub enum EventKind {
     DeliverableApproved {
         node: NodeId,
         comment: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deputy: Option<StoodIn>,
     },
     /// An approval that does not meet the policy yet.
     ApprovalRecorded {
         node: NodeId,
         comment: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deputy: Option<StoodIn>,
     },
     ChangesRequested {
         node: NodeId,
@@ -65,6 +72,23 @@ pub enum EventKind {
         role: RoleName,
         people: Vec<Actor>,
     },
+    /// The SMO waived a deliverable: it counts as done for what needs it until `until`.
+    DeliverableWaived {
+        node: NodeId,
+        reason: String,
+        until: DateTime<Utc>,
+    },
+    /// A waiver reached its end: the deliverable counts as done only once approved.
+    WaiverExpired {
+        node: NodeId,
+    },
+}
+
+/// A deputy's approval: whom they stood in for, through which delegation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoodIn {
+    pub on_behalf_of: Actor,
+    pub delegation: i64,
 }
 
 impl EventKind {
@@ -82,6 +106,8 @@ impl EventKind {
             EventKind::HandoverAccepted { .. } => "handover_accepted",
             EventKind::HandoverRejected { .. } => "handover_rejected",
             EventKind::ParticipantsChanged { .. } => "participants_changed",
+            EventKind::DeliverableWaived { .. } => "deliverable_waived",
+            EventKind::WaiverExpired { .. } => "waiver_expired",
         }
     }
 }

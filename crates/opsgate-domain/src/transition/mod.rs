@@ -21,6 +21,7 @@
 //! everything it needs are done (an optional deliverable always counts as done), so reopening a
 //! deliverable closes the gate even where later approvals stand.
 
+mod acting;
 mod apply;
 mod decide;
 mod events;
@@ -32,7 +33,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::Actor;
 
-pub use events::{Event, EventKind};
+pub use acting::{Acting, Attribution, Delegation, PipelineGrant, Waiver};
+pub use apply::SYSTEM_ACTOR;
+pub use events::{Event, EventKind, StoodIn};
 pub use evidence::{Attachment, Evidence, MAX_LINK_LEN, MAX_LINKS, MAX_TEXT_LEN};
 pub use participants::{
     Participants, TransitionMeta, acting_roles, check_service_field, policy_met,
@@ -79,7 +82,8 @@ impl NodeStatus {
         Self::ALL.into_iter().find(|s| s.as_str() == value)
     }
 
-    /// The node itself is finished (its needs may still have been reopened).
+    /// The node itself is finished (its needs may still have been reopened); a waived node
+    /// counts as done too, see [`NodeState::counts_as_done`].
     pub fn is_done(self) -> bool {
         matches!(
             self,
@@ -139,9 +143,17 @@ pub struct NodeState {
     pub actor: Option<Actor>,
     /// Who made the latest submission.
     pub submitted_by: Option<Actor>,
-    /// Distinct approvers of the latest submission so far.
+    /// Distinct approvers of the latest submission so far (for a deputy's approval, the
+    /// person they stood in for).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<Actor>,
+    /// Deputies who approved the latest submission for someone else: none of them approves
+    /// it again, for anyone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deputies: Vec<Actor>,
+    /// The SMO's waiver in force, if any: the node counts as done until it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<Waiver>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -172,9 +184,19 @@ impl NodeState {
             + self
                 .approvals
                 .iter()
+                .chain(&self.deputies)
                 .map(|a| a.as_str().len())
                 .sum::<usize>();
-        evidence + self.comment.as_ref().map_or(0, String::len) + names
+        let waiver = self
+            .waiver
+            .as_ref()
+            .map_or(0, |w| w.reason.len() + w.by.as_str().len());
+        evidence + self.comment.as_ref().map_or(0, String::len) + names + waiver
+    }
+
+    /// Finished, or waived by the SMO.
+    pub fn counts_as_done(&self) -> bool {
+        self.status.is_done() || self.waiver.is_some()
     }
 
     /// Whether `comment` is a verdict on the current submission rather than an earlier one.
@@ -192,6 +214,8 @@ impl NodeState {
             actor: None,
             submitted_by: None,
             approvals: Vec::new(),
+            deputies: Vec::new(),
+            waiver: None,
             updated_at: at,
         }
     }
@@ -255,6 +279,14 @@ pub enum Command {
         role: String,
         people: Vec<String>,
     },
+    /// The SMO waives a deliverable until `until`, with a reason (the server checks the role).
+    Waive {
+        node: String,
+        reason: String,
+        until: DateTime<Utc>,
+    },
+    /// Records the end of every waiver that has run out (refused when none has).
+    ExpireWaivers,
 }
 
 #[cfg(test)]

@@ -14,6 +14,9 @@ pub struct Model {
     pub at: DateTimeUtc,
     #[sea_orm(column_type = "Text")]
     pub payload: String,
+    /// The domain `Attribution` as JSON; `NULL` when empty.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub attribution: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

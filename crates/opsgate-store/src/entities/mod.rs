@@ -1,6 +1,7 @@
 //! sea-orm entities, one module per table created by `opsgate-migration`.
 
 pub mod api_tokens;
+pub mod delegations;
 pub mod events;
 pub mod idempotency_keys;
 pub mod node_states;
