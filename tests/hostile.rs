@@ -63,7 +63,7 @@ impl Decoder for Raw {
     }
 }
 
-const METHODS: [&str; 17] = [
+const METHODS: [&str; 21] = [
     "/opsgate.v1.WorkflowService/RegisterWorkflow",
     "/opsgate.v1.WorkflowService/GetWorkflow",
     "/opsgate.v1.WorkflowService/ListWorkflows",
@@ -77,10 +77,14 @@ const METHODS: [&str; 17] = [
     "/opsgate.v1.TransitionService/SignOffMilestone",
     "/opsgate.v1.TransitionService/ListEvents",
     "/opsgate.v1.TransitionService/ChangeParticipants",
+    "/opsgate.v1.TransitionService/WaiveDeliverable",
     "/opsgate.v1.GateService/CheckGate",
     "/opsgate.v1.IdentityService/CreateToken",
     "/opsgate.v1.IdentityService/ListTokens",
     "/opsgate.v1.IdentityService/RevokeToken",
+    "/opsgate.v1.IdentityService/AddDelegation",
+    "/opsgate.v1.IdentityService/ListDelegations",
+    "/opsgate.v1.IdentityService/RevokeDelegation",
 ];
 
 /// Every method of the published contract is in [`METHODS`] (a new RPC gets hostile bytes too).
@@ -231,6 +235,20 @@ enum Call {
     Reject(pb::RejectHandoverRequest),
     SignOff(pb::SignOffMilestoneRequest),
     Gate(pb::CheckGateRequest),
+    Waive(pb::WaiveDeliverableRequest),
+    Delegate(pb::AddDelegationRequest),
+}
+
+/// Timestamps: unset, around now, and at the ends of what the type holds.
+fn moment() -> impl Strategy<Value = Option<prost_types::Timestamp>> {
+    let now = chrono::Utc::now().timestamp();
+    prop_oneof![
+        Just(None),
+        (now - 86_400..now + 30 * 86_400, 0..1_000_000_000i32)
+            .prop_map(|(seconds, nanos)| Some(prost_types::Timestamp { seconds, nanos })),
+        (any::<i64>(), any::<i32>())
+            .prop_map(|(seconds, nanos)| Some(prost_types::Timestamp { seconds, nanos })),
+    ]
 }
 
 fn call() -> impl Strategy<Value = Call> {
@@ -317,6 +335,27 @@ fn call() -> impl Strategy<Value = Call> {
             )),
         ]
         .prop_map(|target| Call::Gate(pb::CheckGateRequest { target })),
+        (text(), text(), text(), moment()).prop_map(
+            |(transition_id, deliverable_id, reason, until)| {
+                Call::Waive(pb::WaiveDeliverableRequest {
+                    transition_id,
+                    deliverable_id,
+                    reason,
+                    until,
+                })
+            }
+        ),
+        (text(), text(), moment(), moment(), text()).prop_map(
+            |(to, from, starts_at, ends_at, reason)| {
+                Call::Delegate(pb::AddDelegationRequest {
+                    to,
+                    from,
+                    starts_at,
+                    ends_at,
+                    reason,
+                })
+            }
+        ),
     ]
 }
 
@@ -419,6 +458,14 @@ async fn make(
             }
             c.gates.check_gate(request(r.clone(), a)).await.err()
         }
+        Call::Waive(r) => {
+            with_id(&mut r.transition_id, id);
+            c.transitions
+                .waive_deliverable(request(r.clone(), a))
+                .await
+                .err()
+        }
+        Call::Delegate(r) => c.identity.add_delegation(request(r.clone(), a)).await.err(),
     }
 }
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use opsgate_proto::metadata::{ACTOR_METADATA_KEY, encode_actor};
 use opsgate_proto::v1 as pb;
 use opsgate_proto::v1::gate_service_client::GateServiceClient;
+use opsgate_proto::v1::identity_service_client::IdentityServiceClient;
 use opsgate_proto::v1::transition_service_client::TransitionServiceClient;
 use opsgate_proto::v1::workflow_service_client::WorkflowServiceClient;
 use opsgate_server::{Config, RunningServer};
@@ -203,7 +204,8 @@ impl TestServer {
         .await
     }
 
-    async fn start_config(db: &TestDb, config: Config) -> Self {
+    /// Starts a server with `config` (its database URL should be `db`'s).
+    pub async fn start_config(db: &TestDb, config: Config) -> Self {
         let server = opsgate_server::start(config)
             .await
             .unwrap_or_else(|e| panic!("server failed to start on {}: {e}", db.backend));
@@ -238,6 +240,7 @@ pub struct Clients {
     pub workflows: WorkflowServiceClient<Channel>,
     pub transitions: TransitionServiceClient<Channel>,
     pub gates: GateServiceClient<Channel>,
+    pub identity: IdentityServiceClient<Channel>,
     pub credentials: Option<std::sync::Arc<Credentials>>,
 }
 
@@ -259,7 +262,8 @@ impl Clients {
         Clients {
             workflows: WorkflowServiceClient::new(channel.clone()),
             transitions: TransitionServiceClient::new(channel.clone()),
-            gates: GateServiceClient::new(channel),
+            gates: GateServiceClient::new(channel.clone()),
+            identity: IdentityServiceClient::new(channel),
             credentials: None,
         }
     }
@@ -289,7 +293,7 @@ impl Clients {
 /// A new API token for `principal` with `roles`, created on the server at `url` with the
 /// bootstrap (or any smo) token `smo`; valid for a day.
 pub async fn create_token(url: &str, smo: &str, principal: &str, roles: &[&str]) -> String {
-    opsgate_proto::v1::identity_service_client::IdentityServiceClient::connect(url.to_owned())
+    IdentityServiceClient::connect(url.to_owned())
         .await
         .unwrap()
         .create_token(bearer(

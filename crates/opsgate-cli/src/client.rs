@@ -16,14 +16,67 @@ use tonic_types::StatusExt;
 pub(crate) struct Context {
     pub server: String,
     pub actor: Option<String>,
-    /// An API token (`og_...`): who the caller is, on any server.
+    /// An API token (`og_...`) or a CI OIDC ID token: who the caller is, on any server.
     pub token: Option<String>,
+    /// TLS (`https://` servers): a CA bundle to trust instead of the public roots, and a client
+    /// certificate with its key for servers that require one.
+    pub tls: TlsFiles,
+}
+
+/// PEM files for TLS connections.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct TlsFiles {
+    pub ca: Option<std::path::PathBuf>,
+    pub client_cert: Option<std::path::PathBuf>,
+    pub client_key: Option<std::path::PathBuf>,
+}
+
+impl TlsFiles {
+    fn client_config(&self, uri: &str) -> anyhow::Result<tonic::transport::ClientTlsConfig> {
+        let read = |path: &std::path::PathBuf| {
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+        };
+        let mut tls = tonic::transport::ClientTlsConfig::new();
+        if let Some(host) = uri
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split(['/', ':']).next())
+            .filter(|h| !h.is_empty())
+        {
+            tls = tls.domain_name(host);
+        }
+        tls = match &self.ca {
+            Some(ca) => tls.ca_certificate(tonic::transport::Certificate::from_pem(read(ca)?)),
+            None => tls.with_webpki_roots(),
+        };
+        match (&self.client_cert, &self.client_key) {
+            (Some(cert), Some(key)) => {
+                tls = tls.identity(tonic::transport::Identity::from_pem(
+                    read(cert)?,
+                    read(key)?,
+                ));
+            }
+            (None, None) => {}
+            _ => anyhow::bail!(
+                "a client certificate needs both --tls-client-cert and --tls-client-key"
+            ),
+        }
+        Ok(tls)
+    }
 }
 
 impl Context {
     async fn channel(&self) -> anyhow::Result<Channel> {
-        let endpoint = Channel::from_shared(server_uri(&self.server))
+        let uri = server_uri(&self.server);
+        let mut endpoint = Channel::from_shared(uri.clone())
             .map_err(|e| anyhow!("invalid --server '{}': {e}", self.server))?;
+        if uri.starts_with("https://") {
+            endpoint = endpoint
+                .tls_config(self.tls.client_config(&uri)?)
+                .map_err(|e| anyhow!("TLS settings: {e}"))?;
+        } else if self.tls.ca.is_some() || self.tls.client_cert.is_some() {
+            anyhow::bail!("TLS files given, but --server is not an https:// address");
+        }
         endpoint.connect().await.with_context(|| {
             format!(
                 "cannot reach the opsgate server at {} (start one with `opsgate serve`, or set --server / OPSGATE_SERVER)",

@@ -35,7 +35,8 @@ struct Cli {
     )]
     server: String,
 
-    /// Your API token (og_...): who you are. Commands that change state need it.
+    /// Your API token (og_...), or in a CI job its OIDC ID token: who you are. Commands that
+    /// change state need it.
     #[arg(
         long,
         global = true,
@@ -48,6 +49,28 @@ struct Cli {
     /// Development servers only (--insecure-dev): the person acting, when no token is given.
     #[arg(long = "as", global = true, env = "OPSGATE_ACTOR", value_name = "NAME")]
     actor: Option<String>,
+
+    /// https:// servers: PEM CA bundle to trust instead of the public roots.
+    #[arg(long, global = true, env = "OPSGATE_TLS_CA", value_name = "FILE")]
+    tls_ca: Option<std::path::PathBuf>,
+
+    /// https:// servers that require client certificates: yours (PEM), with --tls-client-key.
+    #[arg(
+        long,
+        global = true,
+        env = "OPSGATE_TLS_CLIENT_CERT",
+        value_name = "FILE"
+    )]
+    tls_client_cert: Option<std::path::PathBuf>,
+
+    /// The private key of --tls-client-cert (PEM).
+    #[arg(
+        long,
+        global = true,
+        env = "OPSGATE_TLS_CLIENT_KEY",
+        value_name = "FILE"
+    )]
+    tls_client_key: Option<std::path::PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -78,6 +101,9 @@ enum Command {
     /// Create, list and revoke API tokens (SMO).
     #[command(subcommand)]
     Token(commands::token::Command),
+    /// Name a deputy who approves for you while you are away; list and revoke delegations.
+    #[command(subcommand)]
+    Delegation(commands::delegation::Command),
 }
 
 /// The command line. `--server` and `--as` are global for the client commands but mean nothing
@@ -90,6 +116,17 @@ fn command() -> clap::Command {
             .arg(clap::Arg::new("server").long("server").hide(true))
             .arg(clap::Arg::new("actor").long("as").hide(true))
             .arg(clap::Arg::new("token").long("token").hide(true))
+            .arg(clap::Arg::new("tls_ca").long("tls-ca").hide(true))
+            .arg(
+                clap::Arg::new("tls_client_cert")
+                    .long("tls-client-cert")
+                    .hide(true),
+            )
+            .arg(
+                clap::Arg::new("tls_client_key")
+                    .long("tls-client-key")
+                    .hide(true),
+            )
     })
 }
 
@@ -113,6 +150,11 @@ fn main() -> ExitCode {
         server: cli.server,
         actor: cli.actor,
         token: cli.token,
+        tls: client::TlsFiles {
+            ca: cli.tls_ca,
+            client_cert: cli.tls_client_cert,
+            client_key: cli.tls_client_key,
+        },
     };
     let result = runtime.block_on(async move {
         match cli.command {
@@ -124,6 +166,7 @@ fn main() -> ExitCode {
             Command::Milestone(cmd) => commands::handover::run_milestone(&ctx, cmd).await,
             Command::Gate(cmd) => commands::gate::run(&ctx, cmd).await,
             Command::Token(cmd) => commands::token::run(&ctx, cmd).await,
+            Command::Delegation(cmd) => commands::delegation::run(&ctx, cmd).await,
         }
     });
     match result {

@@ -151,5 +151,56 @@ pub(crate) fn event(e: &pb::TransitionEvent) -> String {
     if !e.comment.is_empty() {
         line.push_str(&format!("  \"{}\"", e.comment));
     }
+    if !e.on_behalf_of.is_empty() {
+        line.push_str(&format!(
+            "  for {} (delegation #{})",
+            e.on_behalf_of, e.delegation_id
+        ));
+    }
+    let mut how = Vec::new();
+    if !e.acted_as.is_empty() {
+        how.push(format!("as {}", e.acted_as));
+    }
+    if !e.access_role.is_empty() {
+        how.push(format!("role {}", e.access_role));
+    }
+    if !e.credential.is_empty() {
+        how.push(format!("via {}", e.credential));
+    }
+    if !how.is_empty() {
+        line.push_str(&format!("  [{}]", how.join(", ")));
+    }
     line
+}
+
+/// A moment given on the command line: `YYYY-MM-DD` (the start of that day, UTC, or with
+/// `end_of_day` its end) or RFC 3339 (`2026-12-01T17:00:00Z`).
+pub(crate) fn moment(
+    flag: &str,
+    text: &str,
+    end_of_day: bool,
+) -> anyhow::Result<prost_types::Timestamp> {
+    let text = text.trim();
+    let at = if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let day = if end_of_day {
+            day.succ_opt()
+        } else {
+            Some(day)
+        };
+        day.and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| d.and_utc())
+            .ok_or_else(|| anyhow::anyhow!("{flag} '{text}' is out of range"))?
+    } else {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "{flag} '{text}' must be a date (2026-12-31) or a moment (2026-12-31T17:00:00Z)"
+                )
+            })?
+            .to_utc()
+    };
+    Ok(prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    })
 }

@@ -1,19 +1,22 @@
 //! Who is calling: an API token (`authorization: Bearer og_...`) names the principal and its
-//! access roles; on a development server (`--insecure-dev`) a call without a token may say who
-//! it is with `x-opsgate-actor` instead. One place decides, for gRPC now and HTTP later.
+//! access roles; a CI platform's OIDC ID token (`authorization: Bearer eyJ...`) names a pipeline
+//! with role `ci`, scoped by the configured claim rules; on a development server
+//! (`--insecure-dev`) a call without a token may say who it is with `x-opsgate-actor` instead.
+//! One place decides, for gRPC now and HTTP later.
 
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
-use opsgate_domain::{Access, Actor};
+use opsgate_domain::{Access, Acting, Actor, PipelineGrant};
 use opsgate_proto::metadata::AUTHORIZATION_METADATA_KEY;
 use opsgate_store::{Store, TokenRecord, looks_like_token, token_hash};
 use tonic::{Request, Status};
 
 use crate::actor::{actor, single};
 use crate::error::status;
+use crate::oidc::{Oidc, Scope};
 
 /// What a call needs, by RPC: the one authorization table (gRPC now; the HTTP pages will look
 /// up the same rows). Object-level rules (only a deliverable's named owner submits it, only the
@@ -26,12 +29,25 @@ pub enum Needs {
     OneOf(&'static [Access]),
 }
 
-/// Roles that change transitions: everyone but pipelines and auditors.
+/// Roles that change transitions: everyone but pipelines and auditors. Each row lists its roles
+/// in order of preference: the first one the caller holds is the role the log records.
 const ACTORS: &[Access] = &[
-    Access::Smo,
     Access::ProjectManager,
-    Access::ServiceManager,
     Access::Approver,
+    Access::ServiceManager,
+    Access::Smo,
+];
+const REVIEWERS: &[Access] = &[
+    Access::Approver,
+    Access::ServiceManager,
+    Access::ProjectManager,
+    Access::Smo,
+];
+const SERVICE_MANAGERS: &[Access] = &[
+    Access::ServiceManager,
+    Access::ProjectManager,
+    Access::Approver,
+    Access::Smo,
 ];
 
 /// Every RPC of every opsgate service, with what it needs. A test fails when a method of the
@@ -45,7 +61,7 @@ pub const ACCESS: &[(&str, Needs)] = &[
     ("opsgate.v1.WorkflowService/ListWorkflows", Needs::Read),
     (
         "opsgate.v1.TransitionService/StartTransition",
-        Needs::OneOf(&[Access::Smo, Access::ProjectManager]),
+        Needs::OneOf(&[Access::ProjectManager, Access::Smo]),
     ),
     ("opsgate.v1.TransitionService/GetTransition", Needs::Read),
     ("opsgate.v1.TransitionService/ListTransitions", Needs::Read),
@@ -53,24 +69,24 @@ pub const ACCESS: &[(&str, Needs)] = &[
     (
         "opsgate.v1.TransitionService/SubmitDeliverable",
         Needs::OneOf(&[
-            Access::Smo,
             Access::ProjectManager,
-            Access::ServiceManager,
-            Access::Approver,
             Access::Ci,
+            Access::Approver,
+            Access::ServiceManager,
+            Access::Smo,
         ]),
     ),
     (
         "opsgate.v1.TransitionService/ReviewDeliverable",
-        Needs::OneOf(ACTORS),
+        Needs::OneOf(REVIEWERS),
     ),
     (
         "opsgate.v1.TransitionService/AcceptHandover",
-        Needs::OneOf(ACTORS),
+        Needs::OneOf(SERVICE_MANAGERS),
     ),
     (
         "opsgate.v1.TransitionService/RejectHandover",
-        Needs::OneOf(ACTORS),
+        Needs::OneOf(SERVICE_MANAGERS),
     ),
     (
         "opsgate.v1.TransitionService/SignOffMilestone",
@@ -79,6 +95,11 @@ pub const ACCESS: &[(&str, Needs)] = &[
     ("opsgate.v1.TransitionService/ListEvents", Needs::Read),
     (
         "opsgate.v1.TransitionService/ChangeParticipants",
+        Needs::OneOf(&[Access::Smo]),
+    ),
+    // Only the SMO waives; never a pipeline.
+    (
+        "opsgate.v1.TransitionService/WaiveDeliverable",
         Needs::OneOf(&[Access::Smo]),
     ),
     ("opsgate.v1.GateService/CheckGate", Needs::Read),
@@ -93,6 +114,16 @@ pub const ACCESS: &[(&str, Needs)] = &[
     (
         "opsgate.v1.IdentityService/RevokeToken",
         Needs::OneOf(&[Access::Smo]),
+    ),
+    // An approver delegates their own approvals (the SMO anyone's); the service checks whose.
+    (
+        "opsgate.v1.IdentityService/AddDelegation",
+        Needs::OneOf(REVIEWERS),
+    ),
+    ("opsgate.v1.IdentityService/ListDelegations", Needs::Read),
+    (
+        "opsgate.v1.IdentityService/RevokeDelegation",
+        Needs::OneOf(REVIEWERS),
     ),
 ];
 
@@ -112,9 +143,47 @@ const TOKEN_CACHE: usize = 10_000;
 pub(crate) struct Caller {
     pub actor: Actor,
     pub roles: Vec<Access>,
+    /// The role this call was allowed in (`None` for a read).
+    pub access: Option<Access>,
+    /// How the caller authenticated, as the log shows it.
+    pub credential: String,
+    /// A pipeline verified by OIDC: only these services.
+    pub scope: Option<Scope>,
 }
 
 impl Caller {
+    /// The caller as the domain sees it: who, in what role, through what; a scoped pipeline
+    /// with its grant.
+    pub(crate) fn acting(&self) -> Acting {
+        Acting {
+            actor: self.actor.clone(),
+            access: self.access,
+            credential: Some(self.credential.clone()),
+            deputy_for: Vec::new(),
+            pipeline: self.scope.as_ref().map(|s| PipelineGrant {
+                deliverables: s.deliverables.clone(),
+            }),
+        }
+    }
+
+    /// Whether the caller holds `role`.
+    pub(crate) fn holds(&self, role: Access) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// `PermissionDenied` when the caller is a pipeline whose rule does not cover `service`.
+    pub(crate) fn reaches(&self, service: &str) -> Result<(), Status> {
+        match &self.scope {
+            Some(scope) if !scope.covers(service) => Err(Status::permission_denied(format!(
+                "{} may act on service {} only; not on '{}'",
+                self.actor,
+                scope.services.join(", "),
+                opsgate_domain::clip(service)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// `PermissionDenied` unless the caller holds one of `roles` (`method` says what was refused).
     fn permit(&self, roles: &[Access], method: &str) -> Result<(), Status> {
         if roles.iter().any(|r| self.roles.contains(r)) {
@@ -146,6 +215,9 @@ pub(crate) fn may_read(
     let Some(caller) = caller else {
         return Ok(());
     };
+    if caller.scope.is_some() {
+        return caller.reaches(&meta.service_name);
+    }
     if caller
         .roles
         .iter()
@@ -154,13 +226,7 @@ pub(crate) fn may_read(
         return Ok(());
     }
     let who = &caller.actor;
-    let has_part = &meta.project_manager == who
-        || &meta.service_manager == who
-        || meta
-            .participants
-            .values()
-            .any(|people| people.contains(who));
-    if has_part {
+    if has_part(meta, who) {
         return Ok(());
     }
     Err(Status::permission_denied(format!(
@@ -171,19 +237,31 @@ pub(crate) fn may_read(
     )))
 }
 
+/// Whether `who` is the transition's project or service manager, or named for one of its roles.
+pub(crate) fn has_part(meta: &opsgate_domain::transition::TransitionMeta, who: &Actor) -> bool {
+    &meta.project_manager == who
+        || &meta.service_manager == who
+        || meta
+            .participants
+            .values()
+            .any(|people| people.contains(who))
+}
+
 /// Authenticates requests against the store's tokens, with a short-lived cache.
 #[derive(Debug)]
 pub(crate) struct Authenticator {
     store: Store,
     insecure_dev: bool,
+    oidc: Oidc,
     cache: Mutex<LruCache<String, (Option<TokenRecord>, Instant)>>,
 }
 
 impl Authenticator {
-    pub(crate) fn new(store: Store, insecure_dev: bool) -> Self {
+    pub(crate) fn new(store: Store, insecure_dev: bool, oidc: Oidc) -> Self {
         Self {
             store,
             insecure_dev,
+            oidc,
             cache: Mutex::new(LruCache::new(
                 NonZeroUsize::new(TOKEN_CACHE).unwrap_or(NonZeroUsize::MIN),
             )),
@@ -204,8 +282,9 @@ impl Authenticator {
         match needs {
             Needs::Read => self.reader(request).await,
             Needs::OneOf(roles) => {
-                let caller = self.caller(request).await?;
+                let mut caller = self.caller(request).await?;
                 caller.permit(roles, method)?;
+                caller.access = roles.iter().copied().find(|r| caller.holds(*r));
                 Ok(Some(caller))
             }
         }
@@ -229,6 +308,9 @@ impl Authenticator {
             None if self.insecure_dev => Ok(Caller {
                 actor: actor(request)?,
                 roles: Access::ALL.to_vec(),
+                access: None,
+                credential: "insecure-dev x-opsgate-actor".to_owned(),
+                scope: None,
             }),
             None => Err(no_credential()),
         }
@@ -267,9 +349,22 @@ impl Authenticator {
                 scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
             })
             .ok_or_else(|| {
-                Status::unauthenticated("the authorization metadata must be `Bearer og_...`")
+                Status::unauthenticated(
+                    "the authorization metadata must be `Bearer og_...` (or a CI OIDC token)",
+                )
             })?;
         if !looks_like_token(secret) {
+            if !self.oidc.is_empty() && secret.split('.').count() == 3 {
+                let verified = self.oidc.verify(secret).await?;
+                self.refuse_second_name(request, &verified.principal)?;
+                return Ok(Some(Caller {
+                    actor: verified.principal,
+                    roles: vec![Access::Ci],
+                    access: None,
+                    credential: verified.credential,
+                    scope: Some(verified.scope),
+                }));
+            }
             return Err(Status::unauthenticated(
                 "not an opsgate token: tokens are og_ and 64 hex digits (opsgate token create)",
             ));
@@ -290,24 +385,32 @@ impl Authenticator {
                 token.prefix, token.principal
             )));
         }
-        // The token says who is calling; a second name would be a claim the server cannot check.
-        if request
-            .metadata()
-            .contains_key(opsgate_proto::metadata::ACTOR_METADATA_KEY)
-        {
-            let claimed = actor(request)?;
-            if claimed != token.principal {
-                return Err(Status::permission_denied(format!(
-                    "this token acts as {}; x-opsgate-actor cannot make it act as {claimed}",
-                    token.principal
-                )));
-            }
-        }
+        self.refuse_second_name(request, &token.principal)?;
         tracing::trace!(token = %token.id, principal = %token.principal, "authenticated");
         Ok(Some(Caller {
             actor: token.principal.clone(),
             roles: token.roles.clone(),
+            access: None,
+            credential: format!("token {} ({})", token.id, token.prefix),
+            scope: None,
         }))
+    }
+
+    /// The credential says who is calling; a second name would be a claim the server cannot
+    /// check.
+    fn refuse_second_name<T>(&self, request: &Request<T>, principal: &Actor) -> Result<(), Status> {
+        let metadata = request.metadata();
+        if metadata.contains_key(opsgate_proto::metadata::ACTOR_METADATA_KEY)
+            || metadata.contains_key(opsgate_proto::metadata::ACTOR_BIN_METADATA_KEY)
+        {
+            let claimed = actor(request)?;
+            if &claimed != principal {
+                return Err(Status::permission_denied(format!(
+                    "this credential acts as {principal}; x-opsgate-actor cannot make it act as {claimed}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     async fn lookup(&self, secret: &str) -> Result<Option<TokenRecord>, Status> {

@@ -8,6 +8,18 @@
 //! workflows = "/etc/opsgate/workflows"
 //! state_cache_mib = 40
 //! insecure_dev = false
+//! tls_cert = "/etc/opsgate/tls/server.crt"
+//! tls_key = "/etc/opsgate/tls/server.key"
+//!
+//! [[oidc.issuers]]
+//! issuer = "https://token.actions.githubusercontent.com"
+//! audience = "opsgate"
+//! principal_claim = "repository"
+//!
+//! [[oidc.issuers.rules]]
+//! claims = { repository = "acme/payroll", repository_owner_id = "1234" }
+//! services = ["payroll"]
+//! deliverables = ["release-notes"]
 //! ```
 //! Later features (notifiers, identity providers, the web UI) add their own sections.
 
@@ -26,6 +38,59 @@ const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 pub struct ConfigFile {
     #[serde(default)]
     pub server: ServerSection,
+    #[serde(default)]
+    pub oidc: OidcSection,
+}
+
+/// `[oidc]`: CI platforms whose OIDC ID tokens authenticate pipelines (role `ci`).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSection {
+    #[serde(default)]
+    pub issuers: Vec<IssuerConfig>,
+}
+
+/// `[[oidc.issuers]]`: one trusted token issuer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    /// The `iss` claim, exactly (`https://token.actions.githubusercontent.com`,
+    /// `https://gitlab.example.com`).
+    pub issuer: String,
+    /// The `aud` every token must carry (the job asks for it: GitHub `audience:`, GitLab
+    /// `id_tokens: ... aud:`).
+    pub audience: String,
+    /// Where the signing keys are; by default found through
+    /// `ISSUER/.well-known/openid-configuration`.
+    pub jwks_url: Option<String>,
+    /// The claim that names the pipeline as a principal [default: sub].
+    #[serde(default = "default_principal_claim")]
+    pub principal_claim: String,
+    /// Signature algorithms accepted, asymmetric only [default: RS256, ES256].
+    #[serde(default)]
+    pub algorithms: Vec<String>,
+    /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds [default: 60, at most 300].
+    pub leeway_seconds: Option<u64>,
+    /// Which tokens are admitted and what they may do; a token no rule matches is refused.
+    #[serde(default)]
+    pub rules: Vec<ClaimRule>,
+}
+
+fn default_principal_claim() -> String {
+    "sub".to_owned()
+}
+
+/// `[[oidc.issuers.rules]]`: tokens whose claims equal all of `claims` may check the gates of
+/// `services` and attach evidence to `deliverables` of their transitions.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRule {
+    /// Claim name -> required value (strings; numbers and booleans compare as their text).
+    pub claims: std::collections::BTreeMap<String, String>,
+    pub services: Vec<String>,
+    /// Deliverable ids (`*`: any) whose evidence the pipeline may submit [default: none].
+    #[serde(default)]
+    pub deliverables: Vec<String>,
 }
 
 /// `[server]`.
@@ -38,6 +103,11 @@ pub struct ServerSection {
     pub workflows: Option<PathBuf>,
     pub state_cache_mib: Option<usize>,
     pub insecure_dev: Option<bool>,
+    /// PEM certificate chain and private key: serve gRPC over TLS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA bundle: require client certificates signed by it.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// Why a configuration file could not be used.
@@ -71,23 +141,50 @@ impl ConfigFile {
             source,
         })?;
         let mut file = Self::parse(&shown, &text)?;
-        if let (Some(dir), Some(workflows)) = (path.parent(), file.server.workflows.as_mut())
-            && workflows.is_relative()
-        {
-            *workflows = dir.join(&*workflows);
+        if let Some(dir) = path.parent() {
+            let server = &mut file.server;
+            for p in [
+                &mut server.workflows,
+                &mut server.tls_cert,
+                &mut server.tls_key,
+                &mut server.client_ca,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if p.is_relative() {
+                    *p = dir.join(&*p);
+                }
+            }
         }
         Ok(file)
     }
 
     /// Parses the text of a file named `name` (for messages).
     pub fn parse(name: &str, text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| {
+        let file: Self = toml::from_str(text).map_err(|e| {
             let (line, col) = e
                 .span()
                 .map(|span| line_col(text, span.start))
                 .unwrap_or((1, 1));
             ConfigError::Invalid(format!("{name}:{line}:{col}: {}", e.message()))
-        })
+        })?;
+        let problems: Vec<String> = file
+            .oidc
+            .issuers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, issuer)| {
+                crate::oidc::check_issuer(issuer)
+                    .into_iter()
+                    .map(move |p| format!("{name}: oidc.issuers[{i}]: {p}"))
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(file)
+        } else {
+            Err(ConfigError::Invalid(problems.join("\n")))
+        }
     }
 }
 

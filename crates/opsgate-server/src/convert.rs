@@ -9,6 +9,18 @@ use opsgate_domain::{
 use opsgate_proto::v1 as pb;
 use opsgate_store::{TransitionSummary, TransitionView, WorkflowRecord, WorkflowSummary};
 
+/// A client's timestamp as a moment; `InvalidArgument` on `field` when unset or out of range.
+pub(crate) fn moment(
+    field: &str,
+    at: Option<&prost_types::Timestamp>,
+) -> Result<DateTime<Utc>, tonic::Status> {
+    let at = at.ok_or_else(|| crate::error::invalid_argument(field, "is required"))?;
+    u32::try_from(at.nanos)
+        .ok()
+        .and_then(|nanos| DateTime::from_timestamp(at.seconds, nanos))
+        .ok_or_else(|| crate::error::invalid_argument(field, "is not a valid moment"))
+}
+
 pub(crate) fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: at.timestamp(),
@@ -196,6 +208,13 @@ pub(crate) fn transition(view: &TransitionView) -> pb::Transition {
                             .collect(),
                     }),
                     approved_by: s.approvals.iter().map(ToString::to_string).collect(),
+                    approved_by_deputies: s.deputies.iter().map(ToString::to_string).collect(),
+                    waiver: s.waiver.as_ref().map(|w| pb::Waiver {
+                        waived_by: w.by.to_string(),
+                        reason: w.reason.clone(),
+                        until: Some(timestamp(w.until)),
+                        waived_at: Some(timestamp(w.at)),
+                    }),
                     required: n.required,
                     after_go_live: n.after_go_live,
                     comment: s.comment.clone().unwrap_or_default(),
@@ -256,6 +275,17 @@ pub(crate) fn gate(view: &TransitionView, decision: &GateDecision) -> pb::CheckG
             .as_ref()
             .map(ToString::to_string)
             .unwrap_or_default(),
+        waivers: decision
+            .waivers
+            .iter()
+            .map(|w| pb::WaiverUse {
+                node_id: w.node.to_string(),
+                title: w.title.clone(),
+                waived_by: w.waiver.by.to_string(),
+                reason: w.waiver.reason.clone(),
+                until: Some(timestamp(w.waiver.until)),
+            })
+            .collect(),
     }
 }
 
@@ -318,6 +348,21 @@ fn blocker(view: &TransitionView, b: &Blocker) -> pb::Blocker {
     out
 }
 
+pub(crate) fn delegation(d: &opsgate_store::DelegationRecord) -> pb::Delegation {
+    pb::Delegation {
+        id: d.delegation.id,
+        from: d.delegation.from.to_string(),
+        to: d.delegation.to.to_string(),
+        starts_at: Some(timestamp(d.delegation.starts)),
+        ends_at: Some(timestamp(d.delegation.ends)),
+        reason: d.reason.clone(),
+        created_by: d.created_by.clone(),
+        created_at: Some(timestamp(d.created_at)),
+        revoked_at: d.revoked_at.map(timestamp),
+        revoked_by: d.revoked_by.clone().unwrap_or_default(),
+    }
+}
+
 pub(crate) fn token(t: &opsgate_store::TokenRecord) -> pb::TokenInfo {
     pb::TokenInfo {
         id: t.id.clone(),
@@ -339,9 +384,11 @@ pub(crate) fn event(e: &opsgate_domain::Event) -> pb::TransitionEvent {
         K::TransitionStarted { .. } => (String::new(), String::new()),
         K::DeliverableSubmitted { node, .. }
         | K::NodeUnlocked { node }
-        | K::NodeRelocked { node } => (node.to_string(), String::new()),
-        K::DeliverableApproved { node, comment }
-        | K::ApprovalRecorded { node, comment }
+        | K::NodeRelocked { node }
+        | K::WaiverExpired { node } => (node.to_string(), String::new()),
+        K::DeliverableWaived { node, reason, .. } => (node.to_string(), reason.clone()),
+        K::DeliverableApproved { node, comment, .. }
+        | K::ApprovalRecorded { node, comment, .. }
         | K::ChangesRequested { node, comment }
         | K::MilestoneSignedOff { node, comment } => (node.to_string(), comment.clone()),
         K::HandoverAccepted { comment } => (String::new(), comment.clone()),
@@ -351,7 +398,25 @@ pub(crate) fn event(e: &opsgate_domain::Event) -> pb::TransitionEvent {
             (String::new(), format!("{role}: {}", names.join(", ")))
         }
     };
+    let deputy = match &e.kind {
+        K::DeliverableApproved { deputy, .. } | K::ApprovalRecorded { deputy, .. } => {
+            deputy.as_ref()
+        }
+        _ => None,
+    };
     pb::TransitionEvent {
+        access_role: e.attribution.access.clone().unwrap_or_default(),
+        acted_as: e
+            .attribution
+            .role
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        credential: e.attribution.credential.clone().unwrap_or_default(),
+        on_behalf_of: deputy
+            .map(|d| d.on_behalf_of.to_string())
+            .unwrap_or_default(),
+        delegation_id: deputy.map_or(0, |d| d.delegation),
         seq: e.seq,
         at: Some(timestamp(e.at)),
         actor: e.actor.to_string(),

@@ -26,6 +26,9 @@ pub enum StartError {
     Transport(#[from] tonic::transport::Error),
     #[error("server task failed: {0}")]
     Task(String),
+    /// A setting that cannot be used (OIDC issuers, TLS files).
+    #[error("{0}")]
+    Config(String),
 }
 
 /// `InvalidArgument` with one field violation.

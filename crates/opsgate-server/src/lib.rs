@@ -7,6 +7,7 @@ mod convert;
 mod error;
 mod idempotency;
 mod loader;
+mod oidc;
 mod services;
 
 use std::net::SocketAddr;
@@ -16,7 +17,7 @@ use opsgate_proto::v1::gate_service_server::GateServiceServer;
 use opsgate_proto::v1::identity_service_server::IdentityServiceServer;
 use opsgate_proto::v1::transition_service_server::TransitionServiceServer;
 use opsgate_proto::v1::workflow_service_server::WorkflowServiceServer;
-use opsgate_store::{ConnectOptions, Store};
+use opsgate_store::{Clock, ConnectOptions, Store};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -49,6 +50,46 @@ pub struct Config {
     /// A token secret that must exist, for principal `bootstrap` with role `smo`: how the SMO
     /// gets in on a fresh database (`OPSGATE_BOOTSTRAP_TOKEN`).
     pub bootstrap_token: Option<String>,
+    /// Trusted CI token issuers and their claim rules (`[[oidc.issuers]]`).
+    pub oidc: Vec<config::IssuerConfig>,
+    /// Serve over TLS with these PEM files.
+    pub tls: Option<Tls>,
+    /// Where decisions read the time (tests move it).
+    pub clock: Clock,
+}
+
+/// TLS settings: the server's certificate chain and key, and optionally the CA whose client
+/// certificates are required.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
+}
+
+impl Tls {
+    fn server_config(&self) -> Result<tonic::transport::ServerTlsConfig, StartError> {
+        let read = |what: &str, path: &PathBuf| {
+            std::fs::read(path).map_err(|e| {
+                StartError::Config(format!(
+                    "cannot read the TLS {what} {}: {e}",
+                    path.display()
+                ))
+            })
+        };
+        let identity = tonic::transport::Identity::from_pem(
+            read("certificate", &self.cert)?,
+            read("key", &self.key)?,
+        );
+        let mut tls = tonic::transport::ServerTlsConfig::new().identity(identity);
+        if let Some(ca) = &self.client_ca {
+            tls = tls.client_ca_root(tonic::transport::Certificate::from_pem(read(
+                "client CA",
+                ca,
+            )?));
+        }
+        Ok(tls)
+    }
 }
 
 impl Config {
@@ -61,6 +102,9 @@ impl Config {
             state_cache_bytes: opsgate_store::DEFAULT_STATE_CACHE_MIB * 1024 * 1024,
             insecure_dev: false,
             bootstrap_token: None,
+            oidc: Vec::new(),
+            tls: None,
+            clock: Clock::default(),
         }
     }
 }
@@ -107,6 +151,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     // The server owns its SQLite file: one server per file, reads served from memory.
     options.exclusive = true;
     options.state_cache_bytes = config.state_cache_bytes;
+    options.clock = config.clock.clone();
+    let oidc = oidc::Oidc::new(&config.oidc).map_err(StartError::Config)?;
+    let tls = config.tls.as_ref().map(Tls::server_config).transpose()?;
     let store = Store::connect(options).await?;
     if let Some(dir) = &config.workflows_dir {
         for loaded in load_workflows(&store, dir).await? {
@@ -139,7 +186,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             "INSECURE DEVELOPMENT MODE (--insecure-dev): calls without a token act as whoever \
              x-opsgate-actor names; never expose this server"
         );
-    } else if store.list_tokens(false).await?.is_empty() {
+    } else if store.list_tokens(false).await?.is_empty() && oidc.is_empty() {
         tracing::warn!(
             "no active API token exists: set OPSGATE_BOOTSTRAP_TOKEN=og_<64 hex digits> to create \
              the first (role smo), or start with --insecure-dev for development"
@@ -156,7 +203,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         source,
     })?;
 
-    let api = services::Api::new(store.clone(), config.insecure_dev);
+    for issuer in &config.oidc {
+        tracing::info!(issuer = %issuer.issuer, audience = %issuer.audience, rules = issuer.rules.len(), "trusting CI tokens");
+    }
+    let secure = tls.is_some();
+    let api = services::Api::new(store.clone(), config.insecure_dev, oidc);
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<WorkflowServiceServer<services::Api>>()
@@ -176,7 +227,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .build_v1()?;
 
     let (stop, stopped) = oneshot::channel::<()>();
-    let router = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    let router = builder
         .add_service(health_service)
         .add_service(reflection)
         .add_service(
@@ -205,7 +260,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
         let _ = stopped.await;
     }));
-    tracing::info!(addr = %local_addr, backend = ?store.backend(), "serving gRPC");
+    tracing::info!(addr = %local_addr, backend = ?store.backend(), tls = secure, "serving gRPC");
+    if !secure && !local_addr.ip().is_loopback() {
+        tracing::warn!(
+            "serving without TLS on a non-loopback address: tokens cross the network in clear \
+             text (use --tls-cert and --tls-key)"
+        );
+    }
     Ok(RunningServer {
         local_addr,
         stop: Some(stop),

@@ -1,4 +1,4 @@
-//! `opsgate deliverable submit|approve|request-changes`.
+//! `opsgate deliverable submit|approve|request-changes|waive`.
 
 use std::process::ExitCode;
 
@@ -37,6 +37,17 @@ pub(crate) enum Command {
         deliverable_id: String,
         #[arg(long)]
         comment: String,
+    },
+    /// Waive a deliverable (SMO): it counts as done for what needs it until --until.
+    Waive {
+        transition_id: String,
+        deliverable_id: String,
+        /// Why; shown wherever the waiver lets the gate open.
+        #[arg(long)]
+        reason: String,
+        /// Last day the waiver counts (through the end of that day, UTC), or an RFC 3339 moment.
+        #[arg(long, value_name = "DATE")]
+        until: String,
     },
 }
 
@@ -109,6 +120,24 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
                 comment,
             )
             .await?
+        }
+        Command::Waive {
+            transition_id,
+            deliverable_id,
+            reason,
+            until,
+        } => {
+            let request = ctx.acting(pb::WaiveDeliverableRequest {
+                transition_id,
+                deliverable_id,
+                reason,
+                until: Some(output::moment("--until", &until, true)?),
+            })?;
+            client
+                .waive_deliverable(request)
+                .await?
+                .into_inner()
+                .transition
         }
     };
     output::transition(&transition.context("server returned no transition")?);

@@ -32,6 +32,25 @@ pub(crate) struct Args {
     /// server others can reach. (The first token comes from OPSGATE_BOOTSTRAP_TOKEN instead.)
     #[arg(long, env = "OPSGATE_INSECURE_DEV")]
     insecure_dev: bool,
+    /// PEM certificate chain: serve gRPC over TLS (with --tls-key).
+    #[arg(
+        long,
+        env = "OPSGATE_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "OPSGATE_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+    /// PEM CA bundle: require client certificates it signed (mutual TLS; needs --tls-cert).
+    #[arg(long, env = "OPSGATE_CLIENT_CA", value_name = "FILE")]
+    client_ca: Option<PathBuf>,
 }
 
 impl Args {
@@ -42,6 +61,22 @@ impl Args {
             None => opsgate_server::config::ConfigFile::default(),
         };
         let server = file.server;
+        let tls = match (
+            self.tls_cert.or(server.tls_cert),
+            self.tls_key.or(server.tls_key),
+            self.client_ca.or(server.client_ca),
+        ) {
+            (Some(cert), Some(key), client_ca) => Some(opsgate_server::Tls {
+                cert,
+                key,
+                client_ca,
+            }),
+            (None, None, None) => None,
+            (None, None, Some(_)) => {
+                anyhow::bail!("--client-ca needs TLS: give --tls-cert and --tls-key too")
+            }
+            _ => anyhow::bail!("TLS needs both a certificate and a key (--tls-cert, --tls-key)"),
+        };
         let listen = match self.listen.or(server.listen) {
             Some(addr) => addr,
             None => DEFAULT_LISTEN.parse()?,
@@ -74,6 +109,9 @@ impl Args {
             bootstrap_token: std::env::var("OPSGATE_BOOTSTRAP_TOKEN")
                 .ok()
                 .filter(|t| !t.trim().is_empty()),
+            oidc: file.oidc.issuers,
+            tls,
+            clock: opsgate_store::Clock::default(),
         })
     }
 }

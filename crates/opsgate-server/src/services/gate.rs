@@ -17,7 +17,8 @@ impl GateService for Api {
         &self,
         request: Request<pb::CheckGateRequest>,
     ) -> Result<Response<pb::CheckGateResponse>, Status> {
-        self.auth
+        let caller = self
+            .auth
             .authorize(&request, "opsgate.v1.GateService/CheckGate")
             .await?;
         let view = match request.into_inner().target {
@@ -31,6 +32,10 @@ impl GateService for Api {
                 let version = required("service.version", &service.version)?;
                 check_service_field("service.name", name).map_err(domain_status)?;
                 check_service_field("service.version", version).map_err(domain_status)?;
+                if let Some(caller) = &caller {
+                    // Before the lookup: a pipeline learns nothing of other services.
+                    caller.reaches(name)?;
+                }
                 self.store.find_transition(name, version).await
             }
             None => {
@@ -41,6 +46,10 @@ impl GateService for Api {
             }
         }
         .map_err(status)?;
+        if let Some(caller) = &caller {
+            caller.reaches(&view.state.meta.service_name)?;
+        }
+        let view = self.expired(view).await?;
         let decision = GateDecision::of(&view.workflow.workflow, &view.state);
         Ok(Response::new(convert::gate(&view, &decision)))
     }

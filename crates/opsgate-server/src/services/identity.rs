@@ -1,4 +1,5 @@
-//! `opsgate.v1.IdentityService`: API tokens, created, listed and revoked by the SMO.
+//! `opsgate.v1.IdentityService`: API tokens, created, listed and revoked by the SMO; the
+//! delegation RPCs are in `delegation.rs`.
 
 use chrono::{Duration, Utc};
 use opsgate_domain::{Access, Actor};
@@ -115,5 +116,26 @@ impl IdentityService for Api {
         Ok(Response::new(pb::RevokeTokenResponse {
             info: Some(convert::token(&record)),
         }))
+    }
+
+    async fn add_delegation(
+        &self,
+        request: Request<pb::AddDelegationRequest>,
+    ) -> Result<Response<pb::AddDelegationResponse>, Status> {
+        self.add_delegation_rpc(request).await
+    }
+
+    async fn list_delegations(
+        &self,
+        request: Request<pb::ListDelegationsRequest>,
+    ) -> Result<Response<pb::ListDelegationsResponse>, Status> {
+        self.list_delegations_rpc(request).await
+    }
+
+    async fn revoke_delegation(
+        &self,
+        request: Request<pb::RevokeDelegationRequest>,
+    ) -> Result<Response<pb::RevokeDelegationResponse>, Status> {
+        self.revoke_delegation_rpc(request).await
     }
 }

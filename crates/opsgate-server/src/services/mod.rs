@@ -1,17 +1,21 @@
 //! The gRPC service implementations, one file per service; all share [`Api`].
 
+mod delegation;
 mod gate;
 mod identity;
 mod transition;
+mod waive;
 mod workflow;
 
 use std::sync::Arc;
 
-use opsgate_store::Store;
+use opsgate_domain::transition::TransitionMeta;
+use opsgate_domain::{Acting, Actor, Command, SYSTEM_ACTOR};
+use opsgate_store::{Store, TransitionView};
 use tonic::Status;
 
-use crate::auth::Authenticator;
-use crate::error::invalid_argument;
+use crate::auth::{Authenticator, Caller, has_part, may_read};
+use crate::error::{invalid_argument, status};
 
 /// State shared by every service.
 #[derive(Debug, Clone)]
@@ -21,9 +25,67 @@ pub(crate) struct Api {
 }
 
 impl Api {
-    pub(crate) fn new(store: Store, insecure_dev: bool) -> Self {
-        let auth = Arc::new(Authenticator::new(store.clone(), insecure_dev));
+    pub(crate) fn new(store: Store, insecure_dev: bool, oidc: crate::oidc::Oidc) -> Self {
+        let auth = Arc::new(Authenticator::new(store.clone(), insecure_dev, oidc));
         Self { store, auth }
+    }
+}
+
+impl Api {
+    /// Transition `id` as it stands now: a waiver that has run out is recorded as expired
+    /// first (one write, the first time anyone looks after it ended), so that no answer counts
+    /// a waiver past its end.
+    pub(crate) async fn current(&self, id: &str) -> Result<TransitionView, Status> {
+        let view = self.store.get_transition(id).await.map_err(status)?;
+        self.expired(view).await
+    }
+
+    /// `view`, or its state after recording the waivers that ran out.
+    pub(crate) async fn expired(&self, view: TransitionView) -> Result<TransitionView, Status> {
+        if view.state.expired_waiver(self.store.now()).is_none() {
+            return Ok(view);
+        }
+        let system = Actor::parse(SYSTEM_ACTOR).map_err(|e| Status::internal(e.to_string()))?;
+        match self
+            .store
+            .execute(&view.id, Command::ExpireWaivers, Acting::person(system))
+            .await
+        {
+            Ok(after) => Ok(after),
+            // Another request recorded it first.
+            Err(opsgate_store::Error::Domain(opsgate_domain::Error::FailedPrecondition(_))) => {
+                self.store.get_transition(&view.id).await.map_err(status)
+            }
+            Err(e) => Err(status(e)),
+        }
+    }
+
+    /// [`may_read`], and deputies read what the people they stand in for read.
+    pub(crate) async fn may_read(
+        &self,
+        caller: Option<&Caller>,
+        meta: &TransitionMeta,
+    ) -> Result<(), Status> {
+        let refused = match may_read(caller, meta) {
+            Ok(()) => return Ok(()),
+            Err(refused) => refused,
+        };
+        let Some(caller) = caller.filter(|c| c.scope.is_none()) else {
+            return Err(refused);
+        };
+        let now = self.store.now();
+        let delegations = self
+            .store
+            .delegations_to(&caller.actor)
+            .await
+            .map_err(status)?;
+        if delegations
+            .iter()
+            .any(|d| d.in_force(now) && has_part(meta, &d.from))
+        {
+            return Ok(());
+        }
+        Err(refused)
     }
 }
 

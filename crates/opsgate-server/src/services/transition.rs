@@ -14,7 +14,7 @@ use opsgate_store::NewTransition;
 use tonic::{Request, Response, Status};
 
 use super::{Api, required, transition_id};
-use crate::auth::may_read;
+use crate::auth::{Caller, may_read};
 use crate::convert;
 use crate::error::{domain_status, invalid_argument, status};
 use crate::idempotency::{idempotency_key, keep, recall};
@@ -27,17 +27,30 @@ const MAX_EVENTS_PAGE: u32 = 1000;
 const DEFAULT_PAGE_SIZE: u32 = 50;
 
 impl Api {
-    /// Runs one command on a transition and returns the updated transition.
-    async fn command(
+    /// Runs one command on a transition for `caller` and returns the updated transition.
+    pub(super) async fn command(
         &self,
         id: &str,
         command: Command,
-        actor: Actor,
+        caller: &Caller,
     ) -> Result<pb::Transition, Status> {
         let id = transition_id("transition_id", id)?;
+        let mut acting = caller.acting();
+        if caller.scope.is_some() {
+            // A pipeline reaches only the services its rule names.
+            let view = self.store.get_transition(id).await.map_err(status)?;
+            caller.reaches(&view.state.meta.service_name)?;
+        }
+        if matches!(command, Command::Review { .. }) {
+            acting.deputy_for = self
+                .store
+                .delegations_to(&caller.actor)
+                .await
+                .map_err(status)?;
+        }
         let view = self
             .store
-            .execute(id, command, actor)
+            .execute(id, command, acting)
             .await
             .map_err(status)?;
         Ok(convert::transition(&view))
@@ -69,17 +82,16 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::StartTransitionRequest>,
     ) -> Result<Response<pb::StartTransitionResponse>, Status> {
-        let actor = self
+        let caller = self
             .auth
             .changer(&request, "opsgate.v1.TransitionService/StartTransition")
-            .await?
-            .actor;
+            .await?;
         let key = idempotency_key(&request)?;
         let req = request.into_inner();
         let recalled = recall::<_, pb::StartTransitionResponse>(
             &self.store,
             key.as_deref(),
-            &actor,
+            &caller.actor,
             "opsgate.v1.TransitionService/StartTransition",
             &req,
         )
@@ -113,7 +125,7 @@ impl TransitionService for Api {
         };
         let view = self
             .store
-            .start_transition(new, actor)
+            .start_transition(new, caller.acting())
             .await
             .map_err(status)?;
         let answer = pb::StartTransitionResponse {
@@ -133,8 +145,8 @@ impl TransitionService for Api {
             .await?;
         let req = request.into_inner();
         let id = transition_id("transition_id", &req.transition_id)?;
-        let view = self.store.get_transition(id).await.map_err(status)?;
-        may_read(caller.as_ref(), &view.state.meta)?;
+        let view = self.current(id).await?;
+        self.may_read(caller.as_ref(), &view.state.meta).await?;
         Ok(Response::new(pb::GetTransitionResponse {
             transition: Some(convert::transition(&view)),
         }))
@@ -197,17 +209,16 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::SubmitDeliverableRequest>,
     ) -> Result<Response<pb::SubmitDeliverableResponse>, Status> {
-        let actor = self
+        let caller = self
             .auth
             .changer(&request, "opsgate.v1.TransitionService/SubmitDeliverable")
-            .await?
-            .actor;
+            .await?;
         let key = idempotency_key(&request)?;
         let req = request.into_inner();
         let recalled = recall::<_, pb::SubmitDeliverableResponse>(
             &self.store,
             key.as_deref(),
-            &actor,
+            &caller.actor,
             "opsgate.v1.TransitionService/SubmitDeliverable",
             &req,
         )
@@ -230,7 +241,7 @@ impl TransitionService for Api {
             node: required("deliverable_id", &req.deliverable_id)?.to_owned(),
             evidence,
         };
-        let transition = self.command(&req.transition_id, command, actor).await?;
+        let transition = self.command(&req.transition_id, command, &caller).await?;
         let answer = pb::SubmitDeliverableResponse {
             transition: Some(transition),
         };
@@ -242,17 +253,16 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::ReviewDeliverableRequest>,
     ) -> Result<Response<pb::ReviewDeliverableResponse>, Status> {
-        let actor = self
+        let caller = self
             .auth
             .changer(&request, "opsgate.v1.TransitionService/ReviewDeliverable")
-            .await?
-            .actor;
+            .await?;
         let key = idempotency_key(&request)?;
         let req = request.into_inner();
         let recalled = recall::<_, pb::ReviewDeliverableResponse>(
             &self.store,
             key.as_deref(),
-            &actor,
+            &caller.actor,
             "opsgate.v1.TransitionService/ReviewDeliverable",
             &req,
         )
@@ -275,7 +285,7 @@ impl TransitionService for Api {
             decision,
             comment: req.comment,
         };
-        let transition = self.command(&req.transition_id, command, actor).await?;
+        let transition = self.command(&req.transition_id, command, &caller).await?;
         let answer = pb::ReviewDeliverableResponse {
             transition: Some(transition),
         };
@@ -287,17 +297,16 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::AcceptHandoverRequest>,
     ) -> Result<Response<pb::AcceptHandoverResponse>, Status> {
-        let actor = self
+        let caller = self
             .auth
             .changer(&request, "opsgate.v1.TransitionService/AcceptHandover")
-            .await?
-            .actor;
+            .await?;
         let key = idempotency_key(&request)?;
         let req = request.into_inner();
         let recalled = recall::<_, pb::AcceptHandoverResponse>(
             &self.store,
             key.as_deref(),
-            &actor,
+            &caller.actor,
             "opsgate.v1.TransitionService/AcceptHandover",
             &req,
         )
@@ -308,7 +317,7 @@ impl TransitionService for Api {
         let command = Command::AcceptHandover {
             comment: req.comment,
         };
-        let transition = self.command(&req.transition_id, command, actor).await?;
+        let transition = self.command(&req.transition_id, command, &caller).await?;
         let answer = pb::AcceptHandoverResponse {
             transition: Some(transition),
         };
@@ -320,17 +329,16 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::RejectHandoverRequest>,
     ) -> Result<Response<pb::RejectHandoverResponse>, Status> {
-        let actor = self
+        let caller = self
             .auth
             .changer(&request, "opsgate.v1.TransitionService/RejectHandover")
-            .await?
-            .actor;
+            .await?;
         let key = idempotency_key(&request)?;
         let req = request.into_inner();
         let recalled = recall::<_, pb::RejectHandoverResponse>(
             &self.store,
             key.as_deref(),
-            &actor,
+            &caller.actor,
             "opsgate.v1.TransitionService/RejectHandover",
             &req,
         )
@@ -346,7 +354,7 @@ impl TransitionService for Api {
                 .map(|d| d.trim().to_owned())
                 .collect(),
         };
-        let transition = self.command(&req.transition_id, command, actor).await?;
+        let transition = self.command(&req.transition_id, command, &caller).await?;
         let answer = pb::RejectHandoverResponse {
             transition: Some(transition),
         };
@@ -358,17 +366,16 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::ChangeParticipantsRequest>,
     ) -> Result<Response<pb::ChangeParticipantsResponse>, Status> {
-        let actor = self
+        let caller = self
             .auth
             .changer(&request, "opsgate.v1.TransitionService/ChangeParticipants")
-            .await?
-            .actor;
+            .await?;
         let req = request.into_inner();
         let command = Command::ChangeParticipants {
             role: required("role", &req.role)?.to_owned(),
             people: req.people,
         };
-        let transition = self.command(&req.transition_id, command, actor).await?;
+        let transition = self.command(&req.transition_id, command, &caller).await?;
         Ok(Response::new(pb::ChangeParticipantsResponse {
             transition: Some(transition),
         }))
@@ -386,7 +393,7 @@ impl TransitionService for Api {
         let id = transition_id("transition_id", &req.transition_id)?;
         if caller.is_some() {
             let view = self.store.get_transition(id).await.map_err(status)?;
-            may_read(caller.as_ref(), &view.state.meta)?;
+            self.may_read(caller.as_ref(), &view.state.meta).await?;
         }
         if req.page_size > MAX_EVENTS_PAGE {
             return Err(invalid_argument(
@@ -431,17 +438,16 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::SignOffMilestoneRequest>,
     ) -> Result<Response<pb::SignOffMilestoneResponse>, Status> {
-        let actor = self
+        let caller = self
             .auth
             .changer(&request, "opsgate.v1.TransitionService/SignOffMilestone")
-            .await?
-            .actor;
+            .await?;
         let key = idempotency_key(&request)?;
         let req = request.into_inner();
         let recalled = recall::<_, pb::SignOffMilestoneResponse>(
             &self.store,
             key.as_deref(),
-            &actor,
+            &caller.actor,
             "opsgate.v1.TransitionService/SignOffMilestone",
             &req,
         )
@@ -453,11 +459,18 @@ impl TransitionService for Api {
             node: required("milestone_id", &req.milestone_id)?.to_owned(),
             comment: req.comment,
         };
-        let transition = self.command(&req.transition_id, command, actor).await?;
+        let transition = self.command(&req.transition_id, command, &caller).await?;
         let answer = pb::SignOffMilestoneResponse {
             transition: Some(transition),
         };
         keep(&self.store, recalled, &answer).await;
         Ok(Response::new(answer))
+    }
+
+    async fn waive_deliverable(
+        &self,
+        request: Request<pb::WaiveDeliverableRequest>,
+    ) -> Result<Response<pb::WaiveDeliverableResponse>, Status> {
+        self.waive_deliverable_rpc(request).await
     }
 }
