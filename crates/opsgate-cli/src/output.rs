@@ -66,6 +66,20 @@ pub(crate) fn transition(t: &pb::Transition) {
         }
         if !n.approved_by.is_empty() {
             line.push_str(&format!(", approved by {}", n.approved_by.join(", ")));
+            if !n.approved_by_deputies.is_empty() {
+                line.push_str(&format!(
+                    " (deputies: {})",
+                    n.approved_by_deputies.join(", ")
+                ));
+            }
+        }
+        if let Some(w) = &n.waiver {
+            line.push_str(&format!(
+                ", WAIVED by {} until {} UTC: {}",
+                w.waived_by,
+                timestamp(w.until.as_ref(), "%Y-%m-%d %H:%M", "?"),
+                w.reason
+            ));
         }
         if !n.required {
             line.push_str(" (optional)");
@@ -131,6 +145,16 @@ pub(crate) fn gate(g: &pb::CheckGateResponse) {
             b.node_id,
             b.title,
             node_status(b.status)
+        );
+    }
+    for w in &g.waivers {
+        println!(
+            "  - waived: deliverable '{}' ({}) by {} until {} UTC: {}",
+            w.node_id,
+            w.title,
+            w.waived_by,
+            timestamp(w.until.as_ref(), "%Y-%m-%d %H:%M", "?"),
+            w.reason
         );
     }
 }

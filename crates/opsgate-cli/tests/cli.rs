@@ -698,3 +698,134 @@ async fn serve_reads_its_configuration_file_and_flags_win() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deputy_and_a_waiver_from_the_command_line() {
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db).await;
+    let url = server.url.as_str();
+    let go_live = opsgate_tests::go_live();
+    let out = opsgate(
+        url,
+        Some("Pat"),
+        &[
+            "transition",
+            "start",
+            "-q",
+            "--workflow",
+            "standard-transition",
+            "--service",
+            "payroll",
+            "--service-version",
+            "3.0",
+            "--project-manager",
+            "Pat",
+            "--service-manager",
+            "Sam",
+            "--go-live",
+            &go_live,
+            "--participant",
+            "service_desk_lead=Dana",
+            "--participant",
+            "technical_lead=Tess",
+            "--participant",
+            "operations_lead=Olga",
+            "--participant",
+            "service_owner=Owen",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_owned();
+
+    let out = opsgate(
+        url,
+        Some("Owen"),
+        &[
+            "delegation",
+            "add",
+            "--to",
+            "Dee",
+            "--until",
+            &go_live,
+            "--reason",
+            "holiday",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Owen -> Dee"), "{}", stdout(&out));
+    let out = opsgate(url, Some("Dee"), &["delegation", "list"]).await;
+    assert!(stdout(&out).contains("(holiday)"), "{}", stdout(&out));
+
+    let out = opsgate(
+        url,
+        Some("Pat"),
+        &["deliverable", "submit", &id, "sla", "--text", "signed"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = opsgate(url, Some("Dee"), &["deliverable", "approve", &id, "sla"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let out = opsgate(
+        url,
+        Some("smo"),
+        &[
+            "deliverable",
+            "waive",
+            &id,
+            "runbook",
+            "--reason",
+            "agreed in the review",
+            "--until",
+            &go_live,
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = opsgate(
+        url,
+        Some("smo"),
+        &[
+            "deliverable",
+            "waive",
+            &id,
+            "runbook",
+            "--reason",
+            "x",
+            "--until",
+            "31/01/2099",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("must be a date (2026-12-31)"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = opsgate(url, None, &["transition", "history", &id]).await;
+    let history = stdout(&out);
+    let approved = history
+        .lines()
+        .find(|l| l.contains("deliverable_approved sla"))
+        .unwrap_or_else(|| panic!("{history}"));
+    assert!(approved.contains("Dee"), "{approved}");
+    assert!(approved.contains("for Owen (delegation #1)"), "{approved}");
+    assert!(approved.contains("as service_owner"), "{approved}");
+    assert!(approved.contains("via insecure-dev"), "{approved}");
+    assert!(
+        history.contains("deliverable_waived runbook  \"agreed in the review\""),
+        "{history}"
+    );
+    let out = opsgate(url, None, &["transition", "get", &id]).await;
+    let shown = stdout(&out);
+    assert!(shown.contains("WAIVED by smo until"), "{shown}");
+    assert!(
+        shown.contains("approved by Owen (deputies: Dee)"),
+        "{shown}"
+    );
+    server.stop().await;
+}
