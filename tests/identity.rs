@@ -8,7 +8,7 @@
 use opsgate_proto::metadata::{ACTOR_METADATA_KEY, AUTHORIZATION_METADATA_KEY};
 use opsgate_proto::v1 as pb;
 use opsgate_proto::v1::identity_service_client::IdentityServiceClient;
-use opsgate_tests::{Clients, TestDb, TestServer, start_payroll};
+use opsgate_tests::{Clients, TestDb, TestServer, call_empty, every_rpc, start_payroll};
 use sea_orm::{ConnectionTrait, Statement};
 use tonic::{Code, Request};
 
@@ -353,46 +353,6 @@ async fn replicas_share_one_bootstrap_token() {
     b.stop().await;
 }
 
-/// An empty message: every opsgate request decodes from it (all fields default).
-#[derive(Clone, PartialEq, prost::Message)]
-struct Empty {}
-
-/// Every RPC of the published contract, as `opsgate.v1.Service/Method`.
-fn every_rpc() -> Vec<String> {
-    use prost::Message as _;
-    let set = prost_types::FileDescriptorSet::decode(opsgate_proto::FILE_DESCRIPTOR_SET).unwrap();
-    let mut out = Vec::new();
-    for file in set.file.iter().filter(|f| f.package() == "opsgate.v1") {
-        for service in &file.service {
-            for method in &service.method {
-                out.push(format!("opsgate.v1.{}/{}", service.name(), method.name()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-/// Calls `method` with an empty request and `token` (if any); the status code it answers.
-async fn call(url: &str, method: &str, token: Option<&str>) -> Code {
-    let channel = tonic::transport::Channel::from_shared(url.to_owned())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.unwrap();
-    let request = match token {
-        Some(t) => with_token(t, Empty {}),
-        None => Request::new(Empty {}),
-    };
-    let path: tonic::codegen::http::uri::PathAndQuery = format!("/{method}").parse().unwrap();
-    let result: Result<tonic::Response<Empty>, tonic::Status> = grpc
-        .unary(request, path, tonic_prost::ProstCodec::default())
-        .await;
-    result.map_or_else(|s| s.code(), |_| Code::Ok)
-}
-
 /// The RPC x role matrix, from the one table: every RPC of the contract has a row; a caller
 /// without a token is refused everywhere; each role gets exactly what its row says (allowed:
 /// past authorization, to the request's own validation; denied: `PermissionDenied`).
@@ -412,7 +372,7 @@ async fn every_rpc_for_every_role_follows_the_access_table() {
     let server = TestServer::start_secure(&db, BOOTSTRAP).await;
     for rpc in &rpcs {
         assert_eq!(
-            call(&server.url, rpc, None).await,
+            call_empty(&server.url, rpc, None).await,
             Code::Unauthenticated,
             "{rpc} without a token"
         );
@@ -429,7 +389,7 @@ async fn every_rpc_for_every_role_follows_the_access_table() {
                 Needs::Read => true,
                 Needs::OneOf(roles) => roles.contains(&role),
             };
-            let got = call(&server.url, rpc, Some(&token)).await;
+            let got = call_empty(&server.url, rpc, Some(&token)).await;
             if allowed {
                 assert!(
                     !matches!(got, Code::PermissionDenied | Code::Unauthenticated),

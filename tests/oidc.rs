@@ -500,3 +500,42 @@ async fn an_unknown_kid_refreshes_the_keys_once() {
     assert_eq!(platform.fetches(), 2, "known keys are not fetched again");
     server.stop().await;
 }
+
+/// The RPC matrix for a pipeline's OIDC token: it passes authorization exactly where the access
+/// table admits role `ci`, and is `PermissionDenied` everywhere else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ci_token_gets_exactly_what_the_table_gives_role_ci() {
+    use opsgate_domain::Access;
+    use opsgate_server::auth::{Needs, needs};
+    let platform = Platform::start().await;
+    let key = Key::new("k1", 7);
+    platform.publish(&key);
+    let db = TestDb::sqlite();
+    let server = TestServer::start_config(
+        &db,
+        Config {
+            workflows_dir: Some(workflows_dir()),
+            bootstrap_token: Some(BOOTSTRAP.into()),
+            oidc: vec![platform.config()],
+            ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+        },
+    )
+    .await;
+    let ci = key.sign(&platform.claims("acme/payroll"));
+    for rpc in opsgate_tests::every_rpc() {
+        let allowed = match needs(&rpc).unwrap() {
+            Needs::Read => true,
+            Needs::OneOf(roles) => roles.contains(&Access::Ci),
+        };
+        let got = opsgate_tests::call_empty(&server.url, &rpc, Some(&ci)).await;
+        if allowed {
+            assert!(
+                !matches!(got, Code::PermissionDenied | Code::Unauthenticated),
+                "a pipeline should pass {rpc}'s authorization, got {got:?}"
+            );
+        } else {
+            assert_eq!(got, Code::PermissionDenied, "a pipeline calling {rpc}");
+        }
+    }
+    server.stop().await;
+}

@@ -594,3 +594,43 @@ mod tests {
         );
     }
 }
+
+/// An empty message: every opsgate request decodes from it (all fields default).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Empty {}
+
+/// Every RPC of the published contract, as `opsgate.v1.Service/Method`.
+pub fn every_rpc() -> Vec<String> {
+    use prost::Message as _;
+    let set = prost_types::FileDescriptorSet::decode(opsgate_proto::FILE_DESCRIPTOR_SET).unwrap();
+    let mut out = Vec::new();
+    for file in set.file.iter().filter(|f| f.package() == "opsgate.v1") {
+        for service in &file.service {
+            for method in &service.method {
+                out.push(format!("opsgate.v1.{}/{}", service.name(), method.name()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Calls `method` (`opsgate.v1.Service/Method`) with an empty request and `token` (if any); the status code it answers.
+pub async fn call_empty(url: &str, method: &str, token: Option<&str>) -> tonic::Code {
+    let channel = tonic::transport::Channel::from_shared(url.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let request = match token {
+        Some(t) => bearer(t, Empty {}),
+        None => Request::new(Empty {}),
+    };
+    let path: tonic::codegen::http::uri::PathAndQuery = format!("/{method}").parse().unwrap();
+    let result: Result<tonic::Response<Empty>, tonic::Status> = grpc
+        .unary(request, path, tonic_prost::ProstCodec::default())
+        .await;
+    result.map_or_else(|s| s.code(), |_| tonic::Code::Ok)
+}

@@ -829,3 +829,85 @@ async fn a_deputy_and_a_waiver_from_the_command_line() {
     );
     server.stop().await;
 }
+
+/// The CLI speaks TLS to `https://` servers: a private CA with `--tls-ca`, a client certificate
+/// with `--tls-client-cert`/`--tls-client-key` where the server requires one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_talks_to_a_tls_server_with_a_private_ca_and_client_certificate() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    const BOOTSTRAP: &str = "og_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let write = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let ca_file = write("ca.crt", ca_cert.pem());
+    for who in ["server", "client"] {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        write(&format!("{who}.crt"), cert.pem());
+        write(&format!("{who}.key"), key.serialize_pem());
+    }
+    let db = TestDb::sqlite();
+    let server = TestServer::start_config(
+        &db,
+        opsgate_server::Config {
+            workflows_dir: Some(workflows_dir()),
+            bootstrap_token: Some(BOOTSTRAP.into()),
+            tls: Some(opsgate_server::Tls {
+                cert: dir.path().join("server.crt"),
+                key: dir.path().join("server.key"),
+                client_ca: Some(dir.path().join("ca.crt")),
+            }),
+            ..opsgate_server::Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+        },
+    )
+    .await;
+    let port = server.url.rsplit(':').next().unwrap().to_owned();
+    let https = format!("https://localhost:{port}");
+    let run = |extra: &[String]| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsgate"));
+        cmd.args(["--server", &https])
+            .args(extra)
+            .args(["workflow", "list"])
+            .env("OPSGATE_TOKEN", BOOTSTRAP)
+            .env_remove("OPSGATE_ACTOR");
+        cmd.output()
+    };
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let out = run(&[
+        "--tls-ca".into(),
+        ca_file.clone(),
+        "--tls-client-cert".into(),
+        path("client.crt"),
+        "--tls-client-key".into(),
+        path("client.key"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("standard-transition"));
+    // Without the client certificate the server refuses the connection.
+    let out = run(&["--tls-ca".into(), ca_file]).await.unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    // Without the private CA the server's certificate is not trusted.
+    let out = run(&[
+        "--tls-client-cert".into(),
+        path("client.crt"),
+        "--tls-client-key".into(),
+        path("client.key"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    server.stop().await;
+}
