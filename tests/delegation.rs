@@ -62,6 +62,20 @@ async fn delegate(
         .map(|r| r.into_inner().delegation.unwrap())
 }
 
+/// The first page of a transition's history, read by the SMO.
+async fn events(c: &Clients, id: &str) -> Vec<pb::TransitionEvent> {
+    c.transitions
+        .clone()
+        .list_events(c.read(pb::ListEventsRequest {
+            transition_id: id.to_owned(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .events
+}
+
 fn owen_to_dee(from_hours: i64, until_hours: i64) -> pb::AddDelegationRequest {
     pb::AddDelegationRequest {
         to: "Dee".into(),
@@ -147,17 +161,7 @@ async fn a_deputy_approves_for_the_approver_only_while_the_delegation_stands() {
             (sla.approved_by.clone(), sla.approved_by_deputies.clone()),
             (vec!["Owen".to_owned()], vec!["Dee".to_owned()])
         );
-        let events = c
-            .transitions
-            .clone()
-            .list_events(c.read(pb::ListEventsRequest {
-                transition_id: id.clone(),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner()
-            .events;
+        let events = events(&c, &id).await;
         let approved = events
             .iter()
             .find(|e| e.kind == "deliverable_approved")
@@ -366,17 +370,7 @@ async fn a_waiver_opens_the_gate_until_it_ends_then_the_gate_closes_again() {
         assert!(!closed.open, "{}", closed.summary);
         assert!(closed.waivers.is_empty());
         assert!(closed.blockers.iter().any(|b| b.node_id == "sla"));
-        let events = c
-            .transitions
-            .clone()
-            .list_events(c.read(pb::ListEventsRequest {
-                transition_id: id.clone(),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner()
-            .events;
+        let events = events(&c, &id).await;
         let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(
             kinds.iter().filter(|k| **k == "waiver_expired").count(),

@@ -167,6 +167,20 @@ impl Platform {
     }
 }
 
+/// A secure server on `db` that trusts `platform`'s tokens.
+async fn trusting(platform: &Platform, db: &TestDb) -> TestServer {
+    TestServer::start_config(
+        db,
+        Config {
+            workflows_dir: Some(workflows_dir()),
+            bootstrap_token: Some(BOOTSTRAP.into()),
+            oidc: vec![platform.config()],
+            ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+        },
+    )
+    .await
+}
+
 fn gate_of(service: &str, version: &str) -> pb::CheckGateRequest {
     pb::CheckGateRequest {
         target: Some(pb::check_gate_request::Target::Service(pb::ServiceRef {
@@ -194,16 +208,7 @@ async fn a_pipeline_with_its_ci_token_checks_its_own_gate_and_nothing_more() {
     let key = Key::new("k1", 7);
     platform.publish(&key);
     let db = TestDb::sqlite();
-    let server = TestServer::start_config(
-        &db,
-        Config {
-            workflows_dir: Some(workflows_dir()),
-            bootstrap_token: Some(BOOTSTRAP.into()),
-            oidc: vec![platform.config()],
-            ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
-        },
-    )
-    .await;
+    let server = trusting(&platform, &db).await;
     let c = server.clients().await;
     let pat = create_token(&server.url, BOOTSTRAP, "Pat", &["project_manager"]).await;
     for (service, version) in [("payroll", "2.0"), ("billing", "2.0")] {
@@ -343,16 +348,7 @@ async fn forged_expired_and_misdirected_tokens_are_unauthenticated() {
     let key = Key::new("k1", 7);
     platform.publish(&key);
     let db = TestDb::sqlite();
-    let server = TestServer::start_config(
-        &db,
-        Config {
-            workflows_dir: Some(workflows_dir()),
-            bootstrap_token: Some(BOOTSTRAP.into()),
-            oidc: vec![platform.config()],
-            ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
-        },
-    )
-    .await;
+    let server = trusting(&platform, &db).await;
     let c = server.clients().await;
     let pat = create_token(&server.url, BOOTSTRAP, "Pat", &["project_manager"]).await;
     c.transitions
@@ -459,16 +455,7 @@ async fn an_unknown_kid_refreshes_the_keys_once() {
     let old = Key::new("2026-10", 7);
     platform.publish(&old);
     let db = TestDb::sqlite();
-    let server = TestServer::start_config(
-        &db,
-        Config {
-            workflows_dir: Some(workflows_dir()),
-            bootstrap_token: Some(BOOTSTRAP.into()),
-            oidc: vec![platform.config()],
-            ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
-        },
-    )
-    .await;
+    let server = trusting(&platform, &db).await;
     let c = server.clients().await;
     let pat = create_token(&server.url, BOOTSTRAP, "Pat", &["project_manager"]).await;
     c.transitions
@@ -511,16 +498,7 @@ async fn a_ci_token_gets_exactly_what_the_table_gives_role_ci() {
     let key = Key::new("k1", 7);
     platform.publish(&key);
     let db = TestDb::sqlite();
-    let server = TestServer::start_config(
-        &db,
-        Config {
-            workflows_dir: Some(workflows_dir()),
-            bootstrap_token: Some(BOOTSTRAP.into()),
-            oidc: vec![platform.config()],
-            ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
-        },
-    )
-    .await;
+    let server = trusting(&platform, &db).await;
     let ci = key.sign(&platform.claims("acme/payroll"));
     for rpc in opsgate_tests::every_rpc() {
         let allowed = match needs(&rpc).unwrap() {
