@@ -63,7 +63,7 @@ impl Decoder for Raw {
     }
 }
 
-const METHODS: [&str; 21] = [
+const METHODS: [&str; 23] = [
     "/opsgate.v1.WorkflowService/RegisterWorkflow",
     "/opsgate.v1.WorkflowService/GetWorkflow",
     "/opsgate.v1.WorkflowService/ListWorkflows",
@@ -85,6 +85,8 @@ const METHODS: [&str; 21] = [
     "/opsgate.v1.IdentityService/AddDelegation",
     "/opsgate.v1.IdentityService/ListDelegations",
     "/opsgate.v1.IdentityService/RevokeDelegation",
+    "/opsgate.v1.AuditService/VerifyLog",
+    "/opsgate.v1.AuditService/ExportEvents",
 ];
 
 /// Every method of the published contract is in [`METHODS`] (a new RPC gets hostile bytes too).

@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "opsgate/v1/transition.proto",
         "opsgate/v1/gate.proto",
         "opsgate/v1/identity.proto",
+        "opsgate/v1/audit.proto",
     ];
     let fds = protox::compile(files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);

@@ -9,6 +9,7 @@ mod m20261123_000003_workflow_events;
 mod m20261123_000004_api_tokens;
 mod m20261123_000005_idempotency;
 mod m20261124_000006_identity;
+mod m20261124_000007_event_chain;
 
 /// Every migration in order.
 #[derive(Debug)]
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_api_tokens::Migration),
             Box::new(m20261123_000005_idempotency::Migration),
             Box::new(m20261124_000006_identity::Migration),
+            Box::new(m20261124_000007_event_chain::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 
 use anyhow::{Context as _, anyhow};
 use opsgate_proto::metadata::{ACTOR_METADATA_KEY, AUTHORIZATION_METADATA_KEY, encode_actor};
+use opsgate_proto::v1::audit_service_client::AuditServiceClient;
 use opsgate_proto::v1::gate_service_client::GateServiceClient;
 use opsgate_proto::v1::identity_service_client::IdentityServiceClient;
 use opsgate_proto::v1::transition_service_client::TransitionServiceClient;
@@ -99,6 +100,10 @@ impl Context {
 
     pub async fn identity(&self) -> anyhow::Result<IdentityServiceClient<Channel>> {
         Ok(IdentityServiceClient::new(self.channel().await?))
+    }
+
+    pub async fn audit(&self) -> anyhow::Result<AuditServiceClient<Channel>> {
+        Ok(AuditServiceClient::new(self.channel().await?))
     }
 
     /// A request that changes something: with the token when there is one, else (development

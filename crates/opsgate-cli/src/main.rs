@@ -104,6 +104,9 @@ enum Command {
     /// Name a deputy who approves for you while you are away; list and revoke delegations.
     #[command(subcommand)]
     Delegation(commands::delegation::Command),
+    /// The tamper-evident log: verify its hash chains, print or export it (SMO, auditors).
+    #[command(subcommand)]
+    Audit(commands::audit::Command),
 }
 
 /// The command line. `--server` and `--as` are global for the client commands but mean nothing
@@ -167,6 +170,7 @@ fn main() -> ExitCode {
             Command::Gate(cmd) => commands::gate::run(&ctx, cmd).await,
             Command::Token(cmd) => commands::token::run(&ctx, cmd).await,
             Command::Delegation(cmd) => commands::delegation::run(&ctx, cmd).await,
+            Command::Audit(cmd) => commands::audit::run(&ctx, cmd).await,
         }
     });
     match result {

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod error;
 pub mod gate;
+pub mod hash;
 pub mod ids;
 pub mod transition;
 pub mod workflow;

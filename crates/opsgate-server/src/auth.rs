@@ -121,6 +121,15 @@ pub const ACCESS: &[(&str, Needs)] = &[
         Needs::OneOf(REVIEWERS),
     ),
     ("opsgate.v1.IdentityService/ListDelegations", Needs::Read),
+    // The audit: the SMO and auditors, nobody else (it reads every transition).
+    (
+        "opsgate.v1.AuditService/VerifyLog",
+        Needs::OneOf(&[Access::Auditor, Access::Smo]),
+    ),
+    (
+        "opsgate.v1.AuditService/ExportEvents",
+        Needs::OneOf(&[Access::Auditor, Access::Smo]),
+    ),
     (
         "opsgate.v1.IdentityService/RevokeDelegation",
         Needs::OneOf(REVIEWERS),

@@ -13,6 +13,7 @@ mod services;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use opsgate_proto::v1::audit_service_server::AuditServiceServer;
 use opsgate_proto::v1::gate_service_server::GateServiceServer;
 use opsgate_proto::v1::identity_service_server::IdentityServiceServer;
 use opsgate_proto::v1::transition_service_server::TransitionServiceServer;
@@ -221,6 +222,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     health
         .set_serving::<IdentityServiceServer<services::Api>>()
         .await;
+    health
+        .set_serving::<AuditServiceServer<services::Api>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(opsgate_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -250,7 +254,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
                 .max_encoding_message_size(MAX_RESPONSE_BYTES),
         )
         .add_service(
-            IdentityServiceServer::new(api)
+            IdentityServiceServer::new(api.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_RESPONSE_BYTES),
+        )
+        .add_service(
+            AuditServiceServer::new(api)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_RESPONSE_BYTES),
         );

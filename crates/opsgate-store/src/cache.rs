@@ -187,6 +187,7 @@ mod tests {
                 workflow,
             }),
             state,
+            head: [0; 32],
         }
     }
 

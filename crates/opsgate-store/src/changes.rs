@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use opsgate_domain::hash::{StoredEvent, event_hash, hex};
 use opsgate_domain::{Event, NodeState, TransitionState};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict};
 use sea_orm::{
@@ -21,7 +22,8 @@ struct Entry {
     view: TransitionView,
     /// The stored state the writes started from; `None` when the transaction starts it.
     before: Option<TransitionState>,
-    events: Vec<Event>,
+    /// The event rows, hashes chained.
+    events: Vec<events::ActiveModel>,
 }
 
 /// Decided but unwritten changes, in decision order, at most one entry per transition.
@@ -50,7 +52,7 @@ impl Changes {
         self.entries.iter().map(|e| e.view.id.as_str())
     }
 
-    pub(crate) fn add_start(&mut self, view: TransitionView, events: Vec<Event>) {
+    pub(crate) fn add_start(&mut self, view: TransitionView, events: Vec<events::ActiveModel>) {
         let meta = &view.state.meta;
         self.started.insert(
             (meta.service_name.clone(), meta.service_version.clone()),
@@ -69,7 +71,7 @@ impl Changes {
         &mut self,
         before: TransitionView,
         after: TransitionView,
-        events: Vec<Event>,
+        events: Vec<events::ActiveModel>,
     ) {
         match self.by_id.get(&after.id) {
             Some(&i) => {
@@ -153,9 +155,7 @@ impl Changes {
                     nodes.push(node_row(id, node.id.as_str(), state)?);
                 }
             }
-            for event in &e.events {
-                new_events.push(event_row(id, event)?);
-            }
+            new_events.extend(e.events.iter().cloned());
         }
         if !nodes.is_empty() {
             node_states::Entity::insert_many(nodes)
@@ -204,7 +204,8 @@ impl Changes {
             return Ok(true);
         }
         let mut guard = Condition::any();
-        let (mut seq, mut status, mut updated_at, mut nodes) = (
+        let (mut seq, mut status, mut updated_at, mut nodes, mut head) = (
+            CaseStatement::new(),
             CaseStatement::new(),
             CaseStatement::new(),
             CaseStatement::new(),
@@ -219,12 +220,14 @@ impl Changes {
             status = status.case(this(), Expr::val(next.status.as_str()));
             updated_at = updated_at.case(this(), Expr::val(next.updated_at));
             nodes = nodes.case(this(), Expr::val(snapshot(&next.nodes)?));
+            head = head.case(this(), Expr::val(hex(&e.view.head)));
         }
         let updated = transitions::Entity::update_many()
             .col_expr(transitions::Column::Seq, seq.into())
             .col_expr(transitions::Column::Status, status.into())
             .col_expr(transitions::Column::UpdatedAt, updated_at.into())
             .col_expr(transitions::Column::Nodes, nodes.into())
+            .col_expr(transitions::Column::HeadHash, head.into())
             .filter(guard)
             .exec(conn)
             .await?;
@@ -263,6 +266,7 @@ fn transition_row(view: &TransitionView) -> Result<transitions::ActiveModel> {
         created_at: Set(state.created_at),
         updated_at: Set(state.updated_at),
         nodes: Set(Some(snapshot(&state.nodes)?)),
+        head_hash: Set(Some(hex(&view.head))),
     })
 }
 
@@ -280,19 +284,45 @@ fn node_row(
     })
 }
 
-fn event_row(transition_id: &str, e: &Event) -> Result<events::ActiveModel> {
-    Ok(events::ActiveModel {
-        id: NotSet,
-        transition_id: Set(transition_id.to_owned()),
-        seq: Set(i64_of(e.seq)?),
-        kind: Set(e.kind.name().to_owned()),
-        actor: Set(e.actor.to_string()),
-        at: Set(e.at),
-        payload: Set(serde_json::to_string(&e.kind)?),
-        attribution: Set(if e.attribution.is_empty() {
+/// The rows of `events` of transition `transition_id`, each hash chained to the one before,
+/// starting from `prev` (the transition's stored head); and the new head.
+pub(crate) fn event_rows(
+    transition_id: &str,
+    mut prev: [u8; 32],
+    events: &[Event],
+) -> Result<(Vec<events::ActiveModel>, [u8; 32])> {
+    let mut rows = Vec::with_capacity(events.len());
+    for e in events {
+        let payload = serde_json::to_string(&e.kind)?;
+        let attribution = if e.attribution.is_empty() {
             None
         } else {
             Some(serde_json::to_string(&e.attribution)?)
-        }),
-    })
+        };
+        let actor = e.actor.to_string();
+        prev = event_hash(
+            &prev,
+            &StoredEvent {
+                transition_id,
+                seq: e.seq,
+                kind: e.kind.name(),
+                actor: &actor,
+                at: e.at,
+                payload: &payload,
+                attribution: attribution.as_deref(),
+            },
+        );
+        rows.push(events::ActiveModel {
+            id: NotSet,
+            transition_id: Set(transition_id.to_owned()),
+            seq: Set(i64_of(e.seq)?),
+            kind: Set(e.kind.name().to_owned()),
+            actor: Set(actor),
+            at: Set(e.at),
+            payload: Set(payload),
+            attribution: Set(attribution),
+            hash: Set(Some(hex(&prev))),
+        });
+    }
+    Ok((rows, prev))
 }

@@ -12,11 +12,12 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use crate::changes::Changes;
+use crate::changes::{Changes, event_rows};
 use crate::entities::{events, node_states, transitions};
 use crate::workflows::WorkflowRecord;
 use crate::writer::Write;
 use crate::{Error, MAX_PAGE_SIZE, Result, Store};
+use opsgate_domain::hash::{GENESIS, unhex32};
 
 /// What `start_transition` needs; the workflow version is resolved by the store.
 #[derive(Debug, Clone)]
@@ -39,6 +40,8 @@ pub struct TransitionView {
     pub id: String,
     pub workflow: Arc<WorkflowRecord>,
     pub state: TransitionState,
+    /// The hash of its last event: the head of its tamper-evident chain.
+    pub head: [u8; 32],
 }
 
 /// One row of a transition listing.
@@ -74,14 +77,14 @@ pub(crate) enum Decided<T> {
 /// A decided start: the new transition and its first events.
 pub(crate) struct Started {
     pub view: TransitionView,
-    pub events: Vec<Event>,
+    pub events: Vec<events::ActiveModel>,
 }
 
 /// A decided command: the state it was decided from, the state after, and the events between.
 pub(crate) struct Executed {
     pub before: TransitionView,
     pub after: TransitionView,
-    pub events: Vec<Event>,
+    pub events: Vec<events::ActiveModel>,
 }
 
 pub(crate) fn i64_of(seq: u64) -> Result<i64> {
@@ -149,14 +152,19 @@ impl Store {
             return Ok(Decided::Refused(e.into()));
         }
         match TransitionState::start(&workflow.workflow, meta, acting.clone(), at) {
-            Ok((state, events)) => Ok(Decided::Write(Started {
-                view: TransitionView {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    workflow,
-                    state,
-                },
-                events,
-            })),
+            Ok((state, events)) => {
+                let id = uuid::Uuid::now_v7().to_string();
+                let (events, head) = event_rows(&id, GENESIS, &events)?;
+                Ok(Decided::Write(Started {
+                    view: TransitionView {
+                        id,
+                        workflow,
+                        state,
+                        head,
+                    },
+                    events,
+                }))
+            }
             Err(e) => Ok(Decided::Refused(e.into())),
         }
     }
@@ -300,10 +308,12 @@ impl Store {
                     .execute(&view.workflow.workflow, command.clone(), acting.clone(), at);
             match decided {
                 Ok((next, events)) => {
+                    let (events, head) = event_rows(&view.id, view.head, &events)?;
                     let after = TransitionView {
                         id: view.id.clone(),
                         workflow: view.workflow.clone(),
                         state: next,
+                        head,
                     };
                     return Ok(Decided::Write(Executed {
                         before: view,
@@ -512,10 +522,17 @@ impl Store {
             created_at: row.created_at,
             updated_at: row.updated_at,
         };
+        let head = match &row.head_hash {
+            Some(hex) => unhex32(hex).ok_or_else(|| {
+                Error::Corrupt(format!("transition {}: head hash '{hex}'", row.id))
+            })?,
+            None => GENESIS,
+        };
         Ok(Some(TransitionView {
             id: row.id,
             workflow,
             state,
+            head,
         }))
     }
 }

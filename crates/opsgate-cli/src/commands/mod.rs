@@ -1,5 +1,6 @@
 //! One module per CLI verb group.
 
+pub(crate) mod audit;
 pub(crate) mod delegation;
 pub(crate) mod deliverable;
 pub(crate) mod gate;

@@ -1,5 +1,6 @@
 //! The gRPC service implementations, one file per service; all share [`Api`].
 
+mod audit;
 mod delegation;
 mod gate;
 mod identity;

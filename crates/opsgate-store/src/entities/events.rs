@@ -17,6 +17,8 @@ pub struct Model {
     /// The domain `Attribution` as JSON; `NULL` when empty.
     #[sea_orm(column_type = "Text", nullable)]
     pub attribution: Option<String>,
+    /// Hex SHA-256 chaining this event to the previous one (`opsgate_domain::hash`).
+    pub hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

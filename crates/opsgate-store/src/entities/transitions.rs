@@ -24,6 +24,8 @@ pub struct Model {
     /// JSON array of every node's state in workflow order (NULL on rows from before it existed).
     #[sea_orm(column_type = "Text", nullable)]
     pub nodes: Option<String>,
+    /// Hex hash of the last event: the head of the transition's hash chain.
+    pub head_hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,144 @@
+//! `opsgate audit verify|log|export`: the tamper-evident event log, for the SMO and auditors.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use opsgate_proto::v1 as pb;
+
+use crate::client::Context;
+use crate::output;
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Check the hash chain of one transition, or of all: exit 0 when whole, 1 naming the first
+    /// event of each chain that was edited, removed, inserted or reordered.
+    Verify {
+        /// Only this transition.
+        transition_id: Option<String>,
+    },
+    /// A transition's history as stored: who, as what role, through which credential, what,
+    /// when, why, and each event's hash.
+    Log { transition_id: String },
+    /// The whole log as JSON lines for a SIEM, in the order it was written, with each event's
+    /// hash (the payload and attribution exactly as stored, so the hashes can be recomputed).
+    Export {
+        /// Only events at or after this day (UTC) or RFC 3339 moment.
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Only this transition's events.
+        #[arg(long, value_name = "ID")]
+        transition: Option<String>,
+    },
+}
+
+pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
+    let mut client = ctx.audit().await?;
+    match command {
+        Command::Verify { transition_id } => {
+            let report = client
+                .verify_log(ctx.reading(pb::VerifyLogRequest {
+                    transition_id: transition_id.unwrap_or_default(),
+                })?)
+                .await?
+                .into_inner();
+            for b in &report.breaks {
+                println!(
+                    "BROKEN  transition {}  event {}  {}: {}",
+                    b.transition_id, b.seq, b.kind, b.message
+                );
+            }
+            println!(
+                "{} transitions, {} events checked: {}",
+                report.transitions_checked,
+                report.events_checked,
+                if report.breaks.is_empty() {
+                    "every chain is whole".to_owned()
+                } else {
+                    format!("{} broken", report.breaks.len())
+                }
+            );
+            return Ok(if report.breaks.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        Command::Log { transition_id } => {
+            export(ctx, &mut client, Some(transition_id), None, |e| {
+                let mut line = format!(
+                    "{:>5}  {}  {:<20} {}",
+                    e.seq,
+                    output::timestamp(e.at.as_ref(), "%Y-%m-%d %H:%M:%S", ""),
+                    e.actor,
+                    e.kind
+                );
+                if let Ok(serde_json::Value::Object(a)) =
+                    serde_json::from_str::<serde_json::Value>(&e.attribution_json)
+                {
+                    for (key, label) in [("role", "as"), ("access", "role"), ("credential", "via")]
+                    {
+                        if let Some(v) = a.get(key).and_then(|v| v.as_str()) {
+                            line.push_str(&format!("  {label} {v}"));
+                        }
+                    }
+                }
+                line.push_str(&format!(
+                    "\n       {}\n       hash {}",
+                    e.payload_json, e.hash
+                ));
+                line
+            })
+            .await?;
+        }
+        Command::Export { since, transition } => {
+            let since = since
+                .map(|s| output::moment("--since", &s, false))
+                .transpose()?;
+            export(ctx, &mut client, transition, since, |e| {
+                serde_json::json!({
+                    "transition_id": e.transition_id,
+                    "seq": e.seq,
+                    "at": output::timestamp(e.at.as_ref(), "%Y-%m-%dT%H:%M:%S%.6fZ", ""),
+                    "actor": e.actor,
+                    "kind": e.kind,
+                    "payload": e.payload_json,
+                    "attribution": e.attribution_json,
+                    "hash": e.hash,
+                })
+                .to_string()
+            })
+            .await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Pages through the export, printing each event as `line` makes it.
+async fn export(
+    ctx: &Context,
+    client: &mut pb::audit_service_client::AuditServiceClient<tonic::transport::Channel>,
+    transition_id: Option<String>,
+    since: Option<prost_types::Timestamp>,
+    line: impl Fn(&pb::AuditEvent) -> String,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .export_events(ctx.reading(pb::ExportEventsRequest {
+                transition_id: transition_id.clone().unwrap_or_default(),
+                since,
+                page_size: 5000,
+                page_token: page_token.clone(),
+            })?)
+            .await?
+            .into_inner();
+        for e in &page.events {
+            writeln!(out, "{}", line(e))?;
+        }
+        if page.next_page_token.is_empty() {
+            return Ok(());
+        }
+        page_token = page.next_page_token;
+    }
+}

@@ -1,0 +1,297 @@
+//! The tamper-evident log, checked and exported: every transition's events are recomputed along
+//! its hash chain (`opsgate_domain::hash`) and the first break is named, with what it looks
+//! like (edited, removed, inserted or moved); the log is exported with each event's hash.
+
+use chrono::{DateTime, Utc};
+use opsgate_domain::hash::{GENESIS, StoredEvent, event_hash, hex, unhex32};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use crate::entities::{events, transitions};
+use crate::{Error, Result, Store};
+
+/// Transitions checked per round trip.
+const VERIFY_PAGE: u64 = 500;
+/// Most events one export page holds.
+pub const MAX_EXPORT_PAGE: u32 = 5000;
+
+/// What a break in a chain looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakKind {
+    /// The event's content no longer matches its hash (the chain goes on after it).
+    Edited,
+    /// An event is missing: the sequence has a gap.
+    Removed,
+    /// The event does not follow the one before: inserted, or moved here from elsewhere.
+    Misplaced,
+    /// Events at the end are missing, or one is there that the transition does not count.
+    Truncated,
+    /// The event has no hash.
+    Unchained,
+}
+
+impl BreakKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakKind::Edited => "edited",
+            BreakKind::Removed => "removed",
+            BreakKind::Misplaced => "inserted_or_reordered",
+            BreakKind::Truncated => "truncated",
+            BreakKind::Unchained => "unchained",
+        }
+    }
+}
+
+/// The first break of one transition's chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainBreak {
+    pub transition_id: String,
+    /// The first event that is not what the chain says.
+    pub seq: u64,
+    pub kind: BreakKind,
+    pub message: String,
+}
+
+/// The outcome of a verification.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainReport {
+    pub transitions: u64,
+    pub events: u64,
+    /// One per broken transition: its first break.
+    pub breaks: Vec<ChainBreak>,
+}
+
+/// One event as exported: every stored column, so that its hash can be recomputed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportedEvent {
+    /// Position in the whole log (insertion order): the export's page token.
+    pub position: i64,
+    pub transition_id: String,
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub kind: String,
+    pub payload: String,
+    pub attribution: Option<String>,
+    pub hash: Option<String>,
+}
+
+impl Store {
+    /// Checks the chain of transition `only`, or of every transition: each event's hash against
+    /// its content and the hash before it, the sequence for gaps, and the transition's head and
+    /// event count against the last event.
+    pub async fn verify_chains(&self, only: Option<&str>) -> Result<ChainReport> {
+        let mut report = ChainReport::default();
+        let mut after = String::new();
+        loop {
+            let mut query = transitions::Entity::find()
+                .select_only()
+                .columns([
+                    transitions::Column::Id,
+                    transitions::Column::Seq,
+                    transitions::Column::HeadHash,
+                ])
+                .order_by_asc(transitions::Column::Id);
+            query = match only {
+                Some(id) => query.filter(transitions::Column::Id.eq(id)),
+                None => query
+                    .filter(transitions::Column::Id.gt(after.as_str()))
+                    .limit(VERIFY_PAGE),
+            };
+            let heads: Vec<(String, i64, Option<String>)> =
+                query.into_tuple().all(&self.db).await?;
+            if heads.is_empty() {
+                if let Some(id) = only
+                    && report.transitions == 0
+                {
+                    return Err(Error::NotFound(format!(
+                        "transition '{}' not found",
+                        opsgate_domain::clip(id)
+                    )));
+                }
+                return Ok(report);
+            }
+            let ids: Vec<&str> = heads.iter().map(|(id, _, _)| id.as_str()).collect();
+            let rows = events::Entity::find()
+                .filter(events::Column::TransitionId.is_in(ids))
+                .order_by_asc(events::Column::TransitionId)
+                .order_by_asc(events::Column::Seq)
+                .all(&self.db)
+                .await?;
+            let mut rest = rows.as_slice();
+            for (id, seq, head) in &heads {
+                let n = rest.iter().take_while(|r| &r.transition_id == id).count();
+                let (mine, others) = rest.split_at(n);
+                rest = others;
+                report.transitions += 1;
+                report.events += mine.len() as u64;
+                if let Some(b) = check_chain(id, *seq, head.as_deref(), mine) {
+                    report.breaks.push(b);
+                }
+            }
+            if only.is_some() {
+                return Ok(report);
+            }
+            after = heads
+                .last()
+                .map(|(id, _, _)| id.clone())
+                .unwrap_or_default();
+        }
+    }
+
+    /// Events in the order they were stored, after position `after`, at most `limit`; only
+    /// those at or after `since`, only transition `transition` when given.
+    pub async fn export_events(
+        &self,
+        transition: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<ExportedEvent>> {
+        let mut query = events::Entity::find()
+            .filter(events::Column::Id.gt(after))
+            .order_by_asc(events::Column::Id)
+            .limit(u64::from(limit.clamp(1, MAX_EXPORT_PAGE)));
+        if let Some(id) = transition {
+            query = query.filter(events::Column::TransitionId.eq(id));
+        }
+        if let Some(since) = since {
+            query = query.filter(events::Column::At.gte(since));
+        }
+        query
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok(ExportedEvent {
+                    position: r.id,
+                    seq: u64::try_from(r.seq)
+                        .map_err(|_| Error::Corrupt(format!("event seq {}", r.seq)))?,
+                    transition_id: r.transition_id,
+                    at: r.at,
+                    actor: r.actor,
+                    kind: r.kind,
+                    payload: r.payload,
+                    attribution: r.attribution,
+                    hash: r.hash,
+                })
+            })
+            .collect()
+    }
+}
+
+fn stored<'a>(id: &'a str, r: &'a events::Model) -> StoredEvent<'a> {
+    StoredEvent {
+        transition_id: id,
+        seq: u64::try_from(r.seq).unwrap_or_default(),
+        kind: &r.kind,
+        actor: &r.actor,
+        at: r.at,
+        payload: &r.payload,
+        attribution: r.attribution.as_deref(),
+    }
+}
+
+/// The first break of one transition's chain; `None` when it is whole. `rows` are its events
+/// in `seq` order; `count` and `head` what the transition row records.
+fn check_chain(
+    id: &str,
+    count: i64,
+    head: Option<&str>,
+    rows: &[events::Model],
+) -> Option<ChainBreak> {
+    let broken = |seq: i64, kind: BreakKind, message: String| {
+        Some(ChainBreak {
+            transition_id: id.to_owned(),
+            seq: u64::try_from(seq).unwrap_or_default(),
+            kind,
+            message,
+        })
+    };
+    let mut prev = GENESIS;
+    let mut expected: i64 = 1;
+    for (i, row) in rows.iter().enumerate() {
+        if row.seq != expected {
+            return broken(
+                expected,
+                BreakKind::Removed,
+                format!(
+                    "event {expected} is missing (the next stored event is {}): removed",
+                    row.seq
+                ),
+            );
+        }
+        let Some(stored_hash) = row.hash.as_deref().and_then(unhex32) else {
+            return broken(
+                row.seq,
+                BreakKind::Unchained,
+                format!("event {} has no valid hash", row.seq),
+            );
+        };
+        let computed = event_hash(&prev, &stored(id, row));
+        if computed != stored_hash {
+            // An edited event keeps its old hash, which the next event (or the head) still
+            // follows; an inserted or moved one does not fit either way.
+            let follows = match rows.get(i + 1) {
+                Some(next) => {
+                    next.hash.as_deref().and_then(unhex32)
+                        == Some(event_hash(&stored_hash, &stored(id, next)))
+                }
+                None => head.and_then(unhex32) == Some(stored_hash),
+            };
+            return if follows {
+                broken(
+                    row.seq,
+                    BreakKind::Edited,
+                    format!(
+                        "event {} ({}) was edited: its content no longer matches its hash",
+                        row.seq, row.kind
+                    ),
+                )
+            } else {
+                broken(
+                    row.seq,
+                    BreakKind::Misplaced,
+                    format!(
+                        "event {} ({}) does not follow event {}: inserted, or moved here",
+                        row.seq,
+                        row.kind,
+                        row.seq - 1
+                    ),
+                )
+            };
+        }
+        prev = computed;
+        expected += 1;
+    }
+    let last = expected - 1;
+    if last != count {
+        return if last < count {
+            broken(
+                last + 1,
+                BreakKind::Truncated,
+                format!("the transition records {count} events; events after {last} were removed"),
+            )
+        } else {
+            broken(
+                count + 1,
+                BreakKind::Truncated,
+                format!(
+                    "event {} is beyond the {count} events the transition records: inserted",
+                    count + 1
+                ),
+            )
+        };
+    }
+    if head.and_then(unhex32) != Some(prev) && !rows.is_empty() {
+        return broken(
+            last,
+            BreakKind::Misplaced,
+            format!(
+                "the transition's head hash is not event {last}'s ({}): its last event was \
+                 replaced",
+                hex(&prev)
+            ),
+        );
+    }
+    None
+}
