@@ -911,3 +911,49 @@ async fn the_cli_talks_to_a_tls_server_with_a_private_ca_and_client_certificate(
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_exits_1_on_a_tampered_log_and_export_writes_hashes() {
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db).await;
+    let url = server.url.as_str();
+    let mut c = server.clients().await;
+    let id = opsgate_tests::start(&mut c, "4.0").await.id;
+    let out = opsgate(url, Some("auditor"), &["audit", "verify"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("every chain is whole"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = opsgate(url, Some("auditor"), &["audit", "export"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!lines.is_empty());
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["hash"].as_str().is_some_and(|h| h.len() == 64))
+    );
+    assert_eq!(lines[0]["kind"], "transition_started");
+
+    server
+        .store()
+        .execute_on_write_connection(&format!(
+            "UPDATE events SET actor = 'Mallory' WHERE transition_id = '{id}' AND seq = 1"
+        ))
+        .await
+        .unwrap();
+    let out = opsgate(url, Some("auditor"), &["audit", "verify"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("BROKEN  transition {id}  event 1  edited")),
+        "{}",
+        stdout(&out)
+    );
+    server.stop().await;
+}

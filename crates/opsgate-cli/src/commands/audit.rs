@@ -36,7 +36,7 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
     match command {
         Command::Verify { transition_id } => {
             let report = client
-                .verify_log(ctx.reading(pb::VerifyLogRequest {
+                .verify_log(ctx.acting(pb::VerifyLogRequest {
                     transition_id: transition_id.unwrap_or_default(),
                 })?)
                 .await?
@@ -125,7 +125,7 @@ async fn export(
     let mut page_token = String::new();
     loop {
         let page = client
-            .export_events(ctx.reading(pb::ExportEventsRequest {
+            .export_events(ctx.acting(pb::ExportEventsRequest {
                 transition_id: transition_id.clone().unwrap_or_default(),
                 since,
                 page_size: 5000,
