@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
-use opsgate_domain::{Access, Acting, Actor, PipelineGrant};
+use opsgate_domain::{Access, Acting, Actor, Delegation, PipelineGrant};
 use opsgate_proto::metadata::AUTHORIZATION_METADATA_KEY;
 use opsgate_store::{Store, TokenRecord, looks_like_token, token_hash};
 use tonic::{Request, Status};
@@ -263,6 +263,8 @@ pub(crate) struct Authenticator {
     insecure_dev: bool,
     oidc: Oidc,
     cache: Mutex<LruCache<String, (Option<TokenRecord>, Instant)>>,
+    /// Delegations to each recent caller, trusted as long as tokens are.
+    deputies: Mutex<LruCache<Actor, (Vec<Delegation>, Instant)>>,
 }
 
 impl Authenticator {
@@ -272,6 +274,9 @@ impl Authenticator {
             insecure_dev,
             oidc,
             cache: Mutex::new(LruCache::new(
+                NonZeroUsize::new(TOKEN_CACHE).unwrap_or(NonZeroUsize::MIN),
+            )),
+            deputies: Mutex::new(LruCache::new(
                 NonZeroUsize::new(TOKEN_CACHE).unwrap_or(NonZeroUsize::MIN),
             )),
         }
@@ -334,11 +339,31 @@ impl Authenticator {
         }
     }
 
-    /// Forgets every cached token (after a revocation here).
+    /// Forgets every cached token and delegation (after a change to them here).
     pub(crate) fn forget(&self) {
         if let Ok(mut cache) = self.cache.lock() {
             cache.clear();
         }
+        if let Ok(mut cache) = self.deputies.lock() {
+            cache.clear();
+        }
+    }
+
+    /// The delegations to `deputy` not yet over (their dates are checked where they are used),
+    /// cached like tokens: a change made here bites at once, one made on another replica within
+    /// [`TOKEN_TTL`]. Most reviews are by people with none; this spares each a query.
+    pub(crate) async fn delegations_to(&self, deputy: &Actor) -> Result<Vec<Delegation>, Status> {
+        if let Ok(mut cache) = self.deputies.lock()
+            && let Some((found, at)) = cache.get(deputy)
+            && at.elapsed() < TOKEN_TTL
+        {
+            return Ok(found.clone());
+        }
+        let found = self.store.delegations_to(deputy).await.map_err(status)?;
+        if let Ok(mut cache) = self.deputies.lock() {
+            cache.put(deputy.clone(), (found.clone(), Instant::now()));
+        }
+        Ok(found)
     }
 
     async fn token_caller<T>(&self, request: &Request<T>) -> Result<Option<Caller>, Status> {

@@ -54,6 +54,7 @@ impl Api {
             .add_delegation(&new, &caller.actor)
             .await
             .map_err(status)?;
+        self.auth.forget();
         Ok(Response::new(pb::AddDelegationResponse {
             delegation: Some(convert::delegation(&record)),
         }))
@@ -120,6 +121,7 @@ impl Api {
             .revoke_delegation(id, &caller.actor)
             .await
             .map_err(status)?;
+        self.auth.forget();
         Ok(Response::new(pb::RevokeDelegationResponse {
             delegation: Some(convert::delegation(&record)),
         }))

@@ -75,11 +75,7 @@ impl Api {
             return Err(refused);
         };
         let now = self.store.now();
-        let delegations = self
-            .store
-            .delegations_to(&caller.actor)
-            .await
-            .map_err(status)?;
+        let delegations = self.auth.delegations_to(&caller.actor).await?;
         if delegations
             .iter()
             .any(|d| d.in_force(now) && has_part(meta, &d.from))

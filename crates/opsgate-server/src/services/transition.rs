@@ -42,11 +42,7 @@ impl Api {
             caller.reaches(&view.state.meta.service_name)?;
         }
         if matches!(command, Command::Review { .. }) {
-            acting.deputy_for = self
-                .store
-                .delegations_to(&caller.actor)
-                .await
-                .map_err(status)?;
+            acting.deputy_for = self.auth.delegations_to(&caller.actor).await?;
         }
         let view = self
             .store
