@@ -220,3 +220,120 @@ async fn the_migration_chains_an_existing_log_exactly_as_the_server_does() {
         server.stop().await;
     }
 }
+
+/// The stalled list over gRPC on a clock the test moves: an idle transition names the people its
+/// open work waits on, an overdue deliverable its owner, an unreviewed one its approver and the
+/// deputy standing in; filters by person and service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stalled_list_names_who_must_act() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    for db in TestDb::all().await {
+        let offset = Arc::new(AtomicI64::new(0));
+        let shift = offset.clone();
+        let server = TestServer::start_config(
+            &db,
+            opsgate_server::Config {
+                workflows_dir: Some(opsgate_tests::workflows_dir()),
+                insecure_dev: true,
+                clock: opsgate_store::Clock::from_fn(move || {
+                    chrono::Utc::now() + chrono::Duration::seconds(shift.load(Ordering::SeqCst))
+                }),
+                ..opsgate_server::Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+            },
+        )
+        .await;
+        let mut c = server.clients().await;
+        let id = start(&mut c, "1.0").await.id;
+        let stalled = |request: pb::ListStalledRequest| {
+            let url = server.url.clone();
+            async move {
+                AuditServiceClient::connect(url)
+                    .await
+                    .unwrap()
+                    .list_stalled(acting("smo", request))
+                    .await
+                    .unwrap()
+                    .into_inner()
+            }
+        };
+        assert!(
+            stalled(pb::ListStalledRequest::default())
+                .await
+                .items
+                .is_empty()
+        );
+
+        // Dana goes on leave; Dee stands in. The service desk lead's deliverable is submitted.
+        c.identity
+            .add_delegation(acting(
+                "Dana",
+                pb::AddDelegationRequest {
+                    to: "Dee".into(),
+                    starts_at: Some(prost_types::Timestamp {
+                        seconds: chrono::Utc::now().timestamp() - 60,
+                        nanos: 0,
+                    }),
+                    ends_at: Some(prost_types::Timestamp {
+                        seconds: chrono::Utc::now().timestamp() + 30 * 86_400,
+                        nanos: 0,
+                    }),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap();
+        submit(&mut c, &id, "support-contacts", "Pat")
+            .await
+            .unwrap();
+        // Eight days later, nothing has happened.
+        offset.store(8 * 86_400, Ordering::SeqCst);
+        let list = stalled(pb::ListStalledRequest::default()).await;
+        let kinds: Vec<(&str, &str)> = list
+            .items
+            .iter()
+            .map(|i| (i.kind.as_str(), i.node_id.as_str()))
+            .collect();
+        assert!(kinds.contains(&("idle", "")), "{kinds:?}");
+        let review = list
+            .items
+            .iter()
+            .find(|i| i.kind == "awaiting_review")
+            .unwrap_or_else(|| panic!("{kinds:?}"));
+        assert_eq!(review.node_id, "support-contacts");
+        assert_eq!(review.must_act, ["Dana", "Dee"]);
+        assert_eq!(review.days_late, 8);
+        let idle = list.items.iter().find(|i| i.kind == "idle").unwrap();
+        assert!(
+            idle.must_act.contains(&"Pat".to_owned()),
+            "{:?}",
+            idle.must_act
+        );
+
+        // Seventy-five days in, the SLA (due 20 days before go-live, 90 days out) is overdue.
+        offset.store(75 * 86_400, Ordering::SeqCst);
+        let list = stalled(pb::ListStalledRequest {
+            person: "Pat".into(),
+            ..Default::default()
+        })
+        .await;
+        let sla = list
+            .items
+            .iter()
+            .find(|i| i.kind == "overdue" && i.node_id == "sla")
+            .unwrap_or_else(|| panic!("{:#?}", list.items));
+        assert_eq!(sla.must_act, ["Pat"]);
+        assert!(
+            list.items
+                .iter()
+                .all(|i| i.must_act.contains(&"Pat".to_owned()))
+        );
+        let none = stalled(pb::ListStalledRequest {
+            service: "billing".into(),
+            ..Default::default()
+        })
+        .await;
+        assert!(none.items.is_empty());
+        server.stop().await;
+    }
+}

@@ -63,7 +63,7 @@ impl Decoder for Raw {
     }
 }
 
-const METHODS: [&str; 23] = [
+const METHODS: [&str; 24] = [
     "/opsgate.v1.WorkflowService/RegisterWorkflow",
     "/opsgate.v1.WorkflowService/GetWorkflow",
     "/opsgate.v1.WorkflowService/ListWorkflows",
@@ -87,6 +87,7 @@ const METHODS: [&str; 23] = [
     "/opsgate.v1.IdentityService/RevokeDelegation",
     "/opsgate.v1.AuditService/VerifyLog",
     "/opsgate.v1.AuditService/ExportEvents",
+    "/opsgate.v1.AuditService/ListStalled",
 ];
 
 /// Every method of the published contract is in [`METHODS`] (a new RPC gets hostile bytes too).

@@ -228,3 +228,29 @@ pub(crate) fn moment(
         nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
     })
 }
+
+/// A duration given on the command line as days (`90d`) or weeks (`12w`), in days.
+pub(crate) fn days(flag: &str, text: &str) -> anyhow::Result<u32> {
+    let text = text.trim();
+    let wrong =
+        || anyhow::anyhow!("{flag} '{text}' must be a number of days or weeks, like 90d or 12w");
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: u32 = number.parse().ok().filter(|n| *n > 0).ok_or_else(wrong)?;
+    match unit {
+        "d" => Ok(n),
+        "w" => Ok(n.saturating_mul(7)),
+        _ => Err(wrong()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_in_days_or_weeks() {
+        assert_eq!(super::days("--expires", "90d").unwrap(), 90);
+        assert_eq!(super::days("--expires", "12w").unwrap(), 84);
+        for bad in ["", "d", "0d", "90", "3m", "-1d"] {
+            assert!(super::days("--expires", bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -927,6 +927,24 @@ async fn audit_verify_exits_1_on_a_tampered_log_and_export_writes_hashes() {
         stdout(&out)
     );
 
+    // Nothing is stuck in a transition started a moment ago; a bad duration is a usage error.
+    let out = opsgate(
+        url,
+        Some("auditor"),
+        &["audit", "stalled", "--format", "json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    let out = opsgate(
+        url,
+        Some("auditor"),
+        &["audit", "stalled", "--older-than", "3m"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("like 90d or 12w"), "{}", stderr(&out));
+
     let out = opsgate(url, Some("auditor"), &["audit", "export"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let lines: Vec<serde_json::Value> = stdout(&out)

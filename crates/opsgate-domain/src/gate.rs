@@ -200,7 +200,8 @@ impl std::fmt::Display for WaitingOn {
     }
 }
 
-fn blocker(workflow: &Workflow, state: &TransitionState, i: usize) -> Blocker {
+/// Node `i` as a blocker: its state and whom or what it waits on.
+pub fn blocker(workflow: &Workflow, state: &TransitionState, i: usize) -> Blocker {
     let node = workflow.node(i);
     let status = state.nodes[i].status;
     let role_of = |role: &RoleName| WaitingOn::Role {

@@ -5,6 +5,7 @@ pub mod error;
 pub mod gate;
 pub mod hash;
 pub mod ids;
+pub mod stalled;
 pub mod transition;
 pub mod workflow;
 

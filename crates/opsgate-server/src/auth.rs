@@ -131,6 +131,10 @@ pub const ACCESS: &[(&str, Needs)] = &[
         Needs::OneOf(&[Access::Auditor, Access::Smo]),
     ),
     (
+        "opsgate.v1.AuditService/ListStalled",
+        Needs::OneOf(&[Access::Auditor, Access::Smo]),
+    ),
+    (
         "opsgate.v1.IdentityService/RevokeDelegation",
         Needs::OneOf(REVIEWERS),
     ),

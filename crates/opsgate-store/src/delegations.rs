@@ -130,6 +130,20 @@ impl Store {
             .collect()
     }
 
+    /// Every delegation not revoked and in force now (few: people on leave).
+    pub async fn delegations_in_force(&self) -> Result<Vec<Delegation>> {
+        delegations::Entity::find()
+            .filter(delegations::Column::RevokedAt.is_null())
+            .filter(delegations::Column::EndsAt.gt(self.now()))
+            .filter(delegations::Column::StartsAt.lte(self.now()))
+            .limit(10_000)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| record(row).map(|r| r.delegation))
+            .collect()
+    }
+
     /// Delegations from or to `person` (every one when `None`), newest first; revoked and past
     /// ones only when `include_inactive`.
     pub async fn list_delegations(

@@ -1,4 +1,5 @@
-//! `opsgate audit verify|log|export`: the tamper-evident event log, for the SMO and auditors.
+//! `opsgate audit stalled|verify|log|export`: what is stuck and on whom, and the tamper-evident
+//! event log; for the SMO and auditors.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -8,8 +9,41 @@ use opsgate_proto::v1 as pb;
 use crate::client::Context;
 use crate::output;
 
+/// How `audit stalled` prints.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Format {
+    Table,
+    Json,
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
+    /// What is stuck in the active transitions, why, since when and who must act, the most
+    /// overdue first: idle transitions, overdue work, unreviewed submissions, deliverables sent
+    /// back too often, open gates not acted on.
+    Stalled {
+        /// No event for this long counts as idle (also: an open gate not acted on): 7d, 2w.
+        #[arg(long, default_value = "7d", value_name = "DURATION")]
+        older_than: String,
+        /// A submission not reviewed for this long is flagged.
+        #[arg(long, default_value = "5d", value_name = "DURATION")]
+        review_within: String,
+        /// A deliverable sent back more often than this is flagged.
+        #[arg(long, default_value_t = 2)]
+        max_bounces: u32,
+        /// Only transitions of this workflow.
+        #[arg(long, value_name = "NAME")]
+        workflow: Option<String>,
+        /// Only transitions of this service.
+        #[arg(long, value_name = "NAME")]
+        service: Option<String>,
+        /// Only rows naming this person as one who must act.
+        #[arg(long, value_name = "NAME")]
+        person: Option<String>,
+        /// table for people, json (one object a line) for scripts.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Check the hash chain of one transition, or of all: exit 0 when whole, 1 naming the first
     /// event of each chain that was edited, removed, inserted or reordered.
     Verify {
@@ -34,6 +68,76 @@ pub(crate) enum Command {
 pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
     let mut client = ctx.audit().await?;
     match command {
+        Command::Stalled {
+            older_than,
+            review_within,
+            max_bounces,
+            workflow,
+            service,
+            person,
+            format,
+        } => {
+            let list = client
+                .list_stalled(ctx.acting(pb::ListStalledRequest {
+                    older_than_days: output::days("--older-than", &older_than)?,
+                    review_days: output::days("--review-within", &review_within)?,
+                    max_bounces,
+                    workflow: workflow.unwrap_or_default(),
+                    service: service.unwrap_or_default(),
+                    person: person.unwrap_or_default(),
+                })?)
+                .await?
+                .into_inner();
+            for i in &list.items {
+                let who = if !i.unfilled_role.is_empty() {
+                    format!("role {} (nobody named: fill it)", i.unfilled_role)
+                } else if i.must_act.is_empty() {
+                    "earlier work".to_owned()
+                } else {
+                    i.must_act.join(", ")
+                };
+                match format {
+                    Format::Table => println!(
+                        "{:>4}d  {} {}  {:<18} {}  {}\n       must act: {who}   ({})",
+                        i.days_late,
+                        i.service_name,
+                        i.service_version,
+                        i.kind,
+                        if i.node_id.is_empty() {
+                            "-"
+                        } else {
+                            &i.node_id
+                        },
+                        i.reason,
+                        i.transition_id
+                    ),
+                    Format::Json => println!(
+                        "{}",
+                        serde_json::json!({
+                            "transition_id": i.transition_id,
+                            "service": i.service_name,
+                            "version": i.service_version,
+                            "workflow": i.workflow_name,
+                            "kind": i.kind,
+                            "node": i.node_id,
+                            "title": i.title,
+                            "reason": i.reason,
+                            "since": output::timestamp(i.since.as_ref(), "%Y-%m-%dT%H:%M:%SZ", ""),
+                            "days_late": i.days_late,
+                            "must_act": i.must_act,
+                            "unfilled_role": i.unfilled_role,
+                        })
+                    ),
+                }
+            }
+            if matches!(format, Format::Table) {
+                eprintln!(
+                    "{} stalled in {} active transitions",
+                    list.items.len(),
+                    list.transitions_checked
+                );
+            }
+        }
         Command::Verify { transition_id } => {
             let report = client
                 .verify_log(ctx.acting(pb::VerifyLogRequest {

@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
 use opsgate_proto::v1 as pb;
 
 use crate::client::Context;
@@ -35,20 +34,6 @@ pub(crate) enum Command {
         /// The token's id (from `opsgate token list`).
         id: String,
     },
-}
-
-/// `90d` or `12w` as days.
-fn days(text: &str) -> anyhow::Result<u32> {
-    let text = text.trim();
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: u32 = number.parse().ok().filter(|n| *n > 0).with_context(|| {
-        format!("--expires '{text}' must be a number of days or weeks, like 90d or 12w")
-    })?;
-    match unit {
-        "d" => Ok(n),
-        "w" => Ok(n.saturating_mul(7)),
-        _ => bail!("--expires '{text}' must be a number of days or weeks, like 90d or 12w"),
-    }
 }
 
 fn timestamp(t: Option<&prost_types::Timestamp>) -> String {
@@ -85,7 +70,11 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
             expires,
             description,
         } => {
-            let expires_in_days = expires.as_deref().map(days).transpose()?.unwrap_or(0);
+            let expires_in_days = expires
+                .as_deref()
+                .map(|e| crate::output::days("--expires", e))
+                .transpose()?
+                .unwrap_or(0);
             let created = client
                 .create_token(ctx.acting(pb::CreateTokenRequest {
                     principal,
@@ -123,16 +112,4 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn expiry_in_days_or_weeks() {
-        assert_eq!(super::days("90d").unwrap(), 90);
-        assert_eq!(super::days("12w").unwrap(), 84);
-        for bad in ["", "d", "0d", "90", "3m", "-1d"] {
-            assert!(super::days(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -16,6 +16,13 @@ const MAX_EXPORT_BYTES: usize = 3 * 1024 * 1024;
 
 #[tonic::async_trait]
 impl AuditService for Api {
+    async fn list_stalled(
+        &self,
+        request: Request<pb::ListStalledRequest>,
+    ) -> Result<Response<pb::ListStalledResponse>, Status> {
+        self.list_stalled_rpc(request).await
+    }
+
     async fn verify_log(
         &self,
         request: Request<pb::VerifyLogRequest>,

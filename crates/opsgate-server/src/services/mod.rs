@@ -4,6 +4,7 @@ mod audit;
 mod delegation;
 mod gate;
 mod identity;
+mod stalled;
 mod transition;
 mod waive;
 mod workflow;

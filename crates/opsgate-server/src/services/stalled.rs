@@ -1,0 +1,111 @@
+//! `AuditService.ListStalled`: what is stuck in the active transitions, why, since when, and
+//! who must act; the most overdue first, filtered by workflow, service or person.
+
+use chrono::Duration;
+use opsgate_domain::stalled::{StallRules, stalls};
+use opsgate_domain::{Actor, TransitionStatus};
+use opsgate_proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use super::Api;
+use crate::convert;
+use crate::error::{domain_status, invalid_argument, status};
+
+/// Transitions read per page of the scan.
+const SCAN_PAGE: u32 = 500;
+/// Most rows one answer holds (the most overdue).
+const MAX_ITEMS: usize = 5000;
+/// Largest threshold, in days.
+const MAX_DAYS: u32 = 3650;
+
+impl Api {
+    pub(super) async fn list_stalled_rpc(
+        &self,
+        request: Request<pb::ListStalledRequest>,
+    ) -> Result<Response<pb::ListStalledResponse>, Status> {
+        self.auth
+            .authorize(&request, "opsgate.v1.AuditService/ListStalled")
+            .await?;
+        let req = request.into_inner();
+        let days = |field: &str, value: u32, default: i64| {
+            if value > MAX_DAYS {
+                return Err(invalid_argument(field, format!("at most {MAX_DAYS} days")));
+            }
+            Ok(Duration::days(if value == 0 {
+                default
+            } else {
+                i64::from(value)
+            }))
+        };
+        let rules = StallRules {
+            idle: days("older_than_days", req.older_than_days, 7)?,
+            review: days("review_days", req.review_days, 5)?,
+            max_bounces: if req.max_bounces == 0 {
+                2
+            } else {
+                req.max_bounces
+            },
+        };
+        let person = match req.person.trim() {
+            "" => None,
+            p => Some(Actor::parse_field("person", p).map_err(domain_status)?),
+        };
+        let (workflow, service) = (req.workflow.trim(), req.service.trim());
+        let now = self.store.now();
+        let deputies = self.store.delegations_in_force().await.map_err(status)?;
+        let mut items = Vec::new();
+        let mut checked = 0u64;
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .list_transitions(SCAN_PAGE, token.as_deref())
+                .await
+                .map_err(status)?;
+            for t in &page.transitions {
+                if t.status == TransitionStatus::Completed
+                    || (!workflow.is_empty() && t.workflow_name != workflow)
+                    || (!service.is_empty() && t.service_name != service)
+                {
+                    continue;
+                }
+                let view = self.store.get_transition(&t.id).await.map_err(status)?;
+                checked += 1;
+                for s in stalls(&view.workflow.workflow, &view.state, now, &rules, &deputies) {
+                    if person.as_ref().is_some_and(|p| !s.must_act.contains(p)) {
+                        continue;
+                    }
+                    let meta = &view.state.meta;
+                    items.push(pb::StalledItem {
+                        transition_id: view.id.clone(),
+                        service_name: meta.service_name.clone(),
+                        service_version: meta.service_version.clone(),
+                        workflow_name: meta.workflow.to_string(),
+                        kind: s.kind.as_str().to_owned(),
+                        node_id: s.node.as_ref().map(ToString::to_string).unwrap_or_default(),
+                        title: s.title.clone(),
+                        reason: s.reason.clone(),
+                        since: Some(convert::timestamp(s.since)),
+                        days_late: u32::try_from(s.late(now).num_days().max(0)).unwrap_or(u32::MAX),
+                        must_act: s.must_act.iter().map(ToString::to_string).collect(),
+                        unfilled_role: s
+                            .unfilled_role
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default(),
+                    });
+                }
+            }
+            match page.next_page_token {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        items.sort_by_key(|i| i.since.as_ref().map(|t| (t.seconds, t.nanos)));
+        items.truncate(MAX_ITEMS);
+        Ok(Response::new(pb::ListStalledResponse {
+            items,
+            transitions_checked: checked,
+        }))
+    }
+}
