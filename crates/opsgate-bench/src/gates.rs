@@ -122,6 +122,34 @@ async fn gate_checks(
     Ok(tally)
 }
 
+/// `ListStalled` over every stored transition, timed a few times (one client, nothing else).
+async fn stalled_list(channel: Channel) -> anyhow::Result<()> {
+    let mut audit = opsgate_proto::v1::audit_service_client::AuditServiceClient::new(channel)
+        .max_decoding_message_size(64 * 1024 * 1024);
+    let mut took = Vec::new();
+    let mut rows = 0;
+    let mut checked = 0;
+    for _ in 0..3 {
+        let at = Instant::now();
+        let answer = audit
+            .list_stalled(crate::handover::acting(
+                "bench smo",
+                pb::ListStalledRequest::default(),
+            ))
+            .await?
+            .into_inner();
+        took.push(at.elapsed().as_secs_f64() * 1000.0);
+        rows = answer.items.len();
+        checked = answer.transitions_checked;
+    }
+    took.sort_by(f64::total_cmp);
+    println!(
+        "  ListStalled over {checked} active transitions: {:.0} / {:.0} / {:.0} ms (min / median / max of 3), {rows} rows",
+        took[0], took[1], took[2]
+    );
+    Ok(())
+}
+
 pub async fn run(
     backends: &[String],
     postgres_url: Option<&str>,
@@ -231,6 +259,7 @@ pub async fn run(
             "    = {:.2} of the rate without authentication (the same writes alongside)",
             authenticated.rate() / checks.rate()
         );
+        stalled_list(channel.clone()).await?;
         server.stop().await?;
         db.drop_it().await?;
     }
