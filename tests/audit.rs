@@ -295,14 +295,14 @@ async fn the_stalled_list_names_who_must_act() {
             .map(|i| (i.kind.as_str(), i.node_id.as_str()))
             .collect();
         assert!(kinds.contains(&("idle", "")), "{kinds:?}");
-        let review = list
+        let waiting = list
             .items
             .iter()
             .find(|i| i.kind == "awaiting_review")
             .unwrap_or_else(|| panic!("{kinds:?}"));
-        assert_eq!(review.node_id, "support-contacts");
-        assert_eq!(review.must_act, ["Dana", "Dee"]);
-        assert_eq!(review.days_late, 8);
+        assert_eq!(waiting.node_id, "support-contacts");
+        assert_eq!(waiting.must_act, ["Dana", "Dee"]);
+        assert_eq!(waiting.days_late, 8);
         let idle = list.items.iter().find(|i| i.kind == "idle").unwrap();
         assert!(
             idle.must_act.contains(&"Pat".to_owned()),
@@ -334,6 +334,52 @@ async fn the_stalled_list_names_who_must_act() {
         })
         .await;
         assert!(none.items.is_empty());
+
+        // Not idle (Dee approves today for Dana), yet the SLA is overdue: the transition is
+        // found by its stall index, not by idleness.
+        review(
+            &mut c,
+            &id,
+            "support-contacts",
+            pb::ReviewDecision::Approve,
+            "",
+            "Dee",
+        )
+        .await
+        .unwrap_err(); // Dee's delegation ended at day 30
+        review(
+            &mut c,
+            &id,
+            "support-contacts",
+            pb::ReviewDecision::Approve,
+            "",
+            "Dana",
+        )
+        .await
+        .unwrap();
+        let list = stalled(pb::ListStalledRequest::default()).await;
+        assert!(
+            list.items.iter().all(|i| i.kind == "overdue"),
+            "{:#?}",
+            list.items
+        );
+        assert!(
+            list.items.iter().any(|i| i.node_id == "sla"),
+            "{:#?}",
+            list.items
+        );
+        // The SLA submitted at day 75 and not reviewed by day 81: found by its submission time.
+        submit(&mut c, &id, "sla", "Pat").await.unwrap();
+        offset.store(81 * 86_400, Ordering::SeqCst);
+        let list = stalled(pb::ListStalledRequest::default()).await;
+        let kinds: Vec<(&str, &str)> = list
+            .items
+            .iter()
+            .map(|i| (i.kind.as_str(), i.node_id.as_str()))
+            .collect();
+        assert!(kinds.contains(&("awaiting_review", "sla")), "{kinds:?}");
+        assert!(!kinds.iter().any(|(k, _)| *k == "idle"), "{kinds:?}");
+        assert_eq!(list.transitions_checked, 1);
         server.stop().await;
     }
 }

@@ -10,6 +10,7 @@ mod m20261123_000004_api_tokens;
 mod m20261123_000005_idempotency;
 mod m20261124_000006_identity;
 mod m20261124_000007_event_chain;
+mod m20261124_000008_stall_index;
 
 /// Every migration in order.
 #[derive(Debug)]
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_idempotency::Migration),
             Box::new(m20261124_000006_identity::Migration),
             Box::new(m20261124_000007_event_chain::Migration),
+            Box::new(m20261124_000008_stall_index::Migration),
         ]
     }
 }

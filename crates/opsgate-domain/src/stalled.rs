@@ -78,6 +78,65 @@ impl Stall {
     }
 }
 
+/// What the stalled list looks for, kept on the transition row so that a query finds the
+/// candidates without reading every state: each is independent of the moment asked at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StallIndex {
+    /// The earliest due date of work not done.
+    pub next_due: Option<NaiveDate>,
+    /// The earliest submission still waiting for review.
+    pub oldest_submission: Option<DateTime<Utc>>,
+    /// The most times one deliverable was sent back.
+    pub most_bounces: u32,
+    /// When the gate opened, while it is open.
+    pub gate_open_since: Option<DateTime<Utc>>,
+}
+
+impl StallIndex {
+    /// The index of `state`: [`stalls`] finds nothing but idleness in a transition whose index
+    /// does not qualify.
+    pub fn of(workflow: &Workflow, state: &TransitionState) -> Self {
+        let mut index = Self::default();
+        for (i, node) in workflow.nodes().iter().enumerate() {
+            let ns = &state.nodes[i];
+            if ns.counts_as_done()
+                || (node.after_go_live && state.status == TransitionStatus::Active)
+            {
+                continue;
+            }
+            if let Some(due) = due_date(workflow, state, i) {
+                index.next_due = Some(index.next_due.map_or(due, |d| d.min(due)));
+            }
+            if ns.status == NodeStatus::Submitted {
+                let at = ns.updated_at;
+                index.oldest_submission = Some(index.oldest_submission.map_or(at, |o| o.min(at)));
+            }
+            index.most_bounces = index.most_bounces.max(bounces(ns));
+            if i == workflow.gate() && ns.status == NodeStatus::Open {
+                index.gate_open_since = Some(ns.updated_at);
+            }
+        }
+        index
+    }
+
+    /// Whether [`stalls`] can find anything at `now` under `rules` (idleness is the transition
+    /// row's own `updated_at`, checked beside this).
+    pub fn qualifies(&self, now: DateTime<Utc>, rules: &StallRules) -> bool {
+        self.next_due.is_some_and(|d| d < now.date_naive())
+            || self
+                .oldest_submission
+                .is_some_and(|t| now - t > rules.review)
+            || self.most_bounces > rules.max_bounces
+            || self.gate_open_since.is_some_and(|t| now - t > rules.idle)
+    }
+}
+
+/// How often a deliverable was sent back: each resubmission followed a request for changes, and
+/// so does its current state when it is changes_requested.
+fn bounces(ns: &crate::transition::NodeState) -> u32 {
+    ns.round.saturating_sub(1) + u32::from(ns.status == NodeStatus::ChangesRequested)
+}
+
 /// The date a node's `due:` offset falls on in this transition.
 pub fn due_date(workflow: &Workflow, state: &TransitionState, i: usize) -> Option<NaiveDate> {
     let due = workflow.node(i).due?;
@@ -175,8 +234,7 @@ pub fn stalls(
                 ns.updated_at,
             );
         }
-        let bounces =
-            ns.round.saturating_sub(1) + u32::from(ns.status == NodeStatus::ChangesRequested);
+        let bounces = bounces(ns);
         if bounces > rules.max_bounces {
             push(
                 StallKind::Bounced,

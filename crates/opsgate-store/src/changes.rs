@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use opsgate_domain::hash::{StoredEvent, event_hash, hex};
+use opsgate_domain::stalled::StallIndex;
 use opsgate_domain::{Event, NodeState, TransitionState};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict};
 use sea_orm::{
@@ -211,6 +212,12 @@ impl Changes {
             CaseStatement::new(),
             CaseStatement::new(),
         );
+        let (mut due, mut submission, mut bounces, mut gate) = (
+            CaseStatement::new(),
+            CaseStatement::new(),
+            CaseStatement::new(),
+            CaseStatement::new(),
+        );
         for (e, before) in &changed {
             let id = e.view.id.as_str();
             let next = &e.view.state;
@@ -221,6 +228,11 @@ impl Changes {
             updated_at = updated_at.case(this(), Expr::val(next.updated_at));
             nodes = nodes.case(this(), Expr::val(snapshot(&next.nodes)?));
             head = head.case(this(), Expr::val(hex(&e.view.head)));
+            let index = StallIndex::of(&e.view.workflow.workflow, next);
+            due = due.case(this(), Expr::val(index.next_due));
+            submission = submission.case(this(), Expr::val(index.oldest_submission));
+            bounces = bounces.case(this(), Expr::val(most_bounces(&index)));
+            gate = gate.case(this(), Expr::val(index.gate_open_since));
         }
         let updated = transitions::Entity::update_many()
             .col_expr(transitions::Column::Seq, seq.into())
@@ -228,6 +240,10 @@ impl Changes {
             .col_expr(transitions::Column::UpdatedAt, updated_at.into())
             .col_expr(transitions::Column::Nodes, nodes.into())
             .col_expr(transitions::Column::HeadHash, head.into())
+            .col_expr(transitions::Column::NextDue, due.into())
+            .col_expr(transitions::Column::OldestSubmission, submission.into())
+            .col_expr(transitions::Column::MostBounces, bounces.into())
+            .col_expr(transitions::Column::GateOpenSince, gate.into())
             .filter(guard)
             .exec(conn)
             .await?;
@@ -250,8 +266,13 @@ fn snapshot(nodes: &[NodeState]) -> Result<String> {
     Ok(serde_json::to_string(&inline)?)
 }
 
+fn most_bounces(index: &StallIndex) -> i32 {
+    i32::try_from(index.most_bounces).unwrap_or(i32::MAX)
+}
+
 fn transition_row(view: &TransitionView) -> Result<transitions::ActiveModel> {
     let state = &view.state;
+    let index = StallIndex::of(&view.workflow.workflow, state);
     Ok(transitions::ActiveModel {
         id: Set(view.id.clone()),
         workflow_id: Set(view.workflow.id),
@@ -267,6 +288,10 @@ fn transition_row(view: &TransitionView) -> Result<transitions::ActiveModel> {
         updated_at: Set(state.updated_at),
         nodes: Set(Some(snapshot(&state.nodes)?)),
         head_hash: Set(Some(hex(&view.head))),
+        next_due: Set(index.next_due),
+        oldest_submission: Set(index.oldest_submission),
+        most_bounces: Set(Some(most_bounces(&index))),
+        gate_open_since: Set(index.gate_open_since),
     })
 }
 

@@ -132,7 +132,7 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
             }
             if matches!(format, Format::Table) {
                 eprintln!(
-                    "{} stalled in {} active transitions",
+                    "{} stalled ({} candidate transitions read)",
                     list.items.len(),
                     list.transitions_checked
                 );

@@ -1,9 +1,10 @@
 //! `AuditService.ListStalled`: what is stuck in the active transitions, why, since when, and
-//! who must act; the most overdue first, filtered by workflow, service or person.
+//! who must act; the most overdue first, filtered by workflow, service or person. The store
+//! finds the candidates by the stall index on the transition rows; only those are read.
 
 use chrono::Duration;
+use opsgate_domain::Actor;
 use opsgate_domain::stalled::{StallRules, stalls};
-use opsgate_domain::{Actor, TransitionStatus};
 use opsgate_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -11,7 +12,7 @@ use super::Api;
 use crate::convert;
 use crate::error::{domain_status, invalid_argument, status};
 
-/// Transitions read per page of the scan.
+/// Candidate transitions read per query.
 const SCAN_PAGE: u32 = 500;
 /// Most rows one answer holds (the most overdue).
 const MAX_ITEMS: usize = 5000;
@@ -55,21 +56,25 @@ impl Api {
         let deputies = self.store.delegations_in_force().await.map_err(status)?;
         let mut items = Vec::new();
         let mut checked = 0u64;
-        let mut token: Option<String> = None;
+        let mut after = String::new();
         loop {
-            let page = self
+            let ids = self
                 .store
-                .list_transitions(SCAN_PAGE, token.as_deref())
+                .stall_candidates(
+                    now,
+                    &rules,
+                    Some(workflow).filter(|w| !w.is_empty()),
+                    Some(service).filter(|s| !s.is_empty()),
+                    &after,
+                    SCAN_PAGE,
+                )
                 .await
                 .map_err(status)?;
-            for t in &page.transitions {
-                if t.status == TransitionStatus::Completed
-                    || (!workflow.is_empty() && t.workflow_name != workflow)
-                    || (!service.is_empty() && t.service_name != service)
-                {
-                    continue;
-                }
-                let view = self.store.get_transition(&t.id).await.map_err(status)?;
+            let Some(last) = ids.last().cloned() else {
+                break;
+            };
+            for id in &ids {
+                let view = self.store.get_transition(id).await.map_err(status)?;
                 checked += 1;
                 for s in stalls(&view.workflow.workflow, &view.state, now, &rules, &deputies) {
                     if person.as_ref().is_some_and(|p| !s.must_act.contains(p)) {
@@ -96,10 +101,7 @@ impl Api {
                     });
                 }
             }
-            match page.next_page_token {
-                Some(next) => token = Some(next),
-                None => break,
-            }
+            after = last;
         }
         items.sort_by_key(|i| i.since.as_ref().map(|t| (t.seconds, t.nanos)));
         items.truncate(MAX_ITEMS);

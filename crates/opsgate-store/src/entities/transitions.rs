@@ -26,6 +26,12 @@ pub struct Model {
     pub nodes: Option<String>,
     /// Hex hash of the last event: the head of the transition's hash chain.
     pub head_hash: Option<String>,
+    /// The stall index (`opsgate_domain::stalled::StallIndex`); `most_bounces` NULL on rows
+    /// not indexed yet.
+    pub next_due: Option<Date>,
+    pub oldest_submission: Option<DateTimeUtc>,
+    pub most_bounces: Option<i32>,
+    pub gate_open_since: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -622,6 +622,18 @@ fn check_state(wf: &Workflow, state: &TransitionState) -> std::result::Result<()
     if state.status == TransitionStatus::Completed {
         let accepted = state.nodes[wf.gate()].status == NodeStatus::Accepted;
         prop_assert!(accepted, "completed without an accepted handover");
+    } else {
+        // The stall index on the row finds exactly the transitions the stalled list reports.
+        use crate::stalled::{StallIndex, StallKind, StallRules, stalls};
+        let index = StallIndex::of(wf, state);
+        let rules = StallRules::default();
+        for days in [0, 6, 30, 400] {
+            let now = state.updated_at + chrono::Duration::days(days);
+            let found = stalls(wf, state, now, &rules, &[])
+                .iter()
+                .any(|s| s.kind != StallKind::Idle);
+            prop_assert_eq!(found, index.qualifies(now, &rules), "{} days on", days);
+        }
     }
     Ok(())
 }

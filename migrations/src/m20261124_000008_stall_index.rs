@@ -1,0 +1,78 @@
+//! The stall index on each transition row (`opsgate_domain::stalled::StallIndex`): the earliest
+//! due date of work not done, the oldest submission waiting for review, the most times one
+//! deliverable was sent back, and since when the gate is open. The stalled list queries these
+//! instead of reading every state. Rows from before have `most_bounces` NULL: always candidates
+//! until their next write fills them.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::{date_null, integer_null, timestamp_with_time_zone_null};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Transitions {
+    Table,
+    NextDue,
+    OldestSubmission,
+    MostBounces,
+    GateOpenSince,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite adds one at a time.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Transitions::Table)
+                    .add_column(date_null(Transitions::NextDue))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Transitions::Table)
+                    .add_column(timestamp_with_time_zone_null(Transitions::OldestSubmission))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Transitions::Table)
+                    .add_column(integer_null(Transitions::MostBounces))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Transitions::Table)
+                    .add_column(timestamp_with_time_zone_null(Transitions::GateOpenSince))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in [
+            Transitions::GateOpenSince,
+            Transitions::MostBounces,
+            Transitions::OldestSubmission,
+            Transitions::NextDue,
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Transitions::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
