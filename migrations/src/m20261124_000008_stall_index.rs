@@ -13,11 +13,23 @@ pub struct Migration;
 #[derive(DeriveIden)]
 enum Transitions {
     Table,
+    UpdatedAt,
     NextDue,
     OldestSubmission,
     MostBounces,
     GateOpenSince,
 }
+
+const INDEXES: [(&str, Transitions); 5] = [
+    ("transitions_updated_at", Transitions::UpdatedAt),
+    ("transitions_next_due", Transitions::NextDue),
+    (
+        "transitions_oldest_submission",
+        Transitions::OldestSubmission,
+    ),
+    ("transitions_most_bounces", Transitions::MostBounces),
+    ("transitions_gate_open_since", Transitions::GateOpenSince),
+];
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -54,10 +66,33 @@ impl MigrationTrait for Migration {
                     .add_column(timestamp_with_time_zone_null(Transitions::GateOpenSince))
                     .to_owned(),
             )
-            .await
+            .await?;
+        // One index per condition: each of the stalled list's queries is a range seek.
+        for (name, column) in INDEXES {
+            manager
+                .create_index(
+                    Index::create()
+                        .name(name)
+                        .table(Transitions::Table)
+                        .col(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for (name, _) in INDEXES {
+            manager
+                .drop_index(
+                    Index::drop()
+                        .name(name)
+                        .table(Transitions::Table)
+                        .to_owned(),
+                )
+                .await?;
+        }
         for column in [
             Transitions::GateOpenSince,
             Transitions::MostBounces,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use opsgate_domain::TransitionStatus;
 use opsgate_domain::hash::{GENESIS, StoredEvent, event_hash, hex, unhex32};
 use opsgate_domain::stalled::StallRules;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::entities::{events, transitions};
 use crate::{Error, Result, Store};
@@ -78,41 +78,45 @@ pub struct ExportedEvent {
 }
 
 impl Store {
-    /// Ids of the transitions the stalled list may report at `now` under `rules`, after `after`
-    /// (id order), at most `limit`: not completed, and idle, or with a stall index that
-    /// qualifies, or not indexed yet. Only of `workflow` / `service` when given.
+    /// Ids of the transitions the stalled list may report at `now` under `rules`, in id order:
+    /// not completed, and idle, or with a stall index that qualifies, or not indexed yet. One
+    /// query per condition, each a range seek on its own index, so that finding few among many
+    /// reads few. Only of `workflow` / `service` when given.
     pub async fn stall_candidates(
         &self,
         now: DateTime<Utc>,
         rules: &StallRules,
         workflow: Option<&str>,
         service: Option<&str>,
-        after: &str,
-        limit: u32,
     ) -> Result<Vec<String>> {
         use transitions::Column as C;
-        let may_stall = Condition::any()
-            .add(C::MostBounces.is_null())
-            .add(C::UpdatedAt.lt(now - rules.idle))
-            .add(C::NextDue.lt(now.date_naive()))
-            .add(C::OldestSubmission.lt(now - rules.review))
-            .add(C::MostBounces.gt(i64::from(rules.max_bounces)))
-            .add(C::GateOpenSince.lt(now - rules.idle));
-        let mut query = transitions::Entity::find()
-            .select_only()
-            .column(C::Id)
-            .filter(C::Status.ne(TransitionStatus::Completed.as_str()))
-            .filter(C::Id.gt(after))
-            .filter(may_stall)
-            .order_by_asc(C::Id)
-            .limit(u64::from(limit));
-        if let Some(w) = workflow {
-            query = query.filter(C::WorkflowName.eq(w));
+        let conditions = [
+            C::MostBounces.is_null(),
+            C::UpdatedAt.lt(now - rules.idle),
+            C::NextDue.lt(now.date_naive()),
+            C::OldestSubmission.lt(now - rules.review),
+            C::MostBounces.gt(i64::from(rules.max_bounces)),
+            C::GateOpenSince.lt(now - rules.idle),
+        ];
+        let mut ids: Vec<String> = Vec::new();
+        for condition in conditions {
+            let mut query = transitions::Entity::find()
+                .select_only()
+                .column(C::Id)
+                .filter(condition)
+                .filter(C::Status.ne(TransitionStatus::Completed.as_str()));
+            if let Some(w) = workflow {
+                query = query.filter(C::WorkflowName.eq(w));
+            }
+            if let Some(s) = service {
+                query = query.filter(C::ServiceName.eq(s));
+            }
+            let found: Vec<String> = query.into_tuple().all(&self.db).await?;
+            ids.extend(found);
         }
-        if let Some(s) = service {
-            query = query.filter(C::ServiceName.eq(s));
-        }
-        Ok(query.into_tuple().all(&self.db).await?)
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
     }
 
     /// Checks the chain of transition `only`, or of every transition: each event's hash against

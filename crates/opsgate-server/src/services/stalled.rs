@@ -12,8 +12,6 @@ use super::Api;
 use crate::convert;
 use crate::error::{domain_status, invalid_argument, status};
 
-/// Candidate transitions read per query.
-const SCAN_PAGE: u32 = 500;
 /// Most rows one answer holds (the most overdue).
 const MAX_ITEMS: usize = 5000;
 /// Largest threshold, in days.
@@ -56,52 +54,43 @@ impl Api {
         let deputies = self.store.delegations_in_force().await.map_err(status)?;
         let mut items = Vec::new();
         let mut checked = 0u64;
-        let mut after = String::new();
-        loop {
-            let ids = self
-                .store
-                .stall_candidates(
-                    now,
-                    &rules,
-                    Some(workflow).filter(|w| !w.is_empty()),
-                    Some(service).filter(|s| !s.is_empty()),
-                    &after,
-                    SCAN_PAGE,
-                )
-                .await
-                .map_err(status)?;
-            let Some(last) = ids.last().cloned() else {
-                break;
-            };
-            for id in &ids {
-                let view = self.store.get_transition(id).await.map_err(status)?;
-                checked += 1;
-                for s in stalls(&view.workflow.workflow, &view.state, now, &rules, &deputies) {
-                    if person.as_ref().is_some_and(|p| !s.must_act.contains(p)) {
-                        continue;
-                    }
-                    let meta = &view.state.meta;
-                    items.push(pb::StalledItem {
-                        transition_id: view.id.clone(),
-                        service_name: meta.service_name.clone(),
-                        service_version: meta.service_version.clone(),
-                        workflow_name: meta.workflow.to_string(),
-                        kind: s.kind.as_str().to_owned(),
-                        node_id: s.node.as_ref().map(ToString::to_string).unwrap_or_default(),
-                        title: s.title.clone(),
-                        reason: s.reason.clone(),
-                        since: Some(convert::timestamp(s.since)),
-                        days_late: u32::try_from(s.late(now).num_days().max(0)).unwrap_or(u32::MAX),
-                        must_act: s.must_act.iter().map(ToString::to_string).collect(),
-                        unfilled_role: s
-                            .unfilled_role
-                            .as_ref()
-                            .map(ToString::to_string)
-                            .unwrap_or_default(),
-                    });
+        let ids = self
+            .store
+            .stall_candidates(
+                now,
+                &rules,
+                Some(workflow).filter(|w| !w.is_empty()),
+                Some(service).filter(|s| !s.is_empty()),
+            )
+            .await
+            .map_err(status)?;
+        for id in &ids {
+            let view = self.store.get_transition(id).await.map_err(status)?;
+            checked += 1;
+            for s in stalls(&view.workflow.workflow, &view.state, now, &rules, &deputies) {
+                if person.as_ref().is_some_and(|p| !s.must_act.contains(p)) {
+                    continue;
                 }
+                let meta = &view.state.meta;
+                items.push(pb::StalledItem {
+                    transition_id: view.id.clone(),
+                    service_name: meta.service_name.clone(),
+                    service_version: meta.service_version.clone(),
+                    workflow_name: meta.workflow.to_string(),
+                    kind: s.kind.as_str().to_owned(),
+                    node_id: s.node.as_ref().map(ToString::to_string).unwrap_or_default(),
+                    title: s.title.clone(),
+                    reason: s.reason.clone(),
+                    since: Some(convert::timestamp(s.since)),
+                    days_late: u32::try_from(s.late(now).num_days().max(0)).unwrap_or(u32::MAX),
+                    must_act: s.must_act.iter().map(ToString::to_string).collect(),
+                    unfilled_role: s
+                        .unfilled_role
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                });
             }
-            after = last;
         }
         items.sort_by_key(|i| i.since.as_ref().map(|t| (t.seconds, t.nanos)));
         items.truncate(MAX_ITEMS);
