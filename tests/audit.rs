@@ -226,19 +226,14 @@ async fn the_migration_chains_an_existing_log_exactly_as_the_server_does() {
 /// deputy standing in; filters by person and service.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stalled_list_names_who_must_act() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicI64, Ordering};
     for db in TestDb::all().await {
-        let offset = Arc::new(AtomicI64::new(0));
-        let shift = offset.clone();
+        let time = opsgate_tests::MovingClock::default();
         let server = TestServer::start_config(
             &db,
             opsgate_server::Config {
                 workflows_dir: Some(opsgate_tests::workflows_dir()),
                 insecure_dev: true,
-                clock: opsgate_store::Clock::from_fn(move || {
-                    chrono::Utc::now() + chrono::Duration::seconds(shift.load(Ordering::SeqCst))
-                }),
+                clock: time.clock(),
                 ..opsgate_server::Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
             },
         )
@@ -287,7 +282,7 @@ async fn the_stalled_list_names_who_must_act() {
             .await
             .unwrap();
         // Eight days later, nothing has happened.
-        offset.store(8 * 86_400, Ordering::SeqCst);
+        time.set_days(8);
         let list = stalled(pb::ListStalledRequest::default()).await;
         let kinds: Vec<(&str, &str)> = list
             .items
@@ -311,7 +306,7 @@ async fn the_stalled_list_names_who_must_act() {
         );
 
         // Seventy-five days in, the SLA (due 20 days before go-live, 90 days out) is overdue.
-        offset.store(75 * 86_400, Ordering::SeqCst);
+        time.set_days(75);
         let list = stalled(pb::ListStalledRequest {
             person: "Pat".into(),
             ..Default::default()
@@ -370,7 +365,7 @@ async fn the_stalled_list_names_who_must_act() {
         );
         // The SLA submitted at day 75 and not reviewed by day 81: found by its submission time.
         submit(&mut c, &id, "sla", "Pat").await.unwrap();
-        offset.store(81 * 86_400, Ordering::SeqCst);
+        time.set_days(81);
         let list = stalled(pb::ListStalledRequest::default()).await;
         let kinds: Vec<(&str, &str)> = list
             .items

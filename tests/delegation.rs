@@ -6,12 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{Duration, Utc};
 use opsgate_proto::v1 as pb;
 use opsgate_server::Config;
-use opsgate_store::Clock;
 use opsgate_tests::{
     Clients, Credentials, TestDb, TestServer, bearer, create_token, get, review, start, status_of,
     submit, workflows_dir,
@@ -271,10 +269,8 @@ async fn nobody_approves_their_own_work_through_a_deputy() {
 async fn a_waiver_opens_the_gate_until_it_ends_then_the_gate_closes_again() {
     for db in TestDb::all().await {
         // The server's clock: real time plus an offset the test moves.
-        let offset = Arc::new(AtomicI64::new(0));
-        let shift = offset.clone();
-        let clock =
-            Clock::from_fn(move || Utc::now() + Duration::seconds(shift.load(Ordering::SeqCst)));
+        let time = opsgate_tests::MovingClock::default();
+        let clock = time.clock();
         let server = TestServer::start_config(
             &db,
             Config {
@@ -365,7 +361,7 @@ async fn a_waiver_opens_the_gate_until_it_ends_then_the_gate_closes_again() {
         assert_eq!(open.waivers[0].reason, "signed on paper; the scan follows");
 
         // Three days later the waiver has ended: the gate is closed, and the log says why.
-        offset.store(3 * 86_400, Ordering::SeqCst);
+        time.set_days(3);
         let closed = gate(&c).await;
         assert!(!closed.open, "{}", closed.summary);
         assert!(closed.waivers.is_empty());

@@ -181,6 +181,22 @@ async fn trusting(platform: &Platform, db: &TestDb) -> TestServer {
     .await
 }
 
+/// [`trusting`], with Pat's transition of payroll 2.0 started.
+async fn trusting_with_payroll(
+    platform: &Platform,
+    db: &TestDb,
+) -> (TestServer, opsgate_tests::Clients) {
+    let server = trusting(platform, db).await;
+    let c = server.clients().await;
+    let pat = create_token(&server.url, BOOTSTRAP, "Pat", &["project_manager"]).await;
+    c.transitions
+        .clone()
+        .start_transition(bearer(&pat, start_payroll("2.0")))
+        .await
+        .unwrap();
+    (server, c)
+}
+
 fn gate_of(service: &str, version: &str) -> pb::CheckGateRequest {
     pb::CheckGateRequest {
         target: Some(pb::check_gate_request::Target::Service(pb::ServiceRef {
@@ -348,14 +364,7 @@ async fn forged_expired_and_misdirected_tokens_are_unauthenticated() {
     let key = Key::new("k1", 7);
     platform.publish(&key);
     let db = TestDb::sqlite();
-    let server = trusting(&platform, &db).await;
-    let c = server.clients().await;
-    let pat = create_token(&server.url, BOOTSTRAP, "Pat", &["project_manager"]).await;
-    c.transitions
-        .clone()
-        .start_transition(bearer(&pat, start_payroll("2.0")))
-        .await
-        .unwrap();
+    let (server, c) = trusting_with_payroll(&platform, &db).await;
     let good = platform.claims("acme/payroll");
     check(&c, &key.sign(&good), "payroll").await.unwrap();
 
@@ -455,14 +464,7 @@ async fn an_unknown_kid_refreshes_the_keys_once() {
     let old = Key::new("2026-10", 7);
     platform.publish(&old);
     let db = TestDb::sqlite();
-    let server = trusting(&platform, &db).await;
-    let c = server.clients().await;
-    let pat = create_token(&server.url, BOOTSTRAP, "Pat", &["project_manager"]).await;
-    c.transitions
-        .clone()
-        .start_transition(bearer(&pat, start_payroll("2.0")))
-        .await
-        .unwrap();
+    let (server, c) = trusting_with_payroll(&platform, &db).await;
     check(&c, &old.sign(&platform.claims("acme/payroll")), "payroll")
         .await
         .unwrap();

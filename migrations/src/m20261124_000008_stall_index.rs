@@ -35,38 +35,21 @@ const INDEXES: [(&str, Transitions); 5] = [
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // One column per statement: SQLite adds one at a time.
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Transitions::Table)
-                    .add_column(date_null(Transitions::NextDue))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Transitions::Table)
-                    .add_column(timestamp_with_time_zone_null(Transitions::OldestSubmission))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Transitions::Table)
-                    .add_column(integer_null(Transitions::MostBounces))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Transitions::Table)
-                    .add_column(timestamp_with_time_zone_null(Transitions::GateOpenSince))
-                    .to_owned(),
-            )
-            .await?;
+        for column in [
+            date_null(Transitions::NextDue),
+            timestamp_with_time_zone_null(Transitions::OldestSubmission),
+            integer_null(Transitions::MostBounces),
+            timestamp_with_time_zone_null(Transitions::GateOpenSince),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Transitions::Table)
+                        .add_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
         // One index per condition: each of the stalled list's queries is a range seek.
         for (name, column) in INDEXES {
             manager

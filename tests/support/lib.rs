@@ -634,3 +634,26 @@ pub async fn call_empty(url: &str, method: &str, token: Option<&str>) -> tonic::
         .await;
     result.map_or_else(|s| s.code(), |_| tonic::Code::Ok)
 }
+
+/// The server's clock in a test: real time plus an offset the test moves forward.
+#[derive(Debug, Clone, Default)]
+pub struct MovingClock {
+    offset_seconds: std::sync::Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl MovingClock {
+    /// The store clock to start a server with; it follows this one's offset.
+    pub fn clock(&self) -> opsgate_store::Clock {
+        let offset = self.offset_seconds.clone();
+        opsgate_store::Clock::from_fn(move || {
+            chrono::Utc::now()
+                + chrono::Duration::seconds(offset.load(std::sync::atomic::Ordering::SeqCst))
+        })
+    }
+
+    /// From now on the server's time is `days` after real time.
+    pub fn set_days(&self, days: i64) {
+        self.offset_seconds
+            .store(days * 86_400, std::sync::atomic::Ordering::SeqCst);
+    }
+}
