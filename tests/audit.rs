@@ -205,8 +205,17 @@ async fn the_migration_chains_an_existing_log_exactly_as_the_server_does() {
             (conn, out)
         };
         let (conn, written) = hashes(conn).await;
-        // A database from before the chain: the migration undone, then applied again.
-        opsgate_migration::Migrator::down(&conn, Some(1))
+        // A database from before the chain: the chain's migration (and the stall index after
+        // it) undone, then applied again.
+        let applied = opsgate_migration::Migrator::get_applied_migrations(&conn)
+            .await
+            .unwrap();
+        let since_chain = applied.len()
+            - applied
+                .iter()
+                .position(|m| m.name() == "m20261124_000007_event_chain")
+                .unwrap();
+        opsgate_migration::Migrator::down(&conn, Some(u32::try_from(since_chain).unwrap()))
             .await
             .unwrap();
         opsgate_migration::Migrator::up(&conn, None).await.unwrap();
