@@ -63,7 +63,7 @@ impl Decoder for Raw {
     }
 }
 
-const METHODS: [&str; 24] = [
+const METHODS: [&str; 26] = [
     "/opsgate.v1.WorkflowService/RegisterWorkflow",
     "/opsgate.v1.WorkflowService/GetWorkflow",
     "/opsgate.v1.WorkflowService/ListWorkflows",
@@ -88,6 +88,8 @@ const METHODS: [&str; 24] = [
     "/opsgate.v1.AuditService/VerifyLog",
     "/opsgate.v1.AuditService/ExportEvents",
     "/opsgate.v1.AuditService/ListStalled",
+    "/opsgate.v1.AuditService/GetForecast",
+    "/opsgate.v1.AuditService/GetKpis",
 ];
 
 /// Every method of the published contract is in [`METHODS`] (a new RPC gets hostile bytes too).

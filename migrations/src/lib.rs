@@ -11,6 +11,7 @@ mod m20261123_000005_idempotency;
 mod m20261124_000006_identity;
 mod m20261124_000007_event_chain;
 mod m20261124_000008_stall_index;
+mod m20261206_000009_facts;
 
 /// Every migration in order.
 #[derive(Debug)]
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_identity::Migration),
             Box::new(m20261124_000007_event_chain::Migration),
             Box::new(m20261124_000008_stall_index::Migration),
+            Box::new(m20261206_000009_facts::Migration),
         ]
     }
 }

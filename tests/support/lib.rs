@@ -635,20 +635,31 @@ pub async fn call_empty(url: &str, method: &str, token: Option<&str>) -> tonic::
     result.map_or_else(|s| s.code(), |_| tonic::Code::Ok)
 }
 
-/// The server's clock in a test: real time plus an offset the test moves forward.
+/// The server's clock in a test: real time plus an offset the test moves forward, or a moment
+/// the test pins.
 #[derive(Debug, Clone, Default)]
 pub struct MovingClock {
     offset_seconds: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    pinned: std::sync::Arc<std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>>,
 }
 
 impl MovingClock {
-    /// The store clock to start a server with; it follows this one's offset.
+    /// The store clock to start a server with; it follows this one's offset or pinned moment.
     pub fn clock(&self) -> opsgate_store::Clock {
         let offset = self.offset_seconds.clone();
+        let pinned = self.pinned.clone();
         opsgate_store::Clock::from_fn(move || {
+            if let Some(at) = *pinned.lock().unwrap() {
+                return at;
+            }
             chrono::Utc::now()
                 + chrono::Duration::seconds(offset.load(std::sync::atomic::Ordering::SeqCst))
         })
+    }
+
+    /// From now on the server's time is exactly `at`, until pinned again.
+    pub fn pin(&self, at: chrono::DateTime<chrono::Utc>) {
+        *self.pinned.lock().unwrap() = Some(at);
     }
 
     /// From now on the server's time is `days` after real time.

@@ -2,9 +2,11 @@
 
 pub mod access;
 pub mod error;
+pub mod forecast;
 pub mod gate;
 pub mod hash;
 pub mod ids;
+pub mod kpi;
 pub mod stalled;
 pub mod transition;
 pub mod workflow;

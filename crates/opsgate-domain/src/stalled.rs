@@ -108,7 +108,7 @@ impl StallIndex {
                 index.next_due = Some(index.next_due.map_or(due, |d| d.min(due)));
             }
             if ns.status == NodeStatus::Submitted {
-                let at = ns.updated_at;
+                let at = ns.submitted_at.unwrap_or(ns.updated_at);
                 index.oldest_submission = Some(index.oldest_submission.map_or(at, |o| o.min(at)));
             }
             index.most_bounces = index.most_bounces.max(bounces(ns));
@@ -223,15 +223,16 @@ pub fn stalls(
                 due.and_hms_opt(0, 0, 0).map_or(now, |d| d.and_utc()),
             );
         }
-        if ns.status == NodeStatus::Submitted && now - ns.updated_at > rules.review {
+        let submitted = ns.submitted_at.unwrap_or(ns.updated_at);
+        if ns.status == NodeStatus::Submitted && now - submitted > rules.review {
             push(
                 StallKind::AwaitingReview,
                 format!(
                     "submitted {} and not reviewed for {} days",
-                    ns.updated_at.format("%Y-%m-%d"),
-                    (now - ns.updated_at).num_days()
+                    submitted.format("%Y-%m-%d"),
+                    (now - submitted).num_days()
                 ),
-                ns.updated_at,
+                submitted,
             );
         }
         let bounces = bounces(ns);

@@ -134,6 +134,13 @@ pub const ACCESS: &[(&str, Needs)] = &[
         "opsgate.v1.AuditService/ListStalled",
         Needs::OneOf(&[Access::Auditor, Access::Smo]),
     ),
+    // One transition's forecast for whoever may read it; every one's for the SMO and
+    // auditors, and the ones they take part in for anyone else (the service filters).
+    ("opsgate.v1.AuditService/GetForecast", Needs::Read),
+    (
+        "opsgate.v1.AuditService/GetKpis",
+        Needs::OneOf(&[Access::Auditor, Access::Smo]),
+    ),
     (
         "opsgate.v1.IdentityService/RevokeDelegation",
         Needs::OneOf(REVIEWERS),

@@ -1,5 +1,6 @@
-//! The changes one write transaction has decided, and their flush: at most four statements
-//! whatever the number of writes (new rows, one guarded update, one node upsert, one event insert).
+//! The changes one write transaction has decided, and their flush: at most five statements
+//! whatever the number of writes (new rows, one guarded update, one node upsert, one event insert,
+//! one insert of the KPI facts the events made).
 
 use std::collections::HashMap;
 
@@ -12,7 +13,7 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
 };
 
-use crate::entities::{events, node_states, transitions};
+use crate::entities::{events, facts, node_states, transitions};
 use crate::error::is_unique_violation;
 use crate::transitions::{TransitionView, i64_of};
 use crate::{Error, Result};
@@ -25,6 +26,8 @@ struct Entry {
     before: Option<TransitionState>,
     /// The event rows, hashes chained.
     events: Vec<events::ActiveModel>,
+    /// The KPI facts the events made.
+    facts: Vec<facts::ActiveModel>,
 }
 
 /// Decided but unwritten changes, in decision order, at most one entry per transition.
@@ -64,6 +67,7 @@ impl Changes {
             view,
             before: None,
             events,
+            facts: Vec::new(),
         });
     }
 
@@ -73,12 +77,14 @@ impl Changes {
         before: TransitionView,
         after: TransitionView,
         events: Vec<events::ActiveModel>,
+        facts: Vec<facts::ActiveModel>,
     ) {
         match self.by_id.get(&after.id) {
             Some(&i) => {
                 let entry = &mut self.entries[i];
                 entry.view = after;
                 entry.events.extend(events);
+                entry.facts.extend(facts);
             }
             None => {
                 self.by_id.insert(after.id.clone(), self.entries.len());
@@ -86,6 +92,7 @@ impl Changes {
                     view: after,
                     before: Some(before.state),
                     events,
+                    facts,
                 });
             }
         }
@@ -138,6 +145,7 @@ impl Changes {
         }
         let mut nodes = Vec::new();
         let mut new_events = Vec::new();
+        let mut new_facts = Vec::new();
         for e in &self.entries {
             let id = e.view.id.as_str();
             for (i, (node, state)) in e
@@ -157,6 +165,7 @@ impl Changes {
                 }
             }
             new_events.extend(e.events.iter().cloned());
+            new_facts.extend(e.facts.iter().cloned());
         }
         if !nodes.is_empty() {
             node_states::Entity::insert_many(nodes)
@@ -189,6 +198,11 @@ impl Changes {
                         e.into()
                     }
                 })?;
+        }
+        if !new_facts.is_empty() {
+            facts::Entity::insert_many(new_facts)
+                .exec_without_returning(conn)
+                .await?;
         }
         Ok(true)
     }
@@ -307,6 +321,33 @@ fn node_row(
         detail: Set(serde_json::to_string(state)?),
         updated_at: Set(state.updated_at),
     })
+}
+
+/// The KPI fact rows of `events`, appended to transition `view` (its state before them).
+pub(crate) fn fact_rows(
+    view: &TransitionView,
+    events: &[Event],
+) -> Result<Vec<facts::ActiveModel>> {
+    let workflow = &view.workflow.workflow;
+    opsgate_domain::kpi::facts(workflow, &view.state, events)
+        .into_iter()
+        .map(|f| {
+            Ok(facts::ActiveModel {
+                id: NotSet,
+                transition_id: Set(view.id.clone()),
+                workflow_name: Set(workflow.name().to_string()),
+                seq: Set(i64_of(f.seq)?),
+                kind: Set(f.kind.as_str().to_owned()),
+                at: Set(f.at),
+                node: Set(f.node.map(|n| n.to_string())),
+                actor: Set(f.actor),
+                label: Set(f.label),
+                seconds: Set(f.seconds),
+                count: Set(f.count),
+                flag: Set(f.flag),
+            })
+        })
+        .collect()
 }
 
 /// The rows of `events` of transition `transition_id`, each hash chained to the one before,

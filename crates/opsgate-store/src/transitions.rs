@@ -12,8 +12,8 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use crate::changes::{Changes, event_rows};
-use crate::entities::{events, node_states, transitions};
+use crate::changes::{Changes, event_rows, fact_rows};
+use crate::entities::{events, facts, node_states, transitions};
 use crate::workflows::WorkflowRecord;
 use crate::writer::Write;
 use crate::{Error, MAX_PAGE_SIZE, Result, Store};
@@ -85,6 +85,7 @@ pub(crate) struct Executed {
     pub before: TransitionView,
     pub after: TransitionView,
     pub events: Vec<events::ActiveModel>,
+    pub facts: Vec<facts::ActiveModel>,
 }
 
 pub(crate) fn i64_of(seq: u64) -> Result<i64> {
@@ -308,6 +309,7 @@ impl Store {
                     .execute(&view.workflow.workflow, command.clone(), acting.clone(), at);
             match decided {
                 Ok((next, events)) => {
+                    let facts = fact_rows(&view, &events)?;
                     let (events, head) = event_rows(&view.id, view.head, &events)?;
                     let after = TransitionView {
                         id: view.id.clone(),
@@ -319,6 +321,7 @@ impl Store {
                         before: view,
                         after,
                         events,
+                        facts,
                     }));
                 }
                 Err(e) if checked => return Ok(Decided::Refused(e.into())),

@@ -235,8 +235,9 @@ impl Store {
                         before,
                         after,
                         events,
+                        facts,
                     }) => {
-                        changes.add_execute(before, after.clone(), events);
+                        changes.add_execute(before, after.clone(), events, facts);
                         Ok(after)
                     }
                     Decided::Refused(refused) => Err(refused),

@@ -1,5 +1,6 @@
-//! `opsgate audit stalled|verify|log|export`: what is stuck and on whom, and the tamper-evident
-//! event log; for the SMO and auditors.
+//! `opsgate audit stalled|forecast|kpis|verify|log|export`: what is stuck and on whom, when
+//! go-live will really happen, how the process performs, and the tamper-evident event log; for
+//! the SMO and auditors.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use opsgate_proto::v1 as pb;
 use crate::client::Context;
 use crate::output;
 
-/// How `audit stalled` prints.
+/// How `audit stalled`, `forecast` and `kpis` print.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub(crate) enum Format {
     Table,
@@ -44,6 +45,42 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// When go-live will really happen: the remaining critical path with each deliverable's
+    /// duration taken from past transitions of the workflow (the median of at least three),
+    /// the projected go-live against the target, and what drives a delay. One transition, or
+    /// every active one you take part in (every active one for the SMO and auditors), the
+    /// latest first.
+    Forecast {
+        /// Only this transition, node by node.
+        transition_id: Option<String>,
+        /// Only transitions of this workflow.
+        #[arg(long, value_name = "NAME")]
+        workflow: Option<String>,
+        /// Only transitions projected to miss their target go-live.
+        #[arg(long)]
+        late: bool,
+        /// table for people, json (one object a line) for scripts.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// How the transition process performs over a window (a year to now by default): lead time,
+    /// time in each state, approval latency per approver and role, first-pass approval and
+    /// send-backs per deliverable, on-time go-live, rejections and why, waivers, post-go-live
+    /// support; each figure with its sample count.
+    Kpis {
+        /// From this day (UTC) or RFC 3339 moment; a year before --until by default.
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Up to the end of this day (UTC) or this RFC 3339 moment; now by default.
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
+        /// Only transitions of this workflow.
+        #[arg(long, value_name = "NAME")]
+        workflow: Option<String>,
+        /// table for people, json for scripts.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Check the hash chain of one transition, or of all: exit 0 when whole, 1 naming the first
     /// event of each chain that was edited, removed, inserted or reordered.
     Verify {
@@ -68,6 +105,18 @@ pub(crate) enum Command {
 pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
     let mut client = ctx.audit().await?;
     match command {
+        Command::Forecast {
+            transition_id,
+            workflow,
+            late,
+            format,
+        } => crate::commands::insight::forecast(ctx, transition_id, workflow, late, format).await?,
+        Command::Kpis {
+            since,
+            until,
+            workflow,
+            format,
+        } => crate::commands::insight::kpis(ctx, since, until, workflow, format).await?,
         Command::Stalled {
             older_than,
             review_within,
@@ -126,9 +175,27 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
                             "days_late": i.days_late,
                             "must_act": i.must_act,
                             "unfilled_role": i.unfilled_role,
+                            "forecast": list
+                                .forecasts
+                                .iter()
+                                .find(|f| f.transition_id == i.transition_id)
+                                .map(crate::commands::insight::forecast_json),
                         })
                     ),
                 }
+            }
+            match format {
+                Format::Table if !list.forecasts.is_empty() => {
+                    println!("\nForecasts of the transitions listed:");
+                    for f in &list.forecasts {
+                        println!(
+                            "{} {}  ({})",
+                            f.service_name, f.service_version, f.transition_id
+                        );
+                        println!("{}", crate::commands::insight::forecast_line(f));
+                    }
+                }
+                Format::Table | Format::Json => {}
             }
             if matches!(format, Format::Table) {
                 eprintln!(

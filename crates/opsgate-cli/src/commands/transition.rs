@@ -131,6 +131,25 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
                 .transition
                 .context("server returned no transition")?;
             output::transition(&t);
+            if t.status == pb::TransitionStatus::Active as i32 {
+                let forecast = ctx
+                    .audit()
+                    .await?
+                    .get_forecast(ctx.reading(pb::GetForecastRequest {
+                        transition_id: t.id.clone(),
+                        ..Default::default()
+                    })?)
+                    .await;
+                match forecast {
+                    Ok(f) => {
+                        for f in &f.into_inner().forecasts {
+                            println!("{}", crate::commands::insight::forecast_line(f));
+                        }
+                    }
+                    // A server from before the forecast: the transition is shown all the same.
+                    Err(e) => eprintln!("(no forecast: {})", e.message()),
+                }
+            }
         }
         Command::Participants {
             transition_id,

@@ -216,6 +216,7 @@ impl TransitionState {
                 touch(self, i, NodeStatus::Submitted, true);
                 self.nodes[i].evidence = Some(evidence.clone());
                 self.nodes[i].submitted_by = Some(event.actor.clone());
+                self.nodes[i].submitted_at = Some(event.at);
                 self.nodes[i].approvals.clear();
                 self.nodes[i].deputies.clear();
                 self.nodes[i].round += 1;
@@ -269,6 +270,7 @@ impl TransitionState {
                     NodeKind::Deliverable(_) | NodeKind::Gate => NodeStatus::Open,
                 };
                 touch(self, i, status, false);
+                self.nodes[i].opened_at.get_or_insert(event.at);
                 self.complete_if_support_ended(workflow, i);
             }
             EventKind::NodeRelocked { node } => {

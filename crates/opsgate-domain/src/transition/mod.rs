@@ -154,6 +154,13 @@ pub struct NodeState {
     /// The SMO's waiver in force, if any: the node counts as done until it ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiver: Option<Waiver>,
+    /// When the node first opened (everything it needs done): the start of its work, which
+    /// the forecast and the KPIs measure from. Absent in states stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_at: Option<DateTime<Utc>>,
+    /// When the latest submission was made (partial approvals do not move it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -216,6 +223,8 @@ impl NodeState {
             approvals: Vec::new(),
             deputies: Vec::new(),
             waiver: None,
+            opened_at: None,
+            submitted_at: None,
             updated_at: at,
         }
     }

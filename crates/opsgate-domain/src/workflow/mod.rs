@@ -14,6 +14,7 @@ use std::fmt;
 use crate::ids::{Actor, NodeId, RoleName, WorkflowName};
 
 pub use parse::{MAX_NODES, MAX_SOURCE_BYTES};
+pub(crate) use plan::add as add_days;
 pub use plan::{Plan, PlanRow, due_date};
 pub use raw::json_schema;
 

@@ -32,7 +32,7 @@ pub struct Plan {
     pub late: Vec<usize>,
 }
 
-fn add(date: NaiveDate, days: i64) -> NaiveDate {
+pub(crate) fn add(date: NaiveDate, days: i64) -> NaiveDate {
     let shifted = if days >= 0 {
         date.checked_add_days(Days::new(days.unsigned_abs()))
     } else {
@@ -57,19 +57,7 @@ impl Workflow {
         let n = nodes.len();
         let effort = |i: usize| i64::from(nodes[i].effort_days);
 
-        // Forward pass: nothing starts before what it needs has finished.
-        let mut es = vec![start; n];
-        let mut ef = vec![start; n];
-        for i in 0..n {
-            es[i] = nodes[i]
-                .needs
-                .iter()
-                .map(|&j| ef[j])
-                .max()
-                .unwrap_or(start)
-                .max(start);
-            ef[i] = add(es[i], effort(i));
-        }
+        let (es, ef) = self.forward_pass(start, |i, earliest| (earliest, add(earliest, effort(i))));
 
         // Backward pass: finish by the own due date and in time for everything that needs the node.
         let due: Vec<Option<NaiveDate>> = nodes
@@ -111,18 +99,50 @@ impl Workflow {
             .map(|r| r.node)
             .collect();
 
-        // From the gate back along the need that finishes last.
-        let mut critical_path = vec![self.gate()];
-        let mut at = self.gate();
-        while let Some(&driver) = nodes[at].needs.iter().max_by_key(|&&j| (ef[j], j)) {
-            critical_path.push(driver);
-            at = driver;
-        }
-        critical_path.reverse();
+        let critical_path = self.critical_path(&ef);
         Plan {
             rows,
             critical_path,
             late,
         }
+    }
+
+    /// The forward pass of the critical path method: each node starts once everything it needs
+    /// has finished (not before `start`); `schedule(i, earliest_start)` gives its start and finish
+    /// (the plan adds the effort; the forecast keeps what is done and moves open work). Returns
+    /// the starts and finishes, indexed like the nodes.
+    pub(crate) fn forward_pass(
+        &self,
+        start: NaiveDate,
+        mut schedule: impl FnMut(usize, NaiveDate) -> (NaiveDate, NaiveDate),
+    ) -> (Vec<NaiveDate>, Vec<NaiveDate>) {
+        let nodes = self.nodes();
+        let mut es = vec![start; nodes.len()];
+        let mut ef = vec![start; nodes.len()];
+        for i in 0..nodes.len() {
+            let earliest = nodes[i]
+                .needs
+                .iter()
+                .map(|&j| ef[j])
+                .max()
+                .unwrap_or(start)
+                .max(start);
+            (es[i], ef[i]) = schedule(i, earliest);
+        }
+        (es, ef)
+    }
+
+    /// The chain of needs that sets the gate's date, first node first: from the gate back along
+    /// the need that finishes last.
+    pub(crate) fn critical_path(&self, finish: &[NaiveDate]) -> Vec<usize> {
+        let nodes = self.nodes();
+        let mut path = vec![self.gate()];
+        let mut at = self.gate();
+        while let Some(&driver) = nodes[at].needs.iter().max_by_key(|&&j| (finish[j], j)) {
+            path.push(driver);
+            at = driver;
+        }
+        path.reverse();
+        path
     }
 }

@@ -23,6 +23,20 @@ impl AuditService for Api {
         self.list_stalled_rpc(request).await
     }
 
+    async fn get_forecast(
+        &self,
+        request: Request<pb::GetForecastRequest>,
+    ) -> Result<Response<pb::GetForecastResponse>, Status> {
+        self.get_forecast_rpc(request).await
+    }
+
+    async fn get_kpis(
+        &self,
+        request: Request<pb::GetKpisRequest>,
+    ) -> Result<Response<pb::GetKpisResponse>, Status> {
+        self.get_kpis_rpc(request).await
+    }
+
     async fn verify_log(
         &self,
         request: Request<pb::VerifyLogRequest>,

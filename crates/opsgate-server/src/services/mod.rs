@@ -2,8 +2,10 @@
 
 mod audit;
 mod delegation;
+mod forecast;
 mod gate;
 mod identity;
+mod kpis;
 mod stalled;
 mod transition;
 mod waive;

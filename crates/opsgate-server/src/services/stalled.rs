@@ -1,6 +1,7 @@
 //! `AuditService.ListStalled`: what is stuck in the active transitions, why, since when, and
 //! who must act; the most overdue first, filtered by workflow, service or person. The store
-//! finds the candidates by the stall index on the transition rows; only those are read.
+//! finds the candidates by the stall index on the transition rows; only those are read. Each
+//! transition listed comes with its forecast.
 
 use chrono::Duration;
 use opsgate_domain::Actor;
@@ -9,6 +10,7 @@ use opsgate_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use super::Api;
+use super::forecast::Histories;
 use crate::convert;
 use crate::error::{domain_status, invalid_argument, status};
 
@@ -53,6 +55,7 @@ impl Api {
         let now = self.store.now();
         let deputies = self.store.delegations_in_force().await.map_err(status)?;
         let mut items = Vec::new();
+        let mut listed = std::collections::HashMap::new();
         let mut checked = 0u64;
         let ids = self
             .store
@@ -71,6 +74,9 @@ impl Api {
                 if person.as_ref().is_some_and(|p| !s.must_act.contains(p)) {
                     continue;
                 }
+                listed
+                    .entry(view.id.clone())
+                    .or_insert_with(|| view.clone());
                 let meta = &view.state.meta;
                 items.push(pb::StalledItem {
                     transition_id: view.id.clone(),
@@ -94,9 +100,21 @@ impl Api {
         }
         items.sort_by_key(|i| i.since.as_ref().map(|t| (t.seconds, t.nanos)));
         items.truncate(MAX_ITEMS);
+        let mut histories = Histories::default();
+        let mut forecasts = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for item in &items {
+            if seen.insert(item.transition_id.as_str())
+                && let Some(view) = listed.get(&item.transition_id)
+            {
+                forecasts.push(histories.forecast(self, view, now.date_naive()).await?);
+            }
+        }
+        forecasts.sort_by_key(|f| std::cmp::Reverse(f.days_late));
         Ok(Response::new(pb::ListStalledResponse {
             items,
             transitions_checked: checked,
+            forecasts,
         }))
     }
 }

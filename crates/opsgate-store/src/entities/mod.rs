@@ -3,6 +3,7 @@
 pub mod api_tokens;
 pub mod delegations;
 pub mod events;
+pub mod facts;
 pub mod idempotency_keys;
 pub mod node_states;
 pub mod transitions;

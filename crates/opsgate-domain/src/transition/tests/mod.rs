@@ -505,12 +505,14 @@ fn run_seeds(
 ) -> std::result::Result<(TransitionState, usize), TestCaseError> {
     let (mut state, mut log) = property_start(wf);
     let mut refused = 0;
+    let mut facts = Vec::new();
     for &seed in seeds {
         let (cmd, who) = command_of(wf, &state, seed);
         match state.execute(wf, cmd.clone(), who.clone(), at()) {
             Ok((next, events)) => {
                 check_allowed(wf, &state, &cmd, &who)?;
                 prop_assert_eq!(events.first().map(|e| e.seq), Some(state.seq + 1));
+                facts.extend(crate::kpi::facts(wf, &state, &events));
                 log.extend(events);
                 state = next;
             }
@@ -521,6 +523,8 @@ fn run_seeds(
         check_state(wf, &state)?;
     }
     prop_assert_eq!(TransitionState::replay(wf, &log).unwrap(), state.clone());
+    // The facts written with each command's events are those of the whole log replayed.
+    prop_assert_eq!(facts, crate::kpi::facts_of_log(wf, &log).unwrap());
     Ok((state, refused))
 }
 

@@ -1,0 +1,268 @@
+//! `facts`: the KPI measurements each event made (`opsgate_domain::kpi`), written in the same
+//! transaction as the event, so that KPIs are sums and counts in SQL and the forecast reads how
+//! long each deliverable took without replaying logs. Transitions stored before get their facts
+//! here, each log replayed against its own workflow version.
+
+use opsgate_domain::kpi::{Fact, facts_of_log};
+use opsgate_domain::{Actor, Event, EventKind, Workflow};
+use sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::{
+    big_integer, big_integer_null, big_pk_auto, boolean_null, string, string_null, text_null,
+    timestamp_with_time_zone,
+};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Facts {
+    Table,
+    Id,
+    TransitionId,
+    WorkflowName,
+    Seq,
+    Kind,
+    At,
+    Node,
+    Actor,
+    Label,
+    Seconds,
+    Count,
+    Flag,
+}
+
+#[derive(DeriveIden)]
+enum Transitions {
+    Table,
+    Id,
+    WorkflowId,
+    WorkflowName,
+}
+
+#[derive(DeriveIden)]
+enum Workflows {
+    Table,
+    Id,
+    Name,
+    Source,
+}
+
+#[derive(DeriveIden)]
+enum Events {
+    Table,
+    TransitionId,
+    Seq,
+    Actor,
+    At,
+    Payload,
+    Attribution,
+}
+
+/// Transitions filled per round trip of ids.
+const PAGE: u64 = 500;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Facts::Table)
+                    .col(big_pk_auto(Facts::Id))
+                    .col(string(Facts::TransitionId))
+                    .col(string(Facts::WorkflowName))
+                    .col(big_integer(Facts::Seq))
+                    .col(string(Facts::Kind))
+                    .col(timestamp_with_time_zone(Facts::At))
+                    .col(string_null(Facts::Node))
+                    .col(string_null(Facts::Actor))
+                    .col(text_null(Facts::Label))
+                    .col(big_integer_null(Facts::Seconds))
+                    .col(big_integer_null(Facts::Count))
+                    .col(boolean_null(Facts::Flag))
+                    .to_owned(),
+            )
+            .await?;
+        // The KPIs: one kind over a time range. The forecast: the latest durations of one node.
+        manager
+            .create_index(
+                Index::create()
+                    .name("facts_kind_at")
+                    .table(Facts::Table)
+                    .col(Facts::Kind)
+                    .col(Facts::At)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("facts_workflow_kind_node_at")
+                    .table(Facts::Table)
+                    .col(Facts::WorkflowName)
+                    .col(Facts::Kind)
+                    .col(Facts::Node)
+                    .col(Facts::At)
+                    .to_owned(),
+            )
+            .await?;
+        fill_existing(manager).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(Facts::Table).to_owned())
+            .await
+    }
+}
+
+/// Replays every stored transition's log against its workflow version and stores its facts.
+async fn fill_existing(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    let backend = manager.get_database_backend();
+    let mut workflows: std::collections::HashMap<i64, Workflow> = std::collections::HashMap::new();
+    let mut after = String::new();
+    loop {
+        let rows = db
+            .query_all_raw(
+                backend.build(
+                    Query::select()
+                        .columns([
+                            Transitions::Id,
+                            Transitions::WorkflowId,
+                            Transitions::WorkflowName,
+                        ])
+                        .from(Transitions::Table)
+                        .and_where(Expr::col(Transitions::Id).gt(after.clone()))
+                        .order_by(Transitions::Id, Order::Asc)
+                        .limit(PAGE),
+                ),
+            )
+            .await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for row in &rows {
+            let id: String = row.try_get("", "id")?;
+            let workflow_id: i64 = row.try_get("", "workflow_id")?;
+            let name: String = row.try_get("", "workflow_name")?;
+            let workflow = match workflows.entry(workflow_id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(load_workflow(db, backend, workflow_id).await?)
+                }
+            };
+            fill_one(db, backend, workflow, &id, &name).await?;
+            after = id;
+        }
+    }
+}
+
+async fn load_workflow(
+    db: &impl ConnectionTrait,
+    backend: DbBackend,
+    id: i64,
+) -> Result<Workflow, DbErr> {
+    let row = db
+        .query_one_raw(
+            backend.build(
+                Query::select()
+                    .columns([Workflows::Name, Workflows::Source])
+                    .from(Workflows::Table)
+                    .and_where(Expr::col(Workflows::Id).eq(id)),
+            ),
+        )
+        .await?
+        .ok_or_else(|| DbErr::Migration(format!("workflow {id} of a transition is missing")))?;
+    let name: String = row.try_get("", "name")?;
+    let source: String = row.try_get("", "source")?;
+    Workflow::parse(&name, &source)
+        .map_err(|e| DbErr::Migration(format!("stored workflow {name} (id {id}): {e}")))
+}
+
+async fn fill_one(
+    db: &impl ConnectionTrait,
+    backend: DbBackend,
+    workflow: &Workflow,
+    id: &str,
+    workflow_name: &str,
+) -> Result<(), DbErr> {
+    let rows = db
+        .query_all_raw(
+            backend.build(
+                Query::select()
+                    .columns([
+                        Events::Seq,
+                        Events::Actor,
+                        Events::At,
+                        Events::Payload,
+                        Events::Attribution,
+                    ])
+                    .from(Events::Table)
+                    .and_where(Expr::col(Events::TransitionId).eq(id))
+                    .order_by(Events::Seq, Order::Asc),
+            ),
+        )
+        .await?;
+    let corrupt = |what: String| DbErr::Migration(format!("transition {id}: {what}"));
+    let mut events = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let seq: i64 = row.try_get("", "seq")?;
+        let actor: String = row.try_get("", "actor")?;
+        let payload: String = row.try_get("", "payload")?;
+        let attribution: Option<String> = row.try_get("", "attribution")?;
+        events.push(Event {
+            seq: <u64 as TryFrom<i64>>::try_from(seq).map_err(|e| corrupt(e.to_string()))?,
+            at: row.try_get("", "at")?,
+            actor: Actor::parse(&actor).map_err(|e| corrupt(e.to_string()))?,
+            kind: serde_json::from_str::<EventKind>(&payload)
+                .map_err(|e| corrupt(e.to_string()))?,
+            attribution: match attribution {
+                Some(json) => serde_json::from_str(&json).map_err(|e| corrupt(e.to_string()))?,
+                None => Default::default(),
+            },
+        });
+    }
+    let facts = facts_of_log(workflow, &events).map_err(|e| corrupt(e.to_string()))?;
+    if facts.is_empty() {
+        return Ok(());
+    }
+    let mut insert = Query::insert();
+    insert.into_table(Facts::Table).columns([
+        Facts::TransitionId,
+        Facts::WorkflowName,
+        Facts::Seq,
+        Facts::Kind,
+        Facts::At,
+        Facts::Node,
+        Facts::Actor,
+        Facts::Label,
+        Facts::Seconds,
+        Facts::Count,
+        Facts::Flag,
+    ]);
+    for fact in &facts {
+        insert.values_panic(values(id, workflow_name, fact));
+    }
+    db.execute_raw(backend.build(&insert)).await?;
+    Ok(())
+}
+
+fn values(id: &str, workflow_name: &str, fact: &Fact) -> [SimpleExpr; 11] {
+    [
+        id.into(),
+        workflow_name.into(),
+        <i64 as TryFrom<u64>>::try_from(fact.seq)
+            .unwrap_or(i64::MAX)
+            .into(),
+        fact.kind.as_str().into(),
+        fact.at.into(),
+        fact.node.as_ref().map(ToString::to_string).into(),
+        fact.actor.clone().into(),
+        fact.label.clone().into(),
+        fact.seconds.into(),
+        fact.count.into(),
+        fact.flag.into(),
+    ]
+}
