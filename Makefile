@@ -1,16 +1,18 @@
 # opsgate: `make run` serves on an embedded SQLite database with ./workflows loaded; `make test` runs every test.
 CARGO ?= cargo
 LISTEN ?= 127.0.0.1:50051
+HTTP ?= 127.0.0.1:8080
 DATABASE_URL ?= sqlite://data/opsgate.db
 
 .PHONY: run test lint fmt build release bench soak
 
-## run: start a development server (--insecure-dev: x-opsgate-actor says who acts) on $(LISTEN)
+## run: start a development server (--insecure-dev: x-opsgate-actor says who acts) on $(LISTEN),
+## metrics on http://$(HTTP)/metrics,
 ## with $(DATABASE_URL) and the shipped workflows. Built with
 ## the workspace's feature set, so right after `make test` it starts without compiling again.
 run:
 	$(CARGO) build --workspace --bins
-	$${CARGO_TARGET_DIR:-target}/debug/opsgate serve --insecure-dev --listen $(LISTEN) --database-url $(DATABASE_URL) --workflows workflows
+	$${CARGO_TARGET_DIR:-target}/debug/opsgate serve --insecure-dev --listen $(LISTEN) --http $(HTTP) --database-url $(DATABASE_URL) --workflows workflows
 
 ## test: the whole suite; PostgreSQL tests also run when OPSGATE_TEST_POSTGRES_URL is set
 test:

@@ -355,13 +355,19 @@ async fn replicas_share_one_bootstrap_token() {
 
 /// The RPC x role matrix, from the one table: every RPC of the contract has a row; a caller
 /// without a token is refused everywhere; each role gets exactly what its row says (allowed:
-/// past authorization, to the request's own validation; denied: `PermissionDenied`).
+/// past authorization, to the request's own validation; denied: `PermissionDenied`). The HTTP
+/// routes of the same table likewise (401 without a token, 403 denied).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rpc_for_every_role_follows_the_access_table() {
     use opsgate_domain::Access;
     use opsgate_server::auth::{ACCESS, Needs, needs};
     let rpcs = every_rpc();
-    let mut tabled: Vec<String> = ACCESS.iter().map(|(m, _)| (*m).to_owned()).collect();
+    // RPC rows are `package.Service/Method`; HTTP rows `METHOD /path`.
+    let (rpc_rows, http_rows): (Vec<_>, Vec<_>) = ACCESS
+        .iter()
+        .map(|(m, _)| *m)
+        .partition(|m| !m.contains(' '));
+    let mut tabled: Vec<String> = rpc_rows.into_iter().map(str::to_owned).collect();
     tabled.sort();
     assert_eq!(
         rpcs, tabled,
@@ -376,6 +382,21 @@ async fn every_rpc_for_every_role_follows_the_access_table() {
             Code::Unauthenticated,
             "{rpc} without a token"
         );
+    }
+    let http = reqwest::Client::new();
+    let call_http = |route: &str, token: Option<&str>| {
+        let (method, path) = route.split_once(' ').unwrap();
+        let mut request = http.request(
+            method.parse().unwrap(),
+            format!("{}{path}", server.http_url),
+        );
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    for route in &http_rows {
+        assert_eq!(call_http(route, None).await, 401, "{route} without a token");
     }
     for role in Access::ALL {
         let token = token(
@@ -397,6 +418,21 @@ async fn every_rpc_for_every_role_follows_the_access_table() {
                 );
             } else {
                 assert_eq!(got, Code::PermissionDenied, "{role} calling {rpc}");
+            }
+        }
+        for route in &http_rows {
+            let allowed = match needs(route).unwrap() {
+                Needs::Read => true,
+                Needs::OneOf(roles) => roles.contains(&role),
+            };
+            let got = call_http(route, Some(&token)).await;
+            if allowed {
+                assert!(
+                    !matches!(got, 401 | 403),
+                    "{role} should pass {route}, got {got}"
+                );
+            } else {
+                assert_eq!(got, 403, "{role} calling {route}");
             }
         }
     }

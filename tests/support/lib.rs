@@ -168,6 +168,8 @@ pub fn invalid_workflows_dir() -> PathBuf {
 pub struct TestServer {
     server: Option<RunningServer>,
     pub url: String,
+    /// The HTTP listener (`/metrics`): every test server has one.
+    pub http_url: String,
 }
 
 impl TestServer {
@@ -205,14 +207,17 @@ impl TestServer {
     }
 
     /// Starts a server with `config` (its database URL should be `db`'s).
-    pub async fn start_config(db: &TestDb, config: Config) -> Self {
+    pub async fn start_config(db: &TestDb, mut config: Config) -> Self {
+        config.http = config.http.or(Some("127.0.0.1:0".parse().unwrap()));
         let server = opsgate_server::start(config)
             .await
             .unwrap_or_else(|e| panic!("server failed to start on {}: {e}", db.backend));
         let url = format!("http://{}", server.local_addr());
+        let http_url = format!("http://{}", server.http_addr().unwrap());
         Self {
             server: Some(server),
             url,
+            http_url,
         }
     }
 

@@ -145,6 +145,9 @@ pub const ACCESS: &[(&str, Needs)] = &[
         "opsgate.v1.IdentityService/RevokeDelegation",
         Needs::OneOf(REVIEWERS),
     ),
+    // HTTP routes (`METHOD /path`), decided by the same code as the RPCs. Prometheus scrapes
+    // with an API token of any role.
+    ("GET /metrics", Needs::Read),
 ];
 
 /// What `method` (`package.Service/Method`) needs; `None` for a method without a row.

@@ -4,6 +4,7 @@
 //! ```toml
 //! [server]
 //! listen = "0.0.0.0:50051"
+//! http = "0.0.0.0:8080"
 //! database_url = "postgres://opsgate@db.internal/opsgate"
 //! workflows = "/etc/opsgate/workflows"
 //! state_cache_mib = 40
@@ -98,6 +99,8 @@ pub struct ClaimRule {
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
     pub listen: Option<SocketAddr>,
+    /// The HTTP listener: `/metrics` (and the web pages to come).
+    pub http: Option<SocketAddr>,
     pub database_url: Option<String>,
     /// Relative paths are relative to the file's directory.
     pub workflows: Option<PathBuf>,

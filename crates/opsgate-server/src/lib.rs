@@ -5,8 +5,10 @@ pub mod auth;
 pub mod config;
 mod convert;
 mod error;
+mod http;
 mod idempotency;
 mod loader;
+mod metrics;
 mod oidc;
 mod services;
 
@@ -19,7 +21,7 @@ use opsgate_proto::v1::identity_service_server::IdentityServiceServer;
 use opsgate_proto::v1::transition_service_server::TransitionServiceServer;
 use opsgate_proto::v1::workflow_service_server::WorkflowServiceServer;
 use opsgate_store::{Clock, ConnectOptions, Store};
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use error::ERROR_DOMAIN;
@@ -41,6 +43,9 @@ pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 pub struct Config {
     /// Address to listen on; port 0 picks a free port (see [`RunningServer::local_addr`]).
     pub listen: SocketAddr,
+    /// The HTTP listener (`/metrics`), when set; port 0 picks a free port (see
+    /// [`RunningServer::http_addr`]).
+    pub http: Option<SocketAddr>,
     pub database_url: String,
     /// Directory whose `*.yaml` workflows are registered at start-up.
     pub workflows_dir: Option<PathBuf>,
@@ -98,6 +103,7 @@ impl Config {
     pub fn new(listen: SocketAddr, database_url: impl Into<String>) -> Self {
         Self {
             listen,
+            http: None,
             database_url: database_url.into(),
             workflows_dir: None,
             state_cache_bytes: opsgate_store::DEFAULT_STATE_CACHE_MIB * 1024 * 1024,
@@ -114,8 +120,10 @@ impl Config {
 #[derive(Debug)]
 pub struct RunningServer {
     local_addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    http_addr: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
+    http_task: Option<JoinHandle<std::io::Result<()>>>,
     store: Store,
 }
 
@@ -125,21 +133,29 @@ impl RunningServer {
         self.local_addr
     }
 
+    /// The bound address of the HTTP listener, when there is one.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
     /// The store the server runs on (for tests and fault drills).
     pub fn store(&self) -> &Store {
         &self.store
     }
 
     /// Stops accepting, lets in-flight requests finish, then closes the database.
-    pub async fn shutdown(mut self) -> Result<(), StartError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub async fn shutdown(self) -> Result<(), StartError> {
+        let _ = self.stop.send(true);
         let served = self
             .task
             .await
             .map_err(|e| StartError::Task(e.to_string()))?;
         served?;
+        if let Some(task) = self.http_task {
+            task.await
+                .map_err(|e| StartError::Task(e.to_string()))?
+                .map_err(|e| StartError::Task(format!("HTTP listener: {e}")))?;
+        }
         self.store.close().await?;
         tracing::info!("server stopped");
         Ok(())
@@ -230,12 +246,23 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
 
-    let (stop, stopped) = oneshot::channel::<()>();
+    let (stop, stopped) = watch::channel(false);
+    let metrics = std::sync::Arc::new(metrics::Metrics::default());
+    let (http_addr, http_task) = match config.http {
+        Some(addr) => {
+            let (bound, task) =
+                http::serve(addr, api.clone(), metrics.clone(), stopped.clone()).await?;
+            (Some(bound), Some(task))
+        }
+        None => (None, None),
+    };
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;
     }
+    let mut stopped = stopped;
     let router = builder
+        .layer(metrics::MetricsLayer(metrics))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(
@@ -266,8 +293,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     // No Nagle: a response written in several frames must not wait for the client's delayed ACK
     // (a 40 ms stall per call otherwise; see docs/benchmarks.md).
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
-        let _ = stopped.await;
+    let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {
+        let _ = stopped.wait_for(|stopped| *stopped).await;
     }));
     tracing::info!(addr = %local_addr, backend = ?store.backend(), tls = secure, "serving gRPC");
     if !secure && !local_addr.ip().is_loopback() {
@@ -278,8 +305,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     }
     Ok(RunningServer {
         local_addr,
-        stop: Some(stop),
+        http_addr,
+        stop,
         task,
+        http_task,
         store,
     })
 }

@@ -138,6 +138,7 @@ impl Store {
             writer: None,
             _lock: lock,
             clock: options.clock.clone(),
+            batches: Arc::default(),
         };
         if sqlite {
             store.writer = Some(Writer::spawn(store.clone()));

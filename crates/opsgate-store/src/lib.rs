@@ -17,6 +17,7 @@ mod error;
 mod hex;
 mod idempotency;
 mod kpis;
+mod stats;
 mod tokens;
 mod transitions;
 mod workflows;
@@ -38,6 +39,7 @@ pub use error::{Error, Result};
 pub use hex::sha256_hex;
 pub use idempotency::Remembered;
 pub use kpis::{FactGroup, KpiWindow, Kpis, MAX_GROUPS};
+pub use stats::{BATCH_BUCKETS, BatchSnapshot, TransitionCount};
 pub use tokens::{NewToken, TOKEN_PREFIX, TokenRecord, looks_like_token, token_hash};
 pub use transitions::{NewTransition, TransitionPage, TransitionSummary, TransitionView};
 pub use workflows::{Registered, WorkflowRecord, WorkflowSummary};
@@ -73,6 +75,8 @@ pub struct Store {
     _lock: Option<Arc<std::fs::File>>,
     /// The time decisions are taken at.
     clock: Clock,
+    /// Write batches committed, for the metrics.
+    batches: Arc<stats::BatchStats>,
 }
 
 /// A write transaction, holding this process's write turn on SQLite until it ends.

@@ -182,6 +182,7 @@ impl Store {
                 }
             }
             txn.commit().await?;
+            self.batches.record(writes.len());
             // `make soak` (tests/fsync.rs) checks an fsync of the WAL precedes every such line.
             tracing::debug!(writes = writes.len(), "write batch committed");
             for view in results.iter().flatten() {

@@ -28,7 +28,7 @@ pub(crate) async fn kpis(
     let k = ctx
         .audit()
         .await?
-        .get_kpis(ctx.reading(request)?)
+        .get_kpis(ctx.acting(request)?)
         .await?
         .into_inner();
     match format {

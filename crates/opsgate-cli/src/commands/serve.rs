@@ -19,6 +19,9 @@ pub(crate) struct Args {
     /// Address to listen on [default: 127.0.0.1:50051].
     #[arg(long, env = "OPSGATE_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Also serve HTTP on this address: Prometheus metrics at /metrics [default: off].
+    #[arg(long, env = "OPSGATE_HTTP", value_name = "ADDR")]
+    http: Option<SocketAddr>,
     /// Database: sqlite://PATH (created if missing) or postgres://USER@HOST/DB [default: sqlite://data/opsgate.db].
     #[arg(long, env = "OPSGATE_DATABASE_URL")]
     database_url: Option<String>,
@@ -98,6 +101,7 @@ impl Args {
             .unwrap_or(opsgate_store::DEFAULT_STATE_CACHE_MIB);
         Ok(opsgate_server::Config {
             listen,
+            http: self.http.or(server.http),
             database_url: self
                 .database_url
                 .or(server.database_url)

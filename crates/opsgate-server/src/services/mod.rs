@@ -6,7 +6,7 @@ mod forecast;
 mod gate;
 mod identity;
 mod kpis;
-mod stalled;
+pub(crate) mod stalled;
 mod transition;
 mod waive;
 mod workflow;
@@ -32,6 +32,15 @@ impl Api {
     pub(crate) fn new(store: Store, insecure_dev: bool, oidc: crate::oidc::Oidc) -> Self {
         let auth = Arc::new(Authenticator::new(store.clone(), insecure_dev, oidc));
         Self { store, auth }
+    }
+
+    /// The authenticator, for the HTTP pages (one place decides for both).
+    pub(crate) fn auth(&self) -> &Authenticator {
+        &self.auth
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
     }
 }
 

@@ -3,10 +3,13 @@
 //! finds the candidates by the stall index on the transition rows; only those are read. Each
 //! transition listed comes with its forecast.
 
+use std::collections::HashMap;
+
 use chrono::Duration;
 use opsgate_domain::Actor;
 use opsgate_domain::stalled::{StallRules, stalls};
 use opsgate_proto::v1 as pb;
+use opsgate_store::TransitionView;
 use tonic::{Request, Response, Status};
 
 use super::Api;
@@ -51,27 +54,67 @@ impl Api {
             "" => None,
             p => Some(Actor::parse_field("person", p).map_err(domain_status)?),
         };
-        let (workflow, service) = (req.workflow.trim(), req.service.trim());
+        let workflow = Some(req.workflow.trim()).filter(|w| !w.is_empty());
+        let service = Some(req.service.trim()).filter(|s| !s.is_empty());
+        let now = self.store.now();
+        let Stalled {
+            items,
+            listed,
+            checked,
+        } = self
+            .stalled(&rules, workflow, service, person.as_ref())
+            .await?;
+        let mut histories = Histories::default();
+        let mut forecasts = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for item in &items {
+            if seen.insert(item.transition_id.as_str())
+                && let Some(view) = listed.get(&item.transition_id)
+            {
+                forecasts.push(histories.forecast(self, view, now.date_naive()).await?);
+            }
+        }
+        forecasts.sort_by_key(|f| std::cmp::Reverse(f.days_late));
+        Ok(Response::new(pb::ListStalledResponse {
+            items,
+            transitions_checked: checked,
+            forecasts,
+        }))
+    }
+}
+
+/// What is stalled, the most overdue first (at most [`MAX_ITEMS`]), with the transitions listed
+/// and how many were read.
+pub(crate) struct Stalled {
+    pub(crate) items: Vec<pb::StalledItem>,
+    pub(crate) listed: HashMap<String, TransitionView>,
+    pub(crate) checked: u64,
+}
+
+impl Api {
+    /// The stalled list under `rules` (the RPC's and the metrics'), filtered.
+    pub(crate) async fn stalled(
+        &self,
+        rules: &StallRules,
+        workflow: Option<&str>,
+        service: Option<&str>,
+        person: Option<&Actor>,
+    ) -> Result<Stalled, Status> {
         let now = self.store.now();
         let deputies = self.store.delegations_in_force().await.map_err(status)?;
         let mut items = Vec::new();
-        let mut listed = std::collections::HashMap::new();
+        let mut listed = HashMap::new();
         let mut checked = 0u64;
         let ids = self
             .store
-            .stall_candidates(
-                now,
-                &rules,
-                Some(workflow).filter(|w| !w.is_empty()),
-                Some(service).filter(|s| !s.is_empty()),
-            )
+            .stall_candidates(now, rules, workflow, service)
             .await
             .map_err(status)?;
         for id in &ids {
             let view = self.store.get_transition(id).await.map_err(status)?;
             checked += 1;
-            for s in stalls(&view.workflow.workflow, &view.state, now, &rules, &deputies) {
-                if person.as_ref().is_some_and(|p| !s.must_act.contains(p)) {
+            for s in stalls(&view.workflow.workflow, &view.state, now, rules, &deputies) {
+                if person.is_some_and(|p| !s.must_act.contains(p)) {
                     continue;
                 }
                 listed
@@ -100,21 +143,10 @@ impl Api {
         }
         items.sort_by_key(|i| i.since.as_ref().map(|t| (t.seconds, t.nanos)));
         items.truncate(MAX_ITEMS);
-        let mut histories = Histories::default();
-        let mut forecasts = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for item in &items {
-            if seen.insert(item.transition_id.as_str())
-                && let Some(view) = listed.get(&item.transition_id)
-            {
-                forecasts.push(histories.forecast(self, view, now.date_naive()).await?);
-            }
-        }
-        forecasts.sort_by_key(|f| std::cmp::Reverse(f.days_late));
-        Ok(Response::new(pb::ListStalledResponse {
+        Ok(Stalled {
             items,
-            transitions_checked: checked,
-            forecasts,
-        }))
+            listed,
+            checked,
+        })
     }
 }

@@ -1,0 +1,107 @@
+//! The HTTP listener (`opsgate serve --http ADDR`): `/metrics` for Prometheus now, the web pages
+//! and the JSON gate API later, one file per page. Every route is authorized by the same table
+//! and the same code as the gRPC API ([`crate::auth::ACCESS`], rows named `GET /path`).
+
+mod metrics;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::auth::Caller;
+use crate::error::StartError;
+use crate::metrics::Metrics;
+use crate::services::Api;
+
+/// What every page shares.
+#[derive(Clone)]
+pub(crate) struct Web {
+    api: Api,
+    metrics: Arc<Metrics>,
+    /// The stalled figures of the last scrape and when they were read.
+    stalled: Arc<Mutex<Option<(Instant, metrics::StalledFigures)>>>,
+}
+
+/// Binds `addr` and serves the pages until `stop` turns true.
+pub(crate) async fn serve(
+    addr: SocketAddr,
+    api: Api,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(SocketAddr, JoinHandle<std::io::Result<()>>), StartError> {
+    let web = Web {
+        api,
+        metrics,
+        stalled: Arc::default(),
+    };
+    let app = Router::new()
+        .route("/metrics", get(metrics::page))
+        .fallback(not_found)
+        .with_state(web);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            })
+            .await
+    });
+    tracing::info!(addr = %local, "serving HTTP (/metrics)");
+    Ok((local, task))
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        "not found: this opsgate listener serves /metrics\n",
+    )
+        .into_response()
+}
+
+impl Web {
+    /// The caller of `route` (a row of the access table), from the request's headers: the same
+    /// bearer tokens, CI tokens and development header as the gRPC API.
+    pub(crate) async fn authorize(
+        &self,
+        headers: &HeaderMap,
+        route: &str,
+    ) -> Result<Option<Caller>, Response> {
+        let mut request = tonic::Request::new(());
+        *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers.clone());
+        self.api
+            .auth()
+            .authorize(&request, route)
+            .await
+            .map_err(|status| refused(&status))
+    }
+}
+
+/// An authorization refusal as HTTP: 401 with a Bearer challenge, or 403.
+fn refused(status: &tonic::Status) -> Response {
+    let code = match status.code() {
+        tonic::Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
+        tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let mut response = (code, format!("{}\n", status.message())).into_response();
+    if code == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"opsgate\""),
+        );
+    }
+    response
+}

@@ -1,0 +1,91 @@
+//! What the store tells the metrics endpoint: a histogram of write batch sizes (writes per
+//! committed transaction: many on SQLite's group commit, one a transaction on PostgreSQL) and
+//! the transitions by workflow and status.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{EntityTrait, FromQueryResult, QuerySelect};
+
+use crate::entities::transitions;
+use crate::{Result, Store};
+
+/// Upper bounds of the batch size buckets (the last bucket, +Inf, is implied).
+pub const BATCH_BUCKETS: [u64; 8] = [1, 2, 4, 8, 16, 32, 64, 128];
+
+/// Committed write batches, counted lock-free by the writer.
+#[derive(Debug, Default)]
+pub struct BatchStats {
+    /// Batches whose size is at most the bound of the same index and above the one before.
+    buckets: [AtomicU64; BATCH_BUCKETS.len() + 1],
+    writes: AtomicU64,
+    batches: AtomicU64,
+}
+
+/// A copy of [`BatchStats`] for rendering.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchSnapshot {
+    /// Cumulative counts per bound of [`BATCH_BUCKETS`], then +Inf.
+    pub cumulative: Vec<u64>,
+    pub writes: u64,
+    pub batches: u64,
+}
+
+impl BatchStats {
+    pub(crate) fn record(&self, writes: usize) {
+        let n = writes as u64;
+        let i = BATCH_BUCKETS
+            .iter()
+            .position(|&bound| n <= bound)
+            .unwrap_or(BATCH_BUCKETS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.writes.fetch_add(n, Ordering::Relaxed);
+        self.batches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> BatchSnapshot {
+        let mut total = 0;
+        let cumulative = self
+            .buckets
+            .iter()
+            .map(|b| {
+                total += b.load(Ordering::Relaxed);
+                total
+            })
+            .collect();
+        BatchSnapshot {
+            cumulative,
+            writes: self.writes.load(Ordering::Relaxed),
+            batches: self.batches.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// How many transitions of a workflow have a status.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct TransitionCount {
+    pub workflow_name: String,
+    pub status: String,
+    pub count: i64,
+}
+
+impl Store {
+    /// The write batches committed since the store opened.
+    pub fn batch_stats(&self) -> BatchSnapshot {
+        self.batches.snapshot()
+    }
+
+    /// Transitions by workflow and status: one grouped query.
+    pub async fn transition_counts(&self) -> Result<Vec<TransitionCount>> {
+        Ok(transitions::Entity::find()
+            .select_only()
+            .column(transitions::Column::WorkflowName)
+            .column(transitions::Column::Status)
+            .column_as(Expr::col(transitions::Column::Id).count(), "count")
+            .group_by(transitions::Column::WorkflowName)
+            .group_by(transitions::Column::Status)
+            .into_model::<TransitionCount>()
+            .all(&self.db)
+            .await?)
+    }
+}
