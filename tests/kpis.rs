@@ -346,6 +346,24 @@ async fn kpis_of_the_fixed_history_are_the_figures_worked_out_by_hand() {
         assert_eq!(early.support.as_ref().unwrap().samples, 0);
         assert_eq!(by_key(&early.first_pass, "sla").samples, 2);
 
+        // A window with partial days at both ends (read from the facts; the whole days between
+        // from the daily rollup): 03-08 12:00 to 03-13 12:00 holds both acceptances (03-09 and
+        // 03-13, 09:00) but of the approvals only Ray's of 03-11 (the ones of 03-08 were at
+        // 09:00, Rae's report on 03-14).
+        let edges = kpis(
+            &server.url,
+            "2026-03-08T12:00:00Z",
+            "2026-03-13T12:00:00Z",
+            "",
+        )
+        .await;
+        assert_eq!(shape(edges.lead_time.as_ref().unwrap()), (2, 10.0, 1, 7));
+        assert_eq!(edges.approval_latency_by_approver.len(), 1);
+        assert_eq!(
+            by_key(&edges.approval_latency_by_approver, "Ray").samples,
+            1
+        );
+
         // Another workflow's KPIs: nothing.
         let other = kpis(
             &server.url,

@@ -2,14 +2,21 @@
 //! transaction as the event, so that KPIs are sums and counts in SQL and the forecast reads how
 //! long each deliverable took without replaying logs. Transitions stored before get their facts
 //! here, each log replayed against its own workflow version.
+//!
+//! `kpi_daily` holds the facts of whole past days summed per day, workflow and group, and
+//! `kpi_rollup` how far that goes (filled after the fact by the store, not by the write path);
+//! a year of KPIs reads a few thousand of those rows and the raw facts of the days since.
+//!
+//! The idle transitions of the stalled list are found by status and `updated_at` together
+//! (`transitions_status_updated_at`), so that the many finished transitions are not scanned.
 
 use opsgate_domain::kpi::{Fact, facts_of_log};
 use opsgate_domain::{Actor, Event, EventKind, Workflow};
 use sea_orm::{ConnectionTrait, DbBackend};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
-    big_integer, big_integer_null, big_pk_auto, boolean_null, string, string_null, text_null,
-    timestamp_with_time_zone,
+    big_integer, big_integer_null, big_pk_auto, boolean_null, date, date_null, integer, string,
+    string_null, text, text_null, timestamp_with_time_zone,
 };
 
 #[derive(DeriveMigrationName)]
@@ -38,6 +45,31 @@ enum Transitions {
     Id,
     WorkflowId,
     WorkflowName,
+    Status,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum KpiDaily {
+    Table,
+    Day,
+    WorkflowName,
+    Kind,
+    Dim,
+    Key,
+    Samples,
+    TotalSeconds,
+    MinSeconds,
+    MaxSeconds,
+    Flagged,
+    TotalCount,
+}
+
+#[derive(DeriveIden)]
+enum KpiRollup {
+    Table,
+    Id,
+    RolledUntil,
 }
 
 #[derive(DeriveIden)]
@@ -107,10 +139,95 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(KpiDaily::Table)
+                    .col(date(KpiDaily::Day))
+                    .col(string(KpiDaily::WorkflowName))
+                    .col(string(KpiDaily::Kind))
+                    .col(string(KpiDaily::Dim))
+                    .col(text(KpiDaily::Key))
+                    .col(big_integer(KpiDaily::Samples))
+                    .col(big_integer_null(KpiDaily::TotalSeconds))
+                    .col(big_integer_null(KpiDaily::MinSeconds))
+                    .col(big_integer_null(KpiDaily::MaxSeconds))
+                    .col(big_integer(KpiDaily::Flagged))
+                    .col(big_integer_null(KpiDaily::TotalCount))
+                    .primary_key(
+                        Index::create()
+                            .col(KpiDaily::Kind)
+                            .col(KpiDaily::Dim)
+                            .col(KpiDaily::Day)
+                            .col(KpiDaily::WorkflowName)
+                            .col(KpiDaily::Key),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(KpiRollup::Table)
+                    .col(integer(KpiRollup::Id).primary_key())
+                    .col(date_null(KpiRollup::RolledUntil))
+                    .to_owned(),
+            )
+            .await?;
+        let db = manager.get_connection();
+        db.execute_raw(
+            manager.get_database_backend().build(
+                Query::insert()
+                    .into_table(KpiRollup::Table)
+                    .columns([KpiRollup::Id, KpiRollup::RolledUntil])
+                    .values_panic([1.into(), Option::<chrono::NaiveDate>::None.into()]),
+            ),
+        )
+        .await?;
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("transitions_updated_at")
+                    .table(Transitions::Table)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("transitions_status_updated_at")
+                    .table(Transitions::Table)
+                    .col(Transitions::Status)
+                    .col(Transitions::UpdatedAt)
+                    .to_owned(),
+            )
+            .await?;
         fill_existing(manager).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("transitions_status_updated_at")
+                    .table(Transitions::Table)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("transitions_updated_at")
+                    .table(Transitions::Table)
+                    .col(Transitions::UpdatedAt)
+                    .to_owned(),
+            )
+            .await?;
+        for table in [KpiRollup::Table.into_iden(), KpiDaily::Table.into_iden()] {
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
+        }
         manager
             .drop_table(Table::drop().table(Facts::Table).to_owned())
             .await

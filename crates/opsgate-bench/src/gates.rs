@@ -74,6 +74,7 @@ async fn seed(url: &str, count: usize) -> anyhow::Result<Vec<String>> {
     for t in tasks {
         versions.extend(t.await??);
     }
+    crate::handover::settle_database(&store).await?;
     store.close().await?;
     println!(
         "  seeded {count} transitions in {:.1} s ({:.0}/s through the store)",
@@ -122,14 +123,14 @@ async fn gate_checks(
     Ok(tally)
 }
 
-/// `ListStalled` over every stored transition, timed a few times (one client, nothing else).
+/// `ListStalled` over every stored transition, timed 30 times (one client, nothing else).
 async fn stalled_list(channel: Channel) -> anyhow::Result<()> {
     let mut audit = opsgate_proto::v1::audit_service_client::AuditServiceClient::new(channel)
         .max_decoding_message_size(64 * 1024 * 1024);
     let mut took = Vec::new();
     let mut rows = 0;
     let mut checked = 0;
-    for _ in 0..3 {
+    for _ in 0..30 {
         let at = Instant::now();
         let answer = audit
             .list_stalled(crate::handover::acting(
@@ -142,10 +143,10 @@ async fn stalled_list(channel: Channel) -> anyhow::Result<()> {
         rows = answer.items.len();
         checked = answer.transitions_checked;
     }
-    took.sort_by(f64::total_cmp);
-    println!(
-        "  ListStalled over {checked} active transitions: {:.0} / {:.0} / {:.0} ms (min / median / max of 3), {rows} rows",
-        took[0], took[1], took[2]
+    crate::kpis::line(
+        "ListStalled over the active transitions",
+        took,
+        &format!(", {checked} candidates read, {rows} rows"),
     );
     Ok(())
 }

@@ -4,6 +4,7 @@ mod alloc;
 mod gates;
 mod handover;
 mod heavy;
+mod kpis;
 mod workflow;
 
 use clap::{Parser, Subcommand};
@@ -72,6 +73,18 @@ enum Scenario {
         #[arg(long, env = "OPSGATE_TEST_POSTGRES_URL")]
         postgres_url: Option<String>,
     },
+    /// GetKpis over a year of complete handovers, and ListStalled beside them.
+    Kpis {
+        /// Databases to run on.
+        #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+        db: Vec<String>,
+        /// Complete handovers stored before the server starts.
+        #[arg(long, default_value_t = 100_000)]
+        transitions: usize,
+        /// Admin URL of a PostgreSQL server (a database is created and dropped).
+        #[arg(long, env = "OPSGATE_TEST_POSTGRES_URL")]
+        postgres_url: Option<String>,
+    },
 }
 
 /// The backends that can run: PostgreSQL only with a URL.
@@ -126,6 +139,15 @@ fn main() -> anyhow::Result<()> {
                 write_rate,
             };
             runtime()?.block_on(gates::run(&db, postgres_url.as_deref(), &options))
+        }
+        Scenario::Kpis {
+            db,
+            transitions,
+            postgres_url,
+        } => {
+            let db = runnable(db, postgres_url.as_deref());
+            let options = kpis::Options { transitions };
+            runtime()?.block_on(kpis::run(&db, postgres_url.as_deref(), &options))
         }
     }
 }

@@ -975,3 +975,68 @@ async fn audit_verify_exits_1_on_a_tampered_log_and_export_writes_hashes() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_kpis_and_forecast_print_tables_and_json() {
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db).await;
+    let url = server.url.as_str();
+    let mut c = server.clients().await;
+    let id = opsgate_tests::start(&mut c, "5.0").await.id;
+
+    let out = opsgate(url, Some("auditor"), &["audit", "kpis"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Handovers accepted: 0"),
+        "{}",
+        stdout(&out)
+    );
+    let out = opsgate(
+        url,
+        Some("auditor"),
+        &["audit", "kpis", "--since", "2026-01-01", "--format", "json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let kpis: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(kpis["lead_time"]["samples"], 0);
+    assert_eq!(kpis["since"], "2026-01-01T00:00:00Z");
+    // A window that ends before it starts is the server's InvalidArgument, exit 2 with why.
+    let out = opsgate(
+        url,
+        Some("auditor"),
+        &[
+            "audit",
+            "kpis",
+            "--since",
+            "2026-05-01",
+            "--until",
+            "2026-04-01",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("since"), "{}", stderr(&out));
+
+    // One transition's forecast, node by node; `transition get` ends with its line.
+    let out = opsgate(url, Some("Pat"), &["audit", "forecast", &id]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("forecast: go-live "), "{text}");
+    assert!(text.contains("critical path: "), "{text}");
+    assert!(text.contains("planned 10d, expected 10d"), "{text}");
+    let out = opsgate(url, Some("Pat"), &["transition", "get", &id]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("forecast: go-live "),
+        "{}",
+        stdout(&out)
+    );
+    let out = opsgate(url, Some("smo"), &["audit", "forecast", "--format", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let first: serde_json::Value =
+        serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(first["transition_id"], id.as_str());
+    assert_eq!(first["will_miss"], false);
+    server.stop().await;
+}

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use opsgate_domain::TransitionStatus;
 use opsgate_domain::hash::{GENESIS, StoredEvent, event_hash, hex, unhex32};
 use opsgate_domain::stalled::StallRules;
+use sea_orm::sea_query::ExprTrait as _;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::entities::{events, transitions};
@@ -90,9 +91,16 @@ impl Store {
         service: Option<&str>,
     ) -> Result<Vec<String>> {
         use transitions::Column as C;
+        let unfinished = [
+            TransitionStatus::Active.as_str(),
+            TransitionStatus::HandedOver.as_str(),
+        ];
         let conditions = [
             C::MostBounces.is_null(),
-            C::UpdatedAt.lt(now - rules.idle),
+            // Status first: the index on both seeks the unfinished ones, not every old row.
+            C::Status
+                .is_in(unfinished)
+                .and(C::UpdatedAt.lt(now - rules.idle)),
             C::NextDue.lt(now.date_naive()),
             C::OldestSubmission.lt(now - rules.review),
             C::MostBounces.gt(i64::from(rules.max_bounces)),

@@ -1,11 +1,14 @@
-//! KPIs of the transition process over a time window, each figure with its sample count: one
-//! grouped aggregate query per figure over the `facts` the events made (never the events
-//! themselves), and the recent durations of a workflow's nodes for the forecast.
+//! KPIs of the transition process over a time window, each figure with its sample count: grouped
+//! aggregate queries over the `facts` the events made (never the events themselves), read from
+//! the daily rollup (`kpi_daily`) for the whole days it holds and from the facts for the rest;
+//! and the recent durations of a workflow's nodes for the forecast.
 
-use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use opsgate_domain::TransitionStatus;
 use opsgate_domain::kpi::FactKind;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query, SimpleExpr};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait as _, Order, Query};
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
 use crate::entities::facts;
@@ -75,7 +78,7 @@ pub struct Kpis {
 pub const MAX_GROUPS: u64 = 200;
 
 /// The column a figure is grouped by.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum By {
     Nothing,
     Node,
@@ -83,78 +86,320 @@ enum By {
     Label,
 }
 
+impl By {
+    /// Its name in `kpi_daily.dim`.
+    fn dim(self) -> &'static str {
+        match self {
+            By::Nothing => "",
+            By::Node => "node",
+            By::Actor => "actor",
+            By::Label => "label",
+        }
+    }
+
+    /// The `facts` column, or NULL for an ungrouped figure.
+    fn column(self) -> &'static str {
+        match self {
+            By::Nothing => "NULL",
+            By::Node => "node",
+            By::Actor => "actor",
+            By::Label => "label",
+        }
+    }
+}
+
+/// Every figure: the facts it sums and how it groups them. The rollup keeps exactly these.
+const FIGURES: [(FactKind, By); 10] = [
+    (FactKind::HandoverAccepted, By::Nothing),
+    (FactKind::StateLeft, By::Label),
+    (FactKind::Approval, By::Actor),
+    (FactKind::Approval, By::Label),
+    (FactKind::Done, By::Node),
+    (FactKind::SentBack, By::Node),
+    (FactKind::HandoverRejected, By::Nothing),
+    (FactKind::HandoverRejected, By::Label),
+    (FactKind::Waived, By::Node),
+    (FactKind::Completed, By::Nothing),
+];
+
+/// Whole days are rolled up once they ended this long ago: facts carry the writer's clock, and
+/// replicas' clocks may differ by less than this.
+const ROLLUP_DELAY_MINUTES: i64 = 10;
+
+/// The aggregates every query returns, under the names [`FactGroup`] reads.
+const AGGREGATES: &str = "COUNT(*) AS samples, CAST(SUM(seconds) AS BIGINT) AS total_seconds, \
+     MIN(seconds) AS min_seconds, MAX(seconds) AS max_seconds, \
+     CAST(COALESCE(SUM(CASE WHEN flag THEN 1 ELSE 0 END), 0) AS BIGINT) AS flagged, \
+     CAST(SUM(count) AS BIGINT) AS total_count";
+
+fn midnight(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(NaiveTime::MIN).and_utc()
+}
+
+/// Sums groups of the same key (parts of one window) into one, the largest first.
+fn merge(parts: Vec<FactGroup>) -> Vec<FactGroup> {
+    let add = |a: Option<i64>, b: Option<i64>| match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    };
+    let pick = |a: Option<i64>, b: Option<i64>, f: fn(i64, i64) -> i64| match (a, b) {
+        (Some(a), Some(b)) => Some(f(a, b)),
+        (a, b) => a.or(b),
+    };
+    let mut by_key: BTreeMap<Option<String>, FactGroup> = BTreeMap::new();
+    for g in parts.into_iter().filter(|g| g.samples > 0) {
+        match by_key.get_mut(&g.key) {
+            Some(m) => {
+                m.samples += g.samples;
+                m.total_seconds = add(m.total_seconds, g.total_seconds);
+                m.min_seconds = pick(m.min_seconds, g.min_seconds, Ord::min);
+                m.max_seconds = pick(m.max_seconds, g.max_seconds, Ord::max);
+                m.flagged += g.flagged;
+                m.total_count = add(m.total_count, g.total_count);
+            }
+            None => {
+                by_key.insert(g.key.clone(), g);
+            }
+        }
+    }
+    let mut groups: Vec<FactGroup> = by_key.into_values().collect();
+    groups.sort_by(|a, b| b.samples.cmp(&a.samples).then_with(|| a.key.cmp(&b.key)));
+    groups.truncate(MAX_GROUPS as usize);
+    groups
+}
+
 impl Store {
-    /// Every KPI over `window`.
+    /// Every KPI over `window`: the daily rollup for the whole days it covers, the facts
+    /// themselves for the rest (the partial days at its ends, and the days not rolled up yet).
     pub async fn kpis(&self, window: &KpiWindow) -> Result<Kpis> {
+        let rolled = self.roll_up_kpis().await?;
+        let mut figures = Vec::with_capacity(FIGURES.len());
+        for (kind, by) in FIGURES {
+            figures.push(self.figure(kind, by, window, rolled).await?);
+        }
+        let mut figures = figures.into_iter();
+        let mut next = || figures.next().unwrap_or_default();
         let one = |groups: Vec<FactGroup>| groups.into_iter().next().unwrap_or_default();
         Ok(Kpis {
-            handovers: one(self
-                .grouped(FactKind::HandoverAccepted, By::Nothing, window)
-                .await?),
-            time_in_state: self.grouped(FactKind::StateLeft, By::Label, window).await?,
-            approval_by_approver: self.grouped(FactKind::Approval, By::Actor, window).await?,
-            approval_by_role: self.grouped(FactKind::Approval, By::Label, window).await?,
-            done: self.grouped(FactKind::Done, By::Node, window).await?,
-            sent_back: self.grouped(FactKind::SentBack, By::Node, window).await?,
-            rejections: one(self
-                .grouped(FactKind::HandoverRejected, By::Nothing, window)
-                .await?),
-            rejection_reasons: self
-                .grouped(FactKind::HandoverRejected, By::Label, window)
-                .await?,
-            waivers: self.grouped(FactKind::Waived, By::Node, window).await?,
-            support: one(self
-                .grouped(FactKind::Completed, By::Nothing, window)
-                .await?),
+            handovers: one(next()),
+            time_in_state: next(),
+            approval_by_approver: next(),
+            approval_by_role: next(),
+            done: next(),
+            sent_back: next(),
+            rejections: one(next()),
+            rejection_reasons: next(),
+            waivers: next(),
+            support: one(next()),
         })
     }
 
-    /// One aggregate query: the facts of `kind` in the window, grouped.
-    async fn grouped(&self, kind: FactKind, by: By, window: &KpiWindow) -> Result<Vec<FactGroup>> {
-        let key: SimpleExpr = match by {
-            By::Nothing => Expr::cust("NULL"),
-            By::Node => Expr::col(facts::Column::Node),
-            By::Actor => Expr::col(facts::Column::Actor),
-            By::Label => Expr::col(facts::Column::Label),
+    async fn figure(
+        &self,
+        kind: FactKind,
+        by: By,
+        window: &KpiWindow,
+        rolled: Option<NaiveDate>,
+    ) -> Result<Vec<FactGroup>> {
+        let workflow = window.workflow.as_deref();
+        // Whole days inside the window and inside the rollup.
+        let first = if midnight(window.since.date_naive()) == window.since {
+            window.since.date_naive()
+        } else {
+            window.since.date_naive() + chrono::Days::new(1)
         };
+        let end = rolled.map(|r| Ord::min(r, window.until.date_naive()));
+        let mut parts = Vec::new();
+        match end {
+            Some(end) if first < end => {
+                parts.extend(self.daily(kind, by, first, end, workflow).await?);
+                if window.since < midnight(first) {
+                    parts.extend(
+                        self.grouped(kind, by, window.since, midnight(first), workflow)
+                            .await?,
+                    );
+                }
+                if midnight(end) < window.until {
+                    parts.extend(
+                        self.grouped(kind, by, midnight(end), window.until, workflow)
+                            .await?,
+                    );
+                }
+            }
+            _ => {
+                parts.extend(
+                    self.grouped(kind, by, window.since, window.until, workflow)
+                        .await?,
+                );
+            }
+        }
+        Ok(merge(parts))
+    }
+
+    /// The facts of `kind` in `[since, until)`, grouped.
+    async fn grouped(
+        &self,
+        kind: FactKind,
+        by: By,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        workflow: Option<&str>,
+    ) -> Result<Vec<FactGroup>> {
         let mut query = Query::select();
         query
-            .expr_as(key.clone(), Alias::new("key"))
-            .expr_as(Expr::cust("COUNT(*)"), Alias::new("samples"))
-            .expr_as(
-                Expr::cust("CAST(SUM(seconds) AS BIGINT)"),
-                Alias::new("total_seconds"),
-            )
-            .expr_as(Expr::cust("MIN(seconds)"), Alias::new("min_seconds"))
-            .expr_as(Expr::cust("MAX(seconds)"), Alias::new("max_seconds"))
-            .expr_as(
-                Expr::cust("CAST(COALESCE(SUM(CASE WHEN flag THEN 1 ELSE 0 END), 0) AS BIGINT)"),
-                Alias::new("flagged"),
-            )
-            .expr_as(
-                Expr::cust("CAST(SUM(count) AS BIGINT)"),
-                Alias::new("total_count"),
-            )
+            .expr_as(Expr::cust(by.column()), Alias::new("key"))
+            .expr(Expr::cust(AGGREGATES))
             .from(facts::Entity)
             .and_where(Expr::col(facts::Column::Kind).eq(kind.as_str()))
-            .and_where(Expr::col(facts::Column::At).gte(window.since))
-            .and_where(Expr::col(facts::Column::At).lt(window.until));
-        if let Some(workflow) = &window.workflow {
-            query.and_where(Expr::col(facts::Column::WorkflowName).eq(workflow.as_str()));
+            .and_where(Expr::col(facts::Column::At).gte(since))
+            .and_where(Expr::col(facts::Column::At).lt(until));
+        if let Some(workflow) = workflow {
+            query.and_where(Expr::col(facts::Column::WorkflowName).eq(workflow));
         }
-        if !matches!(by, By::Nothing) {
-            query
-                .add_group_by([key.clone()])
-                .order_by_expr(Expr::cust("COUNT(*)"), Order::Desc)
-                .order_by_expr(key, Order::Asc)
-                .limit(MAX_GROUPS);
+        if by != By::Nothing {
+            query.add_group_by([Expr::cust(by.column())]);
+        }
+        let backend = self.db.get_database_backend();
+        Ok(FactGroup::find_by_statement(backend.build(&query))
+            .all(&self.db)
+            .await?)
+    }
+
+    /// The rollup's rows of `kind` grouped `by`, days `[first, end)`, summed per key.
+    async fn daily(
+        &self,
+        kind: FactKind,
+        by: By,
+        first: NaiveDate,
+        end: NaiveDate,
+        workflow: Option<&str>,
+    ) -> Result<Vec<FactGroup>> {
+        let mut query = Query::select();
+        query
+            .expr_as(
+                Expr::cust(if by == By::Nothing { "NULL" } else { "key" }),
+                Alias::new("key"),
+            )
+            .expr(Expr::cust(
+                "CAST(COALESCE(SUM(samples), 0) AS BIGINT) AS samples, \
+                 CAST(SUM(total_seconds) AS BIGINT) AS total_seconds, \
+                 MIN(min_seconds) AS min_seconds, MAX(max_seconds) AS max_seconds, \
+                 CAST(COALESCE(SUM(flagged), 0) AS BIGINT) AS flagged, \
+                 CAST(SUM(total_count) AS BIGINT) AS total_count",
+            ))
+            .from(Alias::new("kpi_daily"))
+            .and_where(Expr::col(Alias::new("kind")).eq(kind.as_str()))
+            .and_where(Expr::col(Alias::new("dim")).eq(by.dim()))
+            .and_where(Expr::col(Alias::new("day")).gte(first))
+            .and_where(Expr::col(Alias::new("day")).lt(end));
+        if let Some(workflow) = workflow {
+            query.and_where(Expr::col(Alias::new("workflow_name")).eq(workflow));
+        }
+        if by != By::Nothing {
+            query.add_group_by([Expr::col(Alias::new("key"))]);
         }
         let backend = self.db.get_database_backend();
         let rows = FactGroup::find_by_statement(backend.build(&query))
             .all(&self.db)
             .await?;
-        // An ungrouped aggregate over no rows is one row of NULLs and a zero count.
+        // An ungrouped sum over no rows is one row of NULLs.
         Ok(rows.into_iter().filter(|g| g.samples > 0).collect())
+    }
+
+    /// The day the KPI rollup has reached (exclusive); `None` before the first.
+    async fn rolled_until(
+        &self,
+        conn: &impl ConnectionTrait,
+        lock: bool,
+    ) -> Result<Option<NaiveDate>> {
+        let backend = conn.get_database_backend();
+        let mut sql = "SELECT rolled_until FROM kpi_rollup WHERE id = 1".to_owned();
+        if lock && backend == sea_orm::DbBackend::Postgres {
+            // Replicas roll up one at a time; the one that waited finds the work done.
+            sql.push_str(" FOR UPDATE");
+        }
+        let row = conn
+            .query_one_raw(sea_orm::Statement::from_string(backend, sql))
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get::<Option<NaiveDate>>("", "rolled_until")?,
+            None => None,
+        })
+    }
+
+    /// Sums the facts of every whole day that ended [`ROLLUP_DELAY_MINUTES`] ago and is not
+    /// rolled up yet into `kpi_daily` (one grouped insert per figure, in one write
+    /// transaction), and returns the day the rollup now reaches. Cheap when it is up to date;
+    /// the first call of a day sums one day of facts, the first ever every fact.
+    pub async fn roll_up_kpis(&self) -> Result<Option<NaiveDate>> {
+        let target = (self.now() - chrono::Duration::minutes(ROLLUP_DELAY_MINUTES)).date_naive();
+        let current = self.rolled_until(&self.db, false).await?;
+        if current.is_some_and(|c| c >= target) {
+            return Ok(current);
+        }
+        let began = std::time::Instant::now();
+        let txn = self.begin_write().await?;
+        let conn = txn.conn();
+        let current = self.rolled_until(conn, true).await?;
+        if current.is_some_and(|c| c >= target) {
+            txn.commit().await?;
+            return Ok(current);
+        }
+        let backend = conn.get_database_backend();
+        let (day, ph): (&str, fn(usize) -> String) = match backend {
+            sea_orm::DbBackend::Postgres => {
+                ("CAST((at AT TIME ZONE 'UTC') AS DATE)", |n| format!("${n}"))
+            }
+            // SQLite keeps moments as UTC text that starts with the day.
+            _ => ("substr(at, 1, 10)", |_| "?".to_owned()),
+        };
+        for (kind, by) in FIGURES {
+            let (key, group_key) = if by == By::Nothing {
+                ("''".to_owned(), String::new())
+            } else {
+                let key = format!("COALESCE({}, '')", by.column());
+                (key.clone(), format!(", {key}"))
+            };
+            let mut values: Vec<sea_orm::Value> = vec![kind.as_str().into()];
+            let mut lower = String::new();
+            if let Some(from) = current {
+                values.push(midnight(from).into());
+                lower = format!(" AND at >= {}", ph(values.len()));
+            }
+            values.push(midnight(target).into());
+            let upper = ph(values.len());
+            let sql = format!(
+                "INSERT INTO kpi_daily (day, workflow_name, kind, dim, key, samples, total_seconds, \
+                 min_seconds, max_seconds, flagged, total_count) \
+                 SELECT {day}, workflow_name, kind, '{dim}', {key}, {AGGREGATES} FROM facts \
+                 WHERE kind = {k}{lower} AND at < {upper} \
+                 GROUP BY {day}, workflow_name, kind{group_key}",
+                dim = by.dim(),
+                k = ph(1),
+            );
+            conn.execute_raw(sea_orm::Statement::from_sql_and_values(
+                backend, sql, values,
+            ))
+            .await?;
+        }
+        let update = format!(
+            "UPDATE kpi_rollup SET rolled_until = {} WHERE id = 1",
+            ph(1)
+        );
+        conn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            update,
+            [target.into()],
+        ))
+        .await?;
+        txn.commit().await?;
+        tracing::info!(
+            from = ?current,
+            until = %target,
+            took_ms = began.elapsed().as_millis() as u64,
+            "KPI facts rolled up by day"
+        );
+        Ok(Some(target))
     }
 
     /// How long `node` of `workflow` took in its latest `limit` transitions (seconds from
