@@ -63,7 +63,7 @@ impl Decoder for Raw {
     }
 }
 
-const METHODS: [&str; 26] = [
+const METHODS: [&str; 28] = [
     "/opsgate.v1.WorkflowService/RegisterWorkflow",
     "/opsgate.v1.WorkflowService/GetWorkflow",
     "/opsgate.v1.WorkflowService/ListWorkflows",
@@ -90,6 +90,8 @@ const METHODS: [&str; 26] = [
     "/opsgate.v1.AuditService/ListStalled",
     "/opsgate.v1.AuditService/GetForecast",
     "/opsgate.v1.AuditService/GetKpis",
+    "/opsgate.v1.NotificationService/ListFailedDeliveries",
+    "/opsgate.v1.NotificationService/RetryDelivery",
 ];
 
 /// Every method of the published contract is in [`METHODS`] (a new RPC gets hostile bytes too).

@@ -106,6 +106,18 @@ impl Context {
         Ok(AuditServiceClient::new(self.channel().await?))
     }
 
+    pub async fn notifications(
+        &self,
+    ) -> anyhow::Result<
+        opsgate_proto::v1::notification_service_client::NotificationServiceClient<Channel>,
+    > {
+        Ok(
+            opsgate_proto::v1::notification_service_client::NotificationServiceClient::new(
+                self.channel().await?,
+            ),
+        )
+    }
+
     /// A request that changes something: with the token when there is one, else (development
     /// servers only) with the acting person; fails before any network call when neither is set.
     pub fn acting<T>(&self, message: T) -> anyhow::Result<Request<T>> {

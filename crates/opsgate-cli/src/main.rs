@@ -104,9 +104,12 @@ enum Command {
     /// Name a deputy who approves for you while you are away; list and revoke delegations.
     #[command(subcommand)]
     Delegation(commands::delegation::Command),
-    /// The tamper-evident log: verify its hash chains, print or export it (SMO, auditors).
+    /// What is stuck and on whom, forecasts, KPIs, and the tamper-evident log (SMO, auditors).
     #[command(subcommand)]
     Audit(commands::audit::Command),
+    /// Notifications that could not be delivered: list them, queue one again (SMO).
+    #[command(subcommand)]
+    Notifications(commands::notifications::Command),
 }
 
 /// The command line. `--server` and `--as` are global for the client commands but mean nothing
@@ -171,6 +174,7 @@ fn main() -> ExitCode {
             Command::Token(cmd) => commands::token::run(&ctx, cmd).await,
             Command::Delegation(cmd) => commands::delegation::run(&ctx, cmd).await,
             Command::Audit(cmd) => commands::audit::run(&ctx, cmd).await,
+            Command::Notifications(cmd) => commands::notifications::run(&ctx, cmd).await,
         }
     });
     match result {

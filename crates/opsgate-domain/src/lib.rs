@@ -7,6 +7,7 @@ pub mod gate;
 pub mod hash;
 pub mod ids;
 pub mod kpi;
+pub mod notice;
 pub mod stalled;
 pub mod transition;
 pub mod workflow;

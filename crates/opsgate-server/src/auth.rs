@@ -145,6 +145,15 @@ pub const ACCESS: &[(&str, Needs)] = &[
         "opsgate.v1.IdentityService/RevokeDelegation",
         Needs::OneOf(REVIEWERS),
     ),
+    // The dead-letter list of notifications: the SMO acts on it, auditors read it.
+    (
+        "opsgate.v1.NotificationService/ListFailedDeliveries",
+        Needs::OneOf(&[Access::Smo, Access::Auditor]),
+    ),
+    (
+        "opsgate.v1.NotificationService/RetryDelivery",
+        Needs::OneOf(&[Access::Smo]),
+    ),
     // HTTP routes (`METHOD /path`), decided by the same code as the RPCs. Prometheus scrapes
     // with an API token of any role.
     ("GET /metrics", Needs::Read),

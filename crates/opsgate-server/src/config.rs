@@ -21,8 +21,17 @@
 //! claims = { repository = "acme/payroll", repository_owner_id = "1234" }
 //! services = ["payroll"]
 //! deliverables = ["release-notes"]
+//!
+//! [notify]
+//! base_url = "https://opsgate.example.org/"
+//!
+//! [[notify.channels]]
+//! name = "ops-events"
+//! kind = "webhook"
+//! url = "https://hooks.example.org/opsgate"
+//! secrets = ["whsec_..."]
 //! ```
-//! Later features (notifiers, identity providers, the web UI) add their own sections.
+//! Later features (identity providers, the web UI) add their own sections.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -34,13 +43,140 @@ const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// What `opsgate.toml` may say. Every key is optional; unknown keys are refused (a typo must
 /// not silently fall back to a default).
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     #[serde(default)]
     pub server: ServerSection,
     #[serde(default)]
     pub oidc: OidcSection,
+    #[serde(default)]
+    pub notify: NotifySection,
+}
+
+/// `[notify]`: where notifications go.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySection {
+    /// Links in messages lead to this followed by `transitions/ID` (the web pages' address).
+    pub base_url: Option<String>,
+    /// Webhook targets on loopback addresses are refused unless this is true.
+    #[serde(default)]
+    pub allow_loopback: bool,
+    /// Webhook targets on private and link-local addresses are refused unless this is true.
+    #[serde(default)]
+    pub allow_private: bool,
+    /// Multiplies every wait of the retry schedule (default 1: about three days in all); for
+    /// tests and drills only.
+    pub retry_scale: Option<f64>,
+    #[serde(default)]
+    pub channels: Vec<ChannelConfig>,
+    /// Which notices go to which channels; without routes every channel gets every notice.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+/// `[[notify.channels]]`: one place notifications are delivered to.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// How routes and the dead-letter list name it.
+    pub name: String,
+    /// `log` or `webhook`.
+    pub kind: String,
+    /// The webhook's URL.
+    pub url: Option<String>,
+    /// Standard Webhooks signing secrets (`whsec_...`), every one signs (rotation).
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Post a CloudEvents 1.0 JSON envelope instead of the plain event.
+    #[serde(default)]
+    pub cloudevents: bool,
+    /// Deliveries in flight to this channel at once [default: 8].
+    pub concurrency: Option<usize>,
+}
+
+impl std::fmt::Debug for ChannelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets are never printed.
+        f.debug_struct("ChannelConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("url", &self.url)
+            .field("secrets", &format!("{} secret(s)", self.secrets.len()))
+            .field("cloudevents", &self.cloudevents)
+            .field("concurrency", &self.concurrency)
+            .finish()
+    }
+}
+
+/// `[[notify.routes]]`: notices of these kinds (`*` for all) go to these channels.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub events: Vec<String>,
+    pub channels: Vec<String>,
+}
+
+impl NotifySection {
+    /// Every problem of the section, each naming where.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        for (i, c) in self.channels.iter().enumerate() {
+            let at = format!("notify.channels[{i}] ({})", c.name);
+            if c.name.trim().is_empty() || c.name.len() > 64 {
+                problems.push(format!(
+                    "{at}: a channel needs a name of 1 to 64 characters"
+                ));
+            }
+            if !names.insert(c.name.as_str()) {
+                problems.push(format!("{at}: another channel has the same name"));
+            }
+            match c.kind.as_str() {
+                "log" => {}
+                "webhook" => {
+                    if c.url.is_none() {
+                        problems.push(format!("{at}: a webhook channel needs url"));
+                    }
+                    for (k, secret) in c.secrets.iter().enumerate() {
+                        if let Err(e) = opsgate_notify::signature::Secret::parse(secret) {
+                            problems.push(format!("{at}: secrets[{k}]: {e}"));
+                        }
+                    }
+                }
+                other => problems.push(format!(
+                    "{at}: unknown kind '{other}' (known: log, webhook)"
+                )),
+            }
+            if c.concurrency.is_some_and(|n| n == 0 || n > 256) {
+                problems.push(format!("{at}: concurrency is 1 to 256"));
+            }
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            for e in &r.events {
+                if e != "*" && opsgate_domain::notice::NoticeKind::parse(e).is_none() {
+                    let known: Vec<&str> = opsgate_domain::notice::NoticeKind::ALL
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect();
+                    problems.push(format!(
+                        "notify.routes[{i}]: unknown event '{e}' (known: *, {})",
+                        known.join(", ")
+                    ));
+                }
+            }
+            for c in &r.channels {
+                if !names.contains(c.as_str()) {
+                    problems.push(format!("notify.routes[{i}]: no channel is named '{c}'"));
+                }
+            }
+        }
+        if self.retry_scale.is_some_and(|s| !(s > 0.0 && s <= 1.0)) {
+            problems.push("notify.retry_scale: a factor above 0 and at most 1".to_owned());
+        }
+        problems
+    }
 }
 
 /// `[oidc]`: CI platforms whose OIDC ID tokens authenticate pipelines (role `ci`).
@@ -182,6 +318,12 @@ impl ConfigFile {
                     .into_iter()
                     .map(move |p| format!("{name}: oidc.issuers[{i}]: {p}"))
             })
+            .chain(
+                file.notify
+                    .problems()
+                    .into_iter()
+                    .map(|p| format!("{name}: {p}")),
+            )
             .collect();
         if problems.is_empty() {
             Ok(file)

@@ -4,6 +4,7 @@ mod actor;
 pub mod auth;
 pub mod config;
 mod convert;
+mod dispatch;
 mod error;
 mod http;
 mod idempotency;
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 use opsgate_proto::v1::audit_service_server::AuditServiceServer;
 use opsgate_proto::v1::gate_service_server::GateServiceServer;
 use opsgate_proto::v1::identity_service_server::IdentityServiceServer;
+use opsgate_proto::v1::notification_service_server::NotificationServiceServer;
 use opsgate_proto::v1::transition_service_server::TransitionServiceServer;
 use opsgate_proto::v1::workflow_service_server::WorkflowServiceServer;
 use opsgate_store::{Clock, ConnectOptions, Store};
@@ -62,6 +64,8 @@ pub struct Config {
     pub tls: Option<Tls>,
     /// Where decisions read the time (tests move it).
     pub clock: Clock,
+    /// Notification channels and routes (`[notify]`); none: notifications off.
+    pub notify: config::NotifySection,
 }
 
 /// TLS settings: the server's certificate chain and key, and optionally the CA whose client
@@ -112,6 +116,7 @@ impl Config {
             oidc: Vec::new(),
             tls: None,
             clock: Clock::default(),
+            notify: config::NotifySection::default(),
         }
     }
 }
@@ -124,6 +129,7 @@ pub struct RunningServer {
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
     http_task: Option<JoinHandle<std::io::Result<()>>>,
+    dispatcher: Option<dispatch::Dispatcher>,
     store: Store,
 }
 
@@ -156,6 +162,9 @@ impl RunningServer {
                 .map_err(|e| StartError::Task(e.to_string()))?
                 .map_err(|e| StartError::Task(format!("HTTP listener: {e}")))?;
         }
+        if let Some(dispatcher) = self.dispatcher {
+            dispatcher.finish().await;
+        }
         self.store.close().await?;
         tracing::info!("server stopped");
         Ok(())
@@ -169,6 +178,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     options.exclusive = true;
     options.state_cache_bytes = config.state_cache_bytes;
     options.clock = config.clock.clone();
+    options.notifications = !config.notify.channels.is_empty();
+    let problems = config.notify.problems();
+    if !problems.is_empty() {
+        return Err(StartError::Config(problems.join("\n")));
+    }
     let oidc = oidc::Oidc::new(&config.oidc).map_err(StartError::Config)?;
     let tls = config.tls.as_ref().map(Tls::server_config).transpose()?;
     let store = Store::connect(options).await?;
@@ -241,12 +255,24 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     health
         .set_serving::<AuditServiceServer<services::Api>>()
         .await;
+    health
+        .set_serving::<NotificationServiceServer<services::Api>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(opsgate_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
 
     let (stop, stopped) = watch::channel(false);
+    let dispatcher = if config.notify.channels.is_empty() {
+        None
+    } else {
+        Some(
+            dispatch::Dispatcher::start(store.clone(), &config.notify, stopped.clone())
+                .await
+                .map_err(StartError::Config)?,
+        )
+    };
     let metrics = std::sync::Arc::new(metrics::Metrics::default());
     let (http_addr, http_task) = match config.http {
         Some(addr) => {
@@ -286,7 +312,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
                 .max_encoding_message_size(MAX_RESPONSE_BYTES),
         )
         .add_service(
-            AuditServiceServer::new(api)
+            AuditServiceServer::new(api.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_RESPONSE_BYTES),
+        )
+        .add_service(
+            NotificationServiceServer::new(api)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_RESPONSE_BYTES),
         );
@@ -309,6 +340,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         stop,
         task,
         http_task,
+        dispatcher,
         store,
     })
 }

@@ -1,6 +1,6 @@
-//! The changes one write transaction has decided, and their flush: at most five statements
+//! The changes one write transaction has decided, and their flush: at most six statements
 //! whatever the number of writes (new rows, one guarded update, one node upsert, one event insert,
-//! one insert of the KPI facts the events made).
+//! one insert of the KPI facts the events made, one of the notices for the outbox).
 
 use std::collections::HashMap;
 
@@ -13,7 +13,7 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
 };
 
-use crate::entities::{events, facts, node_states, transitions};
+use crate::entities::{events, facts, node_states, outbox, transitions};
 use crate::error::is_unique_violation;
 use crate::transitions::{TransitionView, i64_of};
 use crate::{Error, Result};
@@ -28,6 +28,8 @@ struct Entry {
     events: Vec<events::ActiveModel>,
     /// The KPI facts the events made.
     facts: Vec<facts::ActiveModel>,
+    /// The notices the events made (empty when notifications are off).
+    outbox: Vec<outbox::ActiveModel>,
 }
 
 /// Decided but unwritten changes, in decision order, at most one entry per transition.
@@ -56,7 +58,17 @@ impl Changes {
         self.entries.iter().map(|e| e.view.id.as_str())
     }
 
-    pub(crate) fn add_start(&mut self, view: TransitionView, events: Vec<events::ActiveModel>) {
+    /// Whether a flush stores notices (the dispatcher is woken after the commit).
+    pub(crate) fn has_notices(&self) -> bool {
+        self.entries.iter().any(|e| !e.outbox.is_empty())
+    }
+
+    pub(crate) fn add_start(
+        &mut self,
+        view: TransitionView,
+        events: Vec<events::ActiveModel>,
+        outbox: Vec<outbox::ActiveModel>,
+    ) {
         let meta = &view.state.meta;
         self.started.insert(
             (meta.service_name.clone(), meta.service_version.clone()),
@@ -68,6 +80,7 @@ impl Changes {
             before: None,
             events,
             facts: Vec::new(),
+            outbox,
         });
     }
 
@@ -78,6 +91,7 @@ impl Changes {
         after: TransitionView,
         events: Vec<events::ActiveModel>,
         facts: Vec<facts::ActiveModel>,
+        outbox: Vec<outbox::ActiveModel>,
     ) {
         match self.by_id.get(&after.id) {
             Some(&i) => {
@@ -85,6 +99,7 @@ impl Changes {
                 entry.view = after;
                 entry.events.extend(events);
                 entry.facts.extend(facts);
+                entry.outbox.extend(outbox);
             }
             None => {
                 self.by_id.insert(after.id.clone(), self.entries.len());
@@ -93,6 +108,7 @@ impl Changes {
                     before: Some(before.state),
                     events,
                     facts,
+                    outbox,
                 });
             }
         }
@@ -146,6 +162,7 @@ impl Changes {
         let mut nodes = Vec::new();
         let mut new_events = Vec::new();
         let mut new_facts = Vec::new();
+        let mut notices = Vec::new();
         for e in &self.entries {
             let id = e.view.id.as_str();
             for (i, (node, state)) in e
@@ -166,6 +183,7 @@ impl Changes {
             }
             new_events.extend(e.events.iter().cloned());
             new_facts.extend(e.facts.iter().cloned());
+            notices.extend(e.outbox.iter().cloned());
         }
         if !nodes.is_empty() {
             node_states::Entity::insert_many(nodes)
@@ -201,6 +219,11 @@ impl Changes {
         }
         if !new_facts.is_empty() {
             facts::Entity::insert_many(new_facts)
+                .exec_without_returning(conn)
+                .await?;
+        }
+        if !notices.is_empty() {
+            outbox::Entity::insert_many(notices)
                 .exec_without_returning(conn)
                 .await?;
         }
@@ -345,6 +368,28 @@ pub(crate) fn fact_rows(
                 seconds: Set(f.seconds),
                 count: Set(f.count),
                 flag: Set(f.flag),
+            })
+        })
+        .collect()
+}
+
+/// The outbox rows of the notices `events` make in `view` (the transition after them).
+pub(crate) fn outbox_rows(
+    view: &TransitionView,
+    events: &[Event],
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<outbox::ActiveModel>> {
+    opsgate_domain::notice::notices(&view.workflow.workflow, &view.state, &view.id, events)
+        .into_iter()
+        .map(|n| {
+            Ok(outbox::ActiveModel {
+                id: NotSet,
+                transition_id: Set(view.id.clone()),
+                seq: Set(i64_of(n.seq)?),
+                kind: Set(n.kind.as_str().to_owned()),
+                notice: Set(serde_json::to_string(&n)?),
+                created_at: Set(at),
+                fanned_out: Set(false),
             })
         })
         .collect()

@@ -34,6 +34,8 @@ pub struct ConnectOptions {
     pub exclusive: bool,
     /// Where decisions read the time (a waiver's end, a delegation's dates).
     pub clock: Clock,
+    /// Store each write's notices in the notification outbox (when channels are configured).
+    pub notifications: bool,
 }
 
 /// Where the store reads the time: the system clock, or one a test controls.
@@ -75,6 +77,7 @@ impl ConnectOptions {
             state_cache_bytes: crate::DEFAULT_STATE_CACHE_MIB * 1024 * 1024,
             exclusive: false,
             clock: Clock::default(),
+            notifications: false,
         }
     }
 }
@@ -139,6 +142,8 @@ impl Store {
             _lock: lock,
             clock: options.clock.clone(),
             batches: Arc::default(),
+            notify: options.notifications,
+            outbox_signal: Arc::new(tokio::sync::watch::channel(0).0),
         };
         if sqlite {
             store.writer = Some(Writer::spawn(store.clone()));

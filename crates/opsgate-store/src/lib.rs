@@ -17,6 +17,7 @@ mod error;
 mod hex;
 mod idempotency;
 mod kpis;
+mod outbox;
 mod stats;
 mod tokens;
 mod transitions;
@@ -39,6 +40,7 @@ pub use error::{Error, Result};
 pub use hex::sha256_hex;
 pub use idempotency::Remembered;
 pub use kpis::{FactGroup, KpiWindow, Kpis, MAX_GROUPS};
+pub use outbox::{Backlog, DELIVERED, DISABLED, Delivery, FAILED, PENDING, Settle};
 pub use stats::{BATCH_BUCKETS, BatchSnapshot, TransitionCount};
 pub use tokens::{NewToken, TOKEN_PREFIX, TokenRecord, looks_like_token, token_hash};
 pub use transitions::{NewTransition, TransitionPage, TransitionSummary, TransitionView};
@@ -77,6 +79,10 @@ pub struct Store {
     clock: Clock,
     /// Write batches committed, for the metrics.
     batches: Arc<stats::BatchStats>,
+    /// Writes store their notices in the outbox.
+    notify: bool,
+    /// Bumped after every commit that stored notices.
+    outbox_signal: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// A write transaction, holding this process's write turn on SQLite until it ends.

@@ -12,8 +12,8 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use crate::changes::{Changes, event_rows, fact_rows};
-use crate::entities::{events, facts, node_states, transitions};
+use crate::changes::{Changes, event_rows, fact_rows, outbox_rows};
+use crate::entities::{events, facts, node_states, outbox, transitions};
 use crate::workflows::WorkflowRecord;
 use crate::writer::Write;
 use crate::{Error, MAX_PAGE_SIZE, Result, Store};
@@ -78,6 +78,7 @@ pub(crate) enum Decided<T> {
 pub(crate) struct Started {
     pub view: TransitionView,
     pub events: Vec<events::ActiveModel>,
+    pub outbox: Vec<outbox::ActiveModel>,
 }
 
 /// A decided command: the state it was decided from, the state after, and the events between.
@@ -86,6 +87,7 @@ pub(crate) struct Executed {
     pub after: TransitionView,
     pub events: Vec<events::ActiveModel>,
     pub facts: Vec<facts::ActiveModel>,
+    pub outbox: Vec<outbox::ActiveModel>,
 }
 
 pub(crate) fn i64_of(seq: u64) -> Result<i64> {
@@ -153,17 +155,24 @@ impl Store {
             return Ok(Decided::Refused(e.into()));
         }
         match TransitionState::start(&workflow.workflow, meta, acting.clone(), at) {
-            Ok((state, events)) => {
+            Ok((state, domain_events)) => {
                 let id = uuid::Uuid::now_v7().to_string();
-                let (events, head) = event_rows(&id, GENESIS, &events)?;
+                let (events, head) = event_rows(&id, GENESIS, &domain_events)?;
+                let view = TransitionView {
+                    id,
+                    workflow,
+                    state,
+                    head,
+                };
+                let outbox = if self.notify {
+                    outbox_rows(&view, &domain_events, at)?
+                } else {
+                    Vec::new()
+                };
                 Ok(Decided::Write(Started {
-                    view: TransitionView {
-                        id,
-                        workflow,
-                        state,
-                        head,
-                    },
+                    view,
                     events,
+                    outbox,
                 }))
             }
             Err(e) => Ok(Decided::Refused(e.into())),
@@ -308,20 +317,26 @@ impl Store {
                 view.state
                     .execute(&view.workflow.workflow, command.clone(), acting.clone(), at);
             match decided {
-                Ok((next, events)) => {
-                    let facts = fact_rows(&view, &events)?;
-                    let (events, head) = event_rows(&view.id, view.head, &events)?;
+                Ok((next, domain_events)) => {
+                    let facts = fact_rows(&view, &domain_events)?;
+                    let (events, head) = event_rows(&view.id, view.head, &domain_events)?;
                     let after = TransitionView {
                         id: view.id.clone(),
                         workflow: view.workflow.clone(),
                         state: next,
                         head,
                     };
+                    let outbox = if self.notify {
+                        outbox_rows(&after, &domain_events, at)?
+                    } else {
+                        Vec::new()
+                    };
                     return Ok(Decided::Write(Executed {
                         before: view,
                         after,
                         events,
                         facts,
+                        outbox,
                     }));
                 }
                 Err(e) if checked => return Ok(Decided::Refused(e.into())),

@@ -183,6 +183,9 @@ impl Store {
             }
             txn.commit().await?;
             self.batches.record(writes.len());
+            if changes.has_notices() {
+                self.signal_outbox();
+            }
             // `make soak` (tests/fsync.rs) checks an fsync of the WAL precedes every such line.
             tracing::debug!(writes = writes.len(), "write batch committed");
             for view in results.iter().flatten() {
@@ -216,8 +219,12 @@ impl Store {
         Ok(match write {
             Write::Start { new, acting } => {
                 match self.decide_start(conn, changes, new, acting, at).await? {
-                    Decided::Write(Started { view, events }) => {
-                        changes.add_start(view.clone(), events);
+                    Decided::Write(Started {
+                        view,
+                        events,
+                        outbox,
+                    }) => {
+                        changes.add_start(view.clone(), events, outbox);
                         Ok(view)
                     }
                     Decided::Refused(refused) => Err(refused),
@@ -237,8 +244,9 @@ impl Store {
                         after,
                         events,
                         facts,
+                        outbox,
                     }) => {
-                        changes.add_execute(before, after.clone(), events, facts);
+                        changes.add_execute(before, after.clone(), events, facts, outbox);
                         Ok(after)
                     }
                     Decided::Refused(refused) => Err(refused),

@@ -6,6 +6,7 @@ pub(crate) mod deliverable;
 pub(crate) mod gate;
 pub(crate) mod handover;
 pub(crate) mod insight;
+pub(crate) mod notifications;
 pub(crate) mod serve;
 pub(crate) mod token;
 pub(crate) mod transition;

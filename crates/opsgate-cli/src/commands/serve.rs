@@ -114,6 +114,7 @@ impl Args {
                 .ok()
                 .filter(|t| !t.trim().is_empty()),
             oidc: file.oidc.issuers,
+            notify: file.notify,
             tls,
             clock: opsgate_store::Clock::default(),
         })

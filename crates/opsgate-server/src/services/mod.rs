@@ -6,6 +6,7 @@ mod forecast;
 mod gate;
 mod identity;
 mod kpis;
+mod notification;
 pub(crate) mod stalled;
 mod transition;
 mod waive;

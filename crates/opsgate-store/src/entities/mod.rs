@@ -6,6 +6,7 @@ pub mod events;
 pub mod facts;
 pub mod idempotency_keys;
 pub mod node_states;
+pub mod outbox;
 pub mod transitions;
 pub mod workflow_events;
 pub mod workflows;

@@ -1,0 +1,4 @@
+//! The built-in channels, one file each.
+
+pub mod log;
+pub mod webhook;

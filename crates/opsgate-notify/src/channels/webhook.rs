@@ -1,0 +1,161 @@
+//! `webhook`: an HTTP POST of the notice as JSON (or in a CloudEvents 1.0 envelope), signed per
+//! Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`, every configured
+//! secret at once for rotation). 2xx is delivered; 410 disables the endpoint; 429 and 503 (and
+//! 502, 504) are retried after their `Retry-After`; anything else, a redirect included, and every
+//! network failure, retried on the schedule.
+
+use std::time::Duration;
+
+use crate::signature::{Secret, header};
+use crate::target::{TargetPolicy, check_url, client};
+use crate::{Notice, Notifier, Outcome};
+
+/// Longest wait for a receiver's answer.
+pub const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// One webhook endpoint.
+#[derive(Debug, Clone)]
+pub struct WebhookNotifier {
+    url: reqwest::Url,
+    secrets: Vec<Secret>,
+    cloudevents: bool,
+    /// The `source` of CloudEvents: where opsgate runs.
+    source: String,
+    /// A link to a transition is this followed by its id.
+    link_base: Option<String>,
+    policy: TargetPolicy,
+    http: reqwest::Client,
+}
+
+impl WebhookNotifier {
+    /// A notifier posting to `url`; refused when the URL is not http(s) or names a refused
+    /// address.
+    pub fn new(
+        url: &str,
+        secrets: Vec<Secret>,
+        cloudevents: bool,
+        source: String,
+        link_base: Option<String>,
+        policy: TargetPolicy,
+    ) -> Result<Self, String> {
+        let url = reqwest::Url::parse(url).map_err(|e| format!("'{url}' is not a URL: {e}"))?;
+        check_url(&url, policy).map_err(|e| e.0)?;
+        let http = client(policy, TIMEOUT).map_err(|e| e.to_string())?;
+        Ok(Self {
+            url,
+            secrets,
+            cloudevents,
+            source,
+            link_base,
+            policy,
+            http,
+        })
+    }
+
+    /// The body posted for `notice`.
+    pub fn body(&self, id: &str, notice: &Notice) -> Vec<u8> {
+        let mut data = serde_json::to_value(notice).unwrap_or(serde_json::Value::Null);
+        if let (Some(base), Some(object)) = (&self.link_base, data.as_object_mut()) {
+            object.insert(
+                "link".to_owned(),
+                serde_json::Value::String(format!("{base}{}", notice.transition_id)),
+            );
+        }
+        let value = if self.cloudevents {
+            serde_json::json!({
+                "specversion": "1.0",
+                "id": id,
+                "source": self.source,
+                "type": format!("org.opsgate.{}", notice.kind.as_str()),
+                "subject": notice.transition_id,
+                "time": notice.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "datacontenttype": "application/json",
+                "data": data,
+            })
+        } else {
+            serde_json::json!({
+                "type": notice.kind.as_str(),
+                "timestamp": notice.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "data": data,
+            })
+        };
+        serde_json::to_vec(&value).unwrap_or_default()
+    }
+}
+
+impl Notifier for WebhookNotifier {
+    fn deliver<'a>(
+        &'a self,
+        id: &'a str,
+        notice: &'a Notice,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send + 'a>> {
+        Box::pin(async move {
+            if let Err(refused) = check_url(&self.url, self.policy) {
+                return Outcome::Retry {
+                    reason: refused.0,
+                    after: None,
+                };
+            }
+            let body = self.body(id, notice);
+            let timestamp = chrono::Utc::now().timestamp();
+            let mut request = self
+                .http
+                .post(self.url.clone())
+                .header(
+                    "content-type",
+                    if self.cloudevents {
+                        "application/cloudevents+json"
+                    } else {
+                        "application/json"
+                    },
+                )
+                .header("webhook-id", id)
+                .header("webhook-timestamp", timestamp.to_string());
+            if !self.secrets.is_empty() {
+                request = request.header(
+                    "webhook-signature",
+                    header(&self.secrets, id, timestamp, &body),
+                );
+            }
+            let response = match request.body(body).send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    return Outcome::Retry {
+                        reason: format!("{}: {}", self.url, error_chain(&e)),
+                        after: None,
+                    };
+                }
+            };
+            let status = response.status();
+            if status.is_success() {
+                return Outcome::Delivered;
+            }
+            if status == reqwest::StatusCode::GONE {
+                return Outcome::Gone {
+                    reason: format!("{} answered 410 Gone", self.url),
+                };
+            }
+            let after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::schedule::retry_after);
+            Outcome::Retry {
+                reason: format!("{} answered {status}", self.url),
+                after,
+            }
+        })
+    }
+}
+
+/// An error with its causes, for the delivery's last error.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

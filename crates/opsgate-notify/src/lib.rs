@@ -1,0 +1,38 @@
+//! opsgate's notifiers: what a notification says ([`Notice`]), the [`Notifier`] trait (one kind
+//! of channel, one implementation: `log`, `webhook`), Standard Webhooks signing, the retry
+//! schedule, and the check of webhook targets. Depends on the domain only; the server stores the
+//! outbox and runs the dispatcher.
+
+pub mod channels;
+pub mod schedule;
+pub mod signature;
+pub mod target;
+
+use std::time::Duration;
+
+pub use opsgate_domain::notice::{Notice, NoticeKind};
+
+/// What one attempt to deliver came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The receiver took it (HTTP 2xx, a JetStream ack, the SMTP server's 250).
+    Delivered,
+    /// Try again later; `after` when the receiver said when (`Retry-After`).
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
+    /// The endpoint is gone (HTTP 410): disable it, deliver nothing more to it.
+    Gone { reason: String },
+}
+
+/// A kind of channel: delivers one notice to one endpoint.
+pub trait Notifier: Send + Sync + std::fmt::Debug {
+    /// Delivers `notice`; `id` is the same on every attempt (the webhook-id receivers
+    /// deduplicate on).
+    fn deliver<'a>(
+        &'a self,
+        id: &'a str,
+        notice: &'a Notice,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send + 'a>>;
+}

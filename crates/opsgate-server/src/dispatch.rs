@@ -1,0 +1,352 @@
+//! The notification dispatcher: fans the outbox's notices out into deliveries by the configured
+//! routes, and runs one worker per channel that claims that channel's due deliveries (under a
+//! lease, so each is attempted by one replica) and attempts them with the channel's own
+//! concurrency, so that a slow endpoint holds up only itself. Outcomes are stored in batches:
+//! delivered, retried on the Standard Webhooks schedule (the same `webhook-id` every time),
+//! dead-lettered after the last attempt, or disabled with the channel on a 410.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use opsgate_domain::notice::{Notice, NoticeKind};
+use opsgate_notify::channels::log::LogNotifier;
+use opsgate_notify::channels::webhook::WebhookNotifier;
+use opsgate_notify::signature::Secret;
+use opsgate_notify::target::TargetPolicy;
+use opsgate_notify::{Notifier, Outcome, schedule};
+use opsgate_store::{Delivery, Settle, Store};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::NotifySection;
+
+/// How long a claim holds a delivery: longer than an attempt's timeout (15 s).
+const LEASE_SECONDS: i64 = 60;
+/// How often the workers look without being woken (deliveries retried later, other replicas'
+/// notices).
+const TICK: Duration = Duration::from_secs(1);
+/// Notices fanned out per transaction.
+const FAN_OUT_BATCH: u64 = 512;
+/// Deliveries in flight per channel when the channel does not say.
+const DEFAULT_CONCURRENCY: usize = 8;
+
+/// One configured channel, ready to deliver.
+#[derive(Debug, Clone)]
+struct Channel {
+    name: String,
+    notifier: Arc<dyn Notifier>,
+    concurrency: usize,
+}
+
+/// Which channels get which notices.
+#[derive(Debug, Clone)]
+struct Routes {
+    /// Per channel, the kinds it gets (`None`: every kind).
+    by_channel: Vec<(String, Option<HashSet<NoticeKind>>)>,
+}
+
+impl Routes {
+    fn from_config(config: &NotifySection) -> Self {
+        if config.routes.is_empty() {
+            return Self {
+                by_channel: config
+                    .channels
+                    .iter()
+                    .map(|c| (c.name.clone(), None))
+                    .collect(),
+            };
+        }
+        let mut kinds: HashMap<String, Option<HashSet<NoticeKind>>> = HashMap::new();
+        for route in &config.routes {
+            let all = route.events.iter().any(|e| e == "*");
+            for channel in &route.channels {
+                let entry = kinds
+                    .entry(channel.clone())
+                    .or_insert_with(|| Some(HashSet::new()));
+                if all {
+                    *entry = None;
+                } else if let Some(set) = entry {
+                    set.extend(route.events.iter().filter_map(|e| NoticeKind::parse(e)));
+                }
+            }
+        }
+        Self {
+            by_channel: config
+                .channels
+                .iter()
+                .filter_map(|c| kinds.remove(&c.name).map(|k| (c.name.clone(), k)))
+                .collect(),
+        }
+    }
+
+    /// The deliveries of `notice`: one per channel routed (these channels reach endpoints,
+    /// not people, so the recipient is empty).
+    fn of(&self, notice: &Notice) -> Vec<(String, String)> {
+        self.by_channel
+            .iter()
+            .filter(|(_, kinds)| kinds.as_ref().is_none_or(|k| k.contains(&notice.kind)))
+            .map(|(name, _)| (name.clone(), String::new()))
+            .collect()
+    }
+}
+
+/// Builds the channels of `config`; an error names the channel.
+fn channels(config: &NotifySection) -> Result<Vec<Channel>, String> {
+    let policy = TargetPolicy {
+        allow_loopback: config.allow_loopback,
+        allow_private: config.allow_private,
+    };
+    let link_base = config
+        .base_url
+        .as_ref()
+        .map(|b| format!("{}/transitions/", b.trim_end_matches('/')));
+    config
+        .channels
+        .iter()
+        .map(|c| {
+            let notifier: Arc<dyn Notifier> = match c.kind.as_str() {
+                "log" => Arc::new(LogNotifier {
+                    channel: c.name.clone(),
+                }),
+                "webhook" => {
+                    let secrets = c
+                        .secrets
+                        .iter()
+                        .map(|s| Secret::parse(s).map_err(|e| e.to_string()))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| format!("notify channel {}: {e}", c.name))?;
+                    let url = c.url.as_deref().unwrap_or_default();
+                    Arc::new(
+                        WebhookNotifier::new(
+                            url,
+                            secrets,
+                            c.cloudevents,
+                            config
+                                .base_url
+                                .clone()
+                                .unwrap_or_else(|| "urn:opsgate".to_owned()),
+                            link_base.clone(),
+                            policy,
+                        )
+                        .map_err(|e| format!("notify channel {}: {e}", c.name))?,
+                    )
+                }
+                other => return Err(format!("notify channel {}: unknown kind {other}", c.name)),
+            };
+            Ok(Channel {
+                name: c.name.clone(),
+                notifier,
+                concurrency: c.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+            })
+        })
+        .collect()
+}
+
+/// The running dispatcher.
+#[derive(Debug)]
+pub(crate) struct Dispatcher {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Dispatcher {
+    /// Starts fanning out and delivering on `store` until `stop` turns true.
+    pub(crate) async fn start(
+        store: Store,
+        config: &NotifySection,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Self, String> {
+        let channels = channels(config)?;
+        let routes = Routes::from_config(config);
+        let scale = config.retry_scale.unwrap_or(1.0);
+        if let Err(e) = store.release_claims().await {
+            tracing::warn!(error = %e, "could not release the previous run's delivery claims");
+        }
+        let (wake, _) = watch::channel(0u64);
+        let wake = Arc::new(wake);
+        let (settled, queue) = mpsc::channel::<(i64, Settle, Option<String>)>(4096);
+        let mut tasks = vec![
+            tokio::spawn(fan_out(store.clone(), routes, wake.clone(), stop.clone())),
+            tokio::spawn(settle(store.clone(), queue)),
+        ];
+        for channel in channels {
+            tasks.push(tokio::spawn(deliver(
+                store.clone(),
+                channel,
+                scale,
+                wake.subscribe(),
+                settled.clone(),
+                stop.clone(),
+            )));
+        }
+        tracing::info!(
+            channels = config.channels.len(),
+            routes = config.routes.len(),
+            "notifications on"
+        );
+        Ok(Self { tasks })
+    }
+
+    /// Waits for every task to finish (after `stop` turned true): in-flight attempts complete
+    /// and their outcomes are stored.
+    pub(crate) async fn finish(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Waits for a wake-up, the tick, or the stop; true when stopping.
+async fn idle(signal: &mut watch::Receiver<u64>, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = signal.changed() => false,
+        _ = tokio::time::sleep(TICK) => false,
+        _ = stop.wait_for(|s| *s) => true,
+    }
+}
+
+async fn fan_out(
+    store: Store,
+    routes: Routes,
+    wake: Arc<watch::Sender<u64>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut signal = store.outbox_signal();
+    loop {
+        loop {
+            match store.fan_out(FAN_OUT_BATCH, |n| routes.of(n)).await {
+                Ok(0) => break,
+                Ok(_) => wake.send_modify(|n| *n = n.wrapping_add(1)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "fanning out notices failed; trying again");
+                    break;
+                }
+            }
+        }
+        if *stop.borrow() || idle(&mut signal, &mut stop).await {
+            return;
+        }
+    }
+}
+
+/// Stores outcomes in batches: one transaction for whatever has arrived.
+async fn settle(store: Store, mut queue: mpsc::Receiver<(i64, Settle, Option<String>)>) {
+    let mut batch = Vec::with_capacity(512);
+    while queue.recv_many(&mut batch, 512).await > 0 {
+        for (_, _, gone) in &batch {
+            if let Some((channel, reason)) = gone.as_ref().and_then(|g| g.split_once('\n')) {
+                if let Err(e) = store.disable_channel(channel, reason).await {
+                    tracing::warn!(error = %e, channel, "could not disable the channel");
+                }
+                tracing::warn!(
+                    channel,
+                    reason,
+                    "notification channel disabled: its endpoint is gone"
+                );
+            }
+        }
+        let outcomes: Vec<(i64, Settle)> = batch.drain(..).map(|(id, s, _)| (id, s)).collect();
+        // A failure here leaves the deliveries claimed: their leases run out and they are
+        // attempted again (at least once, never lost).
+        if let Err(e) = store.settle_deliveries(&outcomes).await {
+            tracing::warn!(error = %e, count = outcomes.len(), "could not store delivery outcomes");
+        }
+    }
+}
+
+async fn deliver(
+    store: Store,
+    channel: Channel,
+    scale: f64,
+    mut wake: watch::Receiver<u64>,
+    settled: mpsc::Sender<(i64, Settle, Option<String>)>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(channel.concurrency));
+    let lease = chrono::Duration::seconds(LEASE_SECONDS);
+    loop {
+        let free = permits.available_permits();
+        if free > 0 && !*stop.borrow() {
+            let disabled = match store.disabled_channels().await {
+                Ok(d) => d.get(&channel.name).cloned(),
+                Err(_) => None,
+            };
+            match store
+                .claim_deliveries(&channel.name, free as u64, lease)
+                .await
+            {
+                Ok(claimed) => {
+                    let got = claimed.len();
+                    for d in claimed {
+                        if let Some(reason) = &disabled {
+                            let error = format!("channel {} is disabled: {reason}", channel.name);
+                            let _ = settled.send((d.id, Settle::Disabled { error }, None)).await;
+                            continue;
+                        }
+                        let Ok(permit) = permits.clone().acquire_owned().await else {
+                            return;
+                        };
+                        let (notifier, settled, name, store) = (
+                            channel.notifier.clone(),
+                            settled.clone(),
+                            channel.name.clone(),
+                            store.clone(),
+                        );
+                        tokio::spawn(async move {
+                            let outcome = attempt(&*notifier, &d, scale, &store).await;
+                            let gone = match &outcome {
+                                Settle::Disabled { error } => Some(format!("{name}\n{error}")),
+                                _ => None,
+                            };
+                            let _ = settled.send((d.id, outcome, gone)).await;
+                            drop(permit);
+                        });
+                    }
+                    if got == free {
+                        // More may be due: look again at once, as permits free up.
+                        let _ = permits.acquire().await.map(drop);
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, channel = %channel.name, "claiming deliveries failed")
+                }
+            }
+        }
+        if *stop.borrow() {
+            // Let the attempts in flight finish and report.
+            let _ = permits.acquire_many(channel.concurrency as u32).await;
+            return;
+        }
+        if idle(&mut wake, &mut stop).await {
+            let _ = permits.acquire_many(channel.concurrency as u32).await;
+            return;
+        }
+    }
+}
+
+/// One attempt, and what to store of it.
+async fn attempt(notifier: &dyn Notifier, d: &Delivery, scale: f64, store: &Store) -> Settle {
+    match notifier.deliver(&d.webhook_id, &d.notice).await {
+        Outcome::Delivered => Settle::Delivered,
+        Outcome::Gone { reason } => Settle::Disabled { error: reason },
+        Outcome::Retry { reason, after } => {
+            let attempts = d.attempts + 1;
+            match schedule::next_wait(attempts, schedule::jitter(), after) {
+                Some(wait) => {
+                    let wait = if after.is_some() {
+                        wait
+                    } else {
+                        wait.mul_f64(scale)
+                    };
+                    let at = store.now()
+                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+                    Settle::Retry { at, error: reason }
+                }
+                None => Settle::Failed {
+                    error: format!("{reason} (after {attempts} attempts)"),
+                },
+            }
+        }
+    }
+}

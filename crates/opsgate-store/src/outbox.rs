@@ -1,0 +1,523 @@
+//! The notification outbox: the notices of a write's events are stored in the same transaction
+//! as the events (`outbox`), fanned out once into one delivery per channel and recipient
+//! (`deliveries`), and each delivery claimed under a lease by exactly one dispatcher (on
+//! PostgreSQL `FOR UPDATE SKIP LOCKED`, so replicas share the work; a crashed replica's leases
+//! run out and its deliveries are claimed again), settled, listed when it failed for good, and
+//! retried by the SMO.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use opsgate_domain::notice::Notice;
+use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+
+use crate::{Error, Result, Store};
+
+/// How a delivery stands.
+pub const PENDING: &str = "pending";
+pub const DELIVERED: &str = "delivered";
+/// Failed on every attempt of the schedule: the dead-letter list.
+pub const FAILED: &str = "failed";
+/// Its endpoint answered 410 Gone (or was disabled by an earlier one).
+pub const DISABLED: &str = "disabled";
+
+/// One delivery of a notice to a channel (and recipient).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: i64,
+    pub channel: String,
+    /// The person, for channels that reach people; empty for an endpoint.
+    pub recipient: String,
+    /// The same on every attempt.
+    pub webhook_id: String,
+    pub status: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub notice: Notice,
+}
+
+/// What came of an attempt, to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settle {
+    Delivered,
+    /// Try again at `at`.
+    Retry {
+        at: DateTime<Utc>,
+        error: String,
+    },
+    /// The schedule is spent: dead-letter it.
+    Failed {
+        error: String,
+    },
+    /// The endpoint is gone: this delivery and the channel are disabled.
+    Disabled {
+        error: String,
+    },
+}
+
+/// How much is waiting, for the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Notices not fanned out yet.
+    pub notices: u64,
+    /// Deliveries waiting for an attempt.
+    pub pending: u64,
+    /// Dead-lettered or disabled deliveries.
+    pub failed: u64,
+}
+
+/// Most bytes of an error kept with a delivery.
+const MAX_ERROR: usize = 500;
+
+fn clip(text: &str) -> String {
+    let mut end = text.len().min(MAX_ERROR);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+/// Placeholders for the backend: `$n` on PostgreSQL, `?` on SQLite.
+fn ph(backend: DbBackend, n: usize) -> String {
+    if backend == DbBackend::Postgres {
+        format!("${n}")
+    } else {
+        "?".to_owned()
+    }
+}
+
+const DELIVERY_COLUMNS: &str = "d.id, d.channel, d.recipient, d.webhook_id, d.status, d.attempts, \
+     d.next_attempt_at, d.last_error, d.created_at, o.notice";
+
+fn delivery(row: &sea_orm::QueryResult) -> Result<Delivery> {
+    let notice: String = row.try_get("", "notice")?;
+    Ok(Delivery {
+        id: row.try_get("", "id")?,
+        channel: row.try_get("", "channel")?,
+        recipient: row.try_get("", "recipient")?,
+        webhook_id: row.try_get("", "webhook_id")?,
+        status: row.try_get("", "status")?,
+        attempts: u32::try_from(row.try_get::<i32>("", "attempts")?).unwrap_or(0),
+        next_attempt_at: row.try_get("", "next_attempt_at")?,
+        last_error: row.try_get("", "last_error")?,
+        created_at: row.try_get("", "created_at")?,
+        notice: serde_json::from_str(&notice)?,
+    })
+}
+
+impl Store {
+    /// Whether writes store their notices in the outbox.
+    pub fn notifications(&self) -> bool {
+        self.notify
+    }
+
+    /// A receiver that changes after every commit that stored notices (the dispatcher's
+    /// wake-up; the database stays the truth).
+    pub fn outbox_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.outbox_signal.subscribe()
+    }
+
+    pub(crate) fn signal_outbox(&self) {
+        self.outbox_signal.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Fans out up to `limit` notices: `route` says which channels (and recipients) each goes
+    /// to; one transaction stores the deliveries and marks the notices done. Returns how many
+    /// notices it took. On PostgreSQL, replicas fanning out at once take different notices.
+    pub async fn fan_out(
+        &self,
+        limit: u64,
+        route: impl Fn(&Notice) -> Vec<(String, String)>,
+    ) -> Result<usize> {
+        let txn = self.begin_write().await?;
+        let conn = txn.conn();
+        let backend = conn.get_database_backend();
+        let lock = if backend == DbBackend::Postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let rows = conn
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "SELECT id, notice FROM outbox WHERE fanned_out = {} ORDER BY id LIMIT {}{lock}",
+                    ph(backend, 1),
+                    ph(backend, 2)
+                ),
+                [false.into(), i64::try_from(limit).unwrap_or(i64::MAX).into()],
+            ))
+            .await?;
+        if rows.is_empty() {
+            txn.rollback().await?;
+            return Ok(0);
+        }
+        let now = self.now();
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut deliveries: Vec<[Value; 7]> = Vec::new();
+        for row in &rows {
+            let id: i64 = row.try_get("", "id")?;
+            let notice: Notice = serde_json::from_str(&row.try_get::<String>("", "notice")?)?;
+            ids.push(id);
+            for (channel, recipient) in route(&notice) {
+                let webhook_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+                deliveries.push([
+                    id.into(),
+                    channel.into(),
+                    recipient.into(),
+                    webhook_id.into(),
+                    PENDING.into(),
+                    now.into(),
+                    now.into(),
+                ]);
+            }
+        }
+        // 7 values a delivery; PostgreSQL takes at most 65,535 per statement.
+        for chunk in deliveries.chunks(1000) {
+            let tuples = (0..chunk.len())
+                .map(|i| {
+                    let p = |k: usize| ph(backend, 7 * i + k);
+                    format!(
+                        "({}, {}, {}, {}, {}, 0, {}, {})",
+                        p(1),
+                        p(2),
+                        p(3),
+                        p(4),
+                        p(5),
+                        p(6),
+                        p(7)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            conn.execute_raw(Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "INSERT INTO deliveries (outbox_id, channel, recipient, webhook_id, status, \
+                     attempts, next_attempt_at, created_at) VALUES {tuples}"
+                ),
+                chunk
+                    .iter()
+                    .flat_map(|d| d.iter().cloned())
+                    .collect::<Vec<_>>(),
+            ))
+            .await?;
+        }
+        let list = ids
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        conn.execute_unprepared(&format!(
+            "UPDATE outbox SET fanned_out = TRUE WHERE id IN ({list})"
+        ))
+        .await?;
+        txn.commit().await?;
+        Ok(ids.len())
+    }
+
+    /// Claims up to `limit` deliveries of `channel` that are due, for `lease`: nobody else
+    /// claims them until it runs out.
+    pub async fn claim_deliveries(
+        &self,
+        channel: &str,
+        limit: u64,
+        lease: chrono::Duration,
+    ) -> Result<Vec<Delivery>> {
+        let now = self.now();
+        let txn = self.begin_write().await?;
+        let conn = txn.conn();
+        let backend = conn.get_database_backend();
+        let lock = if backend == DbBackend::Postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let rows = conn
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "SELECT id FROM deliveries WHERE status = {p1} AND channel = {p2} \
+                     AND next_attempt_at <= {p3} AND (claimed_until IS NULL OR claimed_until < {p4}) \
+                     ORDER BY next_attempt_at LIMIT {p5}{lock}",
+                    p1 = ph(backend, 1),
+                    p2 = ph(backend, 2),
+                    p3 = ph(backend, 3),
+                    p4 = ph(backend, 4),
+                    p5 = ph(backend, 5),
+                ),
+                [
+                    PENDING.into(),
+                    channel.into(),
+                    now.into(),
+                    now.into(),
+                    i64::try_from(limit).unwrap_or(i64::MAX).into(),
+                ],
+            ))
+            .await?;
+        if rows.is_empty() {
+            txn.rollback().await?;
+            return Ok(Vec::new());
+        }
+        let ids = rows
+            .iter()
+            .map(|r| r.try_get::<i64>("", "id").map(|id| id.to_string()))
+            .collect::<std::result::Result<Vec<_>, _>>()?
+            .join(", ");
+        conn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "UPDATE deliveries SET claimed_until = {} WHERE id IN ({ids})",
+                ph(backend, 1)
+            ),
+            [(now + lease).into()],
+        ))
+        .await?;
+        let claimed = conn
+            .query_all_raw(Statement::from_string(
+                backend,
+                format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o ON o.id = d.outbox_id \
+                     WHERE d.id IN ({ids}) ORDER BY d.next_attempt_at, d.id"
+                ),
+            ))
+            .await?;
+        txn.commit().await?;
+        claimed.iter().map(delivery).collect()
+    }
+
+    /// Stores what came of attempts, all in one transaction.
+    pub async fn settle_deliveries(&self, outcomes: &[(i64, Settle)]) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let now = self.now();
+        let txn = self.begin_write().await?;
+        let conn = txn.conn();
+        let backend = conn.get_database_backend();
+        let p = |n| ph(backend, n);
+        for (id, outcome) in outcomes {
+            let (sql, values): (String, Vec<Value>) = match outcome {
+                Settle::Delivered => (
+                    format!(
+                        "UPDATE deliveries SET status = {}, attempts = attempts + 1, \
+                         delivered_at = {}, claimed_until = NULL, last_error = NULL WHERE id = {}",
+                        p(1),
+                        p(2),
+                        p(3)
+                    ),
+                    vec![DELIVERED.into(), now.into(), (*id).into()],
+                ),
+                Settle::Retry { at, error } => (
+                    format!(
+                        "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = {}, \
+                         claimed_until = NULL, last_error = {} WHERE id = {}",
+                        p(1),
+                        p(2),
+                        p(3)
+                    ),
+                    vec![(*at).into(), clip(error).into(), (*id).into()],
+                ),
+                Settle::Failed { error } | Settle::Disabled { error } => (
+                    format!(
+                        "UPDATE deliveries SET status = {}, attempts = attempts + 1, \
+                         claimed_until = NULL, last_error = {} WHERE id = {}",
+                        p(1),
+                        p(2),
+                        p(3)
+                    ),
+                    vec![
+                        if matches!(outcome, Settle::Failed { .. }) {
+                            FAILED
+                        } else {
+                            DISABLED
+                        }
+                        .into(),
+                        clip(error).into(),
+                        (*id).into(),
+                    ],
+                ),
+            };
+            conn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Marks `channel` disabled (an endpoint answered 410): its deliveries are not attempted
+    /// until the SMO retries one.
+    pub async fn disable_channel(&self, channel: &str, reason: &str) -> Result<()> {
+        let backend = self.write_db.get_database_backend();
+        let now = self.now();
+        let sql = format!(
+            "INSERT INTO notify_endpoints (channel, disabled_at, reason) VALUES ({}, {}, {}) \
+             ON CONFLICT (channel) DO UPDATE SET disabled_at = excluded.disabled_at, \
+             reason = excluded.reason",
+            ph(backend, 1),
+            ph(backend, 2),
+            ph(backend, 3)
+        );
+        let txn = self.begin_write().await?;
+        txn.conn()
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [channel.into(), now.into(), clip(reason).into()],
+            ))
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// The channels disabled, with why.
+    pub async fn disabled_channels(&self) -> Result<HashMap<String, String>> {
+        let backend = self.db.get_database_backend();
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT channel, reason FROM notify_endpoints WHERE disabled_at IS NOT NULL",
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String>("", "channel")?,
+                    r.try_get::<Option<String>>("", "reason")?
+                        .unwrap_or_default(),
+                ))
+            })
+            .collect()
+    }
+
+    /// The dead-letter list: deliveries that failed for good or whose endpoint is gone, the
+    /// latest first.
+    pub async fn failed_deliveries(&self, limit: u64) -> Result<Vec<Delivery>> {
+        let backend = self.db.get_database_backend();
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o ON o.id = d.outbox_id \
+                     WHERE d.status IN ({}, {}) ORDER BY d.id DESC LIMIT {}",
+                    ph(backend, 1),
+                    ph(backend, 2),
+                    ph(backend, 3)
+                ),
+                [
+                    FAILED.into(),
+                    DISABLED.into(),
+                    i64::try_from(limit).unwrap_or(i64::MAX).into(),
+                ],
+            ))
+            .await?;
+        rows.iter().map(delivery).collect()
+    }
+
+    /// Queues a failed or disabled delivery again, from its first attempt, and enables its
+    /// channel again.
+    pub async fn retry_delivery(&self, id: i64) -> Result<Delivery> {
+        let now = self.now();
+        let txn = self.begin_write().await?;
+        let conn = txn.conn();
+        let backend = conn.get_database_backend();
+        let found = conn
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o ON o.id = d.outbox_id \
+                     WHERE d.id = {}",
+                    ph(backend, 1)
+                ),
+                [id.into()],
+            ))
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("delivery {id} not found")))?;
+        let found = delivery(&found)?;
+        if found.status != FAILED && found.status != DISABLED {
+            txn.rollback().await?;
+            return Err(Error::Domain(opsgate_domain::Error::FailedPrecondition(
+                format!(
+                    "delivery {id} is {}: only failed or disabled deliveries are retried",
+                    found.status
+                ),
+            )));
+        }
+        conn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "UPDATE deliveries SET status = {}, attempts = 0, next_attempt_at = {}, \
+                 claimed_until = NULL WHERE id = {}",
+                ph(backend, 1),
+                ph(backend, 2),
+                ph(backend, 3)
+            ),
+            [PENDING.into(), now.into(), id.into()],
+        ))
+        .await?;
+        conn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "DELETE FROM notify_endpoints WHERE channel = {}",
+                ph(backend, 1)
+            ),
+            [found.channel.clone().into()],
+        ))
+        .await?;
+        txn.commit().await?;
+        self.signal_outbox();
+        Ok(Delivery {
+            status: PENDING.to_owned(),
+            attempts: 0,
+            next_attempt_at: now,
+            ..found
+        })
+    }
+
+    /// Leases held by this process before a restart end now (SQLite: one process owns the
+    /// file, so nobody else holds them).
+    pub async fn release_claims(&self) -> Result<()> {
+        if !self.exclusive {
+            return Ok(());
+        }
+        let txn = self.begin_write().await?;
+        txn.conn()
+            .execute_unprepared(
+                "UPDATE deliveries SET claimed_until = NULL WHERE claimed_until IS NOT NULL",
+            )
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Notices and deliveries waiting, and failed ones.
+    pub async fn outbox_backlog(&self) -> Result<Backlog> {
+        let backend = self.db.get_database_backend();
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                backend,
+                "SELECT \
+                 (SELECT COUNT(*) FROM outbox WHERE fanned_out = FALSE) AS notices, \
+                 (SELECT COUNT(*) FROM deliveries WHERE status = 'pending') AS pending, \
+                 (SELECT COUNT(*) FROM deliveries WHERE status IN ('failed', 'disabled')) AS failed",
+            ))
+            .await?;
+        let get = |name: &str| -> Result<u64> {
+            Ok(match &row {
+                Some(r) => u64::try_from(r.try_get::<i64>("", name)?).unwrap_or(0),
+                None => 0,
+            })
+        };
+        Ok(Backlog {
+            notices: get("notices")?,
+            pending: get("pending")?,
+            failed: get("failed")?,
+        })
+    }
+}

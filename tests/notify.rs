@@ -1,0 +1,391 @@
+//! Notifications to real receivers on loopback: a webhook receiver that checks every Standard
+//! Webhooks signature and fails half of the calls at random (at most five in a row for one
+//! notice) gets every one of 1,000 notices
+//! exactly once (retries keep their `webhook-id`); an endpoint answering 410 is disabled, its
+//! deliveries dead-lettered, listed and retried (SQLite and PostgreSQL).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use opsgate_notify::signature::{Secret, verify};
+use opsgate_proto::v1 as pb;
+use opsgate_proto::v1::notification_service_client::NotificationServiceClient;
+use opsgate_server::Config;
+use opsgate_server::config::{ChannelConfig, NotifySection, RouteConfig};
+use opsgate_tests::{TestDb, TestServer, acting};
+
+const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+const OLD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A workflow whose every transition makes exactly four notices: the deliverable unlocked at
+/// the start, submitted, the gate open on its approval, the handover accepted.
+const ONE: &str = "\
+name: one
+roles: {desk: {description: reviews}}
+deliverables:
+  - {id: d, title: D, owner: project_manager, approver: desk}
+gate: {id: gate, title: Gate, needs: [d]}
+";
+
+/// What a receiver saw.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Per webhook-id: calls answered 2xx, calls failed on purpose.
+    ok: HashMap<String, u32>,
+    failed: HashMap<String, u32>,
+    bad_signatures: u32,
+    kinds: HashMap<String, u32>,
+}
+
+#[derive(Clone)]
+struct Receiver {
+    seen: Arc<Mutex<Seen>>,
+    /// Answer every call with this status instead (410 for a gone endpoint).
+    always: Option<StatusCode>,
+    rng: Arc<Mutex<u64>>,
+}
+
+async fn receive(
+    State(r): State<Receiver>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    if let Some(status) = r.always {
+        return status;
+    }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let (id, timestamp, signature) = (
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    );
+    let timestamp: i64 = timestamp.parse().unwrap_or(0);
+    let fresh = (chrono::Utc::now().timestamp() - timestamp).abs() <= 300;
+    let signed = [SECRET, OLD_SECRET].iter().all(|s| {
+        verify(
+            &Secret::parse(s).unwrap(),
+            &signature,
+            &id,
+            timestamp,
+            &body,
+        )
+    });
+    let mut seen = r.seen.lock().unwrap();
+    if !fresh || !signed || id.is_empty() {
+        seen.bad_signatures += 1;
+        return StatusCode::UNAUTHORIZED;
+    }
+    // Half of the calls fail, at random; never more than five in a row for one notice (ten
+    // failures would spend the whole retry schedule: that is the dead-letter test's business).
+    let fail = seen.failed.get(&id).copied().unwrap_or(0) < 5 && {
+        let mut x = r.rng.lock().unwrap();
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x % 2 == 0
+    };
+    if fail {
+        *seen.failed.entry(id).or_default() += 1;
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    *seen
+        .kinds
+        .entry(value["type"].as_str().unwrap_or("").to_owned())
+        .or_default() += 1;
+    *seen.ok.entry(id).or_default() += 1;
+    StatusCode::NO_CONTENT
+}
+
+async fn start_receiver(always: Option<StatusCode>) -> (String, Arc<Mutex<Seen>>) {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let state = Receiver {
+        seen: seen.clone(),
+        always,
+        rng: Arc::new(Mutex::new(0x9e37_79b9_7f4a_7c15)),
+    };
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+fn webhook(name: &str, url: &str) -> ChannelConfig {
+    ChannelConfig {
+        name: name.into(),
+        kind: "webhook".into(),
+        url: Some(url.into()),
+        secrets: vec![SECRET.into(), OLD_SECRET.into()],
+        cloudevents: false,
+        concurrency: Some(16),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_notice_reaches_a_flaky_receiver_once_and_a_gone_endpoint_is_disabled() {
+    for db in TestDb::all().await {
+        let (flaky_url, flaky) = start_receiver(None).await;
+        let (gone_url, _) = start_receiver(Some(StatusCode::GONE)).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
+        let server = TestServer::start_config(
+            &db,
+            Config {
+                workflows_dir: Some(dir.path().to_owned()),
+                insecure_dev: true,
+                notify: NotifySection {
+                    base_url: Some("https://opsgate.example.org".into()),
+                    allow_loopback: true,
+                    // The three-day schedule in about three seconds.
+                    retry_scale: Some(0.000_01),
+                    channels: vec![webhook("flaky", &flaky_url), webhook("gone", &gone_url)],
+                    routes: vec![
+                        RouteConfig {
+                            events: vec!["*".into()],
+                            channels: vec!["flaky".into()],
+                        },
+                        RouteConfig {
+                            events: vec!["handover_accepted".into()],
+                            channels: vec!["gone".into()],
+                        },
+                    ],
+                    ..NotifySection::default()
+                },
+                ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+            },
+        )
+        .await;
+        let mut c = server.clients().await;
+        let transitions = 250;
+        let go_live = opsgate_tests::go_live();
+        let mut ids = Vec::new();
+        for n in 0..transitions {
+            let t = c
+                .transitions
+                .start_transition(acting(
+                    "Pat",
+                    pb::StartTransitionRequest {
+                        workflow_name: "one".into(),
+                        service_name: "svc".into(),
+                        service_version: format!("{n}"),
+                        project_manager: "Pat".into(),
+                        service_manager: "Sam".into(),
+                        target_go_live: go_live.clone(),
+                        participants: vec![pb::Participant {
+                            role: "desk".into(),
+                            people: vec!["Dana".into()],
+                        }],
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .transition
+                .unwrap();
+            ids.push(t.id);
+        }
+        for id in &ids {
+            opsgate_tests::submit(&mut c, id, "d", "Pat").await.unwrap();
+            opsgate_tests::review(&mut c, id, "d", pb::ReviewDecision::Approve, "ok", "Dana")
+                .await
+                .unwrap();
+            c.transitions
+                .accept_handover(acting(
+                    "Sam",
+                    pb::AcceptHandoverRequest {
+                        transition_id: id.clone(),
+                        comment: String::new(),
+                    },
+                ))
+                .await
+                .unwrap();
+        }
+        let expected = 4 * transitions;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let delivered = flaky.lock().unwrap().ok.len();
+            if delivered >= expected || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        {
+            let seen = flaky.lock().unwrap();
+            assert_eq!(seen.bad_signatures, 0, "{}", db.backend);
+            assert_eq!(
+                seen.ok.len(),
+                expected,
+                "every notice delivered ({})",
+                db.backend
+            );
+            assert!(seen.ok.values().all(|&n| n == 1), "each exactly once");
+            // Half the calls failed; each was retried with its webhook-id until it got through.
+            let retried = seen
+                .failed
+                .keys()
+                .filter(|id| seen.ok.contains_key(*id))
+                .count();
+            assert!(retried > expected / 4, "{retried} retried");
+            assert_eq!(
+                seen.failed
+                    .keys()
+                    .filter(|id| !seen.ok.contains_key(*id))
+                    .count(),
+                0
+            );
+            for kind in [
+                "deliverable_unlocked",
+                "deliverable_submitted",
+                "gate_open",
+                "handover_accepted",
+            ] {
+                assert_eq!(seen.kinds.get(kind), Some(&(transitions as u32)), "{kind}");
+            }
+        }
+
+        // The endpoint that answered 410: disabled after its first delivery, every delivery of
+        // it dead-lettered, none attempted more than once.
+        let mut notifications = NotificationServiceClient::connect(server.url.clone())
+            .await
+            .unwrap();
+        let failed = loop {
+            let failed = notifications
+                .list_failed_deliveries(acting(
+                    "smo",
+                    pb::ListFailedDeliveriesRequest { limit: 1000 },
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            if failed.deliveries.len() >= transitions || Instant::now() > deadline {
+                break failed;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(failed.deliveries.len(), transitions, "{}", db.backend);
+        assert!(
+            failed
+                .deliveries
+                .iter()
+                .all(|d| d.channel == "gone" && d.status == "disabled")
+        );
+        assert!(failed.deliveries.iter().all(|d| d.attempts <= 1));
+        assert_eq!(failed.disabled_channels.len(), 1);
+        assert_eq!(failed.disabled_channels[0].channel, "gone");
+        assert!(
+            failed.disabled_channels[0].reason.contains("410"),
+            "{:?}",
+            failed.disabled_channels
+        );
+
+        // Retrying one queues it again (same webhook-id) and enables the channel; the endpoint
+        // is still gone, so it comes back disabled.
+        let one = &failed.deliveries[0];
+        let retried = notifications
+            .retry_delivery(acting(
+                "smo",
+                pb::RetryDeliveryRequest {
+                    delivery_id: one.id,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .delivery
+            .unwrap();
+        assert_eq!(
+            (retried.status.as_str(), retried.webhook_id.as_str()),
+            ("pending", one.webhook_id.as_str())
+        );
+        let again = notifications
+            .retry_delivery(acting(
+                "smo",
+                pb::RetryDeliveryRequest {
+                    delivery_id: one.id,
+                },
+            ))
+            .await;
+        // Unless the dispatcher was quicker, it is pending and cannot be retried twice.
+        if let Err(e) = again {
+            assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e}");
+        }
+        let refused = notifications
+            .retry_delivery(acting("smo", pb::RetryDeliveryRequest { delivery_id: 0 }))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+        let missing = notifications
+            .retry_delivery(acting(
+                "smo",
+                pb::RetryDeliveryRequest {
+                    delivery_id: 999_999_999,
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(missing.code(), tonic::Code::NotFound);
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_channel_config_with_problems_is_refused_naming_each() {
+    let db = TestDb::sqlite();
+    let result = opsgate_server::start(Config {
+        notify: NotifySection {
+            channels: vec![
+                ChannelConfig {
+                    secrets: vec!["not-a-secret".into()],
+                    ..webhook("hooks", "http://127.0.0.1:9/x")
+                },
+                ChannelConfig {
+                    kind: "pager".into(),
+                    ..webhook("hooks", "http://127.0.0.1:9/x")
+                },
+            ],
+            routes: vec![RouteConfig {
+                events: vec!["deliverable_eaten".into()],
+                channels: vec!["nowhere".into()],
+            }],
+            ..NotifySection::default()
+        },
+        ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+    })
+    .await;
+    let err = result.unwrap_err().to_string();
+    for expected in [
+        "notify.channels[0] (hooks): secrets[0]: a webhook secret starts with whsec_",
+        "notify.channels[1] (hooks): another channel has the same name",
+        "notify.channels[1] (hooks): unknown kind 'pager'",
+        "notify.routes[0]: unknown event 'deliverable_eaten'",
+        "notify.routes[0]: no channel is named 'nowhere'",
+    ] {
+        assert!(err.contains(expected), "{expected}\n{err}");
+    }
+    // A webhook to a loopback address without allow_loopback is refused at start-up.
+    let result = opsgate_server::start(Config {
+        notify: NotifySection {
+            channels: vec![webhook("hooks", "http://127.0.0.1:9/x")],
+            ..NotifySection::default()
+        },
+        ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+    })
+    .await;
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("loopback"), "{err}");
+}
