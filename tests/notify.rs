@@ -293,6 +293,20 @@ async fn every_notice_reaches_a_flaky_receiver_once_and_a_gone_endpoint_is_disab
             failed.disabled_channels
         );
 
+        // /metrics shows the dead letters and an empty backlog.
+        let text = reqwest::get(format!("{}/metrics", server.http_url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            text.contains(&format!("\nopsgate_deliveries_failed {transitions}\n")),
+            "{text}"
+        );
+        assert!(text.contains("\nopsgate_deliveries_pending 0\n"), "{text}");
+        assert!(text.contains("\nopsgate_outbox_notices 0\n"), "{text}");
+
         // Retrying one queues it again (same webhook-id) and enables the channel; the endpoint
         // is still gone, so it comes back disabled.
         let one = &failed.deliveries[0];

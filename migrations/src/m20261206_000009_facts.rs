@@ -15,8 +15,8 @@ use opsgate_domain::{Actor, Event, EventKind, Workflow};
 use sea_orm::{ConnectionTrait, DbBackend};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
-    big_integer, big_integer_null, big_pk_auto, boolean_null, date, date_null, integer, string,
-    string_null, text, text_null, timestamp_with_time_zone,
+    big_integer, big_integer_null, boolean_null, date, date_null, integer, string, string_null,
+    text, text_null, timestamp_with_time_zone,
 };
 
 #[derive(DeriveMigrationName)]
@@ -25,7 +25,7 @@ pub struct Migration;
 #[derive(DeriveIden)]
 enum Facts {
     Table,
-    Id,
+    Ord,
     TransitionId,
     WorkflowName,
     Seq,
@@ -35,6 +35,7 @@ enum Facts {
     Actor,
     Label,
     Seconds,
+    Duration,
     Count,
     Flag,
 }
@@ -50,6 +51,16 @@ enum Transitions {
 }
 
 #[derive(DeriveIden)]
+enum NodeDurations {
+    Table,
+    WorkflowName,
+    Node,
+    At,
+    TransitionId,
+    Seconds,
+}
+
+#[derive(DeriveIden)]
 enum KpiDaily {
     Table,
     Day,
@@ -61,6 +72,9 @@ enum KpiDaily {
     TotalSeconds,
     MinSeconds,
     MaxSeconds,
+    TotalDuration,
+    MinDuration,
+    MaxDuration,
     Flagged,
     TotalCount,
 }
@@ -97,48 +111,56 @@ const PAGE: u64 = 500;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(Facts::Table)
-                    .col(big_pk_auto(Facts::Id))
-                    .col(string(Facts::TransitionId))
-                    .col(string(Facts::WorkflowName))
-                    .col(big_integer(Facts::Seq))
-                    .col(string(Facts::Kind))
-                    .col(timestamp_with_time_zone(Facts::At))
-                    .col(string_null(Facts::Node))
-                    .col(string_null(Facts::Actor))
-                    .col(text_null(Facts::Label))
-                    .col(big_integer_null(Facts::Seconds))
-                    .col(big_integer_null(Facts::Count))
-                    .col(boolean_null(Facts::Flag))
-                    .to_owned(),
-            )
-            .await?;
-        // The KPIs: one kind over a time range. The forecast: the latest durations of one node.
-        manager
-            .create_index(
+        // Clustered by kind and moment (SQLite: WITHOUT ROWID): the KPIs read one kind over a
+        // time range, and a write appends at the end of each kind's range instead of also
+        // updating secondary indexes all over the file.
+        let sqlite = manager.get_database_backend() == sea_orm::DbBackend::Sqlite;
+        let mut facts = Table::create();
+        facts
+            .table(Facts::Table)
+            .col(string(Facts::Kind))
+            .col(timestamp_with_time_zone(Facts::At))
+            .col(string(Facts::TransitionId))
+            .col(big_integer(Facts::Seq))
+            .col(integer(Facts::Ord))
+            .col(string(Facts::WorkflowName))
+            .col(string_null(Facts::Node))
+            .col(string_null(Facts::Actor))
+            .col(text_null(Facts::Label))
+            .col(big_integer_null(Facts::Seconds))
+            .col(big_integer_null(Facts::Duration))
+            .col(big_integer_null(Facts::Count))
+            .col(boolean_null(Facts::Flag))
+            .primary_key(
                 Index::create()
-                    .name("facts_kind_at")
-                    .table(Facts::Table)
                     .col(Facts::Kind)
                     .col(Facts::At)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
+                    .col(Facts::TransitionId)
+                    .col(Facts::Seq)
+                    .col(Facts::Ord),
+            );
+        // How long each node took, by workflow and node, for the forecast's medians.
+        let mut durations = Table::create();
+        durations
+            .table(NodeDurations::Table)
+            .col(string(NodeDurations::WorkflowName))
+            .col(string(NodeDurations::Node))
+            .col(timestamp_with_time_zone(NodeDurations::At))
+            .col(string(NodeDurations::TransitionId))
+            .col(big_integer(NodeDurations::Seconds))
+            .primary_key(
                 Index::create()
-                    .name("facts_workflow_kind_node_at")
-                    .table(Facts::Table)
-                    .col(Facts::WorkflowName)
-                    .col(Facts::Kind)
-                    .col(Facts::Node)
-                    .col(Facts::At)
-                    .to_owned(),
-            )
-            .await?;
+                    .col(NodeDurations::WorkflowName)
+                    .col(NodeDurations::Node)
+                    .col(NodeDurations::At)
+                    .col(NodeDurations::TransitionId),
+            );
+        if sqlite {
+            facts.extra("WITHOUT ROWID");
+            durations.extra("WITHOUT ROWID");
+        }
+        manager.create_table(facts.to_owned()).await?;
+        manager.create_table(durations.to_owned()).await?;
         manager
             .create_table(
                 Table::create()
@@ -152,6 +174,9 @@ impl MigrationTrait for Migration {
                     .col(big_integer_null(KpiDaily::TotalSeconds))
                     .col(big_integer_null(KpiDaily::MinSeconds))
                     .col(big_integer_null(KpiDaily::MaxSeconds))
+                    .col(big_integer_null(KpiDaily::TotalDuration))
+                    .col(big_integer_null(KpiDaily::MinDuration))
+                    .col(big_integer_null(KpiDaily::MaxDuration))
                     .col(big_integer(KpiDaily::Flagged))
                     .col(big_integer_null(KpiDaily::TotalCount))
                     .primary_key(
@@ -223,7 +248,11 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        for table in [KpiRollup::Table.into_iden(), KpiDaily::Table.into_iden()] {
+        for table in [
+            KpiRollup::Table.into_iden(),
+            KpiDaily::Table.into_iden(),
+            NodeDurations::Table.into_iden(),
+        ] {
             manager
                 .drop_table(Table::drop().table(table).to_owned())
                 .await?;
@@ -350,35 +379,73 @@ async fn fill_one(
         Facts::TransitionId,
         Facts::WorkflowName,
         Facts::Seq,
+        Facts::Ord,
         Facts::Kind,
         Facts::At,
         Facts::Node,
         Facts::Actor,
         Facts::Label,
         Facts::Seconds,
+        Facts::Duration,
         Facts::Count,
         Facts::Flag,
     ]);
+    let mut durations = Query::insert();
+    durations.into_table(NodeDurations::Table).columns([
+        NodeDurations::WorkflowName,
+        NodeDurations::Node,
+        NodeDurations::At,
+        NodeDurations::TransitionId,
+        NodeDurations::Seconds,
+    ]);
+    let mut any_duration = false;
+    let mut ord = 0;
+    let mut last_seq = None;
     for fact in &facts {
-        insert.values_panic(values(id, workflow_name, fact));
+        ord = if last_seq == Some(fact.seq) {
+            ord + 1
+        } else {
+            0
+        };
+        last_seq = Some(fact.seq);
+        insert.values_panic(values(id, workflow_name, fact, ord));
+        if matches!(
+            fact.kind,
+            opsgate_domain::kpi::FactKind::Approved | opsgate_domain::kpi::FactKind::SignedOff
+        ) && let (Some(node), Some(seconds)) = (&fact.node, fact.duration)
+        {
+            any_duration = true;
+            durations.values_panic([
+                workflow_name.into(),
+                node.to_string().into(),
+                fact.at.into(),
+                id.into(),
+                seconds.into(),
+            ]);
+        }
     }
     db.execute_raw(backend.build(&insert)).await?;
+    if any_duration {
+        db.execute_raw(backend.build(&durations)).await?;
+    }
     Ok(())
 }
 
-fn values(id: &str, workflow_name: &str, fact: &Fact) -> [SimpleExpr; 11] {
+fn values(id: &str, workflow_name: &str, fact: &Fact, ord: i32) -> [SimpleExpr; 13] {
     [
         id.into(),
         workflow_name.into(),
         <i64 as TryFrom<u64>>::try_from(fact.seq)
             .unwrap_or(i64::MAX)
             .into(),
+        ord.into(),
         fact.kind.as_str().into(),
         fact.at.into(),
         fact.node.as_ref().map(ToString::to_string).into(),
         fact.actor.clone().into(),
         fact.label.clone().into(),
         fact.seconds.into(),
+        fact.duration.into(),
         fact.count.into(),
         fact.flag.into(),
     ]

@@ -10,24 +10,31 @@ use crate::ids::NodeId;
 use crate::transition::{Event, EventKind, NodeStatus, TransitionState, TransitionStatus};
 use crate::workflow::Workflow;
 
-/// What a fact measures.
+/// What a fact measures. Each event makes at most one fact (a rejection one per reason), so
+/// the write path adds few rows: a fact carries every measure of its event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FactKind {
-    /// A node left a state: `label` the state, `seconds` how long it was in it.
-    StateLeft,
-    /// One approval: `actor` the approver (the deputy for a deputy's approval), `label` the
-    /// workflow role approved for, `seconds` since the submission.
+    /// A deliverable was submitted: `label` the state it left (`open` or `changes_requested`),
+    /// `seconds` how long it was in it.
+    Submitted,
+    /// An approval that does not complete the policy: `actor` the approver (the deputy for a
+    /// deputy's approval), `label` the workflow role approved for, `seconds` since the submission.
     Approval,
-    /// A reviewer asked for changes: `actor` the reviewer, `seconds` since the submission.
+    /// The approval that completes the policy: as [`FactKind::Approval`], and the deliverable is
+    /// done: `duration` since it opened (how long it took), `count` how often it was sent back
+    /// first, `flag` approved at the first submission.
+    Approved,
+    /// A reviewer asked for changes: `actor` the reviewer, `seconds` since the submission (the
+    /// time it was in review).
     SentBack,
-    /// A deliverable was approved or a milestone reached by sign-off: `seconds` since it opened
-    /// (how long it took), `count` how often it was sent back first, `flag` approved at the
-    /// first submission.
-    Done,
+    /// A milestone was signed off: `seconds` it was open waiting for it, `duration` since it
+    /// opened.
+    SignedOff,
     /// The SMO waived a deliverable: `label` the reason.
     Waived,
-    /// The service manager accepted the handover: `seconds` since the start (lead time),
-    /// `count` days after the target go-live (negative when early), `flag` on time.
+    /// The service manager accepted the handover: `seconds` since the start (lead time), `count`
+    /// days after the target go-live (negative when early), `flag` on time, `duration` the gate
+    /// was open.
     HandoverAccepted,
     /// The service manager rejected the handover: one fact per reason, in `label`; `count` is
     /// 1 on the first reason and 0 on the others.
@@ -38,11 +45,12 @@ pub enum FactKind {
 }
 
 impl FactKind {
-    pub const ALL: [FactKind; 8] = [
-        FactKind::StateLeft,
+    pub const ALL: [FactKind; 9] = [
+        FactKind::Submitted,
         FactKind::Approval,
+        FactKind::Approved,
         FactKind::SentBack,
-        FactKind::Done,
+        FactKind::SignedOff,
         FactKind::Waived,
         FactKind::HandoverAccepted,
         FactKind::HandoverRejected,
@@ -52,10 +60,11 @@ impl FactKind {
     /// Storage spelling.
     pub fn as_str(self) -> &'static str {
         match self {
-            FactKind::StateLeft => "state_left",
+            FactKind::Submitted => "submitted",
             FactKind::Approval => "approval",
+            FactKind::Approved => "approved",
             FactKind::SentBack => "sent_back",
-            FactKind::Done => "done",
+            FactKind::SignedOff => "signed_off",
             FactKind::Waived => "waived",
             FactKind::HandoverAccepted => "handover_accepted",
             FactKind::HandoverRejected => "handover_rejected",
@@ -78,6 +87,8 @@ pub struct Fact {
     pub actor: Option<String>,
     pub label: Option<String>,
     pub seconds: Option<i64>,
+    /// A second duration of the same event, in seconds (see [`FactKind`]).
+    pub duration: Option<i64>,
     pub count: Option<i64>,
     pub flag: Option<bool>,
 }
@@ -92,6 +103,7 @@ impl Fact {
             actor: None,
             label: None,
             seconds: None,
+            duration: None,
             count: None,
             flag: None,
         }
@@ -99,11 +111,6 @@ impl Fact {
 
     fn node(mut self, node: &NodeId) -> Self {
         self.node = Some(node.clone());
-        self
-    }
-
-    fn seconds(mut self, from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
-        self.seconds = Some((to - from).num_seconds().max(0));
         self
     }
 }
@@ -137,48 +144,57 @@ pub fn facts_of_log(workflow: &Workflow, events: &[Event]) -> crate::Result<Vec<
 
 fn of(workflow: &Workflow, state: &TransitionState, event: &Event) -> Vec<Fact> {
     let position = |node: &NodeId| workflow.position(node.as_str());
+    let since = |from: DateTime<Utc>| (event.at - from).num_seconds().max(0);
     let mut out = Vec::new();
     match &event.kind {
         EventKind::DeliverableSubmitted { node, .. } => {
             if let Some(ns) = position(node).map(|i| &state.nodes[i])
                 && matches!(ns.status, NodeStatus::Open | NodeStatus::ChangesRequested)
             {
-                out.push(state_left(event, node, ns.status, ns.updated_at));
+                let mut fact = Fact::new(event, FactKind::Submitted).node(node);
+                fact.label = Some(ns.status.as_str().to_owned());
+                fact.seconds = Some(since(ns.updated_at));
+                out.push(fact);
             }
         }
         EventKind::DeliverableApproved { node, .. } | EventKind::ApprovalRecorded { node, .. } => {
             let Some(ns) = position(node).map(|i| &state.nodes[i]) else {
                 return out;
             };
-            let submitted = ns.submitted_at.unwrap_or(ns.updated_at);
-            let mut approval = Fact::new(event, FactKind::Approval)
-                .node(node)
-                .seconds(submitted, event.at);
-            approval.actor = Some(event.actor.to_string());
-            approval.label = event.attribution.role.as_ref().map(ToString::to_string);
-            out.push(approval);
-            if matches!(event.kind, EventKind::DeliverableApproved { .. }) {
-                out.push(state_left(event, node, NodeStatus::Submitted, submitted));
-                out.push(done(event, node, ns));
+            let done = matches!(event.kind, EventKind::DeliverableApproved { .. });
+            let kind = if done {
+                FactKind::Approved
+            } else {
+                FactKind::Approval
+            };
+            let mut fact = Fact::new(event, kind).node(node);
+            fact.actor = Some(event.actor.to_string());
+            fact.label = event.attribution.role.as_ref().map(ToString::to_string);
+            fact.seconds = Some(since(ns.submitted_at.unwrap_or(ns.updated_at)));
+            if done {
+                let bounces = ns.round.saturating_sub(1);
+                fact.duration = Some(since(ns.opened_at.unwrap_or(ns.updated_at)));
+                fact.count = Some(i64::from(bounces));
+                fact.flag = Some(bounces == 0);
             }
+            out.push(fact);
         }
         EventKind::ChangesRequested { node, .. } => {
             let Some(ns) = position(node).map(|i| &state.nodes[i]) else {
                 return out;
             };
-            let submitted = ns.submitted_at.unwrap_or(ns.updated_at);
-            let mut back = Fact::new(event, FactKind::SentBack)
-                .node(node)
-                .seconds(submitted, event.at);
-            back.actor = Some(event.actor.to_string());
-            out.push(back);
-            out.push(state_left(event, node, NodeStatus::Submitted, submitted));
+            let mut fact = Fact::new(event, FactKind::SentBack).node(node);
+            fact.actor = Some(event.actor.to_string());
+            fact.seconds = Some(since(ns.submitted_at.unwrap_or(ns.updated_at)));
+            out.push(fact);
         }
         EventKind::MilestoneSignedOff { node, .. } => {
             if let Some(i) = position(node) {
                 let ns = &state.nodes[i];
-                out.push(state_left(event, node, NodeStatus::Open, ns.updated_at));
-                out.push(done(event, node, ns));
+                let mut fact = Fact::new(event, FactKind::SignedOff).node(node);
+                fact.seconds = Some(since(ns.updated_at));
+                fact.duration = Some(since(ns.opened_at.unwrap_or(ns.updated_at)));
+                out.push(fact);
                 out.extend(completed(workflow, state, event, i));
             }
         }
@@ -193,11 +209,9 @@ fn of(workflow: &Workflow, state: &TransitionState, event: &Event) -> Vec<Fact> 
             out.push(waived);
         }
         EventKind::HandoverAccepted { .. } => {
-            let gate = &workflow.node(workflow.gate()).id;
-            let opened = state.nodes[workflow.gate()].updated_at;
-            out.push(state_left(event, gate, NodeStatus::Open, opened));
-            let mut accepted =
-                Fact::new(event, FactKind::HandoverAccepted).seconds(state.created_at, event.at);
+            let mut accepted = Fact::new(event, FactKind::HandoverAccepted);
+            accepted.seconds = Some(since(state.created_at));
+            accepted.duration = Some(since(state.nodes[workflow.gate()].updated_at));
             let late = (event.at.date_naive() - state.meta.target_go_live).num_days();
             accepted.count = Some(late);
             accepted.flag = Some(late <= 0);
@@ -218,25 +232,6 @@ fn of(workflow: &Workflow, state: &TransitionState, event: &Event) -> Vec<Fact> 
         | EventKind::WaiverExpired { .. } => {}
     }
     out
-}
-
-fn state_left(event: &Event, node: &NodeId, status: NodeStatus, since: DateTime<Utc>) -> Fact {
-    let mut fact = Fact::new(event, FactKind::StateLeft)
-        .node(node)
-        .seconds(since, event.at);
-    fact.label = Some(status.as_str().to_owned());
-    fact
-}
-
-fn done(event: &Event, node: &NodeId, ns: &crate::transition::NodeState) -> Fact {
-    let opened = ns.opened_at.unwrap_or(ns.updated_at);
-    let mut fact = Fact::new(event, FactKind::Done)
-        .node(node)
-        .seconds(opened, event.at);
-    let bounces = ns.round.saturating_sub(1);
-    fact.count = Some(i64::from(bounces));
-    fact.flag = Some(bounces == 0);
-    fact
 }
 
 /// Reaching the milestone that ends post-go-live support completes a handed-over transition.
@@ -266,7 +261,8 @@ fn completed(
     } else {
         event.at
     };
-    let mut fact = Fact::new(event, FactKind::Completed).seconds(handed_over, event.at);
+    let mut fact = Fact::new(event, FactKind::Completed);
+    fact.seconds = Some((event.at - handed_over).num_seconds().max(0));
     fact.flag =
         Some(event.at - handed_over <= chrono::Duration::days(i64::from(support.duration_days)));
     Some(fact)

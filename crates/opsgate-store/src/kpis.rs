@@ -108,29 +108,121 @@ impl By {
     }
 }
 
-/// Every figure: the facts it sums and how it groups them. The rollup keeps exactly these.
-const FIGURES: [(FactKind, By); 10] = [
-    (FactKind::HandoverAccepted, By::Nothing),
-    (FactKind::StateLeft, By::Label),
-    (FactKind::Approval, By::Actor),
-    (FactKind::Approval, By::Label),
-    (FactKind::Done, By::Node),
-    (FactKind::SentBack, By::Node),
-    (FactKind::HandoverRejected, By::Nothing),
-    (FactKind::HandoverRejected, By::Label),
-    (FactKind::Waived, By::Node),
-    (FactKind::Completed, By::Nothing),
+/// Which measure of a fact a figure sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Measure {
+    Seconds,
+    Duration,
+}
+
+/// One part of a figure: facts of `kind` grouped `by`, their `measure`; `key` renames every
+/// group (a state several kinds measure); `counts`: their flags and counts belong to the
+/// figure (else they are zeroed).
+#[derive(Debug, Clone, Copy)]
+struct Part {
+    kind: FactKind,
+    by: By,
+    measure: Measure,
+    key: Option<&'static str>,
+    counts: bool,
+}
+
+const fn part(kind: FactKind, by: By) -> Part {
+    Part {
+        kind,
+        by,
+        measure: Measure::Seconds,
+        key: None,
+        counts: true,
+    }
+}
+
+const fn renamed(kind: FactKind, measure: Measure, key: &'static str) -> Part {
+    Part {
+        kind,
+        by: By::Nothing,
+        measure,
+        key: Some(key),
+        counts: false,
+    }
+}
+
+/// Every figure, as the parts it sums (in the order of [`Kpis`]'s fields).
+const FIGURES: [&[Part]; 10] = [
+    // Lead time, on time.
+    &[part(FactKind::HandoverAccepted, By::Nothing)],
+    // Time in each state: a submission says how long its deliverable was open or being
+    // reworked; a review how long it was in review; a sign-off how long the milestone was open;
+    // the acceptance how long the gate was open.
+    &[
+        part(FactKind::Submitted, By::Label),
+        renamed(FactKind::Approved, Measure::Seconds, "submitted"),
+        renamed(FactKind::SentBack, Measure::Seconds, "submitted"),
+        renamed(FactKind::SignedOff, Measure::Seconds, "open"),
+        renamed(FactKind::HandoverAccepted, Measure::Duration, "open"),
+    ],
+    &[
+        Part {
+            counts: false,
+            ..part(FactKind::Approval, By::Actor)
+        },
+        Part {
+            counts: false,
+            ..part(FactKind::Approved, By::Actor)
+        },
+    ],
+    &[
+        Part {
+            counts: false,
+            ..part(FactKind::Approval, By::Label)
+        },
+        Part {
+            counts: false,
+            ..part(FactKind::Approved, By::Label)
+        },
+    ],
+    // First pass: approved deliverables, how long each took from opening.
+    &[Part {
+        measure: Measure::Duration,
+        ..part(FactKind::Approved, By::Node)
+    }],
+    &[part(FactKind::SentBack, By::Node)],
+    &[part(FactKind::HandoverRejected, By::Nothing)],
+    &[part(FactKind::HandoverRejected, By::Label)],
+    &[part(FactKind::Waived, By::Node)],
+    &[part(FactKind::Completed, By::Nothing)],
 ];
+
+/// The groupings the daily rollup keeps: every (kind, by) of the figures, once.
+fn groupings() -> Vec<(FactKind, By)> {
+    let mut out: Vec<(FactKind, By)> = Vec::new();
+    for p in FIGURES.iter().flat_map(|f| f.iter()) {
+        if !out.contains(&(p.kind, p.by)) {
+            out.push((p.kind, p.by));
+        }
+    }
+    out
+}
 
 /// Whole days are rolled up once they ended this long ago: facts carry the writer's clock, and
 /// replicas' clocks may differ by less than this.
 const ROLLUP_DELAY_MINUTES: i64 = 10;
 
-/// The aggregates every query returns, under the names [`FactGroup`] reads.
-const AGGREGATES: &str = "COUNT(*) AS samples, CAST(SUM(seconds) AS BIGINT) AS total_seconds, \
-     MIN(seconds) AS min_seconds, MAX(seconds) AS max_seconds, \
-     CAST(COALESCE(SUM(CASE WHEN flag THEN 1 ELSE 0 END), 0) AS BIGINT) AS flagged, \
-     CAST(SUM(count) AS BIGINT) AS total_count";
+/// The aggregates of the rollup, from the facts.
+const ROLLUP_AGGREGATES: &str = "COUNT(*), CAST(SUM(seconds) AS BIGINT), MIN(seconds), \
+     MAX(seconds), CAST(SUM(duration) AS BIGINT), MIN(duration), MAX(duration), \
+     CAST(COALESCE(SUM(CASE WHEN flag THEN 1 ELSE 0 END), 0) AS BIGINT), \
+     CAST(SUM(count) AS BIGINT)";
+
+/// The aggregates a query returns of `column`, under the names [`FactGroup`] reads.
+fn aggregates(column: &str) -> String {
+    format!(
+        "COUNT(*) AS samples, CAST(SUM({column}) AS BIGINT) AS total_seconds, \
+         MIN({column}) AS min_seconds, MAX({column}) AS max_seconds, \
+         CAST(COALESCE(SUM(CASE WHEN flag THEN 1 ELSE 0 END), 0) AS BIGINT) AS flagged, \
+         CAST(SUM(count) AS BIGINT) AS total_count"
+    )
+}
 
 fn midnight(day: NaiveDate) -> DateTime<Utc> {
     day.and_time(NaiveTime::MIN).and_utc()
@@ -174,8 +266,21 @@ impl Store {
     pub async fn kpis(&self, window: &KpiWindow) -> Result<Kpis> {
         let rolled = self.roll_up_kpis().await?;
         let mut figures = Vec::with_capacity(FIGURES.len());
-        for (kind, by) in FIGURES {
-            figures.push(self.figure(kind, by, window, rolled).await?);
+        for parts in FIGURES {
+            let mut groups = Vec::new();
+            for p in parts {
+                for mut g in self.figure(p, window, rolled).await? {
+                    if let Some(key) = p.key {
+                        g.key = Some(key.to_owned());
+                    }
+                    if !p.counts {
+                        g.flagged = 0;
+                        g.total_count = None;
+                    }
+                    groups.push(g);
+                }
+            }
+            figures.push(merge(groups));
         }
         let mut figures = figures.into_iter();
         let mut next = || figures.next().unwrap_or_default();
@@ -196,11 +301,11 @@ impl Store {
 
     async fn figure(
         &self,
-        kind: FactKind,
-        by: By,
+        p: &Part,
         window: &KpiWindow,
         rolled: Option<NaiveDate>,
     ) -> Result<Vec<FactGroup>> {
+        let (kind, by, measure) = (p.kind, p.by, p.measure);
         let workflow = window.workflow.as_deref();
         // Whole days inside the window and inside the rollup.
         let first = if midnight(window.since.date_naive()) == window.since {
@@ -212,23 +317,23 @@ impl Store {
         let mut parts = Vec::new();
         match end {
             Some(end) if first < end => {
-                parts.extend(self.daily(kind, by, first, end, workflow).await?);
+                parts.extend(self.daily(kind, by, measure, first, end, workflow).await?);
                 if window.since < midnight(first) {
                     parts.extend(
-                        self.grouped(kind, by, window.since, midnight(first), workflow)
+                        self.grouped(kind, by, measure, window.since, midnight(first), workflow)
                             .await?,
                     );
                 }
                 if midnight(end) < window.until {
                     parts.extend(
-                        self.grouped(kind, by, midnight(end), window.until, workflow)
+                        self.grouped(kind, by, measure, midnight(end), window.until, workflow)
                             .await?,
                     );
                 }
             }
             _ => {
                 parts.extend(
-                    self.grouped(kind, by, window.since, window.until, workflow)
+                    self.grouped(kind, by, measure, window.since, window.until, workflow)
                         .await?,
                 );
             }
@@ -241,6 +346,7 @@ impl Store {
         &self,
         kind: FactKind,
         by: By,
+        measure: Measure,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
         workflow: Option<&str>,
@@ -248,7 +354,10 @@ impl Store {
         let mut query = Query::select();
         query
             .expr_as(Expr::cust(by.column()), Alias::new("key"))
-            .expr(Expr::cust(AGGREGATES))
+            .expr(Expr::cust(aggregates(match measure {
+                Measure::Seconds => "seconds",
+                Measure::Duration => "duration",
+            })))
             .from(facts::Entity)
             .and_where(Expr::col(facts::Column::Kind).eq(kind.as_str()))
             .and_where(Expr::col(facts::Column::At).gte(since))
@@ -270,6 +379,7 @@ impl Store {
         &self,
         kind: FactKind,
         by: By,
+        measure: Measure,
         first: NaiveDate,
         end: NaiveDate,
         workflow: Option<&str>,
@@ -280,13 +390,17 @@ impl Store {
                 Expr::cust(if by == By::Nothing { "NULL" } else { "key" }),
                 Alias::new("key"),
             )
-            .expr(Expr::cust(
+            .expr(Expr::cust(format!(
                 "CAST(COALESCE(SUM(samples), 0) AS BIGINT) AS samples, \
-                 CAST(SUM(total_seconds) AS BIGINT) AS total_seconds, \
-                 MIN(min_seconds) AS min_seconds, MAX(max_seconds) AS max_seconds, \
+                 CAST(SUM(total_{m}) AS BIGINT) AS total_seconds, \
+                 MIN(min_{m}) AS min_seconds, MAX(max_{m}) AS max_seconds, \
                  CAST(COALESCE(SUM(flagged), 0) AS BIGINT) AS flagged, \
                  CAST(SUM(total_count) AS BIGINT) AS total_count",
-            ))
+                m = match measure {
+                    Measure::Seconds => "seconds",
+                    Measure::Duration => "duration",
+                }
+            )))
             .from(Alias::new("kpi_daily"))
             .and_where(Expr::col(Alias::new("kind")).eq(kind.as_str()))
             .and_where(Expr::col(Alias::new("dim")).eq(by.dim()))
@@ -353,7 +467,7 @@ impl Store {
             // SQLite keeps moments as UTC text that starts with the day.
             _ => ("substr(at, 1, 10)", |_| "?".to_owned()),
         };
-        for (kind, by) in FIGURES {
+        for (kind, by) in groupings() {
             let (key, group_key) = if by == By::Nothing {
                 ("''".to_owned(), String::new())
             } else {
@@ -370,8 +484,9 @@ impl Store {
             let upper = ph(values.len());
             let sql = format!(
                 "INSERT INTO kpi_daily (day, workflow_name, kind, dim, key, samples, total_seconds, \
-                 min_seconds, max_seconds, flagged, total_count) \
-                 SELECT {day}, workflow_name, kind, '{dim}', {key}, {AGGREGATES} FROM facts \
+                 min_seconds, max_seconds, total_duration, min_duration, max_duration, flagged, \
+                 total_count) \
+                 SELECT {day}, workflow_name, kind, '{dim}', {key}, {ROLLUP_AGGREGATES} FROM facts \
                  WHERE kind = {k}{lower} AND at < {upper} \
                  GROUP BY {day}, workflow_name, kind{group_key}",
                 dim = by.dim(),
@@ -407,12 +522,11 @@ impl Store {
     pub async fn node_durations(&self, workflow: &str, node: &str, limit: u64) -> Result<Vec<i64>> {
         let mut query = Query::select();
         query
-            .column(facts::Column::Seconds)
-            .from(facts::Entity)
-            .and_where(Expr::col(facts::Column::WorkflowName).eq(workflow))
-            .and_where(Expr::col(facts::Column::Kind).eq(FactKind::Done.as_str()))
-            .and_where(Expr::col(facts::Column::Node).eq(node))
-            .order_by(facts::Column::At, Order::Desc)
+            .column(Alias::new("seconds"))
+            .from(Alias::new("node_durations"))
+            .and_where(Expr::col(Alias::new("workflow_name")).eq(workflow))
+            .and_where(Expr::col(Alias::new("node")).eq(node))
+            .order_by(Alias::new("at"), Order::Desc)
             .limit(limit);
         let backend = self.db.get_database_backend();
         let rows = self.db.query_all_raw(backend.build(&query)).await?;

@@ -89,6 +89,15 @@ fn ph(backend: DbBackend, n: usize) -> String {
     }
 }
 
+/// On PostgreSQL, rows another replica holds are passed over (SQLite has one writer).
+fn skip_locked(backend: DbBackend) -> &'static str {
+    if backend == DbBackend::Postgres {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    }
+}
+
 const DELIVERY_COLUMNS: &str = "d.id, d.channel, d.recipient, d.webhook_id, d.status, d.attempts, \
      d.next_attempt_at, d.last_error, d.created_at, o.notice";
 
@@ -135,11 +144,7 @@ impl Store {
         let txn = self.begin_write().await?;
         let conn = txn.conn();
         let backend = conn.get_database_backend();
-        let lock = if backend == DbBackend::Postgres {
-            " FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        };
+        let lock = skip_locked(backend);
         let rows = conn
             .query_all_raw(Statement::from_sql_and_values(
                 backend,
@@ -231,11 +236,7 @@ impl Store {
         let txn = self.begin_write().await?;
         let conn = txn.conn();
         let backend = conn.get_database_backend();
-        let lock = if backend == DbBackend::Postgres {
-            " FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        };
+        let lock = skip_locked(backend);
         let rows = conn
             .query_all_raw(Statement::from_sql_and_values(
                 backend,

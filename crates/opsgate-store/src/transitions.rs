@@ -13,7 +13,7 @@ use sea_orm::{
 };
 
 use crate::changes::{Changes, event_rows, fact_rows, outbox_rows};
-use crate::entities::{events, facts, node_states, outbox, transitions};
+use crate::entities::{events, node_states, outbox, transitions};
 use crate::workflows::WorkflowRecord;
 use crate::writer::Write;
 use crate::{Error, MAX_PAGE_SIZE, Result, Store};
@@ -86,7 +86,7 @@ pub(crate) struct Executed {
     pub before: TransitionView,
     pub after: TransitionView,
     pub events: Vec<events::ActiveModel>,
-    pub facts: Vec<facts::ActiveModel>,
+    pub facts: Vec<crate::changes::FactRow>,
     pub outbox: Vec<outbox::ActiveModel>,
 }
 

@@ -1,6 +1,7 @@
 //! `GET /metrics`: the Prometheus text exposition (format 0.0.4) of the server: RPCs by method and
 //! status, transitions by workflow and status, what is stalled and the oldest stall's age (read
-//! at most every 15 s), and the store's write batch sizes. Any authenticated caller (Prometheus
+//! at most every 15 s), the store's write batch sizes, and with notifications on the outbox
+//! backlog and the dead-lettered deliveries. Any authenticated caller (Prometheus
 //! with an API token, `authorization.credentials_file`).
 
 use std::time::{Duration, Instant};
@@ -120,6 +121,30 @@ async fn render(web: &Web) -> Result<String, tonic::Status> {
         &[],
         stalled.oldest_seconds,
     );
+
+    if store.notifications() {
+        let backlog = store.outbox_backlog().await.map_err(crate::error::status)?;
+        for (name, help, value) in [
+            (
+                "opsgate_outbox_notices",
+                "Notices written and not yet fanned out to their channels.",
+                backlog.notices,
+            ),
+            (
+                "opsgate_deliveries_pending",
+                "Deliveries waiting for an attempt (including those waiting to retry).",
+                backlog.pending,
+            ),
+            (
+                "opsgate_deliveries_failed",
+                "Dead-lettered deliveries (every attempt failed, or the endpoint is gone).",
+                backlog.failed,
+            ),
+        ] {
+            family(&mut out, name, "gauge", help);
+            sample(&mut out, name, &[], value as f64);
+        }
+    }
 
     let batches = store.batch_stats();
     family(
