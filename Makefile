@@ -32,6 +32,7 @@ bench:
 	./target/release/opsgate-bench handover
 	./target/release/opsgate-bench gates
 	./target/release/opsgate-bench kpis
+	./target/release/opsgate-bench notify
 	./target/release/opsgate-bench heavy
 
 ## soak: the long fault tests: 25 SIGKILLs of a loaded server on SQLite and on PostgreSQL

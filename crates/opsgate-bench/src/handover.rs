@@ -41,6 +41,10 @@ pub(crate) struct Load {
 }
 
 impl Load {
+    pub(crate) fn calls(&self) -> u64 {
+        self.calls
+    }
+
     pub(crate) fn rate(&self) -> f64 {
         self.calls as f64 / self.elapsed.as_secs_f64()
     }
@@ -405,6 +409,16 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) async fn start(db_url: &str, workflows: &Path, log: &Path) -> anyhow::Result<Self> {
+        Self::start_with(db_url, workflows, log, &[]).await
+    }
+
+    /// [`Server::start`] with more arguments for `opsgate serve`.
+    pub(crate) async fn start_with(
+        db_url: &str,
+        workflows: &Path,
+        log: &Path,
+        extra: &[String],
+    ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?.with_file_name("opsgate");
         if !exe.exists() {
             bail!(
@@ -430,6 +444,7 @@ impl Server {
                 "--workflows",
             ])
             .arg(workflows)
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log)?)

@@ -5,6 +5,7 @@ mod gates;
 mod handover;
 mod heavy;
 mod kpis;
+mod notify;
 mod workflow;
 
 use clap::{Parser, Subcommand};
@@ -69,6 +70,21 @@ enum Scenario {
         /// Mutating calls per second of the handovers running alongside.
         #[arg(long, default_value_t = 200)]
         write_rate: u32,
+        /// Admin URL of a PostgreSQL server (a database is created and dropped).
+        #[arg(long, env = "OPSGATE_TEST_POSTGRES_URL")]
+        postgres_url: Option<String>,
+    },
+    /// Scenario 1 without and with a webhook notification for every notice, and the delivery
+    /// latency.
+    Notify {
+        /// Databases to run on.
+        #[arg(long, value_delimiter = ',', default_value = "sqlite")]
+        db: Vec<String>,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
         /// Admin URL of a PostgreSQL server (a database is created and dropped).
         #[arg(long, env = "OPSGATE_TEST_POSTGRES_URL")]
         postgres_url: Option<String>,
@@ -139,6 +155,15 @@ fn main() -> anyhow::Result<()> {
                 write_rate,
             };
             runtime()?.block_on(gates::run(&db, postgres_url.as_deref(), &options))
+        }
+        Scenario::Notify {
+            db,
+            clients,
+            seconds,
+            postgres_url,
+        } => {
+            let db = runnable(db, postgres_url.as_deref());
+            runtime()?.block_on(notify::run(&db, postgres_url.as_deref(), clients, seconds))
         }
         Scenario::Kpis {
             db,

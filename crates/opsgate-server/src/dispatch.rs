@@ -30,6 +30,10 @@ const TICK: Duration = Duration::from_secs(1);
 const FAN_OUT_BATCH: u64 = 512;
 /// Deliveries in flight per channel when the channel does not say.
 const DEFAULT_CONCURRENCY: usize = 8;
+/// After a wake-up, how long to let more work gather before the next transaction: every
+/// fan-out, claim and settlement is a commit of its own (on SQLite one fsync, taken from the
+/// writer's turn), so taking notices in batches of a few milliseconds' worth keeps them few.
+const GATHER: Duration = Duration::from_millis(10);
 
 /// One configured channel, ready to deliver.
 #[derive(Debug, Clone)]
@@ -198,11 +202,15 @@ impl Dispatcher {
 
 /// Waits for a wake-up, the tick, or the stop; true when stopping.
 async fn idle(signal: &mut watch::Receiver<u64>, stop: &mut watch::Receiver<bool>) -> bool {
-    tokio::select! {
-        _ = signal.changed() => false,
+    let woken = tokio::select! {
+        _ = signal.changed() => true,
         _ = tokio::time::sleep(TICK) => false,
-        _ = stop.wait_for(|s| *s) => true,
+        _ = stop.wait_for(|s| *s) => return true,
+    };
+    if woken {
+        tokio::time::sleep(GATHER).await;
     }
+    false
 }
 
 async fn fan_out(
@@ -233,6 +241,14 @@ async fn fan_out(
 async fn settle(store: Store, mut queue: mpsc::Receiver<(i64, Settle, Option<String>)>) {
     let mut batch = Vec::with_capacity(512);
     while queue.recv_many(&mut batch, 512).await > 0 {
+        // Let the other attempts in flight finish too: one transaction for all of them.
+        tokio::time::sleep(GATHER).await;
+        while batch.len() < 2048 {
+            match queue.try_recv() {
+                Ok(outcome) => batch.push(outcome),
+                Err(_) => break,
+            }
+        }
         for (_, _, gone) in &batch {
             if let Some((channel, reason)) = gone.as_ref().and_then(|g| g.split_once('\n')) {
                 if let Err(e) = store.disable_channel(channel, reason).await {

@@ -1,0 +1,154 @@
+//! Scenario 1 with notifications on and off in one run: the same `opsgate serve` binary started
+//! without notification channels, then with a webhook channel routed for every notice to a
+//! receiver in this process on loopback; the handover load each time, the ratio printed, and
+//! the delivery latency from each notice's event (decided just before its commit) to the
+//! receiver's 2xx, p50 and p99.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use hdrhistogram::Histogram;
+use tonic::transport::Channel;
+
+use crate::handover::{BenchDb, Credentials, DIAMOND, Load, Pace, Server, drive, handovers};
+
+type Latencies = Arc<Mutex<Histogram<u64>>>;
+
+/// Records how long after its event each notice arrived (microseconds).
+async fn receive(State(seen): State<Latencies>, body: axum::body::Bytes) -> StatusCode {
+    let now = chrono::Utc::now();
+    let at = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["data"]["at"].as_str().map(str::to_owned))
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok());
+    if let (Some(at), Ok(mut seen)) = (at, seen.lock()) {
+        let us = (now - at.to_utc()).num_microseconds().unwrap_or(0).max(1);
+        let _ = seen.record(u64::try_from(us).unwrap_or(1));
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn receiver() -> anyhow::Result<(String, Latencies)> {
+    let seen: Latencies = Arc::new(Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?));
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((url, seen))
+}
+
+async fn load(server: &Server, clients: usize, seconds: u64, run: usize) -> anyhow::Result<Load> {
+    let channel = Channel::from_shared(server.url.clone())?.connect().await?;
+    drive(clients, Duration::from_secs(seconds), move |i, deadline| {
+        handovers(
+            channel.clone(),
+            run,
+            i,
+            deadline,
+            Pace::none(),
+            Credentials::default(),
+        )
+    })
+    .await
+}
+
+async fn serve(
+    db: &BenchDb,
+    workflows: &Path,
+    log: PathBuf,
+    config: Option<&Path>,
+) -> anyhow::Result<Server> {
+    let extra: Vec<String> = config
+        .map(|c| vec!["--config".to_owned(), c.display().to_string()])
+        .unwrap_or_default();
+    Server::start_with(&db.url, workflows, &log, &extra).await
+}
+
+pub async fn run(
+    backends: &[String],
+    postgres_url: Option<&str>,
+    clients: usize,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    for backend in backends {
+        println!(
+            "notifications on {backend}: scenario 1 ({clients} clients, {seconds} s), without channels, then with a webhook for every notice"
+        );
+        let dir = tempfile::tempdir()?;
+        let workflows = dir.path().join("workflows");
+        std::fs::create_dir_all(&workflows)?;
+        std::fs::write(workflows.join("diamond.yaml"), DIAMOND)?;
+        let (url, seen) = receiver().await?;
+        let config = dir.path().join("opsgate.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[notify]\nallow_loopback = true\n\n[[notify.channels]]\nname = \"bench\"\nkind = \"webhook\"\nurl = \"{url}\"\nsecrets = [\"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD\"]\nconcurrency = 32\n"
+            ),
+        )?;
+        let mut off = Vec::new();
+        let mut on = Vec::new();
+        // Alternate, so that a machine that speeds up or slows down favours neither.
+        for round in 0..2 {
+            for notify in [false, true] {
+                let db = BenchDb::create(backend, dir.path(), postgres_url).await?;
+                let log = dir.path().join(format!("server-{round}-{notify}.log"));
+                let server =
+                    serve(&db, &workflows, log, notify.then_some(config.as_path())).await?;
+                if let Ok(mut seen) = seen.lock() {
+                    seen.reset();
+                }
+                let measured =
+                    load(&server, clients, seconds, round * 2 + usize::from(notify)).await?;
+                if notify {
+                    // Let the deliveries drain, then read their latencies.
+                    let began = Instant::now();
+                    let expected = measured_notices(&measured);
+                    while seen.lock().map(|s| s.len()).unwrap_or(0) < expected
+                        && began.elapsed() < Duration::from_secs(60)
+                    {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    let seen = seen
+                        .lock()
+                        .map_err(|_| anyhow::anyhow!("receiver poisoned"))?;
+                    println!(
+                        "{}\n    delivered {} notices (about {expected} expected); commit to receiver p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms; drained {:.1} s after the load",
+                        measured.line("with a webhook for every notice"),
+                        seen.len(),
+                        seen.value_at_quantile(0.5) as f64 / 1000.0,
+                        seen.value_at_quantile(0.99) as f64 / 1000.0,
+                        seen.value_at_quantile(0.999) as f64 / 1000.0,
+                        began.elapsed().as_secs_f64()
+                    );
+                    on.push(measured.rate());
+                } else {
+                    println!("{}", measured.line("without notification channels"));
+                    off.push(measured.rate());
+                }
+                server.stop().await?;
+                db.drop_it().await?;
+            }
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        println!(
+            "  = with notifications {:.2} of without ({:.0}/s against {:.0}/s, means of 2)",
+            mean(&on) / mean(&off).max(1e-9),
+            mean(&on),
+            mean(&off)
+        );
+    }
+    Ok(())
+}
+
+/// Notices one diamond handover makes: the first deliverable unlocked at the start, each of the
+/// 7 submitted, 6 more unlocked, the gate open, the acceptance: 16 for 16 mutating calls, so
+/// about one a call.
+fn measured_notices(load: &Load) -> u64 {
+    load.calls()
+}
