@@ -283,16 +283,21 @@ async fn deliver(
     loop {
         let free = permits.available_permits();
         if free > 0 && !*stop.borrow() {
-            let disabled = match store.disabled_channels().await {
-                Ok(d) => d.get(&channel.name).cloned(),
-                Err(_) => None,
-            };
             match store
                 .claim_deliveries(&channel.name, free as u64, lease)
                 .await
             {
                 Ok(claimed) => {
                     let got = claimed.len();
+                    // Read only when there is something to attempt, not on every idle round.
+                    let disabled = if claimed.is_empty() {
+                        None
+                    } else {
+                        match store.disabled_channels().await {
+                            Ok(d) => d.get(&channel.name).cloned(),
+                            Err(_) => None,
+                        }
+                    };
                     for d in claimed {
                         if let Some(reason) = &disabled {
                             let error = format!("channel {} is disabled: {reason}", channel.name);

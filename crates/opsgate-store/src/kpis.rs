@@ -460,12 +460,11 @@ impl Store {
             return Ok(current);
         }
         let backend = conn.get_database_backend();
-        let (day, ph): (&str, fn(usize) -> String) = match backend {
-            sea_orm::DbBackend::Postgres => {
-                ("CAST((at AT TIME ZONE 'UTC') AS DATE)", |n| format!("${n}"))
-            }
+        let ph = |n| crate::ph(backend, n);
+        let day = match backend {
+            sea_orm::DbBackend::Postgres => "CAST((at AT TIME ZONE 'UTC') AS DATE)",
             // SQLite keeps moments as UTC text that starts with the day.
-            _ => ("substr(at, 1, 10)", |_| "?".to_owned()),
+            _ => "substr(at, 1, 10)",
         };
         for (kind, by) in groupings() {
             let (key, group_key) = if by == By::Nothing {

@@ -219,3 +219,12 @@ impl Store {
 pub(crate) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
+
+/// The `n`th (1-based) placeholder of a raw statement: `$n` on PostgreSQL, `?` on SQLite.
+pub(crate) fn ph(backend: DbBackend, n: usize) -> String {
+    if backend == DbBackend::Postgres {
+        format!("${n}")
+    } else {
+        "?".to_owned()
+    }
+}

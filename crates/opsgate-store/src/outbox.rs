@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use opsgate_domain::notice::Notice;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
-use crate::{Error, Result, Store};
+use crate::{Error, Result, Store, ph};
 
 /// How a delivery stands.
 pub const PENDING: &str = "pending";
@@ -78,15 +78,6 @@ fn clip(text: &str) -> String {
         end -= 1;
     }
     text[..end].to_owned()
-}
-
-/// Placeholders for the backend: `$n` on PostgreSQL, `?` on SQLite.
-fn ph(backend: DbBackend, n: usize) -> String {
-    if backend == DbBackend::Postgres {
-        format!("${n}")
-    } else {
-        "?".to_owned()
-    }
 }
 
 /// On PostgreSQL, rows another replica holds are passed over (SQLite has one writer).
