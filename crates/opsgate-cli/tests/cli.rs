@@ -1040,3 +1040,92 @@ async fn audit_kpis_and_forecast_print_tables_and_json() {
     assert_eq!(first["will_miss"], false);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gate_check_wait_exits_0_within_a_second_of_the_last_approval_1_when_time_is_up() {
+    use opsgate_proto::v1 as pb;
+    use std::time::{Duration, Instant};
+    use tokio::io::AsyncBufReadExt;
+
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db).await;
+    let url = server.url.as_str();
+    let mut c = server.clients().await;
+    let t = opsgate_tests::start(&mut c, "6.0").await;
+    let last = opsgate_tests::all_but_the_last_approval(&mut c, &t.id).await;
+
+    // Nothing happens: 1 when the time is up, saying so.
+    let began = Instant::now();
+    let out = opsgate(url, None, &["gate", "check", &t.id, "--wait", "2s"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(began.elapsed() >= Duration::from_secs(2));
+    assert!(
+        stderr(&out).contains("the gate is still closed after waiting 2s"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains(": CLOSED"), "{}", stdout(&out));
+
+    // A pipeline waits; the last approval opens the gate and the command exits 0 at once.
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsgate"))
+        .args([
+            "gate",
+            "check",
+            "--service",
+            "payroll",
+            "--version",
+            "6.0",
+            "--wait",
+            "30m",
+        ])
+        .env("OPSGATE_SERVER", url)
+        .env_remove("OPSGATE_ACTOR")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    // Its first decision printed: it is watching.
+    let first = lines.next_line().await.unwrap().unwrap();
+    assert!(first.ends_with(": CLOSED"), "{first}");
+    let approved = Instant::now();
+    opsgate_tests::review(
+        &mut c,
+        &t.id,
+        &last,
+        pb::ReviewDecision::Approve,
+        "",
+        opsgate_tests::approver_of(&last),
+    )
+    .await
+    .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("gate check --wait returns once the gate opens")
+        .unwrap();
+    let took = approved.elapsed();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        took < Duration::from_secs(1),
+        "gate check --wait returned {took:?} after the last approval"
+    );
+    let mut rest = String::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    assert!(rest.contains(": OPEN"), "{rest}");
+
+    // Already open: at once.
+    let out = opsgate(url, None, &["gate", "check", &t.id, "--wait", "1h"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // A wait that is not one.
+    let out = opsgate(url, None, &["gate", "check", &t.id, "--wait", "3w"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown unit 'w' in '3w': use s, m, h or d"),
+        "{}",
+        stderr(&out)
+    );
+    server.stop().await;
+}

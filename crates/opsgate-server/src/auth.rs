@@ -103,6 +103,7 @@ pub const ACCESS: &[(&str, Needs)] = &[
         Needs::OneOf(&[Access::Smo]),
     ),
     ("opsgate.v1.GateService/CheckGate", Needs::Read),
+    ("opsgate.v1.GateService/WatchGate", Needs::Read),
     (
         "opsgate.v1.IdentityService/CreateToken",
         Needs::OneOf(&[Access::Smo]),

@@ -264,6 +264,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .build_v1()?;
 
     let (stop, stopped) = watch::channel(false);
+    // Gate watches hear of other replicas' commits (PostgreSQL; nothing to do on SQLite).
+    store.listen_for_changes();
     let dispatcher = if config.notify.channels.is_empty() {
         None
     } else {

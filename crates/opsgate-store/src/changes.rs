@@ -1,6 +1,6 @@
-//! The changes one write transaction has decided, and their flush: at most six statements
-//! whatever the number of writes (new rows, one guarded update, one node upsert, one event insert,
-//! one insert of the KPI facts the events made, one of the notices for the outbox).
+//! The changes one write transaction has decided, and their flush: whatever the number of writes,
+//! the new rows, one guarded update, then the node upsert, the events, the KPI facts the events
+//! made and the notices for the outbox (one round trip on SQLite).
 
 use std::collections::HashMap;
 
@@ -10,7 +10,8 @@ use opsgate_domain::{Event, NodeState, TransitionState};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryTrait, Statement,
 };
 
 use crate::entities::{events, node_states, outbox, transitions};
@@ -185,46 +186,49 @@ impl Changes {
             new_facts.extend(e.facts.iter().cloned());
             notices.extend(e.outbox.iter().cloned());
         }
+        // The rest goes to the database in one round trip where it takes several statements at
+        // once (SQLite: each statement is a hand-over to its thread and back).
+        let backend = conn.get_database_backend();
+        let mut rest = Statements::new(backend);
         if !nodes.is_empty() {
-            node_states::Entity::insert_many(nodes)
-                .on_conflict(
-                    OnConflict::columns([
-                        node_states::Column::TransitionId,
-                        node_states::Column::NodeId,
-                    ])
-                    .update_columns([
-                        node_states::Column::Status,
-                        node_states::Column::Detail,
-                        node_states::Column::UpdatedAt,
-                    ])
-                    .to_owned(),
-                )
-                .exec_without_returning(conn)
-                .await?;
+            rest.push(
+                node_states::Entity::insert_many(nodes)
+                    .on_conflict(
+                        OnConflict::columns([
+                            node_states::Column::TransitionId,
+                            node_states::Column::NodeId,
+                        ])
+                        .update_columns([
+                            node_states::Column::Status,
+                            node_states::Column::Detail,
+                            node_states::Column::UpdatedAt,
+                        ])
+                        .to_owned(),
+                    )
+                    .build(backend),
+            );
         }
         if !new_events.is_empty() {
-            events::Entity::insert_many(new_events)
-                .exec_without_returning(conn)
-                .await
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        Error::Conflict {
-                            kind: "transition",
-                            id: self.ids().collect::<Vec<_>>().join(", "),
-                        }
-                    } else {
-                        e.into()
-                    }
-                })?;
+            rest.push(events::Entity::insert_many(new_events).build(backend));
         }
         if !new_facts.is_empty() {
-            insert_facts(conn, &new_facts).await?;
+            rest.push(facts_statement(backend, &new_facts)?);
         }
         if !notices.is_empty() {
-            outbox::Entity::insert_many(notices)
-                .exec_without_returning(conn)
-                .await?;
+            rest.push(outbox::Entity::insert_many(notices).build(backend));
         }
+        rest.run(conn).await.map_err(|e| {
+            // An event (or its facts) already stored under its sequence number: another
+            // writer got there first.
+            if is_unique_violation(&e) {
+                Error::Conflict {
+                    kind: "transition",
+                    id: self.ids().collect::<Vec<_>>().join(", "),
+                }
+            } else {
+                e.into()
+            }
+        })?;
         Ok(true)
     }
 
@@ -269,7 +273,7 @@ impl Changes {
             bounces = bounces.case(this(), Expr::val(most_bounces(&index)));
             gate = gate.case(this(), Expr::val(index.gate_open_since));
         }
-        let updated = transitions::Entity::update_many()
+        let update = transitions::Entity::update_many()
             .col_expr(transitions::Column::Seq, seq.into())
             .col_expr(transitions::Column::Status, status.into())
             .col_expr(transitions::Column::UpdatedAt, updated_at.into())
@@ -279,10 +283,19 @@ impl Changes {
             .col_expr(transitions::Column::OldestSubmission, submission.into())
             .col_expr(transitions::Column::MostBounces, bounces.into())
             .col_expr(transitions::Column::GateOpenSince, gate.into())
-            .filter(guard)
-            .exec(conn)
-            .await?;
-        Ok(updated.rows_affected == changed.len() as u64)
+            .filter(guard);
+        let backend = conn.get_database_backend();
+        let mut statement = update.build(backend);
+        if backend == DbBackend::Postgres {
+            // Every replica's watchers hear of the change at commit (`watch`), without a
+            // statement of its own.
+            statement.sql.push_str(&format!(
+                " RETURNING pg_notify('{}', \"id\")",
+                crate::watch::CHANNEL
+            ));
+        }
+        let updated = conn.execute_raw(statement).await?;
+        Ok(updated.rows_affected() == changed.len() as u64)
     }
 }
 
@@ -396,56 +409,96 @@ pub(crate) fn fact_rows(view: &TransitionView, events: &[Event]) -> Result<Vec<F
         .collect()
 }
 
-/// Inserts `facts` with one statement of one parameter (a JSON array), and the durations of
-/// the done ones into `node_durations` likewise.
-async fn insert_facts(conn: &impl ConnectionTrait, facts: &[FactRow]) -> Result<()> {
-    let backend = conn.get_database_backend();
-    let postgres = backend == sea_orm::DbBackend::Postgres;
-    let facts_sql = if postgres {
-        "INSERT INTO facts (transition_id, workflow_name, seq, ord, kind, at, node, actor, label, \
-         seconds, duration, count, flag) SELECT t, w, s, o, k, a::timestamptz, n, ac, l, se, d, \
-         c, f FROM jsonb_to_recordset($1::jsonb) AS x(t text, w text, s bigint, o integer, \
-         k text, a text, n text, ac text, l text, se bigint, d bigint, c bigint, f boolean)"
-    } else {
-        "INSERT INTO facts (transition_id, workflow_name, seq, ord, kind, at, node, actor, label, \
-         seconds, duration, count, flag) SELECT value ->> 't', value ->> 'w', value ->> 's', \
-         value ->> 'o', value ->> 'k', value ->> 'a', value ->> 'n', value ->> 'ac', \
-         value ->> 'l', value ->> 'se', value ->> 'd', value ->> 'c', value ->> 'f' \
-         FROM json_each(?)"
+/// Inserts `facts` (one JSON array parameter) and the durations of the done ones into
+/// `node_durations`, in one round trip to the database: one statement on PostgreSQL (the facts
+/// insert a data-modifying CTE), two statements of one execution on SQLite. Every statement of a
+/// write batch is a hand-over to the database's thread and back, which is most of what a write
+/// costs the writer (docs/benchmarks.md).
+fn facts_statement(backend: DbBackend, facts: &[FactRow]) -> Result<Statement> {
+    let done = |f: &&FactRow| {
+        (f.k == opsgate_domain::kpi::FactKind::Approved.as_str()
+            || f.k == opsgate_domain::kpi::FactKind::SignedOff.as_str())
+            && f.n.is_some()
+            && f.d.is_some()
     };
-    conn.execute_raw(sea_orm::Statement::from_sql_and_values(
-        backend,
-        facts_sql,
-        [serde_json::to_string(facts)?.into()],
-    ))
-    .await?;
-    let done: Vec<&FactRow> = facts
-        .iter()
-        .filter(|f| {
-            (f.k == opsgate_domain::kpi::FactKind::Approved.as_str()
-                || f.k == opsgate_domain::kpi::FactKind::SignedOff.as_str())
-                && f.n.is_some()
-                && f.d.is_some()
-        })
-        .collect();
-    if !done.is_empty() {
-        let durations_sql = if postgres {
-            "INSERT INTO node_durations (workflow_name, node, at, transition_id, seconds) \
-             SELECT w, n, a::timestamptz, t, d FROM jsonb_to_recordset($1::jsonb) \
-             AS x(t text, w text, a text, n text, d bigint)"
-        } else {
-            "INSERT INTO node_durations (workflow_name, node, at, transition_id, seconds) \
-             SELECT value ->> 'w', value ->> 'n', value ->> 'a', value ->> 't', value ->> 'd' \
-             FROM json_each(?)"
-        };
-        conn.execute_raw(sea_orm::Statement::from_sql_and_values(
+    let statement = if backend == DbBackend::Postgres {
+        // The durations are selected from the inserted rows, so the array is bound once.
+        Statement::from_sql_and_values(
             backend,
-            durations_sql,
-            [serde_json::to_string(&done)?.into()],
-        ))
-        .await?;
+            "WITH f AS (INSERT INTO facts (transition_id, workflow_name, seq, ord, kind, at, \
+             node, actor, label, seconds, duration, count, flag) SELECT t, w, s, o, k, \
+             a::timestamptz, n, ac, l, se, d, c, f FROM jsonb_to_recordset($1::jsonb) AS x(t \
+             text, w text, s bigint, o integer, k text, a text, n text, ac text, l text, \
+             se bigint, d bigint, c bigint, f boolean) RETURNING workflow_name, node, at, \
+             transition_id, duration, kind) INSERT INTO node_durations (workflow_name, node, at, \
+             transition_id, seconds) SELECT workflow_name, node, at, transition_id, duration \
+             FROM f WHERE kind IN ('approved', 'signed_off') AND node IS NOT NULL \
+             AND duration IS NOT NULL",
+            [serde_json::to_string(facts)?.into()],
+        )
+    } else {
+        let done: Vec<&FactRow> = facts.iter().filter(done).collect();
+        Statement::from_sql_and_values(
+            backend,
+            "INSERT INTO facts (transition_id, workflow_name, seq, ord, kind, at, node, actor, \
+             label, seconds, duration, count, flag) SELECT value ->> 't', value ->> 'w', \
+             value ->> 's', value ->> 'o', value ->> 'k', value ->> 'a', value ->> 'n', \
+             value ->> 'ac', value ->> 'l', value ->> 'se', value ->> 'd', value ->> 'c', \
+             value ->> 'f' FROM json_each(?); \
+             INSERT INTO node_durations (workflow_name, node, at, transition_id, seconds) \
+             SELECT value ->> 'w', value ->> 'n', value ->> 'a', value ->> 't', value ->> 'd' \
+             FROM json_each(?)",
+            [
+                serde_json::to_string(facts)?.into(),
+                serde_json::to_string(&done)?.into(),
+            ],
+        )
+    };
+    Ok(statement)
+}
+
+/// Statements run in order as one execution on SQLite (which binds each statement's `?`s from
+/// the next values) and one by one on PostgreSQL (whose protocol takes one statement with
+/// parameters at a time).
+struct Statements {
+    backend: DbBackend,
+    statements: Vec<Statement>,
+}
+
+impl Statements {
+    fn new(backend: DbBackend) -> Self {
+        Self {
+            backend,
+            statements: Vec::new(),
+        }
     }
-    Ok(())
+
+    fn push(&mut self, statement: Statement) {
+        self.statements.push(statement);
+    }
+
+    async fn run(self, conn: &impl ConnectionTrait) -> std::result::Result<(), DbErr> {
+        if self.backend != DbBackend::Sqlite || self.statements.len() < 2 {
+            for statement in self.statements {
+                conn.execute_raw(statement).await?;
+            }
+            return Ok(());
+        }
+        let mut sql = String::new();
+        let mut values = Vec::new();
+        for statement in self.statements {
+            if !sql.is_empty() {
+                sql.push_str(";\n");
+            }
+            sql.push_str(&statement.sql);
+            if let Some(v) = statement.values {
+                values.extend(v.0);
+            }
+        }
+        conn.execute_raw(Statement::from_sql_and_values(self.backend, sql, values))
+            .await?;
+        Ok(())
+    }
 }
 
 /// The outbox rows of the notices `events` make in `view` (the transition after them).

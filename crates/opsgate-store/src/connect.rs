@@ -144,6 +144,7 @@ impl Store {
             batches: Arc::default(),
             notify: options.notifications,
             outbox_signal: Arc::new(tokio::sync::watch::channel(0).0),
+            changed: Arc::new(tokio::sync::broadcast::channel(crate::watch::CAPACITY).0),
         };
         if sqlite {
             store.writer = Some(Writer::spawn(store.clone()));

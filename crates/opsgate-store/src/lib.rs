@@ -21,6 +21,7 @@ mod outbox;
 mod stats;
 mod tokens;
 mod transitions;
+mod watch;
 mod workflows;
 mod writer;
 
@@ -44,6 +45,7 @@ pub use outbox::{Backlog, DELIVERED, DISABLED, Delivery, FAILED, PENDING, Settle
 pub use stats::{BATCH_BUCKETS, BatchSnapshot, TransitionCount};
 pub use tokens::{NewToken, TOKEN_PREFIX, TokenRecord, looks_like_token, token_hash};
 pub use transitions::{NewTransition, TransitionPage, TransitionSummary, TransitionView};
+pub use watch::{Changed, Changes};
 pub use workflows::{Registered, WorkflowRecord, WorkflowSummary};
 
 /// Parsed workflow versions kept in memory (a parse is kept per version a transition runs on).
@@ -83,6 +85,8 @@ pub struct Store {
     notify: bool,
     /// Bumped after every commit that stored notices.
     outbox_signal: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Announces the transitions each commit changed (`watch`).
+    changed: Arc<tokio::sync::broadcast::Sender<watch::Changed>>,
 }
 
 /// A write transaction, holding this process's write turn on SQLite until it ends.

@@ -186,6 +186,7 @@ impl Store {
             if changes.has_notices() {
                 self.signal_outbox();
             }
+            self.announce(changes.ids());
             // `make soak` (tests/fsync.rs) checks an fsync of the WAL precedes every such line.
             tracing::debug!(writes = writes.len(), "write batch committed");
             for view in results.iter().flatten() {

@@ -10,6 +10,7 @@ mod notification;
 pub(crate) mod stalled;
 mod transition;
 mod waive;
+mod watch_gate;
 mod workflow;
 
 use std::sync::Arc;
@@ -27,12 +28,18 @@ use crate::error::{invalid_argument, status};
 pub(crate) struct Api {
     store: Store,
     auth: Arc<Authenticator>,
+    /// Gate watches open at once ([`watch_gate::MAX_WATCHES`]).
+    watches: Arc<tokio::sync::Semaphore>,
 }
 
 impl Api {
     pub(crate) fn new(store: Store, insecure_dev: bool, oidc: crate::oidc::Oidc) -> Self {
         let auth = Arc::new(Authenticator::new(store.clone(), insecure_dev, oidc));
-        Self { store, auth }
+        Self {
+            store,
+            auth,
+            watches: Arc::new(tokio::sync::Semaphore::new(watch_gate::MAX_WATCHES)),
+        }
     }
 
     /// The authenticator, for the HTTP pages (one place decides for both).
