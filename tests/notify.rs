@@ -129,6 +129,7 @@ fn webhook(name: &str, url: &str) -> ChannelConfig {
         name: name.into(),
         kind: "webhook".into(),
         url: Some(url.into()),
+        url_env: None,
         secrets: vec![SECRET.into(), OLD_SECRET.into()],
         cloudevents: false,
         concurrency: Some(16),
@@ -371,6 +372,19 @@ async fn a_channel_config_with_problems_is_refused_naming_each() {
                     kind: "pager".into(),
                     ..webhook("hooks", "http://127.0.0.1:9/x")
                 },
+                ChannelConfig {
+                    kind: "slack".into(),
+                    url: None,
+                    secrets: Vec::new(),
+                    ..webhook("chat", "")
+                },
+                ChannelConfig {
+                    kind: "teams".into(),
+                    url: None,
+                    url_env: Some("OPSGATE_TEST_NO_SUCH_VARIABLE".into()),
+                    secrets: Vec::new(),
+                    ..webhook("cards", "")
+                },
             ],
             routes: vec![RouteConfig {
                 events: vec!["deliverable_eaten".into()],
@@ -386,6 +400,8 @@ async fn a_channel_config_with_problems_is_refused_naming_each() {
         "notify.channels[0] (hooks): secrets[0]: a webhook secret starts with whsec_",
         "notify.channels[1] (hooks): another channel has the same name",
         "notify.channels[1] (hooks): unknown kind 'pager'",
+        "notify.channels[2] (chat): a slack channel needs url (or url_env, the environment variable holding it)",
+        "notify.channels[3] (cards): url_env names OPSGATE_TEST_NO_SUCH_VARIABLE, which is not set",
         "notify.routes[0]: unknown event 'deliverable_eaten'",
         "notify.routes[0]: no channel is named 'nowhere'",
     ] {
@@ -402,4 +418,167 @@ async fn a_channel_config_with_problems_is_refused_naming_each() {
     .await;
     let err = result.unwrap_err().to_string();
     assert!(err.contains("loopback"), "{err}");
+}
+
+/// A chat receiver (Slack- or Teams-shaped): keeps every message's JSON, answers `answer`.
+async fn start_chat_receiver(
+    path: &'static str,
+    answer: StatusCode,
+) -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let keep = seen.clone();
+    let app = axum::Router::new().route(
+        path,
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let keep = keep.clone();
+            async move {
+                assert_eq!(
+                    headers.get("content-type").unwrap(),
+                    "application/json",
+                    "chat messages are JSON"
+                );
+                keep.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice::<serde_json::Value>(&body).unwrap());
+                (answer, "ok")
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}{path}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+/// Slack (Block Kit) and Teams (Adaptive Card) receivers get one message per notice, each saying
+/// what happened, to which service and version, who acts next and by when, with a link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_and_teams_receivers_get_messages_a_person_reads_at_a_glance() {
+    let db = TestDb::sqlite();
+    let (slack_url, slack) =
+        start_chat_receiver("/services/T000/B000/SECRET", StatusCode::OK).await;
+    let (teams_url, teams) = start_chat_receiver("/workflows/run", StatusCode::ACCEPTED).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
+    let chat = |name: &str, kind: &str| ChannelConfig {
+        kind: kind.into(),
+        secrets: Vec::new(),
+        ..webhook(name, "")
+    };
+    let server = TestServer::start_config(
+        &db,
+        Config {
+            workflows_dir: Some(dir.path().to_owned()),
+            insecure_dev: true,
+            notify: NotifySection {
+                base_url: Some("https://opsgate.example.org/".into()),
+                allow_loopback: true,
+                channels: vec![
+                    ChannelConfig {
+                        url: Some(slack_url),
+                        ..chat("slack", "slack")
+                    },
+                    ChannelConfig {
+                        url: Some(teams_url),
+                        ..chat("teams", "teams")
+                    },
+                ],
+                ..NotifySection::default()
+            },
+            ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+        },
+    )
+    .await;
+    let mut c = server.clients().await;
+    let t = c
+        .transitions
+        .start_transition(acting(
+            "Pat",
+            pb::StartTransitionRequest {
+                workflow_name: "one".into(),
+                service_name: "payroll".into(),
+                service_version: "2.0".into(),
+                project_manager: "Pat".into(),
+                service_manager: "Sam".into(),
+                target_go_live: opsgate_tests::go_live(),
+                participants: vec![pb::Participant {
+                    role: "desk".into(),
+                    people: vec!["Dana".into()],
+                }],
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .transition
+        .unwrap();
+    opsgate_tests::submit(&mut c, &t.id, "d", "Pat")
+        .await
+        .unwrap();
+    let link = format!("https://opsgate.example.org/transitions/{}", t.id);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (slack.lock().unwrap().len() < 2 || teams.lock().unwrap().len() < 2)
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let slack = slack.lock().unwrap().clone();
+    assert_eq!(slack.len(), 2, "{slack:#?}");
+    let submitted = slack
+        .iter()
+        .find(|m| m["text"] == "'D' was submitted by Pat")
+        .unwrap_or_else(|| panic!("no submission message: {slack:#?}"));
+    let blocks = submitted["blocks"].as_array().unwrap();
+    assert_eq!(blocks[0]["type"], "header");
+    assert_eq!(blocks[0]["text"]["text"], "'D' was submitted by Pat");
+    let fields: Vec<&str> = blocks[1]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["text"].as_str().unwrap())
+        .collect();
+    assert!(fields.contains(&"*Service*\npayroll 2.0"), "{fields:?}");
+    assert!(fields.contains(&"*Deliverable*\nD"), "{fields:?}");
+    let next = blocks[2]["text"]["text"].as_str().unwrap();
+    assert!(
+        next.starts_with(":point_right: *Next:* Dana: review 'D'"),
+        "{next}"
+    );
+    assert_eq!(blocks[3]["elements"][0]["url"], link.as_str());
+    let unlocked = slack
+        .iter()
+        .find(|m| m["text"] == "'D' can start: everything it needs is done")
+        .unwrap_or_else(|| panic!("no unlock message: {slack:#?}"));
+    assert!(
+        unlocked["blocks"][2]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("*Next:* Pat: deliver 'D'")
+    );
+
+    let teams = teams.lock().unwrap().clone();
+    assert_eq!(teams.len(), 2, "{teams:#?}");
+    for message in &teams {
+        assert_eq!(message["type"], "message");
+        let attachment = &message["attachments"][0];
+        assert_eq!(
+            attachment["contentType"],
+            "application/vnd.microsoft.card.adaptive"
+        );
+        let card = &attachment["content"];
+        assert_eq!(card["type"], "AdaptiveCard");
+        assert_eq!(card["version"], "1.4");
+        assert_eq!(card["body"][1]["type"], "FactSet");
+        assert_eq!(card["body"][1]["facts"][0]["value"], "payroll 2.0");
+        assert_eq!(card["actions"][0]["type"], "Action.OpenUrl");
+        assert_eq!(card["actions"][0]["url"], link.as_str());
+    }
+    assert!(teams.iter().any(|m| {
+        m["attachments"][0]["content"]["body"][2]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("**Next:** Dana: review 'D'"))
+    }));
+    server.stop().await;
 }

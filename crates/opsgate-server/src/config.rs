@@ -82,10 +82,13 @@ pub struct NotifySection {
 pub struct ChannelConfig {
     /// How routes and the dead-letter list name it.
     pub name: String,
-    /// `log` or `webhook`.
+    /// `log`, `webhook`, `slack` or `teams`.
     pub kind: String,
-    /// The webhook's URL.
+    /// The receiver's URL (webhook, slack, teams).
     pub url: Option<String>,
+    /// The environment variable holding the URL instead (Slack and Teams webhook URLs carry
+    /// their secret: keep them out of the file).
+    pub url_env: Option<String>,
     /// Standard Webhooks signing secrets (`whsec_...`), every one signs (rotation).
     #[serde(default)]
     pub secrets: Vec<String>,
@@ -96,13 +99,32 @@ pub struct ChannelConfig {
     pub concurrency: Option<usize>,
 }
 
+impl ChannelConfig {
+    /// The receiver's URL: `url`, or the value of the variable `url_env` names.
+    pub fn resolved_url(&self) -> Option<String> {
+        self.url.clone().or_else(|| {
+            self.url_env
+                .as_ref()
+                .and_then(|var| std::env::var(var).ok())
+        })
+    }
+}
+
 impl std::fmt::Debug for ChannelConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Secrets are never printed.
         f.debug_struct("ChannelConfig")
             .field("name", &self.name)
             .field("kind", &self.kind)
-            .field("url", &self.url)
+            // Slack and Teams webhook URLs are secrets themselves.
+            .field(
+                "url",
+                &match self.kind.as_str() {
+                    "slack" | "teams" => self.url.as_ref().map(|_| "(secret)".to_owned()),
+                    _ => self.url.clone(),
+                },
+            )
+            .field("url_env", &self.url_env)
             .field("secrets", &format!("{} secret(s)", self.secrets.len()))
             .field("cloudevents", &self.cloudevents)
             .field("concurrency", &self.concurrency)
@@ -135,9 +157,25 @@ impl NotifySection {
             }
             match c.kind.as_str() {
                 "log" => {}
-                "webhook" => {
-                    if c.url.is_none() {
-                        problems.push(format!("{at}: a webhook channel needs url"));
+                "webhook" | "slack" | "teams" => {
+                    match (&c.url, &c.url_env) {
+                        (None, None) => problems.push(format!(
+                            "{at}: a {} channel needs url (or url_env, the environment variable \
+                             holding it)",
+                            c.kind
+                        )),
+                        (Some(_), Some(_)) => {
+                            problems.push(format!("{at}: give url or url_env, not both"));
+                        }
+                        (None, Some(var)) if std::env::var(var).is_err() => {
+                            problems.push(format!("{at}: url_env names {var}, which is not set"))
+                        }
+                        _ => {}
+                    }
+                    if c.kind != "webhook" && (!c.secrets.is_empty() || c.cloudevents) {
+                        problems.push(format!(
+                            "{at}: secrets and cloudevents are for webhook channels"
+                        ));
                     }
                     for (k, secret) in c.secrets.iter().enumerate() {
                         if let Err(e) = opsgate_notify::signature::Secret::parse(secret) {
@@ -146,7 +184,7 @@ impl NotifySection {
                     }
                 }
                 other => problems.push(format!(
-                    "{at}: unknown kind '{other}' (known: log, webhook)"
+                    "{at}: unknown kind '{other}' (known: log, webhook, slack, teams)"
                 )),
             }
             if c.concurrency.is_some_and(|n| n == 0 || n > 256) {
@@ -344,6 +382,24 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_channel_url_comes_from_the_file_or_from_the_variable_url_env_names() {
+        let from_file: ChannelConfig = toml::from_str(
+            "name = \"chat\"\nkind = \"slack\"\nurl = \"https://hooks.slack.com/services/T/B/S\"",
+        )
+        .unwrap();
+        assert_eq!(
+            from_file.resolved_url().as_deref(),
+            Some("https://hooks.slack.com/services/T/B/S")
+        );
+        // The URL is the secret of a Slack webhook: never printed.
+        assert!(!format!("{from_file:?}").contains("hooks.slack.com"));
+        // Any variable that is set will do for the test; PATH always is.
+        let from_env: ChannelConfig =
+            toml::from_str("name = \"chat\"\nkind = \"teams\"\nurl_env = \"PATH\"").unwrap();
+        assert_eq!(from_env.resolved_url(), std::env::var("PATH").ok());
+    }
 
     #[test]
     fn a_file_with_every_key_parses() {

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use opsgate_domain::notice::{Notice, NoticeKind};
 use opsgate_notify::channels::log::LogNotifier;
+use opsgate_notify::channels::slack::SlackNotifier;
+use opsgate_notify::channels::teams::TeamsNotifier;
 use opsgate_notify::channels::webhook::WebhookNotifier;
 use opsgate_notify::signature::Secret;
 use opsgate_notify::target::TargetPolicy;
@@ -120,10 +122,10 @@ fn channels(config: &NotifySection) -> Result<Vec<Channel>, String> {
                         .map(|s| Secret::parse(s).map_err(|e| e.to_string()))
                         .collect::<Result<Vec<_>, _>>()
                         .map_err(|e| format!("notify channel {}: {e}", c.name))?;
-                    let url = c.url.as_deref().unwrap_or_default();
+                    let url = c.resolved_url().unwrap_or_default();
                     Arc::new(
                         WebhookNotifier::new(
-                            url,
+                            &url,
                             secrets,
                             c.cloudevents,
                             config
@@ -136,6 +138,22 @@ fn channels(config: &NotifySection) -> Result<Vec<Channel>, String> {
                         .map_err(|e| format!("notify channel {}: {e}", c.name))?,
                     )
                 }
+                "slack" => Arc::new(
+                    SlackNotifier::new(
+                        &c.resolved_url().unwrap_or_default(),
+                        link_base.clone(),
+                        policy,
+                    )
+                    .map_err(|e| format!("notify channel {}: {e}", c.name))?,
+                ),
+                "teams" => Arc::new(
+                    TeamsNotifier::new(
+                        &c.resolved_url().unwrap_or_default(),
+                        link_base.clone(),
+                        policy,
+                    )
+                    .map_err(|e| format!("notify channel {}: {e}", c.name))?,
+                ),
                 other => return Err(format!("notify channel {}: unknown kind {other}", c.name)),
             };
             Ok(Channel {

@@ -1,4 +1,9 @@
-//! The built-in channels, one file each.
+//! The built-in channels, one file each, and what they share (the message a person reads, one
+//! HTTP POST and what its answer means).
 
+mod http;
 pub mod log;
+pub mod message;
+pub mod slack;
+pub mod teams;
 pub mod webhook;

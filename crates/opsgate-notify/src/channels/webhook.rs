@@ -117,45 +117,7 @@ impl Notifier for WebhookNotifier {
                     header(&self.secrets, id, timestamp, &body),
                 );
             }
-            let response = match request.body(body).send().await {
-                Ok(r) => r,
-                Err(e) => {
-                    return Outcome::Retry {
-                        reason: format!("{}: {}", self.url, error_chain(&e)),
-                        after: None,
-                    };
-                }
-            };
-            let status = response.status();
-            if status.is_success() {
-                return Outcome::Delivered;
-            }
-            if status == reqwest::StatusCode::GONE {
-                return Outcome::Gone {
-                    reason: format!("{} answered 410 Gone", self.url),
-                };
-            }
-            let after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(crate::schedule::retry_after);
-            Outcome::Retry {
-                reason: format!("{} answered {status}", self.url),
-                after,
-            }
+            super::http::send(request.body(body), &self.url).await
         })
     }
-}
-
-/// An error with its causes, for the delivery's last error.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

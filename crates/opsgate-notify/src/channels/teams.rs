@@ -1,0 +1,104 @@
+//! `teams`: a Microsoft Teams Workflows webhook (the retired Office 365 connectors' replacement),
+//! one Adaptive Card per notice with the same content as Slack's, and `Action.OpenUrl` to the
+//! transition's page (cards posted this way cannot submit anything).
+
+use serde_json::{Value, json};
+
+use super::http::JsonTarget;
+use super::message::Message;
+use crate::target::TargetPolicy;
+use crate::{Notice, Notifier, Outcome};
+
+/// One Teams Workflows webhook ("Post to a channel when a webhook request is received").
+#[derive(Debug, Clone)]
+pub struct TeamsNotifier {
+    target: JsonTarget,
+    link_base: Option<String>,
+}
+
+impl TeamsNotifier {
+    /// A notifier posting to the workflow webhook `url`.
+    pub fn new(url: &str, link_base: Option<String>, policy: TargetPolicy) -> Result<Self, String> {
+        Ok(Self {
+            target: JsonTarget::new(url, "the Teams webhook URL", policy)?,
+            link_base,
+        })
+    }
+
+    /// The message posted for `notice`.
+    pub fn body(&self, notice: &Notice) -> Value {
+        card(&Message::of(notice, self.link_base.as_deref()))
+    }
+}
+
+/// `message` as an Adaptive Card 1.4 in the envelope Teams workflows take.
+pub fn card(message: &Message) -> Value {
+    let mut body = vec![
+        json!({"type": "TextBlock", "text": message.title, "weight": "Bolder", "size": "Medium", "wrap": true}),
+        json!({
+            "type": "FactSet",
+            "facts": message.facts.iter().map(|(title, value)| json!({"title": title, "value": value})).collect::<Vec<_>>(),
+        }),
+    ];
+    if let Some(next) = &message.next {
+        body.push(json!({"type": "TextBlock", "text": format!("**Next:** {next}"), "wrap": true}));
+    }
+    let actions: Vec<Value> = message
+        .link
+        .iter()
+        .map(|link| json!({"type": "Action.OpenUrl", "title": "Open the transition", "url": link}))
+        .collect();
+    json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "contentUrl": null,
+            "content": {
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "type": "AdaptiveCard",
+                "version": "1.4",
+                "body": body,
+                "actions": actions,
+            },
+        }],
+    })
+}
+
+impl Notifier for TeamsNotifier {
+    fn deliver<'a>(
+        &'a self,
+        _id: &'a str,
+        notice: &'a Notice,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send + 'a>> {
+        Box::pin(async move { self.target.post(&self.body(notice)).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_adaptive_card_with_the_facts_the_next_person_and_an_open_url() {
+        let notice = super::super::message::tests::notice();
+        let body = card(&Message::of(&notice, Some("https://opsgate.example/t/")));
+        let attachment = &body["attachments"][0];
+        assert_eq!(
+            attachment["contentType"],
+            "application/vnd.microsoft.card.adaptive"
+        );
+        let card = &attachment["content"];
+        assert_eq!(card["type"], "AdaptiveCard");
+        assert_eq!(card["body"][0]["text"], "'Runbook' was submitted by Tess");
+        assert_eq!(card["body"][1]["facts"][0]["value"], "payroll 2.0");
+        assert_eq!(
+            card["body"][2]["text"],
+            "**Next:** Olga: review 'Runbook' by Fri 4 Dec"
+        );
+        assert_eq!(card["actions"][0]["type"], "Action.OpenUrl");
+        assert_eq!(
+            card["actions"][0]["url"],
+            "https://opsgate.example/t/0190aaaa-0000-7000-8000-000000000001"
+        );
+    }
+}
