@@ -11,7 +11,7 @@ use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryTrait, Statement,
+    QueryTrait, Statement, Value, Values,
 };
 
 use crate::entities::{events, node_states, outbox, transitions};
@@ -287,12 +287,33 @@ impl Changes {
         let backend = conn.get_database_backend();
         let mut statement = update.build(backend);
         if backend == DbBackend::Postgres {
-            // Every replica's watchers hear of the change at commit (`watch`), without a
-            // statement of its own.
-            statement.sql.push_str(&format!(
-                " RETURNING pg_notify('{}', \"id\")",
-                crate::watch::CHANNEL
-            ));
+            // Other replicas' gate watchers hear at commit of every transition whose gate
+            // opened, closed or was accepted (`watch`), from this statement: no statement of its
+            // own. Not of every change: a NOTIFY takes a database-wide lock at commit (every
+            // write notifying cost 9% of PostgreSQL's write throughput, docs/benchmarks.md);
+            // finer changes reach them by their periodic recheck.
+            let flipped: Vec<&str> = changed
+                .iter()
+                .filter(|(e, before)| {
+                    let gate = e.view.workflow.workflow.gate();
+                    before.nodes.get(gate).map(|n| n.status)
+                        != e.view.state.nodes.get(gate).map(|n| n.status)
+                })
+                .map(|(e, _)| e.view.id.as_str())
+                .collect();
+            if !flipped.is_empty() {
+                let values = statement.values.get_or_insert_with(|| Values(Vec::new()));
+                let first = values.0.len() + 1;
+                let params: Vec<String> = (first..first + flipped.len())
+                    .map(|n| format!("${n}"))
+                    .collect();
+                values.0.extend(flipped.iter().map(|id| Value::from(*id)));
+                statement.sql.push_str(&format!(
+                    " RETURNING CASE WHEN \"id\" IN ({}) THEN pg_notify('{}', \"id\") END",
+                    params.join(", "),
+                    crate::watch::CHANNEL
+                ));
+            }
         }
         let updated = conn.execute_raw(statement).await?;
         Ok(updated.rows_affected() == changed.len() as u64)

@@ -1,8 +1,9 @@
 //! Change announcements: which transitions a commit changed, for whoever waits on one (a CI
 //! pipeline watching its gate). A wake-up only: the watcher reads the transition again, the
 //! database stays the truth. This process's own commits are announced after they commit; on
-//! PostgreSQL every commit also sends `NOTIFY opsgate_changes` (from the guarded update itself, no
-//! extra statement), which a listener turns into the same announcements on every replica.
+//! PostgreSQL a commit that opens, closes or accepts a transition's gate also sends `NOTIFY
+//! opsgate_changes` (from the guarded update itself, no extra statement), which a listener turns
+//! into the same announcements on every replica.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;

@@ -24,9 +24,11 @@ pub(crate) type WatchStream =
 /// Watches one server holds open at once; beyond, `ResourceExhausted`.
 pub(crate) const MAX_WATCHES: usize = 1024;
 
-/// A watch reads its transition again at least this often, announced or not (a waiver running
-/// out changes the decision without anyone writing).
-const RECHECK: Duration = Duration::from_secs(5);
+/// A watch reads its transition again at least this often, announced or not: changes made
+/// through another replica are announced only when the gate opens, closes or is accepted (each
+/// NOTIFY costs PostgreSQL writes), and a waiver running out changes the decision without
+/// anyone writing.
+const RECHECK: Duration = Duration::from_secs(1);
 
 /// The longest one watch lasts, whatever deadline the client set (none, say): then it ends with
 /// `DeadlineExceeded`, and a pipeline that still waits asks again.
