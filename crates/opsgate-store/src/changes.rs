@@ -465,10 +465,10 @@ fn facts_statement(backend: DbBackend, facts: &[FactRow]) -> Result<Statement> {
              label, seconds, duration, count, flag) SELECT value ->> 't', value ->> 'w', \
              value ->> 's', value ->> 'o', value ->> 'k', value ->> 'a', value ->> 'n', \
              value ->> 'ac', value ->> 'l', value ->> 'se', value ->> 'd', value ->> 'c', \
-             value ->> 'f' FROM json_each(?); \
+             value ->> 'f' FROM jsonb_each(?); \
              INSERT INTO node_durations (workflow_name, node, at, transition_id, seconds) \
              SELECT value ->> 'w', value ->> 'n', value ->> 'a', value ->> 't', value ->> 'd' \
-             FROM json_each(?)",
+             FROM jsonb_each(?)",
             [
                 serde_json::to_string(facts)?.into(),
                 serde_json::to_string(&done)?.into(),
