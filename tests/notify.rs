@@ -130,6 +130,8 @@ fn webhook(name: &str, url: &str) -> ChannelConfig {
         kind: "webhook".into(),
         url: Some(url.into()),
         url_env: None,
+        from: None,
+        to: Vec::new(),
         secrets: vec![SECRET.into(), OLD_SECRET.into()],
         cloudevents: false,
         concurrency: Some(16),
@@ -385,6 +387,11 @@ async fn a_channel_config_with_problems_is_refused_naming_each() {
                     secrets: Vec::new(),
                     ..webhook("cards", "")
                 },
+                ChannelConfig {
+                    kind: "email".into(),
+                    secrets: Vec::new(),
+                    ..webhook("mail", "smtp://127.0.0.1:25")
+                },
             ],
             routes: vec![RouteConfig {
                 events: vec!["deliverable_eaten".into()],
@@ -402,6 +409,8 @@ async fn a_channel_config_with_problems_is_refused_naming_each() {
         "notify.channels[1] (hooks): unknown kind 'pager'",
         "notify.channels[2] (chat): a slack channel needs url (or url_env, the environment variable holding it)",
         "notify.channels[3] (cards): url_env names OPSGATE_TEST_NO_SUCH_VARIABLE, which is not set",
+        "notify.channels[4] (mail): an email channel needs from",
+        "notify.channels[4] (mail): an email channel needs at least one address in to",
         "notify.routes[0]: unknown event 'deliverable_eaten'",
         "notify.routes[0]: no channel is named 'nowhere'",
     ] {
@@ -580,5 +589,157 @@ async fn slack_and_teams_receivers_get_messages_a_person_reads_at_a_glance() {
             .as_str()
             .is_some_and(|t| t.starts_with("**Next:** Dana: review 'D'"))
     }));
+    server.stop().await;
+}
+
+/// A local SMTP sink: speaks enough SMTP for a client (greeting, EHLO, MAIL, RCPT, DATA, RSET,
+/// NOOP, QUIT) and keeps each message's envelope recipients and raw text.
+async fn start_smtp_sink() -> (u16, Arc<Mutex<Vec<(Vec<String>, String)>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mail = Arc::new(Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let keep = mail.clone();
+    tokio::spawn(async move {
+        loop {
+            let (socket, _) = listener.accept().await.unwrap();
+            let keep = keep.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 sink ESMTP\r\n").await.unwrap();
+                let mut rcpt = Vec::new();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let verb = line.split_whitespace().next().unwrap_or("").to_uppercase();
+                    let answer: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250-sink\r\n250 8BITMIME\r\n",
+                        "MAIL" | "RSET" | "NOOP" => {
+                            if verb == "RSET" {
+                                rcpt.clear();
+                            }
+                            b"250 OK\r\n"
+                        }
+                        "RCPT" => {
+                            rcpt.push(line.clone());
+                            b"250 OK\r\n"
+                        }
+                        "DATA" => {
+                            write.write_all(b"354 go ahead\r\n").await.unwrap();
+                            let mut text = String::new();
+                            while let Ok(Some(l)) = lines.next_line().await {
+                                if l == "." {
+                                    break;
+                                }
+                                text.push_str(&l);
+                                text.push('\n');
+                            }
+                            keep.lock().unwrap().push((std::mem::take(&mut rcpt), text));
+                            b"250 queued\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            return;
+                        }
+                        _ => b"502 not implemented\r\n",
+                    };
+                    if write.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, mail)
+}
+
+/// An email channel sends one message per notice through a real SMTP conversation: plain text and
+/// HTML, to the configured addresses, a Message-ID from the delivery id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_channel_sends_each_notice_through_smtp() {
+    let db = TestDb::sqlite();
+    let (port, mail) = start_smtp_sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
+    let server = TestServer::start_config(
+        &db,
+        Config {
+            workflows_dir: Some(dir.path().to_owned()),
+            insecure_dev: true,
+            notify: NotifySection {
+                base_url: Some("https://opsgate.example.org".into()),
+                channels: vec![ChannelConfig {
+                    kind: "email".into(),
+                    url: Some(format!("smtp://127.0.0.1:{port}")),
+                    from: Some("opsgate <opsgate@example.org>".into()),
+                    to: vec!["transition-team@example.org".into()],
+                    secrets: Vec::new(),
+                    ..webhook("mail", "")
+                }],
+                routes: vec![RouteConfig {
+                    events: vec!["deliverable_submitted".into()],
+                    channels: vec!["mail".into()],
+                }],
+                ..NotifySection::default()
+            },
+            ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+        },
+    )
+    .await;
+    let mut c = server.clients().await;
+    let t = c
+        .transitions
+        .start_transition(acting(
+            "Pat",
+            pb::StartTransitionRequest {
+                workflow_name: "one".into(),
+                service_name: "payroll".into(),
+                service_version: "3.0".into(),
+                project_manager: "Pat".into(),
+                service_manager: "Sam".into(),
+                target_go_live: opsgate_tests::go_live(),
+                participants: vec![pb::Participant {
+                    role: "desk".into(),
+                    people: vec!["Dana".into()],
+                }],
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .transition
+        .unwrap();
+    opsgate_tests::submit(&mut c, &t.id, "d", "Pat")
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while mail.lock().unwrap().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Only the routed kind: the submission, once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mail = mail.lock().unwrap().clone();
+    assert_eq!(mail.len(), 1, "{mail:#?}");
+    let (rcpt, text) = &mail[0];
+    assert_eq!(
+        rcpt,
+        &vec!["RCPT TO:<transition-team@example.org>".to_owned()]
+    );
+    assert!(
+        text.contains("Subject: [opsgate] payroll 3.0: 'D' was submitted by Pat"),
+        "{text}"
+    );
+    assert!(
+        text.contains("From: opsgate <opsgate@example.org>"),
+        "{text}"
+    );
+    assert!(text.contains("Message-ID: <"), "{text}");
+    assert!(text.contains("Content-Type: text/plain"), "{text}");
+    assert!(text.contains("Content-Type: text/html"), "{text}");
+    assert!(text.contains("Next: Dana: review 'D'"), "{text}");
+    assert!(
+        text.contains(&format!("https://opsgate.example.org/transitions/{}", t.id)),
+        "{text}"
+    );
     server.stop().await;
 }

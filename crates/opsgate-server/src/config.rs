@@ -82,13 +82,18 @@ pub struct NotifySection {
 pub struct ChannelConfig {
     /// How routes and the dead-letter list name it.
     pub name: String,
-    /// `log`, `webhook`, `slack` or `teams`.
+    /// `log`, `webhook`, `slack`, `teams` or `email`.
     pub kind: String,
     /// The receiver's URL (webhook, slack, teams).
     pub url: Option<String>,
     /// The environment variable holding the URL instead (Slack and Teams webhook URLs carry
-    /// their secret: keep them out of the file).
+    /// their secret, an SMTP URL its password: keep them out of the file).
     pub url_env: Option<String>,
+    /// email: the sender (`opsgate <opsgate@example.org>`).
+    pub from: Option<String>,
+    /// email: every message goes to these addresses.
+    #[serde(default)]
+    pub to: Vec<String>,
     /// Standard Webhooks signing secrets (`whsec_...`), every one signs (rotation).
     #[serde(default)]
     pub secrets: Vec<String>,
@@ -120,11 +125,13 @@ impl std::fmt::Debug for ChannelConfig {
             .field(
                 "url",
                 &match self.kind.as_str() {
-                    "slack" | "teams" => self.url.as_ref().map(|_| "(secret)".to_owned()),
+                    "slack" | "teams" | "email" => self.url.as_ref().map(|_| "(secret)".to_owned()),
                     _ => self.url.clone(),
                 },
             )
             .field("url_env", &self.url_env)
+            .field("from", &self.from)
+            .field("to", &self.to)
             .field("secrets", &format!("{} secret(s)", self.secrets.len()))
             .field("cloudevents", &self.cloudevents)
             .field("concurrency", &self.concurrency)
@@ -157,7 +164,7 @@ impl NotifySection {
             }
             match c.kind.as_str() {
                 "log" => {}
-                "webhook" | "slack" | "teams" => {
+                "webhook" | "slack" | "teams" | "email" => {
                     match (&c.url, &c.url_env) {
                         (None, None) => problems.push(format!(
                             "{at}: a {} channel needs url (or url_env, the environment variable \
@@ -177,6 +184,18 @@ impl NotifySection {
                             "{at}: secrets and cloudevents are for webhook channels"
                         ));
                     }
+                    if c.kind == "email" {
+                        if c.from.is_none() {
+                            problems.push(format!("{at}: an email channel needs from"));
+                        }
+                        if c.to.is_empty() {
+                            problems.push(format!(
+                                "{at}: an email channel needs at least one address in to"
+                            ));
+                        }
+                    } else if c.from.is_some() || !c.to.is_empty() {
+                        problems.push(format!("{at}: from and to are for email channels"));
+                    }
                     for (k, secret) in c.secrets.iter().enumerate() {
                         if let Err(e) = opsgate_notify::signature::Secret::parse(secret) {
                             problems.push(format!("{at}: secrets[{k}]: {e}"));
@@ -184,7 +203,7 @@ impl NotifySection {
                     }
                 }
                 other => problems.push(format!(
-                    "{at}: unknown kind '{other}' (known: log, webhook, slack, teams)"
+                    "{at}: unknown kind '{other}' (known: log, webhook, slack, teams, email)"
                 )),
             }
             if c.concurrency.is_some_and(|n| n == 0 || n > 256) {

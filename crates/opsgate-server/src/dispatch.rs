@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use opsgate_domain::notice::{Notice, NoticeKind};
+use opsgate_notify::channels::email::EmailNotifier;
 use opsgate_notify::channels::log::LogNotifier;
 use opsgate_notify::channels::slack::SlackNotifier;
 use opsgate_notify::channels::teams::TeamsNotifier;
@@ -151,6 +152,15 @@ fn channels(config: &NotifySection) -> Result<Vec<Channel>, String> {
                         &c.resolved_url().unwrap_or_default(),
                         link_base.clone(),
                         policy,
+                    )
+                    .map_err(|e| format!("notify channel {}: {e}", c.name))?,
+                ),
+                "email" => Arc::new(
+                    EmailNotifier::new(
+                        &c.resolved_url().unwrap_or_default(),
+                        c.from.as_deref().unwrap_or_default(),
+                        &c.to,
+                        link_base.clone(),
                     )
                     .map_err(|e| format!("notify channel {}: {e}", c.name))?,
                 ),
