@@ -499,29 +499,7 @@ async fn slack_and_teams_receivers_get_messages_a_person_reads_at_a_glance() {
     )
     .await;
     let mut c = server.clients().await;
-    let t = c
-        .transitions
-        .start_transition(acting(
-            "Pat",
-            pb::StartTransitionRequest {
-                workflow_name: "one".into(),
-                service_name: "payroll".into(),
-                service_version: "2.0".into(),
-                project_manager: "Pat".into(),
-                service_manager: "Sam".into(),
-                target_go_live: opsgate_tests::go_live(),
-                participants: vec![pb::Participant {
-                    role: "desk".into(),
-                    people: vec!["Dana".into()],
-                }],
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .transition
-        .unwrap();
+    let t = start_one(&mut c, "payroll", "2.0").await;
     opsgate_tests::submit(&mut c, &t.id, "d", "Pat")
         .await
         .unwrap();
@@ -686,29 +664,7 @@ async fn an_email_channel_sends_each_notice_through_smtp() {
     )
     .await;
     let mut c = server.clients().await;
-    let t = c
-        .transitions
-        .start_transition(acting(
-            "Pat",
-            pb::StartTransitionRequest {
-                workflow_name: "one".into(),
-                service_name: "payroll".into(),
-                service_version: "3.0".into(),
-                project_manager: "Pat".into(),
-                service_manager: "Sam".into(),
-                target_go_live: opsgate_tests::go_live(),
-                participants: vec![pb::Participant {
-                    role: "desk".into(),
-                    people: vec!["Dana".into()],
-                }],
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .transition
-        .unwrap();
+    let t = start_one(&mut c, "payroll", "3.0").await;
     opsgate_tests::submit(&mut c, &t.id, "d", "Pat")
         .await
         .unwrap();
@@ -742,4 +698,31 @@ async fn an_email_channel_sends_each_notice_through_smtp() {
         "{text}"
     );
     server.stop().await;
+}
+
+/// Starts a transition of the workflow `one` (Pat manages the project, Sam the service, Dana
+/// reviews for the desk).
+async fn start_one(c: &mut opsgate_tests::Clients, service: &str, version: &str) -> pb::Transition {
+    c.transitions
+        .start_transition(acting(
+            "Pat",
+            pb::StartTransitionRequest {
+                workflow_name: "one".into(),
+                service_name: service.into(),
+                service_version: version.into(),
+                project_manager: "Pat".into(),
+                service_manager: "Sam".into(),
+                target_go_live: opsgate_tests::go_live(),
+                participants: vec![pb::Participant {
+                    role: "desk".into(),
+                    people: vec!["Dana".into()],
+                }],
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .transition
+        .unwrap()
 }
