@@ -132,6 +132,8 @@ fn webhook(name: &str, url: &str) -> ChannelConfig {
         url_env: None,
         from: None,
         to: Vec::new(),
+        subject: None,
+        jetstream: false,
         secrets: vec![SECRET.into(), OLD_SECRET.into()],
         cloudevents: false,
         concurrency: Some(16),
@@ -725,4 +727,107 @@ async fn start_one(c: &mut opsgate_tests::Clients, service: &str, version: &str)
         .into_inner()
         .transition
         .unwrap()
+}
+
+/// A `nats` channel with `jetstream` publishes each notice to `SUBJECT.KIND` and counts it only
+/// once the stream acknowledged it; the stream holds every notice once, with its delivery id as
+/// `Nats-Msg-Id`. Runs when `OPSGATE_TEST_NATS_URL` is set (`.ci/run` sets it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_channel_publishes_to_jetstream_and_counts_the_acknowledgement() {
+    let Ok(nats_url) = std::env::var("OPSGATE_TEST_NATS_URL") else {
+        eprintln!("skipped: set OPSGATE_TEST_NATS_URL to run the NATS test");
+        return;
+    };
+    let prefix = format!("opsgate_test_{}", uuid::Uuid::now_v7().simple());
+    let client = async_nats::connect(nats_url.as_str()).await.unwrap();
+    let jetstream = async_nats::jetstream::new(client);
+    let stream = jetstream
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: prefix.clone(),
+            subjects: vec![format!("{prefix}.>")],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
+    let server = TestServer::start_config(
+        &db,
+        Config {
+            workflows_dir: Some(dir.path().to_owned()),
+            insecure_dev: true,
+            notify: NotifySection {
+                channels: vec![ChannelConfig {
+                    kind: "nats".into(),
+                    url: Some(nats_url.clone()),
+                    subject: Some(prefix.clone()),
+                    jetstream: true,
+                    secrets: Vec::new(),
+                    ..webhook("bus", "")
+                }],
+                ..NotifySection::default()
+            },
+            ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+        },
+    )
+    .await;
+    let mut c = server.clients().await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let t = start_one(&mut c, "payroll", &format!("4.{n}")).await;
+        opsgate_tests::submit(&mut c, &t.id, "d", "Pat")
+            .await
+            .unwrap();
+        ids.push(t.id);
+    }
+    // Each transition: deliverable_unlocked at the start, deliverable_submitted.
+    let expected = 2 * ids.len() as u64;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut stream = stream;
+    loop {
+        let messages = stream.info().await.unwrap().state.messages;
+        if messages >= expected || Instant::now() > deadline {
+            assert_eq!(messages, expected);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Acknowledged deliveries are settled: nothing is published twice.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(stream.info().await.unwrap().state.messages, expected);
+    // Every notice once: (kind, transition) pairs over the whole stream, each with its id.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut message_ids = std::collections::BTreeSet::new();
+    for seq in 1..=expected {
+        let m = stream.get_raw_message(seq).await.unwrap();
+        let event: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+        let kind = event["type"].as_str().unwrap().to_owned();
+        assert_eq!(m.subject.as_str(), format!("{prefix}.{kind}"));
+        if kind == "deliverable_submitted" {
+            assert_eq!(event["data"]["act_next"][0], "Dana", "{event}");
+        }
+        seen.insert((
+            kind,
+            event["data"]["transition_id"].as_str().unwrap().to_owned(),
+        ));
+        let id = m
+            .headers
+            .get(async_nats::header::NATS_MESSAGE_ID)
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default();
+        assert!(!id.is_empty(), "{:?}", m.headers);
+        message_ids.insert(id);
+    }
+    let wanted: std::collections::BTreeSet<(String, String)> = ids
+        .iter()
+        .flat_map(|id| {
+            ["deliverable_unlocked", "deliverable_submitted"].map(|k| (k.to_owned(), id.clone()))
+        })
+        .collect();
+    assert_eq!(seen, wanted);
+    assert_eq!(message_ids.len() as u64, expected);
+    server.stop().await;
+    jetstream.delete_stream(&prefix).await.unwrap();
 }

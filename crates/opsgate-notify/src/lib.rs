@@ -1,5 +1,5 @@
 //! opsgate's notifiers: what a notification says ([`Notice`]), the [`Notifier`] trait (one kind
-//! of channel, one implementation: `log`, `webhook`, `slack`, `teams`, `email`), Standard Webhooks signing, the retry
+//! of channel, one implementation: `log`, `webhook`, `slack`, `teams`, `email`, `nats`), Standard Webhooks signing, the retry
 //! schedule, and the check of webhook targets. Depends on the domain only; the server stores the
 //! outbox and runs the dispatcher.
 

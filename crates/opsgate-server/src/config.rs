@@ -82,7 +82,7 @@ pub struct NotifySection {
 pub struct ChannelConfig {
     /// How routes and the dead-letter list name it.
     pub name: String,
-    /// `log`, `webhook`, `slack`, `teams` or `email`.
+    /// `log`, `webhook`, `slack`, `teams`, `email` or `nats`.
     pub kind: String,
     /// The receiver's URL (webhook, slack, teams).
     pub url: Option<String>,
@@ -94,6 +94,11 @@ pub struct ChannelConfig {
     /// email: every message goes to these addresses.
     #[serde(default)]
     pub to: Vec<String>,
+    /// nats: the subject prefix; each notice is published to `SUBJECT.KIND`.
+    pub subject: Option<String>,
+    /// nats: the subject belongs to a JetStream stream; a delivery counts once it acknowledges.
+    #[serde(default)]
+    pub jetstream: bool,
     /// Standard Webhooks signing secrets (`whsec_...`), every one signs (rotation).
     #[serde(default)]
     pub secrets: Vec<String>,
@@ -125,12 +130,16 @@ impl std::fmt::Debug for ChannelConfig {
             .field(
                 "url",
                 &match self.kind.as_str() {
-                    "slack" | "teams" | "email" => self.url.as_ref().map(|_| "(secret)".to_owned()),
+                    "slack" | "teams" | "email" | "nats" => {
+                        self.url.as_ref().map(|_| "(secret)".to_owned())
+                    }
                     _ => self.url.clone(),
                 },
             )
             .field("url_env", &self.url_env)
             .field("from", &self.from)
+            .field("subject", &self.subject)
+            .field("jetstream", &self.jetstream)
             .field("to", &self.to)
             .field("secrets", &format!("{} secret(s)", self.secrets.len()))
             .field("cloudevents", &self.cloudevents)
@@ -164,7 +173,7 @@ impl NotifySection {
             }
             match c.kind.as_str() {
                 "log" => {}
-                "webhook" | "slack" | "teams" | "email" => {
+                "webhook" | "slack" | "teams" | "email" | "nats" => {
                     match (&c.url, &c.url_env) {
                         (None, None) => problems.push(format!(
                             "{at}: a {} channel needs url (or url_env, the environment variable \
@@ -196,6 +205,15 @@ impl NotifySection {
                     } else if c.from.is_some() || !c.to.is_empty() {
                         problems.push(format!("{at}: from and to are for email channels"));
                     }
+                    if c.kind == "nats" {
+                        if c.subject.is_none() {
+                            problems.push(format!(
+                                "{at}: a nats channel needs subject (notices go to SUBJECT.KIND)"
+                            ));
+                        }
+                    } else if c.subject.is_some() || c.jetstream {
+                        problems.push(format!("{at}: subject and jetstream are for nats channels"));
+                    }
                     for (k, secret) in c.secrets.iter().enumerate() {
                         if let Err(e) = opsgate_notify::signature::Secret::parse(secret) {
                             problems.push(format!("{at}: secrets[{k}]: {e}"));
@@ -203,7 +221,7 @@ impl NotifySection {
                     }
                 }
                 other => problems.push(format!(
-                    "{at}: unknown kind '{other}' (known: log, webhook, slack, teams, email)"
+                    "{at}: unknown kind '{other}' (known: log, webhook, slack, teams, email, nats)"
                 )),
             }
             if c.concurrency.is_some_and(|n| n == 0 || n > 256) {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use opsgate_domain::notice::{Notice, NoticeKind};
 use opsgate_notify::channels::email::EmailNotifier;
 use opsgate_notify::channels::log::LogNotifier;
+use opsgate_notify::channels::nats::NatsNotifier;
 use opsgate_notify::channels::slack::SlackNotifier;
 use opsgate_notify::channels::teams::TeamsNotifier;
 use opsgate_notify::channels::webhook::WebhookNotifier;
@@ -160,6 +161,15 @@ fn channels(config: &NotifySection) -> Result<Vec<Channel>, String> {
                         &c.resolved_url().unwrap_or_default(),
                         c.from.as_deref().unwrap_or_default(),
                         &c.to,
+                        link_base.clone(),
+                    )
+                    .map_err(|e| format!("notify channel {}: {e}", c.name))?,
+                ),
+                "nats" => Arc::new(
+                    NatsNotifier::new(
+                        &c.resolved_url().unwrap_or_default(),
+                        c.subject.as_deref().unwrap_or_default(),
+                        c.jetstream,
                         link_base.clone(),
                     )
                     .map_err(|e| format!("notify channel {}: {e}", c.name))?,

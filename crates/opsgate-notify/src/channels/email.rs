@@ -46,11 +46,11 @@ impl EmailNotifier {
     ) -> Result<Self, String> {
         let parsed =
             url::Url::parse(smtp_url).map_err(|e| format!("the SMTP URL is not a URL: {e}"))?;
-        let relay = match (parsed.host_str(), parsed.port()) {
-            (Some(host), Some(port)) => format!("{}://{host}:{port}", parsed.scheme()),
-            (Some(host), None) => format!("{}://{host}", parsed.scheme()),
-            _ => return Err("the SMTP URL names no host".to_owned()),
-        };
+        if parsed.host_str().is_none() {
+            return Err("the SMTP URL names no host".to_owned());
+        }
+        // Without user and password.
+        let relay = super::http::redacted(&parsed);
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
             .map_err(|e| format!("the SMTP URL {relay}...: {e}"))?
             .timeout(Some(TIMEOUT))

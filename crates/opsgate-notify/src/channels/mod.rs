@@ -5,6 +5,7 @@ pub mod email;
 mod http;
 pub mod log;
 pub mod message;
+pub mod nats;
 pub mod slack;
 pub mod teams;
 pub mod webhook;

@@ -54,13 +54,7 @@ impl WebhookNotifier {
 
     /// The body posted for `notice`.
     pub fn body(&self, id: &str, notice: &Notice) -> Vec<u8> {
-        let mut data = serde_json::to_value(notice).unwrap_or(serde_json::Value::Null);
-        if let (Some(base), Some(object)) = (&self.link_base, data.as_object_mut()) {
-            object.insert(
-                "link".to_owned(),
-                serde_json::Value::String(format!("{base}{}", notice.transition_id)),
-            );
-        }
+        let data = event_data(notice, self.link_base.as_deref());
         let value = if self.cloudevents {
             serde_json::json!({
                 "specversion": "1.0",
@@ -73,14 +67,31 @@ impl WebhookNotifier {
                 "data": data,
             })
         } else {
-            serde_json::json!({
-                "type": notice.kind.as_str(),
-                "timestamp": notice.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                "data": data,
-            })
+            plain_event(notice, data)
         };
         serde_json::to_vec(&value).unwrap_or_default()
     }
+}
+
+/// The notice as event data: its fields, and `link` when the server knows its web address.
+pub(crate) fn event_data(notice: &Notice, link_base: Option<&str>) -> serde_json::Value {
+    let mut data = serde_json::to_value(notice).unwrap_or(serde_json::Value::Null);
+    if let (Some(base), Some(object)) = (link_base, data.as_object_mut()) {
+        object.insert(
+            "link".to_owned(),
+            serde_json::Value::String(format!("{base}{}", notice.transition_id)),
+        );
+    }
+    data
+}
+
+/// The plain event envelope (webhooks without CloudEvents, NATS).
+pub(crate) fn plain_event(notice: &Notice, data: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "type": notice.kind.as_str(),
+        "timestamp": notice.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "data": data,
+    })
 }
 
 impl Notifier for WebhookNotifier {
