@@ -63,7 +63,7 @@ impl Decoder for Raw {
     }
 }
 
-const METHODS: [&str; 29] = [
+const METHODS: [&str; 31] = [
     "/opsgate.v1.WorkflowService/RegisterWorkflow",
     "/opsgate.v1.WorkflowService/GetWorkflow",
     "/opsgate.v1.WorkflowService/ListWorkflows",
@@ -86,6 +86,8 @@ const METHODS: [&str; 29] = [
     "/opsgate.v1.IdentityService/AddDelegation",
     "/opsgate.v1.IdentityService/ListDelegations",
     "/opsgate.v1.IdentityService/RevokeDelegation",
+    "/opsgate.v1.IdentityService/SetPerson",
+    "/opsgate.v1.IdentityService/ListPeople",
     "/opsgate.v1.AuditService/VerifyLog",
     "/opsgate.v1.AuditService/ExportEvents",
     "/opsgate.v1.AuditService/ListStalled",

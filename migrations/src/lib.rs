@@ -13,6 +13,7 @@ mod m20261124_000007_event_chain;
 mod m20261124_000008_stall_index;
 mod m20261206_000009_facts;
 mod m20261206_000010_outbox;
+mod m20261206_000011_people;
 
 /// Every migration in order.
 #[derive(Debug)]
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000008_stall_index::Migration),
             Box::new(m20261206_000009_facts::Migration),
             Box::new(m20261206_000010_outbox::Migration),
+            Box::new(m20261206_000011_people::Migration),
         ]
     }
 }

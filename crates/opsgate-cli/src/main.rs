@@ -110,6 +110,9 @@ enum Command {
     /// Notifications that could not be delivered: list them, queue one again (SMO).
     #[command(subcommand)]
     Notifications(commands::notifications::Command),
+    /// Where to reach people: email, Slack, Teams (SMO).
+    #[command(subcommand)]
+    Person(commands::person::Command),
 }
 
 /// The command line. `--server` and `--as` are global for the client commands but mean nothing
@@ -173,6 +176,7 @@ fn main() -> ExitCode {
             Command::Gate(cmd) => commands::gate::run(&ctx, cmd).await,
             Command::Token(cmd) => commands::token::run(&ctx, cmd).await,
             Command::Delegation(cmd) => commands::delegation::run(&ctx, cmd).await,
+            Command::Person(cmd) => commands::person::run(&ctx, cmd).await,
             Command::Audit(cmd) => commands::audit::run(&ctx, cmd).await,
             Command::Notifications(cmd) => commands::notifications::run(&ctx, cmd).await,
         }

@@ -1129,3 +1129,92 @@ async fn gate_check_wait_exits_0_within_a_second_of_the_last_approval_1_when_tim
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn person_set_keeps_what_is_not_given_and_list_shows_it() {
+    for db in TestDb::all().await {
+        let server = TestServer::start(&db).await;
+        let url = server.url.as_str();
+        let out = opsgate(
+            url,
+            Some("smo"),
+            &[
+                "person",
+                "set",
+                "Dana Vos",
+                "--email",
+                "dana.vos@example.org",
+                "--slack",
+                "U0123ABCD",
+            ],
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(
+            stdout(&out).contains("email: dana.vos@example.org"),
+            "{}",
+            stdout(&out)
+        );
+
+        // Only Slack changes; the email stays.
+        let out = opsgate(
+            url,
+            Some("smo"),
+            &["person", "set", "Dana Vos", "--slack", "#payroll-handover"],
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains("email: dana.vos@example.org"), "{text}");
+        assert!(text.contains("slack: #payroll-handover"), "{text}");
+
+        // An empty value clears; a Teams webhook is never printed.
+        let out = opsgate(
+            url,
+            Some("smo"),
+            &[
+                "person",
+                "set",
+                "Dana Vos",
+                "--email",
+                "",
+                "--teams-webhook",
+                "https://prod.example.logic.azure.com/workflows/secret",
+            ],
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(stdout(&out).contains("email: -"), "{}", stdout(&out));
+        assert!(!stdout(&out).contains("secret"), "{}", stdout(&out));
+
+        let out = opsgate(url, Some("smo"), &["person", "list", "--format", "json"]).await;
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let people: Vec<serde_json::Value> = stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(people.len(), 1, "{people:?}");
+        assert_eq!(people[0]["name"], "Dana Vos");
+        assert_eq!(people[0]["email"], "");
+        assert_eq!(people[0]["slack"], "#payroll-handover");
+        assert_eq!(people[0]["updated_by"], "smo");
+
+        // Bad details are refused naming the field, and nothing is stored.
+        let out = opsgate(
+            url,
+            Some("smo"),
+            &["person", "set", "Lee", "--email", "lee at example"],
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            stderr(&out).contains("'lee at example' is not an email address"),
+            "{}",
+            stderr(&out)
+        );
+        let out = opsgate(url, Some("smo"), &["person", "list", "Lee"]).await;
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(stderr(&out).contains("0 people"), "{}", stderr(&out));
+        server.stop().await;
+    }
+}

@@ -122,6 +122,15 @@ pub const ACCESS: &[(&str, Needs)] = &[
         Needs::OneOf(REVIEWERS),
     ),
     ("opsgate.v1.IdentityService/ListDelegations", Needs::Read),
+    // People's contact details: kept by the SMO, read by the SMO and auditors (personal data).
+    (
+        "opsgate.v1.IdentityService/SetPerson",
+        Needs::OneOf(&[Access::Smo]),
+    ),
+    (
+        "opsgate.v1.IdentityService/ListPeople",
+        Needs::OneOf(&[Access::Smo, Access::Auditor]),
+    ),
     // The audit: the SMO and auditors, nobody else (it reads every transition).
     (
         "opsgate.v1.AuditService/VerifyLog",

@@ -7,6 +7,7 @@ pub(crate) mod gate;
 pub(crate) mod handover;
 pub(crate) mod insight;
 pub(crate) mod notifications;
+pub(crate) mod person;
 pub(crate) mod serve;
 pub(crate) mod token;
 pub(crate) mod transition;

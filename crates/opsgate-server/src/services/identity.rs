@@ -138,4 +138,18 @@ impl IdentityService for Api {
     ) -> Result<Response<pb::RevokeDelegationResponse>, Status> {
         self.revoke_delegation_rpc(request).await
     }
+
+    async fn set_person(
+        &self,
+        request: Request<pb::SetPersonRequest>,
+    ) -> Result<Response<pb::SetPersonResponse>, Status> {
+        self.set_person_rpc(request).await
+    }
+
+    async fn list_people(
+        &self,
+        request: Request<pb::ListPeopleRequest>,
+    ) -> Result<Response<pb::ListPeopleResponse>, Status> {
+        self.list_people_rpc(request).await
+    }
 }

@@ -7,6 +7,7 @@ mod gate;
 mod identity;
 mod kpis;
 mod notification;
+mod people;
 pub(crate) mod stalled;
 mod transition;
 mod waive;

@@ -7,6 +7,7 @@ pub mod facts;
 pub mod idempotency_keys;
 pub mod node_states;
 pub mod outbox;
+pub mod people;
 pub mod transitions;
 pub mod workflow_events;
 pub mod workflows;
