@@ -831,3 +831,77 @@ async fn a_nats_channel_publishes_to_jetstream_and_counts_the_acknowledgement() 
     server.stop().await;
     jetstream.delete_stream(&prefix).await.unwrap();
 }
+
+/// Two replicas on one PostgreSQL database, each running the dispatcher for the same channel:
+/// between them every notice is delivered exactly once (each delivery is claimed by one replica,
+/// `FOR UPDATE SKIP LOCKED` and a lease), whichever replica wrote it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_deliver_every_notice_exactly_once_between_them() {
+    let Some(db) = TestDb::postgres().await else {
+        eprintln!("skipped: set OPSGATE_TEST_POSTGRES_URL to run the replica test");
+        return;
+    };
+    // Every call succeeds: the receiver answers 2xx (no retry, so any duplicate is a double claim).
+    let (always_ok_url, always_ok) = {
+        let seen = Arc::new(Mutex::new(HashMap::<String, u32>::new()));
+        let keep = seen.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap| {
+                let keep = keep.clone();
+                async move {
+                    let id = headers
+                        .get("webhook-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned();
+                    *keep.lock().unwrap().entry(id).or_default() += 1;
+                    StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, seen)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
+    let config = || Config {
+        workflows_dir: Some(dir.path().to_owned()),
+        insecure_dev: true,
+        notify: NotifySection {
+            allow_loopback: true,
+            channels: vec![ChannelConfig {
+                secrets: Vec::new(),
+                ..webhook("hooks", &always_ok_url)
+            }],
+            ..NotifySection::default()
+        },
+        ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+    };
+    let a = TestServer::start_config(&db, config()).await;
+    let b = TestServer::start_config(&db, config()).await;
+    let mut ca = a.clients().await;
+    let mut cb = b.clients().await;
+    let transitions = 40;
+    for n in 0..transitions {
+        let c = if n % 2 == 0 { &mut ca } else { &mut cb };
+        let t = start_one(c, "svc", &format!("{n}")).await;
+        opsgate_tests::submit(c, &t.id, "d", "Pat").await.unwrap();
+    }
+    // Each transition: deliverable_unlocked at the start, deliverable_submitted.
+    let expected = 2 * transitions;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while always_ok.lock().unwrap().len() < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Give a double claim time to show.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = always_ok.lock().unwrap().clone();
+    assert_eq!(seen.len(), expected, "every notice delivered");
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    a.stop().await;
+    b.stop().await;
+}
