@@ -8,6 +8,7 @@ use opsgate_store::PersonRecord;
 use tonic::{Request, Response, Status};
 
 use super::Api;
+use crate::convert;
 use crate::error::{domain_status, invalid_argument, status};
 
 /// Most names one listing may ask for.
@@ -24,10 +25,7 @@ fn person(record: &PersonRecord) -> pb::Person {
         email: record.contact.email.clone().unwrap_or_default(),
         slack: record.contact.slack.clone().unwrap_or_default(),
         teams_webhook: record.contact.teams_webhook.clone().unwrap_or_default(),
-        updated_at: Some(prost_types::Timestamp {
-            seconds: record.updated_at.timestamp(),
-            nanos: i32::try_from(record.updated_at.timestamp_subsec_nanos()).unwrap_or(0),
-        }),
+        updated_at: Some(convert::timestamp(record.updated_at)),
         updated_by: record.updated_by.clone(),
     }
 }
