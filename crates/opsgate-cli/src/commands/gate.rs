@@ -94,16 +94,20 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
         .await?
         .into_inner();
     output::gate(&answer);
-    let passed = if require_accepted {
-        answer.state == i32::from(pb::GateState::Accepted)
-    } else {
-        answer.open
-    };
-    Ok(if passed {
+    Ok(if passed(&answer, require_accepted) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_NO)
     })
+}
+
+/// Whether `g` lets the pipeline go on: open, or with `--require-accepted` accepted.
+fn passed(g: &pb::CheckGateResponse, require_accepted: bool) -> bool {
+    if require_accepted {
+        g.state == i32::from(pb::GateState::Accepted)
+    } else {
+        g.open
+    }
 }
 
 /// `--wait`: follows `WatchGate` until the gate opens or `wait` is up, reconnecting while the
@@ -118,13 +122,6 @@ async fn watch(
     let target = match target {
         Target::TransitionId(id) => pb::watch_gate_request::Target::TransitionId(id),
         Target::Service(s) => pb::watch_gate_request::Target::Service(s),
-    };
-    let passed = |g: &pb::CheckGateResponse| {
-        if require_accepted {
-            g.state == i32::from(pb::GateState::Accepted)
-        } else {
-            g.open
-        }
     };
     let mut last: Option<pb::CheckGateResponse> = None;
     // A server never reached is a mistake to report at once; one lost later is waited for.
@@ -158,7 +155,7 @@ async fn watch(
                     }
                     output::gate(&answer);
                 }
-                let done = passed(&answer);
+                let done = passed(&answer, require_accepted);
                 last = Some(answer);
                 if done {
                     return Ok::<bool, anyhow::Error>(true);
