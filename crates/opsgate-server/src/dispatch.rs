@@ -10,11 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use opsgate_domain::notice::{Notice, NoticeKind};
+use opsgate_notify::channels::chat::ChatNotifier;
 use opsgate_notify::channels::email::EmailNotifier;
 use opsgate_notify::channels::log::LogNotifier;
 use opsgate_notify::channels::nats::NatsNotifier;
-use opsgate_notify::channels::slack::SlackNotifier;
-use opsgate_notify::channels::teams::TeamsNotifier;
 use opsgate_notify::channels::webhook::WebhookNotifier;
 use opsgate_notify::signature::Secret;
 use opsgate_notify::target::TargetPolicy;
@@ -141,7 +140,7 @@ fn channels(config: &NotifySection) -> Result<Vec<Channel>, String> {
                     )
                 }
                 "slack" => Arc::new(
-                    SlackNotifier::new(
+                    ChatNotifier::slack(
                         &c.resolved_url().unwrap_or_default(),
                         link_base.clone(),
                         policy,
@@ -149,7 +148,7 @@ fn channels(config: &NotifySection) -> Result<Vec<Channel>, String> {
                     .map_err(|e| format!("notify channel {}: {e}", c.name))?,
                 ),
                 "teams" => Arc::new(
-                    TeamsNotifier::new(
+                    ChatNotifier::teams(
                         &c.resolved_url().unwrap_or_default(),
                         link_base.clone(),
                         policy,

@@ -1,6 +1,7 @@
 //! The built-in channels, one file each, and what they share (the message a person reads, one
 //! HTTP POST and what its answer means).
 
+pub mod chat;
 pub mod email;
 mod http;
 pub mod log;

@@ -1,38 +1,13 @@
-//! `slack`: a Slack incoming webhook, one Block Kit message per notice that a person reads at a
-//! glance: what happened, the service and version, the facts, who must act next and by when, and
-//! a button to the transition's page (a link: acting happens on the page, never in a GET).
+//! `slack`: the Block Kit layout of a notice, read at a glance: what happened, the service and
+//! version, the facts, who must act next and by when, and a button to the transition's page (a
+//! link: acting happens on the page, never in a GET). Posted by `chat::ChatNotifier`.
 
 use serde_json::{Value, json};
 
-use super::http::JsonTarget;
 use super::message::{Message, slack_escape};
-use crate::target::TargetPolicy;
-use crate::{Notice, Notifier, Outcome};
 
 /// Slack's limit on a header block's text.
 const HEADER_MAX: usize = 150;
-
-/// One Slack incoming webhook (it posts to the channel it was created for).
-#[derive(Debug, Clone)]
-pub struct SlackNotifier {
-    target: JsonTarget,
-    link_base: Option<String>,
-}
-
-impl SlackNotifier {
-    /// A notifier posting to the incoming webhook `url`.
-    pub fn new(url: &str, link_base: Option<String>, policy: TargetPolicy) -> Result<Self, String> {
-        Ok(Self {
-            target: JsonTarget::new(url, "the Slack webhook URL", policy)?,
-            link_base,
-        })
-    }
-
-    /// The Block Kit message for `notice`.
-    pub fn body(&self, notice: &Notice) -> Value {
-        blocks(&Message::of(notice, self.link_base.as_deref()))
-    }
-}
 
 /// `message` in Block Kit, with `text` as the notification's fallback.
 pub fn blocks(message: &Message) -> Value {
@@ -75,16 +50,6 @@ pub fn blocks(message: &Message) -> Value {
         }));
     }
     json!({"text": message.title, "blocks": blocks})
-}
-
-impl Notifier for SlackNotifier {
-    fn deliver<'a>(
-        &'a self,
-        _id: &'a str,
-        notice: &'a Notice,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send + 'a>> {
-        Box::pin(async move { self.target.post(&self.body(notice)).await })
-    }
 }
 
 #[cfg(test)]

@@ -1,35 +1,11 @@
-//! `teams`: a Microsoft Teams Workflows webhook (the retired Office 365 connectors' replacement),
-//! one Adaptive Card per notice with the same content as Slack's, and `Action.OpenUrl` to the
-//! transition's page (cards posted this way cannot submit anything).
+//! `teams`: the Adaptive Card layout of a notice for a Microsoft Teams Workflows webhook (the
+//! retired Office 365 connectors' replacement), the same content as Slack's, and `Action.OpenUrl`
+//! to the transition's page (cards posted this way cannot submit anything). Posted by
+//! `chat::ChatNotifier`.
 
 use serde_json::{Value, json};
 
-use super::http::JsonTarget;
 use super::message::Message;
-use crate::target::TargetPolicy;
-use crate::{Notice, Notifier, Outcome};
-
-/// One Teams Workflows webhook ("Post to a channel when a webhook request is received").
-#[derive(Debug, Clone)]
-pub struct TeamsNotifier {
-    target: JsonTarget,
-    link_base: Option<String>,
-}
-
-impl TeamsNotifier {
-    /// A notifier posting to the workflow webhook `url`.
-    pub fn new(url: &str, link_base: Option<String>, policy: TargetPolicy) -> Result<Self, String> {
-        Ok(Self {
-            target: JsonTarget::new(url, "the Teams webhook URL", policy)?,
-            link_base,
-        })
-    }
-
-    /// The message posted for `notice`.
-    pub fn body(&self, notice: &Notice) -> Value {
-        card(&Message::of(notice, self.link_base.as_deref()))
-    }
-}
 
 /// `message` as an Adaptive Card 1.4 in the envelope Teams workflows take.
 pub fn card(message: &Message) -> Value {
@@ -62,16 +38,6 @@ pub fn card(message: &Message) -> Value {
             },
         }],
     })
-}
-
-impl Notifier for TeamsNotifier {
-    fn deliver<'a>(
-        &'a self,
-        _id: &'a str,
-        notice: &'a Notice,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send + 'a>> {
-        Box::pin(async move { self.target.post(&self.body(notice)).await })
-    }
 }
 
 #[cfg(test)]
