@@ -430,49 +430,55 @@ pub(crate) fn fact_rows(view: &TransitionView, events: &[Event]) -> Result<Vec<F
         .collect()
 }
 
+/// The fact kinds that end a node's work (their `duration` is how long the node took), as an SQL
+/// list; a macro so that the statements stay `&'static str`.
+macro_rules! done_kinds {
+    () => {
+        "('approved', 'signed_off')"
+    };
+}
+
 /// Inserts `facts` (one JSON array parameter) and the durations of the done ones into
 /// `node_durations`, in one round trip to the database: one statement on PostgreSQL (the facts
 /// insert a data-modifying CTE), two statements of one execution on SQLite. Every statement of a
 /// write batch is a hand-over to the database's thread and back, which is most of what a write
 /// costs the writer (docs/benchmarks.md).
 fn facts_statement(backend: DbBackend, facts: &[FactRow]) -> Result<Statement> {
-    let done = |f: &&FactRow| {
-        (f.k == opsgate_domain::kpi::FactKind::Approved.as_str()
-            || f.k == opsgate_domain::kpi::FactKind::SignedOff.as_str())
-            && f.n.is_some()
-            && f.d.is_some()
-    };
+    let json = serde_json::to_string(facts)?;
     let statement = if backend == DbBackend::Postgres {
         // The durations are selected from the inserted rows, so the array is bound once.
         Statement::from_sql_and_values(
             backend,
-            "WITH f AS (INSERT INTO facts (transition_id, workflow_name, seq, ord, kind, at, \
-             node, actor, label, seconds, duration, count, flag) SELECT t, w, s, o, k, \
-             a::timestamptz, n, ac, l, se, d, c, f FROM jsonb_to_recordset($1::jsonb) AS x(t \
-             text, w text, s bigint, o integer, k text, a text, n text, ac text, l text, \
-             se bigint, d bigint, c bigint, f boolean) RETURNING workflow_name, node, at, \
-             transition_id, duration, kind) INSERT INTO node_durations (workflow_name, node, at, \
-             transition_id, seconds) SELECT workflow_name, node, at, transition_id, duration \
-             FROM f WHERE kind IN ('approved', 'signed_off') AND node IS NOT NULL \
-             AND duration IS NOT NULL",
-            [serde_json::to_string(facts)?.into()],
+            concat!(
+                "WITH f AS (INSERT INTO facts (transition_id, workflow_name, seq, ord, kind, at, \
+                 node, actor, label, seconds, duration, count, flag) SELECT t, w, s, o, k, \
+                 a::timestamptz, n, ac, l, se, d, c, f FROM jsonb_to_recordset($1::jsonb) AS x(t \
+                 text, w text, s bigint, o integer, k text, a text, n text, ac text, l text, \
+                 se bigint, d bigint, c bigint, f boolean) RETURNING workflow_name, node, at, \
+                 transition_id, duration, kind) INSERT INTO node_durations (workflow_name, node, \
+                 at, transition_id, seconds) SELECT workflow_name, node, at, transition_id, \
+                 duration FROM f WHERE kind IN ",
+                done_kinds!(),
+                " AND node IS NOT NULL AND duration IS NOT NULL"
+            ),
+            [json.into()],
         )
     } else {
-        let done: Vec<&FactRow> = facts.iter().filter(done).collect();
         Statement::from_sql_and_values(
             backend,
-            "INSERT INTO facts (transition_id, workflow_name, seq, ord, kind, at, node, actor, \
-             label, seconds, duration, count, flag) SELECT value ->> 't', value ->> 'w', \
-             value ->> 's', value ->> 'o', value ->> 'k', value ->> 'a', value ->> 'n', \
-             value ->> 'ac', value ->> 'l', value ->> 'se', value ->> 'd', value ->> 'c', \
-             value ->> 'f' FROM jsonb_each(?); \
-             INSERT INTO node_durations (workflow_name, node, at, transition_id, seconds) \
-             SELECT value ->> 'w', value ->> 'n', value ->> 'a', value ->> 't', value ->> 'd' \
-             FROM jsonb_each(?)",
-            [
-                serde_json::to_string(facts)?.into(),
-                serde_json::to_string(&done)?.into(),
-            ],
+            concat!(
+                "INSERT INTO facts (transition_id, workflow_name, seq, ord, kind, at, node, actor, \
+                 label, seconds, duration, count, flag) SELECT value ->> 't', value ->> 'w', \
+                 value ->> 's', value ->> 'o', value ->> 'k', value ->> 'a', value ->> 'n', \
+                 value ->> 'ac', value ->> 'l', value ->> 'se', value ->> 'd', value ->> 'c', \
+                 value ->> 'f' FROM jsonb_each(?); \
+                 INSERT INTO node_durations (workflow_name, node, at, transition_id, seconds) \
+                 SELECT value ->> 'w', value ->> 'n', value ->> 'a', value ->> 't', value ->> 'd' \
+                 FROM jsonb_each(?) WHERE value ->> 'k' IN ",
+                done_kinds!(),
+                " AND value ->> 'n' IS NOT NULL AND value ->> 'd' IS NOT NULL"
+            ),
+            [json.clone().into(), json.into()],
         )
     };
     Ok(statement)
@@ -585,4 +591,21 @@ pub(crate) fn event_rows(
         });
     }
     Ok((rows, prev))
+}
+
+#[cfg(test)]
+mod tests {
+    use opsgate_domain::kpi::FactKind;
+
+    #[test]
+    fn the_done_kinds_are_spelled_as_the_facts_are_stored() {
+        assert_eq!(
+            done_kinds!(),
+            format!(
+                "('{}', '{}')",
+                FactKind::Approved.as_str(),
+                FactKind::SignedOff.as_str()
+            )
+        );
+    }
 }
