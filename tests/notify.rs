@@ -17,20 +17,10 @@ use opsgate_proto::v1 as pb;
 use opsgate_proto::v1::notification_service_client::NotificationServiceClient;
 use opsgate_server::Config;
 use opsgate_server::config::{ChannelConfig, NotifySection, RouteConfig};
-use opsgate_tests::{TestDb, TestServer, acting};
+use opsgate_tests::{ONE, TestDb, TestServer, acting, start_one};
 
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 const OLD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-/// A workflow whose every transition makes exactly four notices: the deliverable unlocked at
-/// the start, submitted, the gate open on its approval, the handover accepted.
-const ONE: &str = "\
-name: one
-roles: {desk: {description: reviews}}
-deliverables:
-  - {id: d, title: D, owner: project_manager, approver: desk}
-gate: {id: gate, title: Gate, needs: [d]}
-";
 
 /// What a receiver saw.
 #[derive(Debug, Default)]
@@ -45,7 +35,8 @@ struct Seen {
 #[derive(Clone)]
 struct Receiver {
     seen: Arc<Mutex<Seen>>,
-    /// Answer every call with this status instead (410 for a gone endpoint).
+    /// Answer every call with this status (410 for a gone endpoint, 2xx for one that never
+    /// fails) instead of failing half of them.
     always: Option<StatusCode>,
     rng: Arc<Mutex<u64>>,
 }
@@ -55,7 +46,8 @@ async fn receive(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> StatusCode {
-    if let Some(status) = r.always {
+    // A failing status answers at once; a success is counted like any delivered call.
+    if let Some(status) = r.always.filter(|s| !s.is_success()) {
         return status;
     }
     let header = |name: &str| {
@@ -86,9 +78,10 @@ async fn receive(
         seen.bad_signatures += 1;
         return StatusCode::UNAUTHORIZED;
     }
-    // Half of the calls fail, at random; never more than five in a row for one notice (ten
-    // failures would spend the whole retry schedule: that is the dead-letter test's business).
-    let fail = seen.failed.get(&id).copied().unwrap_or(0) < 5 && {
+    // Unless told to succeed, half of the calls fail, at random; never more than five in a row
+    // for one notice (ten failures would spend the whole retry schedule: that is the dead-letter
+    // test's business).
+    let fail = r.always.is_none() && seen.failed.get(&id).copied().unwrap_or(0) < 5 && {
         let mut x = r.rng.lock().unwrap();
         *x ^= *x << 13;
         *x ^= *x >> 7;
@@ -105,7 +98,7 @@ async fn receive(
         .entry(value["type"].as_str().unwrap_or("").to_owned())
         .or_default() += 1;
     *seen.ok.entry(id).or_default() += 1;
-    StatusCode::NO_CONTENT
+    r.always.unwrap_or(StatusCode::NO_CONTENT)
 }
 
 async fn start_receiver(always: Option<StatusCode>) -> (String, Arc<Mutex<Seen>>) {
@@ -176,32 +169,9 @@ async fn every_notice_reaches_a_flaky_receiver_once_and_a_gone_endpoint_is_disab
         .await;
         let mut c = server.clients().await;
         let transitions = 250;
-        let go_live = opsgate_tests::go_live();
         let mut ids = Vec::new();
         for n in 0..transitions {
-            let t = c
-                .transitions
-                .start_transition(acting(
-                    "Pat",
-                    pb::StartTransitionRequest {
-                        workflow_name: "one".into(),
-                        service_name: "svc".into(),
-                        service_version: format!("{n}"),
-                        project_manager: "Pat".into(),
-                        service_manager: "Sam".into(),
-                        target_go_live: go_live.clone(),
-                        participants: vec![pb::Participant {
-                            role: "desk".into(),
-                            people: vec!["Dana".into()],
-                        }],
-                        ..Default::default()
-                    },
-                ))
-                .await
-                .unwrap()
-                .into_inner()
-                .transition
-                .unwrap();
+            let t = start_one(&mut c, "svc", &format!("{n}")).await;
             ids.push(t.id);
         }
         for id in &ids {
@@ -702,33 +672,6 @@ async fn an_email_channel_sends_each_notice_through_smtp() {
     server.stop().await;
 }
 
-/// Starts a transition of the workflow `one` (Pat manages the project, Sam the service, Dana
-/// reviews for the desk).
-async fn start_one(c: &mut opsgate_tests::Clients, service: &str, version: &str) -> pb::Transition {
-    c.transitions
-        .start_transition(acting(
-            "Pat",
-            pb::StartTransitionRequest {
-                workflow_name: "one".into(),
-                service_name: service.into(),
-                service_version: version.into(),
-                project_manager: "Pat".into(),
-                service_manager: "Sam".into(),
-                target_go_live: opsgate_tests::go_live(),
-                participants: vec![pb::Participant {
-                    role: "desk".into(),
-                    people: vec!["Dana".into()],
-                }],
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .transition
-        .unwrap()
-}
-
 /// A `nats` channel with `jetstream` publishes each notice to `SUBJECT.KIND` and counts it only
 /// once the stream acknowledged it; the stream holds every notice once, with its delivery id as
 /// `Nats-Msg-Id`. Runs when `OPSGATE_TEST_NATS_URL` is set (`.ci/run` sets it).
@@ -841,30 +784,8 @@ async fn two_replicas_deliver_every_notice_exactly_once_between_them() {
         eprintln!("skipped: set OPSGATE_TEST_POSTGRES_URL to run the replica test");
         return;
     };
-    // Every call succeeds: the receiver answers 2xx (no retry, so any duplicate is a double claim).
-    let (always_ok_url, always_ok) = {
-        let seen = Arc::new(Mutex::new(HashMap::<String, u32>::new()));
-        let keep = seen.clone();
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |headers: HeaderMap| {
-                let keep = keep.clone();
-                async move {
-                    let id = headers
-                        .get("webhook-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_owned();
-                    *keep.lock().unwrap().entry(id).or_default() += 1;
-                    StatusCode::NO_CONTENT
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (url, seen)
-    };
+    // Every call succeeds (no retry, so any duplicate is a double claim).
+    let (always_ok_url, always_ok) = start_receiver(Some(StatusCode::NO_CONTENT)).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
     let config = || Config {
@@ -872,10 +793,7 @@ async fn two_replicas_deliver_every_notice_exactly_once_between_them() {
         insecure_dev: true,
         notify: NotifySection {
             allow_loopback: true,
-            channels: vec![ChannelConfig {
-                secrets: Vec::new(),
-                ..webhook("hooks", &always_ok_url)
-            }],
+            channels: vec![webhook("hooks", &always_ok_url)],
             ..NotifySection::default()
         },
         ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
@@ -893,15 +811,18 @@ async fn two_replicas_deliver_every_notice_exactly_once_between_them() {
     // Each transition: deliverable_unlocked at the start, deliverable_submitted.
     let expected = 2 * transitions;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while always_ok.lock().unwrap().len() < expected && Instant::now() < deadline {
+    while always_ok.lock().unwrap().ok.len() < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Give a double claim time to show.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let seen = always_ok.lock().unwrap().clone();
-    assert_eq!(seen.len(), expected, "every notice delivered");
-    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    {
+        let seen = always_ok.lock().unwrap();
+        assert_eq!(seen.bad_signatures, 0);
+        assert_eq!(seen.ok.len(), expected, "every notice delivered");
+        let twice: Vec<_> = seen.ok.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    }
     a.stop().await;
     b.stop().await;
 }

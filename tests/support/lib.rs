@@ -694,3 +694,40 @@ impl MovingClock {
             .store(days * 86_400, std::sync::atomic::Ordering::SeqCst);
     }
 }
+
+/// A workflow whose every transition makes exactly four notices: the deliverable unlocked at
+/// the start, submitted, the gate open on its approval, the handover accepted.
+pub const ONE: &str = "\
+name: one
+roles: {desk: {description: reviews}}
+deliverables:
+  - {id: d, title: D, owner: project_manager, approver: desk}
+gate: {id: gate, title: Gate, needs: [d]}
+";
+
+/// Starts a transition of the workflow `one` (Pat manages the project, Sam the service, Dana
+/// reviews for the desk).
+pub async fn start_one(c: &mut Clients, service: &str, version: &str) -> pb::Transition {
+    c.transitions
+        .start_transition(acting(
+            "Pat",
+            pb::StartTransitionRequest {
+                workflow_name: "one".into(),
+                service_name: service.into(),
+                service_version: version.into(),
+                project_manager: "Pat".into(),
+                service_manager: "Sam".into(),
+                target_go_live: go_live(),
+                participants: vec![pb::Participant {
+                    role: "desk".into(),
+                    people: vec!["Dana".into()],
+                }],
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .transition
+        .unwrap()
+}

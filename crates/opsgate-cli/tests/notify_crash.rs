@@ -16,14 +16,6 @@ use opsgate_proto::v1 as pb;
 use opsgate_tests::{Clients, acting};
 use tokio::process::{Child, Command};
 
-const ONE: &str = "\
-name: one
-roles: {desk: {description: reviews}}
-deliverables:
-  - {id: d, title: D, owner: project_manager, approver: desk}
-gate: {id: gate, title: Gate, needs: [d]}
-";
-
 /// Deliveries answered 2xx, by webhook-id.
 type Seen = Arc<Mutex<HashMap<String, u32>>>;
 
@@ -70,29 +62,7 @@ async fn serve(config: &Path) -> (Child, String) {
 
 /// Runs one transition of `one` to an accepted handover: four notices.
 async fn handover(c: &mut Clients, version: &str) {
-    let t = c
-        .transitions
-        .start_transition(acting(
-            "Pat",
-            pb::StartTransitionRequest {
-                workflow_name: "one".into(),
-                service_name: "svc".into(),
-                service_version: version.into(),
-                project_manager: "Pat".into(),
-                service_manager: "Sam".into(),
-                target_go_live: opsgate_tests::go_live(),
-                participants: vec![pb::Participant {
-                    role: "desk".into(),
-                    people: vec!["Dana".into()],
-                }],
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .transition
-        .unwrap();
+    let t = opsgate_tests::start_one(c, "svc", version).await;
     opsgate_tests::submit(c, &t.id, "d", "Pat").await.unwrap();
     opsgate_tests::review(c, &t.id, "d", pb::ReviewDecision::Approve, "", "Dana")
         .await
@@ -115,7 +85,7 @@ async fn every_committed_notice_is_delivered_across_a_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let workflows = dir.path().join("workflows");
     std::fs::create_dir(&workflows).unwrap();
-    std::fs::write(workflows.join("one.yaml"), ONE).unwrap();
+    std::fs::write(workflows.join("one.yaml"), opsgate_tests::ONE).unwrap();
     let config = dir.path().join("opsgate.toml");
     std::fs::write(
         &config,
