@@ -138,32 +138,25 @@ async fn every_notice_reaches_a_flaky_receiver_once_and_a_gone_endpoint_is_disab
     for db in TestDb::all().await {
         let (flaky_url, flaky) = start_receiver(None).await;
         let (gone_url, _) = start_receiver(Some(StatusCode::GONE)).await;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
-        let server = TestServer::start_config(
+        let (server, _dir) = notifying(
             &db,
-            Config {
-                workflows_dir: Some(dir.path().to_owned()),
-                insecure_dev: true,
-                notify: NotifySection {
-                    base_url: Some("https://opsgate.example.org".into()),
-                    allow_loopback: true,
-                    // The three-day schedule in about three seconds.
-                    retry_scale: Some(0.000_01),
-                    channels: vec![webhook("flaky", &flaky_url), webhook("gone", &gone_url)],
-                    routes: vec![
-                        RouteConfig {
-                            events: vec!["*".into()],
-                            channels: vec!["flaky".into()],
-                        },
-                        RouteConfig {
-                            events: vec!["handover_accepted".into()],
-                            channels: vec!["gone".into()],
-                        },
-                    ],
-                    ..NotifySection::default()
-                },
-                ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+            NotifySection {
+                base_url: Some("https://opsgate.example.org".into()),
+                allow_loopback: true,
+                // The three-day schedule in about three seconds.
+                retry_scale: Some(0.000_01),
+                channels: vec![webhook("flaky", &flaky_url), webhook("gone", &gone_url)],
+                routes: vec![
+                    RouteConfig {
+                        events: vec!["*".into()],
+                        channels: vec!["flaky".into()],
+                    },
+                    RouteConfig {
+                        events: vec!["handover_accepted".into()],
+                        channels: vec!["gone".into()],
+                    },
+                ],
+                ..NotifySection::default()
             },
         )
         .await;
@@ -439,34 +432,27 @@ async fn slack_and_teams_receivers_get_messages_a_person_reads_at_a_glance() {
     let (slack_url, slack) =
         start_chat_receiver("/services/T000/B000/SECRET", StatusCode::OK).await;
     let (teams_url, teams) = start_chat_receiver("/workflows/run", StatusCode::ACCEPTED).await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
     let chat = |name: &str, kind: &str| ChannelConfig {
         kind: kind.into(),
         secrets: Vec::new(),
         ..webhook(name, "")
     };
-    let server = TestServer::start_config(
+    let (server, _dir) = notifying(
         &db,
-        Config {
-            workflows_dir: Some(dir.path().to_owned()),
-            insecure_dev: true,
-            notify: NotifySection {
-                base_url: Some("https://opsgate.example.org/".into()),
-                allow_loopback: true,
-                channels: vec![
-                    ChannelConfig {
-                        url: Some(slack_url),
-                        ..chat("slack", "slack")
-                    },
-                    ChannelConfig {
-                        url: Some(teams_url),
-                        ..chat("teams", "teams")
-                    },
-                ],
-                ..NotifySection::default()
-            },
-            ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+        NotifySection {
+            base_url: Some("https://opsgate.example.org/".into()),
+            allow_loopback: true,
+            channels: vec![
+                ChannelConfig {
+                    url: Some(slack_url),
+                    ..chat("slack", "slack")
+                },
+                ChannelConfig {
+                    url: Some(teams_url),
+                    ..chat("teams", "teams")
+                },
+            ],
+            ..NotifySection::default()
         },
     )
     .await;
@@ -608,30 +594,23 @@ async fn start_smtp_sink() -> (u16, Arc<Mutex<Vec<(Vec<String>, String)>>>) {
 async fn an_email_channel_sends_each_notice_through_smtp() {
     let db = TestDb::sqlite();
     let (port, mail) = start_smtp_sink().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
-    let server = TestServer::start_config(
+    let (server, _dir) = notifying(
         &db,
-        Config {
-            workflows_dir: Some(dir.path().to_owned()),
-            insecure_dev: true,
-            notify: NotifySection {
-                base_url: Some("https://opsgate.example.org".into()),
-                channels: vec![ChannelConfig {
-                    kind: "email".into(),
-                    url: Some(format!("smtp://127.0.0.1:{port}")),
-                    from: Some("opsgate <opsgate@example.org>".into()),
-                    to: vec!["transition-team@example.org".into()],
-                    secrets: Vec::new(),
-                    ..webhook("mail", "")
-                }],
-                routes: vec![RouteConfig {
-                    events: vec!["deliverable_submitted".into()],
-                    channels: vec!["mail".into()],
-                }],
-                ..NotifySection::default()
-            },
-            ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+        NotifySection {
+            base_url: Some("https://opsgate.example.org".into()),
+            channels: vec![ChannelConfig {
+                kind: "email".into(),
+                url: Some(format!("smtp://127.0.0.1:{port}")),
+                from: Some("opsgate <opsgate@example.org>".into()),
+                to: vec!["transition-team@example.org".into()],
+                secrets: Vec::new(),
+                ..webhook("mail", "")
+            }],
+            routes: vec![RouteConfig {
+                events: vec!["deliverable_submitted".into()],
+                channels: vec!["mail".into()],
+            }],
+            ..NotifySection::default()
         },
     )
     .await;
@@ -694,25 +673,18 @@ async fn a_nats_channel_publishes_to_jetstream_and_counts_the_acknowledgement() 
         .unwrap();
 
     let db = TestDb::sqlite();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
-    let server = TestServer::start_config(
+    let (server, _dir) = notifying(
         &db,
-        Config {
-            workflows_dir: Some(dir.path().to_owned()),
-            insecure_dev: true,
-            notify: NotifySection {
-                channels: vec![ChannelConfig {
-                    kind: "nats".into(),
-                    url: Some(nats_url.clone()),
-                    subject: Some(prefix.clone()),
-                    jetstream: true,
-                    secrets: Vec::new(),
-                    ..webhook("bus", "")
-                }],
-                ..NotifySection::default()
-            },
-            ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+        NotifySection {
+            channels: vec![ChannelConfig {
+                kind: "nats".into(),
+                url: Some(nats_url.clone()),
+                subject: Some(prefix.clone()),
+                jetstream: true,
+                secrets: Vec::new(),
+                ..webhook("bus", "")
+            }],
+            ..NotifySection::default()
         },
     )
     .await;
@@ -786,20 +758,13 @@ async fn two_replicas_deliver_every_notice_exactly_once_between_them() {
     };
     // Every call succeeds (no retry, so any duplicate is a double claim).
     let (always_ok_url, always_ok) = start_receiver(Some(StatusCode::NO_CONTENT)).await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
-    let config = || Config {
-        workflows_dir: Some(dir.path().to_owned()),
-        insecure_dev: true,
-        notify: NotifySection {
-            allow_loopback: true,
-            channels: vec![webhook("hooks", &always_ok_url)],
-            ..NotifySection::default()
-        },
-        ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+    let notify = || NotifySection {
+        allow_loopback: true,
+        channels: vec![webhook("hooks", &always_ok_url)],
+        ..NotifySection::default()
     };
-    let a = TestServer::start_config(&db, config()).await;
-    let b = TestServer::start_config(&db, config()).await;
+    let (a, _a_dir) = notifying(&db, notify()).await;
+    let (b, _b_dir) = notifying(&db, notify()).await;
     let mut ca = a.clients().await;
     let mut cb = b.clients().await;
     let transitions = 40;
@@ -825,4 +790,22 @@ async fn two_replicas_deliver_every_notice_exactly_once_between_them() {
     }
     a.stop().await;
     b.stop().await;
+}
+
+/// A development server on `db` with the workflow `one` loaded and `notify` configured; the
+/// workflow's directory lives as long as the returned guard.
+async fn notifying(db: &TestDb, notify: NotifySection) -> (TestServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
+    let server = TestServer::start_config(
+        db,
+        Config {
+            workflows_dir: Some(dir.path().to_owned()),
+            insecure_dev: true,
+            notify,
+            ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+        },
+    )
+    .await;
+    (server, dir)
 }
