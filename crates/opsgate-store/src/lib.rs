@@ -47,7 +47,7 @@ pub use people::{MAX_PEOPLE, PersonRecord};
 pub use stats::{BATCH_BUCKETS, BatchSnapshot, TransitionCount};
 pub use tokens::{NewToken, TOKEN_PREFIX, TokenRecord, looks_like_token, token_hash};
 pub use transitions::{NewTransition, TransitionPage, TransitionSummary, TransitionView};
-pub use watch::{Changed, Changes};
+pub use watch::{ChangeFeed, Changed};
 pub use workflows::{Registered, WorkflowRecord, WorkflowSummary};
 
 /// Parsed workflow versions kept in memory (a parse is kept per version a transition runs on).

@@ -32,11 +32,11 @@ pub enum Changed {
 
 /// A subscription to announcements.
 #[derive(Debug)]
-pub struct Changes {
+pub struct ChangeFeed {
     rx: broadcast::Receiver<Changed>,
 }
 
-impl Changes {
+impl ChangeFeed {
     /// The next announcement; [`Changed::Unknown`] after missed ones. `None` once the store is
     /// gone.
     pub async fn next(&mut self) -> Option<Changed> {
@@ -51,8 +51,8 @@ impl Changes {
 impl Store {
     /// Announcements of the transitions changed from now on (by this process, and on PostgreSQL
     /// once [`Store::listen_for_changes`] runs, by every replica).
-    pub fn subscribe_changes(&self) -> Changes {
-        Changes {
+    pub fn subscribe_changes(&self) -> ChangeFeed {
+        ChangeFeed {
             rx: self.changed.subscribe(),
         }
     }

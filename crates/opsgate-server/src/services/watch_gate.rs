@@ -9,7 +9,7 @@ use std::time::Duration;
 use opsgate_domain::GateDecision;
 use opsgate_proto::v1 as pb;
 use opsgate_proto::v1::{check_gate_request, watch_gate_request};
-use opsgate_store::{Changed, Changes, TransitionView};
+use opsgate_store::{ChangeFeed, Changed, TransitionView};
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
@@ -76,7 +76,7 @@ impl Api {
     async fn follow(
         &self,
         mut view: TransitionView,
-        mut changes: Changes,
+        mut changes: ChangeFeed,
         until_accepted: bool,
         tx: mpsc::Sender<Result<pb::CheckGateResponse, Status>>,
     ) {
