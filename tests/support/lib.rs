@@ -453,6 +453,24 @@ pub async fn serving_address(stderr: tokio::process::ChildStderr) -> String {
     addr
 }
 
+/// Starts the real binary `bin` (the test's `env!("CARGO_BIN_EXE_opsgate")`) as `bin serve
+/// ARGS...` (it should listen on port 0) and returns it, killed when dropped, with the gRPC URL it
+/// logged.
+pub async fn spawn_serve(bin: &str, args: &[&std::ffi::OsStr]) -> (tokio::process::Child, String) {
+    let mut child = tokio::process::Command::new(bin)
+        .arg("serve")
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn opsgate serve");
+    let addr = serving_address(child.stderr.take().unwrap()).await;
+    (child, format!("http://{addr}"))
+}
+
 /// Submits a deliverable with one evidence link.
 pub async fn submit(
     c: &mut Clients,

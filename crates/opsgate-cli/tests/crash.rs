@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,7 +20,7 @@ use opsgate_tests::{TestDb, acting};
 
 /// The one person named for the crash workflow's reviewer role.
 const REVIEWER: &str = "Rae";
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::watch;
 use tonic::transport::Channel;
 
@@ -55,26 +54,19 @@ impl Rng {
 
 /// Starts `opsgate serve` on port 0 and returns it with the address it logged.
 async fn serve(database_url: &str, workflows: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_opsgate"))
-        .args([
-            "serve",
-            "--insecure-dev",
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-        ])
-        .arg(database_url)
-        .arg("--workflows")
-        .arg(workflows)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn opsgate serve");
-    let addr = opsgate_tests::serving_address(child.stderr.take().unwrap()).await;
-    (child, format!("http://{addr}"))
+    opsgate_tests::spawn_serve(
+        env!("CARGO_BIN_EXE_opsgate"),
+        &[
+            "--insecure-dev".as_ref(),
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--database-url".as_ref(),
+            database_url.as_ref(),
+            "--workflows".as_ref(),
+            workflows.as_os_str(),
+        ],
+    )
+    .await
 }
 
 /// The next call that moves `t` towards an accepted handover; `None` once accepted.

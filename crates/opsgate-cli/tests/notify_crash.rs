@@ -7,14 +7,13 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode};
 use opsgate_proto::v1 as pb;
 use opsgate_tests::{Clients, acting};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 /// Deliveries answered 2xx, by webhook-id.
 type Seen = Arc<Mutex<HashMap<String, u32>>>;
@@ -46,18 +45,11 @@ async fn receiver() -> (String, Seen) {
 }
 
 async fn serve(config: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_opsgate"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn opsgate serve");
-    let addr = opsgate_tests::serving_address(child.stderr.take().unwrap()).await;
-    (child, format!("http://{addr}"))
+    opsgate_tests::spawn_serve(
+        env!("CARGO_BIN_EXE_opsgate"),
+        &["--config".as_ref(), config.as_os_str()],
+    )
+    .await
 }
 
 /// Runs one transition of `one` to an accepted handover: four notices.
