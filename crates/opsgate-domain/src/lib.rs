@@ -10,6 +10,7 @@ pub mod ids;
 pub mod kpi;
 pub mod notice;
 pub mod stalled;
+pub mod timers;
 pub mod transition;
 pub mod workflow;
 

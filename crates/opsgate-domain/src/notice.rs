@@ -3,6 +3,8 @@
 //! service and version, who must act next and by when, and who should hear of it. The notifiers
 //! (`opsgate-notify`) only render and deliver them.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -99,6 +101,76 @@ pub struct Notice {
     /// Who should hear of it (people; the SMO for an escalation).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recipients: Vec<String>,
+    /// The mail addresses of recipients who are contacts of the workflow (the SMO's mailbox)
+    /// rather than people opsgate keeps contact details for.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mailboxes: BTreeMap<String, String>,
+}
+
+impl Notice {
+    /// A notice of `kind` about transition `transition_id` (`state`) as it is, without words
+    /// yet: the caller says what happened and who must act.
+    fn base(
+        state: &TransitionState,
+        transition_id: &str,
+        seq: u64,
+        at: DateTime<Utc>,
+        actor: String,
+        kind: NoticeKind,
+    ) -> Self {
+        let meta = &state.meta;
+        Self {
+            kind,
+            transition_id: transition_id.to_owned(),
+            seq,
+            at,
+            service_name: meta.service_name.clone(),
+            service_version: meta.service_version.clone(),
+            workflow: meta.workflow.to_string(),
+            node_id: None,
+            node_title: None,
+            actor,
+            headline: String::new(),
+            act_next: Vec::new(),
+            action: None,
+            due: None,
+            recipients: Vec::new(),
+            mailboxes: BTreeMap::new(),
+        }
+    }
+
+    /// A notice of `kind` about node `i` of the transition, from opsgate itself (a timer) at
+    /// `at`.
+    pub fn about(
+        workflow: &Workflow,
+        state: &TransitionState,
+        transition_id: &str,
+        i: usize,
+        kind: NoticeKind,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let mut n = Self::base(
+            state,
+            transition_id,
+            state.seq,
+            at,
+            crate::SYSTEM_ACTOR.to_owned(),
+            kind,
+        );
+        n.node_id = Some(workflow.node(i).id.to_string());
+        n.node_title = Some(workflow.node(i).title.clone());
+        n
+    }
+}
+
+/// The mail address among a workflow contact's channels (`mail: ...` or `email: ...`).
+pub fn mailbox_of(contact: &crate::workflow::Contact) -> Option<String> {
+    contact.channels.iter().find_map(|c| {
+        let (kind, value) = c.split_once(':')?;
+        matches!(kind.trim().to_ascii_lowercase().as_str(), "mail" | "email")
+            .then(|| value.trim().to_owned())
+            .filter(|v| v.contains('@'))
+    })
 }
 
 fn names(people: &[Actor]) -> Vec<String> {
@@ -169,23 +241,14 @@ fn notice(
     let meta = &state.meta;
     let node = |id: &crate::ids::NodeId| workflow.position(id.as_str());
     let due = |i: usize| due_date(workflow, state, i);
-    let mut n = Notice {
-        kind: NoticeKind::HandoverAccepted,
-        transition_id: transition_id.to_owned(),
-        seq: event.seq,
-        at: event.at,
-        service_name: meta.service_name.clone(),
-        service_version: meta.service_version.clone(),
-        workflow: meta.workflow.to_string(),
-        node_id: None,
-        node_title: None,
-        actor: event.actor.to_string(),
-        headline: String::new(),
-        act_next: Vec::new(),
-        action: None,
-        due: None,
-        recipients: Vec::new(),
-    };
+    let mut n = Notice::base(
+        state,
+        transition_id,
+        event.seq,
+        event.at,
+        event.actor.to_string(),
+        NoticeKind::HandoverAccepted,
+    );
     let at_node = |n: &mut Notice, i: usize| {
         n.node_id = Some(workflow.node(i).id.to_string());
         n.node_title = Some(workflow.node(i).title.clone());

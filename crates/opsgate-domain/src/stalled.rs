@@ -147,6 +147,32 @@ pub fn due_date(workflow: &Workflow, state: &TransitionState, i: usize) -> Optio
     anchor.checked_add_signed(Duration::days(i64::from(due.days)))
 }
 
+/// Who must act on node `i` of `state` at `now`: its owners (or signers) while it is open, its
+/// approvers and their deputies in force while it waits on review; or the role that must act and
+/// has nobody named. Nobody while it waits on other nodes.
+pub fn must_act(
+    workflow: &Workflow,
+    state: &TransitionState,
+    i: usize,
+    now: DateTime<Utc>,
+    deputies: &[Delegation],
+) -> (Vec<Actor>, Option<RoleName>) {
+    match blocker(workflow, state, i).waiting_on {
+        WaitingOn::Role { role, people } if people.is_empty() => (Vec::new(), Some(role)),
+        WaitingOn::Role { people, .. } => (people, None),
+        WaitingOn::Approvals { people, .. } => {
+            let mut all = people.clone();
+            for d in deputies.iter().filter(|d| d.in_force(now)) {
+                if people.contains(&d.from) && !all.contains(&d.to) {
+                    all.push(d.to.clone());
+                }
+            }
+            (all, None)
+        }
+        WaitingOn::Nodes(_) => (Vec::new(), None),
+    }
+}
+
 /// Everything stuck in `state` at `now`, latest first. `deputies` are the delegations that may
 /// be in force (their people are named beside the approvers they stand in for).
 pub fn stalls(
@@ -160,22 +186,7 @@ pub fn stalls(
     if state.status == TransitionStatus::Completed {
         return out;
     }
-    let who = |i: usize| -> (Vec<Actor>, Option<RoleName>) {
-        match blocker(workflow, state, i).waiting_on {
-            WaitingOn::Role { role, people } if people.is_empty() => (Vec::new(), Some(role)),
-            WaitingOn::Role { people, .. } => (people, None),
-            WaitingOn::Approvals { people, .. } => {
-                let mut all = people.clone();
-                for d in deputies.iter().filter(|d| d.in_force(now)) {
-                    if people.contains(&d.from) && !all.contains(&d.to) {
-                        all.push(d.to.clone());
-                    }
-                }
-                (all, None)
-            }
-            WaitingOn::Nodes(_) => (Vec::new(), None),
-        }
-    };
+    let who = |i: usize| must_act(workflow, state, i, now, deputies);
     let today = now.date_naive();
     let mut idle_people: Vec<Actor> = Vec::new();
     for (i, node) in workflow.nodes().iter().enumerate() {

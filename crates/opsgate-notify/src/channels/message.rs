@@ -120,6 +120,7 @@ pub(crate) mod tests {
             action: Some("review 'Runbook'".into()),
             due: Some("2026-12-04".parse().unwrap()),
             recipients: vec!["Olga".into(), "Oscar".into()],
+            mailboxes: Default::default(),
         }
     }
 

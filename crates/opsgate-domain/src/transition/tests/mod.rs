@@ -1238,3 +1238,4 @@ fn the_smo_replaces_the_people_of_a_role_and_the_old_ones_no_longer_act() {
 
 mod identity;
 mod stalled;
+mod timers;
