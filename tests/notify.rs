@@ -30,6 +30,8 @@ struct Seen {
     failed: HashMap<String, u32>,
     bad_signatures: u32,
     kinds: HashMap<String, u32>,
+    /// The last event body delivered, per type.
+    last: HashMap<String, serde_json::Value>,
 }
 
 #[derive(Clone)]
@@ -93,10 +95,9 @@ async fn receive(
         return StatusCode::SERVICE_UNAVAILABLE;
     }
     let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    *seen
-        .kinds
-        .entry(value["type"].as_str().unwrap_or("").to_owned())
-        .or_default() += 1;
+    let kind = value["type"].as_str().unwrap_or("").to_owned();
+    *seen.kinds.entry(kind.clone()).or_default() += 1;
+    seen.last.insert(kind, value);
     *seen.ok.entry(id).or_default() += 1;
     r.always.unwrap_or(StatusCode::NO_CONTENT)
 }
@@ -808,4 +809,115 @@ async fn notifying(db: &TestDb, notify: NotifySection) -> (TestServer, tempfile:
     )
     .await;
     (server, dir)
+}
+
+/// A workflow whose one deliverable is due 20 days before go-live, with the SMO's mailbox.
+const TIMED: &str = "\
+name: timed
+roles: {desk: {description: reviews}, smo: {description: the Service Management Office}}
+contacts:
+  - {name: Service Management Office, role: smo, channels: [\"mail: smo@example.org\"]}
+deliverables:
+  - {id: d, title: D, owner: project_manager, approver: desk, due: go_live - 20d}
+gate: {id: gate, title: Gate, needs: [d]}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_an_overdue_notice_and_an_escalation_each_fire_once_at_their_time_across_a_restart()
+ {
+    for db in TestDb::all().await {
+        let (url, seen) = start_receiver(Some(StatusCode::OK)).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("timed.yaml"), TIMED).unwrap();
+        let time = opsgate_tests::MovingClock::default();
+        let day = |d: u32| {
+            chrono::NaiveDate::from_ymd_opt(2027, 1, d)
+                .unwrap()
+                .and_hms_opt(9, 0, 0)
+                .unwrap()
+                .and_utc()
+        };
+        let config = || Config {
+            workflows_dir: Some(dir.path().to_owned()),
+            insecure_dev: true,
+            clock: time.clock(),
+            notify: NotifySection {
+                allow_loopback: true,
+                channels: vec![webhook("hook", &url)],
+                timers: opsgate_server::config::TimersConfig {
+                    check_seconds: 1,
+                    ..Default::default()
+                },
+                ..NotifySection::default()
+            },
+            ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+        };
+        let count = |kind: &str| seen.lock().unwrap().kinds.get(kind).copied().unwrap_or(0);
+        // Waits until `kind` has arrived `n` times; then a few more checks, to see nothing more.
+        let expect = |kind: &'static str, n: u32| {
+            let count = &count;
+            async move {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while count(kind) < n && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                tokio::time::sleep(Duration::from_millis(2500)).await;
+                assert_eq!(count(kind), n, "{kind} on {}", db.backend);
+            }
+        };
+        // Started on 4 January; the deliverable is due 12 January (go-live 1 February).
+        time.pin(day(4));
+        let server = TestServer::start_config(&db, config()).await;
+        let mut c = server.clients().await;
+        c.transitions
+            .start_transition(acting(
+                "Pat",
+                pb::StartTransitionRequest {
+                    workflow_name: "timed".into(),
+                    service_name: "payroll".into(),
+                    service_version: "1.0".into(),
+                    project_manager: "Pat".into(),
+                    service_manager: "Sam".into(),
+                    target_go_live: "2027-02-01".into(),
+                    participants: vec![pb::Participant {
+                        role: "desk".into(),
+                        people: vec!["Dana".into()],
+                    }],
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap();
+        expect("deliverable_unlocked", 1).await;
+        time.pin(day(9));
+        expect("reminder", 0).await;
+        // Two days before: the reminder, once, however often the timers look.
+        time.pin(day(10));
+        expect("reminder", 1).await;
+        time.pin(day(11));
+        expect("reminder", 1).await;
+        // The day after the due date: overdue, to the owner.
+        time.pin(day(13));
+        expect("overdue", 1).await;
+        let overdue = seen.lock().unwrap().last["overdue"].clone();
+        assert_eq!(overdue["data"]["recipients"], serde_json::json!(["Pat"]));
+        // A restart in between: nothing fires twice.
+        server.stop().await;
+        let server = TestServer::start_config(&db, config()).await;
+        expect("overdue", 1).await;
+        expect("reminder", 1).await;
+        // Three days of grace, then the SMO hears of it.
+        time.pin(day(15));
+        expect("escalation", 0).await;
+        time.pin(day(16));
+        expect("escalation", 1).await;
+        let escalation = seen.lock().unwrap().last["escalation"].clone();
+        assert_eq!(
+            escalation["data"]["recipients"],
+            serde_json::json!(["Service Management Office"])
+        );
+        assert_eq!(escalation["data"]["act_next"], serde_json::json!(["Pat"]));
+        assert_eq!(count("overdue"), 1);
+        server.stop().await;
+    }
 }

@@ -14,6 +14,7 @@ mod m20261124_000008_stall_index;
 mod m20261206_000009_facts;
 mod m20261206_000010_outbox;
 mod m20261206_000011_people;
+mod m20261206_000012_timers;
 
 /// Every migration in order.
 #[derive(Debug)]
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000009_facts::Migration),
             Box::new(m20261206_000010_outbox::Migration),
             Box::new(m20261206_000011_people::Migration),
+            Box::new(m20261206_000012_timers::Migration),
         ]
     }
 }

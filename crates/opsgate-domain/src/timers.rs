@@ -69,8 +69,7 @@ pub fn due_timers(
     let days = |d: u32| Duration::days(i64::from(d));
     for (i, node) in workflow.nodes().iter().enumerate() {
         let ns = &state.nodes[i];
-        if ns.counts_as_done() || (node.after_go_live && state.status == TransitionStatus::Active)
-        {
+        if ns.counts_as_done() || (node.after_go_live && state.status == TransitionStatus::Active) {
             continue;
         }
         let Some(due) = due_date(workflow, state, i) else {
@@ -146,7 +145,10 @@ pub fn due_timers(
             ));
         };
         let overdue = due < today;
-        if rules.reminder_days > 0 && workable && !overdue && due - days(rules.reminder_days) <= today
+        if rules.reminder_days > 0
+            && workable
+            && !overdue
+            && due - days(rules.reminder_days) <= today
         {
             fire(NoticeKind::Reminder);
         }

@@ -74,6 +74,47 @@ pub struct NotifySection {
     /// Which notices go to which channels; without routes every channel gets every notice.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// Reminders, overdue notices and escalations from the workflows' due dates.
+    #[serde(default)]
+    pub timers: TimersConfig,
+}
+
+/// `[notify.timers]`: when reminders, overdue notices and escalations fire, in whole days
+/// around a due date (due dates are days, UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimersConfig {
+    /// A reminder to whoever must act this many days before the due date (0: none) [default: 2].
+    pub reminder_days: u32,
+    /// An overdue notice to whoever must act the day after the due date [default: true].
+    pub overdue: bool,
+    /// An escalation to the SMO (the workflow's contacts for the role `smo`) this many days
+    /// after the due date (0: none) [default: 3].
+    pub escalation_days: u32,
+    /// How often to look for timers that are due, in seconds [default: 60].
+    pub check_seconds: u64,
+}
+
+impl Default for TimersConfig {
+    fn default() -> Self {
+        let rules = opsgate_domain::timers::TimerRules::default();
+        Self {
+            reminder_days: rules.reminder_days,
+            overdue: rules.overdue,
+            escalation_days: rules.escalation_days,
+            check_seconds: 60,
+        }
+    }
+}
+
+impl TimersConfig {
+    pub fn rules(&self) -> opsgate_domain::timers::TimerRules {
+        opsgate_domain::timers::TimerRules {
+            reminder_days: self.reminder_days,
+            overdue: self.overdue,
+            escalation_days: self.escalation_days,
+        }
+    }
 }
 
 /// `[[notify.channels]]`: one place notifications are delivered to.
@@ -249,6 +290,23 @@ impl NotifySection {
         }
         if self.retry_scale.is_some_and(|s| !(s > 0.0 && s <= 1.0)) {
             problems.push("notify.retry_scale: a factor above 0 and at most 1".to_owned());
+        }
+        let t = &self.timers;
+        for (key, days) in [
+            ("reminder_days", t.reminder_days),
+            ("escalation_days", t.escalation_days),
+        ] {
+            if days > 365 {
+                problems.push(format!(
+                    "notify.timers.{key}: at most 365 days (0 turns it off), not {days}"
+                ));
+            }
+        }
+        if !(1..=3600).contains(&t.check_seconds) {
+            problems.push(format!(
+                "notify.timers.check_seconds: from 1 to 3600 seconds, not {}",
+                t.check_seconds
+            ));
         }
         problems
     }

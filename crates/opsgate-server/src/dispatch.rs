@@ -1,9 +1,10 @@
 //! The notification dispatcher: fans the outbox's notices out into deliveries by the configured
-//! routes, and runs one worker per channel that claims that channel's due deliveries (under a
-//! lease, so each is attempted by one replica) and attempts them with the channel's own
-//! concurrency, so that a slow endpoint holds up only itself. Outcomes are stored in batches:
-//! delivered, retried on the Standard Webhooks schedule (the same `webhook-id` every time),
-//! dead-lettered after the last attempt, or disabled with the channel on a 410.
+//! routes, starts the timers (`timers`), and runs one worker per channel that claims that
+//! channel's due deliveries (under a lease, so each is attempted by one replica) and attempts
+//! them with the channel's own concurrency, so that a slow endpoint holds up only itself.
+//! Outcomes are stored in batches: delivered, retried on the Standard Webhooks schedule (the same
+//! `webhook-id` every time), dead-lettered after the last attempt, or disabled with the channel
+//! on a 410.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -209,6 +210,7 @@ impl Dispatcher {
         let mut tasks = vec![
             tokio::spawn(fan_out(store.clone(), routes, wake.clone(), stop.clone())),
             tokio::spawn(settle(store.clone(), queue)),
+            crate::timers::spawn(store.clone(), config.timers, stop.clone()),
         ];
         for channel in channels {
             tasks.push(tokio::spawn(deliver(

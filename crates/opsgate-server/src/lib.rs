@@ -12,6 +12,7 @@ mod loader;
 mod metrics;
 mod oidc;
 mod services;
+mod timers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -535,19 +535,25 @@ pub(crate) fn outbox_rows(
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<outbox::ActiveModel>> {
     opsgate_domain::notice::notices(&view.workflow.workflow, &view.state, &view.id, events)
-        .into_iter()
-        .map(|n| {
-            Ok(outbox::ActiveModel {
-                id: NotSet,
-                transition_id: Set(view.id.clone()),
-                seq: Set(i64_of(n.seq)?),
-                kind: Set(n.kind.as_str().to_owned()),
-                notice: Set(serde_json::to_string(&n)?),
-                created_at: Set(at),
-                fanned_out: Set(false),
-            })
-        })
+        .iter()
+        .map(|n| outbox_row(n, at))
         .collect()
+}
+
+/// The outbox row of notice `n`, stored at `at`.
+pub(crate) fn outbox_row(
+    n: &opsgate_domain::notice::Notice,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<outbox::ActiveModel> {
+    Ok(outbox::ActiveModel {
+        id: NotSet,
+        transition_id: Set(n.transition_id.clone()),
+        seq: Set(i64_of(n.seq)?),
+        kind: Set(n.kind.as_str().to_owned()),
+        notice: Set(serde_json::to_string(n)?),
+        created_at: Set(at),
+        fanned_out: Set(false),
+    })
 }
 
 /// The rows of `events` of transition `transition_id`, each hash chained to the one before,

@@ -20,6 +20,7 @@ mod kpis;
 mod outbox;
 mod people;
 mod stats;
+mod timers;
 mod tokens;
 mod transitions;
 mod watch;

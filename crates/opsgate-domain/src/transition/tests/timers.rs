@@ -44,7 +44,10 @@ fn a_reminder_then_an_overdue_notice_go_to_the_owner_and_an_escalation_to_the_sm
     assert_eq!(n.node_id.as_deref(), Some("sla"));
     assert!(n.headline.contains("is due 2026-11-11"), "{}", n.headline);
     // On the due day itself it is not late yet.
-    assert_eq!(kinds(&of(&wf, &state, day(11), &[], "sla")), [NoticeKind::Reminder]);
+    assert_eq!(
+        kinds(&of(&wf, &state, day(11), &[], "sla")),
+        [NoticeKind::Reminder]
+    );
     let overdue = of(&wf, &state, day(12), &[], "sla");
     assert_eq!(kinds(&overdue), [NoticeKind::Overdue]);
     assert_eq!(overdue[0].1.recipients, ["pat"]);
@@ -53,7 +56,10 @@ fn a_reminder_then_an_overdue_notice_go_to_the_owner_and_an_escalation_to_the_sm
         "{}",
         overdue[0].1.headline
     );
-    assert_eq!(kinds(&of(&wf, &state, day(14), &[], "sla")), [NoticeKind::Overdue]);
+    assert_eq!(
+        kinds(&of(&wf, &state, day(14), &[], "sla")),
+        [NoticeKind::Overdue]
+    );
     let escalation = of(&wf, &state, day(15), &[], "sla");
     assert_eq!(
         kinds(&escalation),
@@ -62,7 +68,9 @@ fn a_reminder_then_an_overdue_notice_go_to_the_owner_and_an_escalation_to_the_sm
     let n = &escalation[1].1;
     assert_eq!(n.recipients, ["Service Management Office"]);
     assert_eq!(
-        n.mailboxes.get("Service Management Office").map(String::as_str),
+        n.mailboxes
+            .get("Service Management Office")
+            .map(String::as_str),
         Some("smo@example.org")
     );
     // The message still names who must act.
@@ -84,7 +92,10 @@ fn work_waiting_on_review_reminds_its_approvers_and_their_deputies_and_done_work
     let overdue = of(&wf, &s, now, std::slice::from_ref(&deputy), "sla");
     assert_eq!(kinds(&overdue), [NoticeKind::Overdue]);
     assert_eq!(overdue[0].1.recipients, ["dana", "dee"]);
-    assert_eq!(overdue[0].1.action.as_deref(), Some("review 'Service level agreement defined'"));
+    assert_eq!(
+        overdue[0].1.action.as_deref(),
+        Some("review 'Service level agreement defined'")
+    );
     let s = run(&wf, &s, &mut log, approve("sla")).unwrap();
     assert!(of(&wf, &s, now + Duration::days(10), &[], "sla").is_empty());
 }
