@@ -16,7 +16,7 @@ use opsgate_notify::signature::{Secret, verify};
 use opsgate_proto::v1 as pb;
 use opsgate_proto::v1::notification_service_client::NotificationServiceClient;
 use opsgate_server::Config;
-use opsgate_server::config::{ChannelConfig, NotifySection, RouteConfig};
+use opsgate_server::config::{ChannelConfig, NotifySection, RouteConfig, RouteTo};
 use opsgate_tests::{ONE, TestDb, TestServer, acting, start_one};
 
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
@@ -151,10 +151,12 @@ async fn every_notice_reaches_a_flaky_receiver_once_and_a_gone_endpoint_is_disab
                     RouteConfig {
                         events: vec!["*".into()],
                         channels: vec!["flaky".into()],
+                        ..RouteConfig::default()
                     },
                     RouteConfig {
                         events: vec!["handover_accepted".into()],
                         channels: vec!["gone".into()],
+                        ..RouteConfig::default()
                     },
                 ],
                 ..NotifySection::default()
@@ -359,10 +361,23 @@ async fn a_channel_config_with_problems_is_refused_naming_each() {
                     ..webhook("mail", "smtp://127.0.0.1:25")
                 },
             ],
-            routes: vec![RouteConfig {
-                events: vec!["deliverable_eaten".into()],
-                channels: vec!["nowhere".into()],
-            }],
+            routes: vec![
+                RouteConfig {
+                    events: vec!["deliverable_eaten".into()],
+                    channels: vec!["nowhere".into()],
+                    ..RouteConfig::default()
+                },
+                RouteConfig {
+                    events: vec!["*".into()],
+                    channels: vec!["hooks".into()],
+                    to: RouteTo::People,
+                },
+                RouteConfig {
+                    events: vec!["gate_open".into()],
+                    channels: vec!["mail".into()],
+                    ..RouteConfig::default()
+                },
+            ],
             ..NotifySection::default()
         },
         ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
@@ -376,9 +391,10 @@ async fn a_channel_config_with_problems_is_refused_naming_each() {
         "notify.channels[2] (chat): a slack channel needs url (or url_env, the environment variable holding it)",
         "notify.channels[3] (cards): url_env names OPSGATE_TEST_NO_SUCH_VARIABLE, which is not set",
         "notify.channels[4] (mail): an email channel needs from",
-        "notify.channels[4] (mail): an email channel needs at least one address in to",
         "notify.routes[0]: unknown event 'deliverable_eaten'",
         "notify.routes[0]: no channel is named 'nowhere'",
+        "notify.routes[1]: a webhook channel ('hooks') reaches an endpoint, not people",
+        "notify.routes[2]: the email channel 'mail' has no `to` addresses",
     ] {
         assert!(err.contains(expected), "{expected}\n{err}");
     }
@@ -610,6 +626,7 @@ async fn an_email_channel_sends_each_notice_through_smtp() {
             routes: vec![RouteConfig {
                 events: vec!["deliverable_submitted".into()],
                 channels: vec!["mail".into()],
+                ..RouteConfig::default()
             }],
             ..NotifySection::default()
         },
@@ -648,6 +665,158 @@ async fn an_email_channel_sends_each_notice_through_smtp() {
     assert!(
         text.contains(&format!("https://opsgate.example.org/transitions/{}", t.id)),
         "{text}"
+    );
+    server.stop().await;
+}
+
+/// Routes with `to = "people"` reach each person a notice is for at their own address: a
+/// submission mails the approver and the deputy standing in for her, and mentions the approver
+/// in the Slack channel; a person with no address is dead-lettered with what to do about it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_to_people_reach_each_at_their_own_address_and_deputies_too() {
+    let db = TestDb::sqlite();
+    let (port, mail) = start_smtp_sink().await;
+    let (slack_url, slack) = start_chat_receiver("/slack", StatusCode::OK).await;
+    let (server, _dir) = notifying(
+        &db,
+        NotifySection {
+            allow_loopback: true,
+            channels: vec![
+                ChannelConfig {
+                    kind: "email".into(),
+                    url: Some(format!("smtp://127.0.0.1:{port}")),
+                    from: Some("opsgate <opsgate@example.org>".into()),
+                    secrets: Vec::new(),
+                    ..webhook("mail", "")
+                },
+                ChannelConfig {
+                    kind: "slack".into(),
+                    secrets: Vec::new(),
+                    ..webhook("chat", &slack_url)
+                },
+            ],
+            routes: vec![
+                RouteConfig {
+                    events: vec![
+                        "deliverable_submitted".into(),
+                        "deliverable_unlocked".into(),
+                    ],
+                    channels: vec!["mail".into()],
+                    to: RouteTo::People,
+                },
+                RouteConfig {
+                    events: vec!["deliverable_submitted".into()],
+                    channels: vec!["chat".into()],
+                    to: RouteTo::People,
+                },
+            ],
+            ..NotifySection::default()
+        },
+    )
+    .await;
+    let mut c = server.clients().await;
+    for (name, email, slack) in [
+        ("Dana", "dana@example.org", "U0DANA0001"),
+        ("Dee", "dee@example.org", ""),
+    ] {
+        c.identity
+            .set_person(acting(
+                "Sue",
+                pb::SetPersonRequest {
+                    name: name.into(),
+                    email: email.into(),
+                    slack: slack.into(),
+                    teams_webhook: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    // Dee stands in for Dana.
+    let now = chrono::Utc::now().timestamp();
+    c.identity
+        .add_delegation(acting(
+            "Dana",
+            pb::AddDelegationRequest {
+                to: "Dee".into(),
+                starts_at: Some(prost_types::Timestamp {
+                    seconds: now - 60,
+                    nanos: 0,
+                }),
+                ends_at: Some(prost_types::Timestamp {
+                    seconds: now + 86_400,
+                    nanos: 0,
+                }),
+                reason: "holiday".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    // The start unlocks the deliverable for its owner, Pat, who has no address.
+    let t = start_one(&mut c, "payroll", "4.0").await;
+    opsgate_tests::submit(&mut c, &t.id, "d", "Pat")
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (mail.lock().unwrap().len() < 2 || slack.lock().unwrap().is_empty())
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut rcpts: Vec<String> = mail
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(rcpt, text)| {
+            assert!(text.contains("'D' was submitted by Pat"), "{text}");
+            rcpt.join(",")
+        })
+        .collect();
+    rcpts.sort();
+    assert_eq!(
+        rcpts,
+        ["RCPT TO:<dana@example.org>", "RCPT TO:<dee@example.org>"]
+    );
+    // Slack: one message, for Dana (Dee has no Slack id: dead-lettered, like Pat's mail).
+    let slack = slack.lock().unwrap().clone();
+    assert_eq!(slack.len(), 1, "{slack:#?}");
+    assert_eq!(
+        slack[0]["blocks"][0]["text"]["text"],
+        serde_json::json!("For <@U0DANA0001>")
+    );
+    let mut notifications = NotificationServiceClient::connect(server.url.clone())
+        .await
+        .unwrap();
+    let failed = notifications
+        .list_failed_deliveries(acting(
+            "Sue",
+            pb::ListFailedDeliveriesRequest { limit: 100 },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut errors: Vec<(String, String, String)> = failed
+        .deliveries
+        .iter()
+        .map(|d| (d.channel.clone(), d.recipient.clone(), d.last_error.clone()))
+        .collect();
+    errors.sort();
+    assert_eq!(
+        errors,
+        [
+            (
+                "chat".to_owned(),
+                "Dee".to_owned(),
+                "Dee has no Slack id: opsgate person set \"Dee\" --slack U0123ABCD".to_owned()
+            ),
+            (
+                "mail".to_owned(),
+                "Pat".to_owned(),
+                "Pat has no email address: opsgate person set \"Pat\" --email ADDRESS".to_owned()
+            ),
+        ]
     );
     server.stop().await;
 }

@@ -24,15 +24,40 @@ pub enum Outcome {
     },
     /// The endpoint is gone (HTTP 410): disable it, deliver nothing more to it.
     Gone { reason: String },
+    /// It cannot be delivered as things are (a person with no address for this channel):
+    /// dead-lettered at once, for the SMO to fix and retry.
+    Undeliverable { reason: String },
 }
+
+/// The person a delivery is for and where to reach them: their stored contact details, or a
+/// workflow contact's mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub name: String,
+    pub contact: opsgate_domain::contact::Contact,
+}
+
+/// A future of one attempt's outcome.
+pub type Attempt<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send + 'a>>;
 
 /// A kind of channel: delivers one notice to one endpoint.
 pub trait Notifier: Send + Sync + std::fmt::Debug {
     /// Delivers `notice`; `id` is the same on every attempt (the webhook-id receivers
     /// deduplicate on).
-    fn deliver<'a>(
-        &'a self,
-        id: &'a str,
-        notice: &'a Notice,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send + 'a>>;
+    fn deliver<'a>(&'a self, id: &'a str, notice: &'a Notice) -> Attempt<'a>;
+
+    /// Delivers `notice` to one person, `to` (a route with `to = "people"`). Channels that
+    /// reach endpoints rather than people (webhook, nats, log) cannot; configuration refuses
+    /// such a route before it gets here.
+    fn deliver_to<'a>(&'a self, id: &'a str, notice: &'a Notice, to: &'a Recipient) -> Attempt<'a> {
+        let _ = (id, notice);
+        Box::pin(async move {
+            Outcome::Undeliverable {
+                reason: format!(
+                    "this channel does not reach people (a delivery for {})",
+                    to.name
+                ),
+            }
+        })
+    }
 }

@@ -189,12 +189,26 @@ impl std::fmt::Debug for ChannelConfig {
     }
 }
 
-/// `[[notify.routes]]`: notices of these kinds (`*` for all) go to these channels.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// `[[notify.routes]]`: notices of these kinds (`*` for all) go to these channels, to the
+/// channel's own destination or to each person the notice is for.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     pub events: Vec<String>,
     pub channels: Vec<String>,
+    /// `channel` (default): one delivery to the channel's destination (its webhook, its `to`
+    /// list); `people`: one delivery to each person the notice is for, at their own address.
+    #[serde(default)]
+    pub to: RouteTo,
+}
+
+/// Where a route's deliveries go.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteTo {
+    #[default]
+    Channel,
+    People,
 }
 
 impl NotifySection {
@@ -238,11 +252,6 @@ impl NotifySection {
                         if c.from.is_none() {
                             problems.push(format!("{at}: an email channel needs from"));
                         }
-                        if c.to.is_empty() {
-                            problems.push(format!(
-                                "{at}: an email channel needs at least one address in to"
-                            ));
-                        }
                     } else if c.from.is_some() || !c.to.is_empty() {
                         problems.push(format!("{at}: from and to are for email channels"));
                     }
@@ -283,9 +292,37 @@ impl NotifySection {
                 }
             }
             for c in &r.channels {
-                if !names.contains(c.as_str()) {
+                let Some(channel) = self.channels.iter().find(|ch| &ch.name == c) else {
                     problems.push(format!("notify.routes[{i}]: no channel is named '{c}'"));
+                    continue;
+                };
+                match (r.to, channel.kind.as_str()) {
+                    (RouteTo::People, "email" | "slack" | "teams") => {}
+                    (RouteTo::People, kind) => problems.push(format!(
+                        "notify.routes[{i}]: a {kind} channel ('{c}') reaches an endpoint, not \
+                         people: route it with to = \"channel\" (people are reached by email, \
+                         slack and teams channels)"
+                    )),
+                    (RouteTo::Channel, "email") if channel.to.is_empty() => problems.push(format!(
+                        "notify.routes[{i}]: the email channel '{c}' has no `to` addresses: give \
+                         it some, or route it with to = \"people\""
+                    )),
+                    (RouteTo::Channel, _) => {}
                 }
+            }
+        }
+        if self.routes.is_empty() {
+            // Every channel gets every notice at its own destination.
+            for c in self
+                .channels
+                .iter()
+                .filter(|c| c.kind == "email" && c.to.is_empty())
+            {
+                problems.push(format!(
+                    "notify.channels ({}): an email channel without routes needs `to` addresses \
+                     (or a route with to = \"people\")",
+                    c.name
+                ));
             }
         }
         if self.retry_scale.is_some_and(|s| !(s > 0.0 && s <= 1.0)) {

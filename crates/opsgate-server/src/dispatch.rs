@@ -10,6 +10,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use opsgate_domain::Delegation;
+use opsgate_domain::contact::Contact;
 use opsgate_domain::notice::{Notice, NoticeKind};
 use opsgate_notify::channels::chat::ChatNotifier;
 use opsgate_notify::channels::email::EmailNotifier;
@@ -18,12 +20,12 @@ use opsgate_notify::channels::nats::NatsNotifier;
 use opsgate_notify::channels::webhook::WebhookNotifier;
 use opsgate_notify::signature::Secret;
 use opsgate_notify::target::TargetPolicy;
-use opsgate_notify::{Notifier, Outcome, schedule};
+use opsgate_notify::{Notifier, Outcome, Recipient, schedule};
 use opsgate_store::{Delivery, Settle, Store};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::config::NotifySection;
+use crate::config::{NotifySection, RouteTo};
 
 /// How long a claim holds a delivery: longer than an attempt's timeout (15 s).
 const LEASE_SECONDS: i64 = 60;
@@ -47,30 +49,42 @@ struct Channel {
     concurrency: usize,
 }
 
-/// Which channels get which notices.
+/// Which channels get which notices, and whether at the channel's destination or at each
+/// person's own address.
 #[derive(Debug, Clone)]
 struct Routes {
-    /// Per channel, the kinds it gets (`None`: every kind).
-    by_channel: Vec<(String, Option<HashSet<NoticeKind>>)>,
+    /// Per channel and destination, the kinds it gets (`None`: every kind).
+    entries: Vec<RouteEntry>,
+}
+
+#[derive(Debug, Clone)]
+struct RouteEntry {
+    channel: String,
+    to: RouteTo,
+    kinds: Option<HashSet<NoticeKind>>,
 }
 
 impl Routes {
     fn from_config(config: &NotifySection) -> Self {
         if config.routes.is_empty() {
             return Self {
-                by_channel: config
+                entries: config
                     .channels
                     .iter()
-                    .map(|c| (c.name.clone(), None))
+                    .map(|c| RouteEntry {
+                        channel: c.name.clone(),
+                        to: RouteTo::Channel,
+                        kinds: None,
+                    })
                     .collect(),
             };
         }
-        let mut kinds: HashMap<String, Option<HashSet<NoticeKind>>> = HashMap::new();
+        let mut kinds: HashMap<(String, RouteTo), Option<HashSet<NoticeKind>>> = HashMap::new();
         for route in &config.routes {
             let all = route.events.iter().any(|e| e == "*");
             for channel in &route.channels {
                 let entry = kinds
-                    .entry(channel.clone())
+                    .entry((channel.clone(), route.to))
                     .or_insert_with(|| Some(HashSet::new()));
                 if all {
                     *entry = None;
@@ -79,24 +93,61 @@ impl Routes {
                 }
             }
         }
-        Self {
-            by_channel: config
-                .channels
-                .iter()
-                .filter_map(|c| kinds.remove(&c.name).map(|k| (c.name.clone(), k)))
-                .collect(),
+        let mut entries = Vec::new();
+        for c in &config.channels {
+            for to in [RouteTo::Channel, RouteTo::People] {
+                if let Some(k) = kinds.remove(&(c.name.clone(), to)) {
+                    entries.push(RouteEntry {
+                        channel: c.name.clone(),
+                        to,
+                        kinds: k,
+                    });
+                }
+            }
         }
+        Self { entries }
     }
 
-    /// The deliveries of `notice`: one per channel routed (these channels reach endpoints,
-    /// not people, so the recipient is empty).
-    fn of(&self, notice: &Notice) -> Vec<(String, String)> {
-        self.by_channel
-            .iter()
-            .filter(|(_, kinds)| kinds.as_ref().is_none_or(|k| k.contains(&notice.kind)))
-            .map(|(name, _)| (name.clone(), String::new()))
-            .collect()
+    /// Whether any route reaches people (the fan-out then needs the delegations in force).
+    fn reaches_people(&self) -> bool {
+        self.entries.iter().any(|e| e.to == RouteTo::People)
     }
+
+    /// The deliveries of `notice`, as (channel, recipient): the recipient empty for the
+    /// channel's own destination, else a person the notice is for. `deputies` are the
+    /// delegations in force: a deputy hears of a submission beside the approver.
+    fn of(&self, notice: &Notice, deputies: &[Delegation]) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for e in &self.entries {
+            if e.kinds.as_ref().is_some_and(|k| !k.contains(&notice.kind)) {
+                continue;
+            }
+            match e.to {
+                RouteTo::Channel => out.push((e.channel.clone(), String::new())),
+                RouteTo::People => {
+                    for person in people_of(notice, deputies) {
+                        out.push((e.channel.clone(), person));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The people `notice` is for: its recipients and, for a submission, the deputies in force of
+/// the approvers among them.
+fn people_of(notice: &Notice, deputies: &[Delegation]) -> Vec<String> {
+    let mut people = notice.recipients.clone();
+    if notice.kind == NoticeKind::DeliverableSubmitted {
+        for d in deputies.iter().filter(|d| d.in_force(notice.at)) {
+            let (from, to) = (d.from.to_string(), d.to.to_string());
+            if people.contains(&from) && !people.contains(&to) {
+                people.push(to);
+            }
+        }
+    }
+    people
 }
 
 /// Builds the channels of `config`; an error names the channel.
@@ -261,7 +312,22 @@ async fn fan_out(
     let mut signal = store.outbox_signal();
     loop {
         loop {
-            match store.fan_out(FAN_OUT_BATCH, |n| routes.of(n)).await {
+            // A deputy hears of what the person they stand in for must review.
+            let deputies = if routes.reaches_people() {
+                match store.delegations_in_force().await {
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the delegations failed; trying again");
+                        break;
+                    }
+                }
+            } else {
+                Vec::new()
+            };
+            match store
+                .fan_out(FAN_OUT_BATCH, |n| routes.of(n, &deputies))
+                .await
+            {
                 Ok(0) => break,
                 Ok(_) => wake.send_modify(|n| *n = n.wrapping_add(1)),
                 Err(e) => {
@@ -385,9 +451,36 @@ async fn deliver(
     }
 }
 
+/// Where to reach the person delivery `d` is for: their stored contact details, else the
+/// mailbox the workflow gives for them (a contact such as the SMO), else nowhere.
+async fn recipient(store: &Store, d: &Delivery) -> opsgate_store::Result<Recipient> {
+    let name = d.recipient.clone();
+    let stored = store.people(std::slice::from_ref(&name)).await?;
+    let contact = match stored.into_iter().next() {
+        Some(p) => p.contact,
+        None => Contact {
+            email: d.notice.mailboxes.get(&name).cloned(),
+            ..Contact::default()
+        },
+    };
+    Ok(Recipient { name, contact })
+}
+
 /// One attempt, and what to store of it.
 async fn attempt(notifier: &dyn Notifier, d: &Delivery, scale: f64, store: &Store) -> Settle {
-    match notifier.deliver(&d.webhook_id, &d.notice).await {
+    let outcome = if d.recipient.is_empty() {
+        notifier.deliver(&d.webhook_id, &d.notice).await
+    } else {
+        match recipient(store, d).await {
+            Ok(to) => notifier.deliver_to(&d.webhook_id, &d.notice, &to).await,
+            Err(e) => Outcome::Retry {
+                reason: format!("reading {}'s contact details failed: {e}", d.recipient),
+                after: None,
+            },
+        }
+    };
+    match outcome {
+        Outcome::Undeliverable { reason } => Settle::Failed { error: reason },
         Outcome::Delivered => Settle::Delivered,
         Outcome::Gone { reason } => Settle::Disabled { error: reason },
         Outcome::Retry { reason, after } => {

@@ -9,7 +9,7 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::message::{Message, html_escape};
-use crate::{Notice, Notifier, Outcome};
+use crate::{Attempt, Notice, Notifier, Outcome, Recipient};
 
 /// Longest wait for the SMTP server, per command.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,7 +37,8 @@ impl std::fmt::Debug for EmailNotifier {
 
 impl EmailNotifier {
     /// A notifier sending through the relay `smtp_url` (`smtp://`, `smtps://`; user and password
-    /// in the URL) from `from` to every address of `to`.
+    /// in the URL) from `from` to every address of `to` (none: it reaches people only, each at
+    /// their own address).
     pub fn new(
         smtp_url: &str,
         from: &str,
@@ -65,9 +66,6 @@ impl EmailNotifier {
                     .map_err(|e| format!("to '{a}' is not an address: {e}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if to.is_empty() {
-            return Err("an email channel needs at least one address in to".to_owned());
-        }
         Ok(Self {
             transport,
             relay,
@@ -77,8 +75,18 @@ impl EmailNotifier {
         })
     }
 
-    /// The message for `notice`, delivery `id`.
+    /// The message for `notice`, delivery `id`, to the channel's addresses.
     pub fn message(&self, id: &str, notice: &Notice) -> Result<lettre::Message, String> {
+        self.message_to(id, notice, &self.to)
+    }
+
+    /// The message for `notice`, delivery `id`, to `to`.
+    fn message_to(
+        &self,
+        id: &str,
+        notice: &Notice,
+        to: &[Mailbox],
+    ) -> Result<lettre::Message, String> {
         let message = Message::of(notice, self.link_base.as_deref());
         let subject = format!(
             "[opsgate] {} {}: {}",
@@ -88,7 +96,7 @@ impl EmailNotifier {
             .from(self.from.clone())
             .subject(subject)
             .message_id(Some(format!("<{id}@opsgate>")));
-        for to in &self.to {
+        for to in to {
             builder = builder.to(to.clone());
         }
         builder
@@ -130,32 +138,60 @@ pub fn html(message: &Message) -> String {
     out
 }
 
+impl EmailNotifier {
+    /// Sends `message` (or says why it could not be built) and classifies the answer.
+    async fn send(&self, message: Result<lettre::Message, String>) -> Outcome {
+        let message = match message {
+            Ok(m) => m,
+            Err(reason) => return Outcome::Undeliverable { reason },
+        };
+        match self.transport.send(message).await {
+            Ok(_) => Outcome::Delivered,
+            // Permanent refusals (a 5xx) are retried too: the schedule ends in the dead-letter
+            // list, where the SMO sees the relay's words; one bad address must not disable the
+            // channel for everyone else.
+            Err(e) => Outcome::Retry {
+                reason: format!("{}: {e}", self.relay),
+                after: None,
+            },
+        }
+    }
+}
+
 impl Notifier for EmailNotifier {
-    fn deliver<'a>(
-        &'a self,
-        id: &'a str,
-        notice: &'a Notice,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send + 'a>> {
+    fn deliver<'a>(&'a self, id: &'a str, notice: &'a Notice) -> Attempt<'a> {
         Box::pin(async move {
-            let message = match self.message(id, notice) {
-                Ok(m) => m,
-                Err(reason) => {
-                    return Outcome::Retry {
-                        reason,
-                        after: None,
+            if self.to.is_empty() {
+                return Outcome::Undeliverable {
+                    reason: "this email channel has no `to` addresses: it reaches people only \
+                             (a route with to = \"people\")"
+                        .to_owned(),
+                };
+            }
+            self.send(self.message(id, notice)).await
+        })
+    }
+
+    fn deliver_to<'a>(&'a self, id: &'a str, notice: &'a Notice, to: &'a Recipient) -> Attempt<'a> {
+        Box::pin(async move {
+            let name = &to.name;
+            let Some(address) = &to.contact.email else {
+                return Outcome::Undeliverable {
+                    reason: format!(
+                        "{name} has no email address: opsgate person set \"{name}\" --email ADDRESS"
+                    ),
+                };
+            };
+            let mailbox = match address.parse::<lettre::Address>() {
+                Ok(a) => Mailbox::new(Some(name.clone()), a),
+                Err(e) => {
+                    return Outcome::Undeliverable {
+                        reason: format!("{name}'s email address '{address}' is not valid: {e}"),
                     };
                 }
             };
-            match self.transport.send(message).await {
-                Ok(_) => Outcome::Delivered,
-                // Permanent refusals (a 5xx) are retried too: the schedule ends in the dead-letter
-                // list, where the SMO sees the relay's words; one bad address must not disable the
-                // channel for everyone else.
-                Err(e) => Outcome::Retry {
-                    reason: format!("{}: {e}", self.relay),
-                    after: None,
-                },
-            }
+            self.send(self.message_to(id, notice, std::slice::from_ref(&mailbox)))
+                .await
         })
     }
 }

@@ -39,6 +39,25 @@ impl JsonTarget {
         }
         send(self.http.post(self.url.clone()).json(body), &self.url).await
     }
+
+    /// Posts `body` to `url` instead (a person's own webhook), checked like the channel's.
+    pub(crate) async fn post_to(&self, url: &str, body: &serde_json::Value) -> Outcome {
+        let url = match reqwest::Url::parse(url) {
+            Ok(url) => url,
+            Err(e) => {
+                return Outcome::Undeliverable {
+                    reason: format!("the person's webhook is not a URL: {e}"),
+                };
+            }
+        };
+        if let Err(refused) = check_url(&url, self.policy) {
+            return Outcome::Retry {
+                reason: refused.0,
+                after: None,
+            };
+        }
+        send(self.http.post(url.clone()).json(body), &url).await
+    }
 }
 
 /// Sends `request` (a POST to `url`) and classifies the answer.

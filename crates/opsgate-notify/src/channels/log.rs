@@ -1,6 +1,6 @@
 //! `log`: one structured tracing line per notification (always delivered).
 
-use crate::{Notice, Notifier, Outcome};
+use crate::{Attempt, Notice, Notifier, Outcome};
 
 /// Writes each notice to the server log at info level, target `opsgate::notify`.
 #[derive(Debug, Clone, Default)]
@@ -9,11 +9,7 @@ pub struct LogNotifier {
 }
 
 impl Notifier for LogNotifier {
-    fn deliver<'a>(
-        &'a self,
-        id: &'a str,
-        notice: &'a Notice,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send + 'a>> {
+    fn deliver<'a>(&'a self, id: &'a str, notice: &'a Notice) -> Attempt<'a> {
         Box::pin(async move {
             tracing::info!(
                 target: "opsgate::notify",

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 use super::webhook::{event_data, plain_event};
-use crate::{Notice, Notifier, Outcome};
+use crate::{Attempt, Notice, Notifier, Outcome};
 
 /// Longest wait to connect, and for JetStream's acknowledgement.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -117,11 +117,7 @@ impl NatsNotifier {
 }
 
 impl Notifier for NatsNotifier {
-    fn deliver<'a>(
-        &'a self,
-        id: &'a str,
-        notice: &'a Notice,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send + 'a>> {
+    fn deliver<'a>(&'a self, id: &'a str, notice: &'a Notice) -> Attempt<'a> {
         Box::pin(async move {
             match self.publish(id, notice).await {
                 Ok(()) => Outcome::Delivered,
