@@ -255,24 +255,32 @@ impl Dispatcher {
         if let Err(e) = store.release_claims().await {
             tracing::warn!(error = %e, "could not release the previous run's delivery claims");
         }
-        let (wake, _) = watch::channel(0u64);
-        let wake = Arc::new(wake);
         let (settled, queue) = mpsc::channel::<(i64, Settle, Option<String>)>(4096);
         let mut tasks = vec![
-            tokio::spawn(fan_out(store.clone(), routes, wake.clone(), stop.clone())),
             tokio::spawn(settle(store.clone(), queue)),
             crate::timers::spawn(store.clone(), config.timers, stop.clone()),
         ];
+        let mut fresh = HashMap::new();
         for channel in channels {
+            // Unbounded, but never longer than one fan-out's deliveries beyond what the
+            // channel's permits hold: the worker takes each as a permit frees.
+            let (sender, receiver) = mpsc::unbounded_channel();
+            fresh.insert(channel.name.clone(), sender);
             tasks.push(tokio::spawn(deliver(
                 store.clone(),
                 channel,
                 scale,
-                wake.subscribe(),
+                receiver,
                 settled.clone(),
                 stop.clone(),
             )));
         }
+        tasks.push(tokio::spawn(fan_out(
+            store.clone(),
+            routes,
+            fresh,
+            stop.clone(),
+        )));
         tracing::info!(
             channels = config.channels.len(),
             routes = config.routes.len(),
@@ -306,10 +314,11 @@ async fn idle(signal: &mut watch::Receiver<u64>, stop: &mut watch::Receiver<bool
 async fn fan_out(
     store: Store,
     routes: Routes,
-    wake: Arc<watch::Sender<u64>>,
+    fresh: HashMap<String, mpsc::UnboundedSender<Delivery>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut signal = store.outbox_signal();
+    let lease = chrono::Duration::seconds(LEASE_SECONDS);
     loop {
         loop {
             // A deputy hears of what the person they stand in for must review.
@@ -325,11 +334,18 @@ async fn fan_out(
                 Vec::new()
             };
             match store
-                .fan_out(FAN_OUT_BATCH, |n| routes.of(n, &deputies))
+                .fan_out(FAN_OUT_BATCH, lease, |n| routes.of(n, &deputies))
                 .await
             {
-                Ok(0) => break,
-                Ok(_) => wake.send_modify(|n| *n = n.wrapping_add(1)),
+                Ok((0, _)) => break,
+                Ok((_, made)) => {
+                    // Claimed by the fan-out: straight to their channel's worker.
+                    for d in made {
+                        if let Some(worker) = fresh.get(&d.channel) {
+                            let _ = worker.send(d);
+                        }
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "fanning out notices failed; trying again");
                     break;
@@ -379,76 +395,116 @@ async fn deliver(
     store: Store,
     channel: Channel,
     scale: f64,
-    mut wake: watch::Receiver<u64>,
+    mut fresh: mpsc::UnboundedReceiver<Delivery>,
     settled: mpsc::Sender<(i64, Settle, Option<String>)>,
     mut stop: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(channel.concurrency));
     let lease = chrono::Duration::seconds(LEASE_SECONDS);
+    // Why the channel is disabled, if it is: read at a claim round after any work, not on every
+    // idle one.
+    let mut disabled: Option<String> = store
+        .disabled_channels()
+        .await
+        .ok()
+        .and_then(|d| d.get(&channel.name).cloned());
+    let mut active = false;
+    let mut next_claim = tokio::time::Instant::now();
     loop {
-        let free = permits.available_permits();
-        if free > 0 && !*stop.borrow() {
-            match store
-                .claim_deliveries(&channel.name, free as u64, lease)
-                .await
-            {
-                Ok(claimed) => {
-                    let got = claimed.len();
-                    // Read only when there is something to attempt, not on every idle round.
-                    let disabled = if claimed.is_empty() {
-                        None
-                    } else {
-                        match store.disabled_channels().await {
-                            Ok(d) => d.get(&channel.name).cloned(),
-                            Err(_) => None,
-                        }
-                    };
-                    for d in claimed {
-                        if let Some(reason) = &disabled {
-                            let error = format!("channel {} is disabled: {reason}", channel.name);
-                            let _ = settled.send((d.id, Settle::Disabled { error }, None)).await;
-                            continue;
-                        }
-                        let Ok(permit) = permits.clone().acquire_owned().await else {
-                            return;
-                        };
-                        let (notifier, settled, name, store) = (
-                            channel.notifier.clone(),
-                            settled.clone(),
-                            channel.name.clone(),
-                            store.clone(),
-                        );
-                        tokio::spawn(async move {
-                            let outcome = attempt(&*notifier, &d, scale, &store).await;
-                            let gone = match &outcome {
-                                Settle::Disabled { error } => Some(format!("{name}\n{error}")),
-                                _ => None,
-                            };
-                            let _ = settled.send((d.id, outcome, gone)).await;
-                            drop(permit);
-                        });
-                    }
-                    if got == free {
-                        // More may be due: look again at once, as permits free up.
-                        let _ = permits.acquire().await.map(drop);
-                        continue;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, channel = %channel.name, "claiming deliveries failed")
-                }
-            }
-        }
         if *stop.borrow() {
             // Let the attempts in flight finish and report.
             let _ = permits.acquire_many(channel.concurrency as u32).await;
             return;
         }
-        if idle(&mut wake, &mut stop).await {
-            let _ = permits.acquire_many(channel.concurrency as u32).await;
-            return;
+        // Deliveries due in the database (retries, work a crashed replica left, deliveries
+        // retried by the SMO): claimed once a tick, and again at once while a claim fills every
+        // free permit.
+        if tokio::time::Instant::now() >= next_claim {
+            if std::mem::take(&mut active) {
+                disabled = match store.disabled_channels().await {
+                    Ok(d) => d.get(&channel.name).cloned(),
+                    Err(_) => disabled,
+                };
+            }
+            if permits.available_permits() == 0 {
+                // Every permit is in use: claim when one frees.
+                let _ = permits.acquire().await.map(drop);
+            }
+            let free = permits.available_permits();
+            match store
+                .claim_deliveries(&channel.name, free as u64, lease)
+                .await
+            {
+                Ok(claimed) => {
+                    let full = free > 0 && claimed.len() == free;
+                    active |= !claimed.is_empty();
+                    for d in claimed {
+                        start(&store, &channel, &permits, &settled, &disabled, scale, d).await;
+                    }
+                    next_claim = if full {
+                        tokio::time::Instant::now()
+                    } else {
+                        tokio::time::Instant::now() + TICK
+                    };
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, channel = %channel.name, "claiming deliveries failed");
+                    next_claim = tokio::time::Instant::now() + TICK;
+                }
+            }
+        }
+        let next = tokio::select! {
+            d = fresh.recv() => d,
+            _ = tokio::time::sleep_until(next_claim) => continue,
+            _ = stop.wait_for(|s| *s) => continue,
+        };
+        match next {
+            Some(d) => {
+                active = true;
+                start(&store, &channel, &permits, &settled, &disabled, scale, d).await;
+            }
+            // The fan-out stopped: the server is stopping.
+            None => {
+                let _ = stop.wait_for(|s| *s).await;
+            }
         }
     }
+}
+
+/// Attempts `d` once a permit of the channel is free, in a task of its own that reports the
+/// outcome to the settler.
+async fn start(
+    store: &Store,
+    channel: &Channel,
+    permits: &Arc<Semaphore>,
+    settled: &mpsc::Sender<(i64, Settle, Option<String>)>,
+    disabled: &Option<String>,
+    scale: f64,
+    d: Delivery,
+) {
+    if let Some(reason) = disabled {
+        let error = format!("channel {} is disabled: {reason}", channel.name);
+        let _ = settled.send((d.id, Settle::Disabled { error }, None)).await;
+        return;
+    }
+    let Ok(permit) = permits.clone().acquire_owned().await else {
+        return;
+    };
+    let (notifier, settled, name, store) = (
+        channel.notifier.clone(),
+        settled.clone(),
+        channel.name.clone(),
+        store.clone(),
+    );
+    tokio::spawn(async move {
+        let outcome = attempt(&*notifier, &d, scale, &store).await;
+        let gone = match &outcome {
+            Settle::Disabled { error } => Some(format!("{name}\n{error}")),
+            _ => None,
+        };
+        let _ = settled.send((d.id, outcome, gone)).await;
+        drop(permit);
+    });
 }
 
 /// Where to reach the person delivery `d` is for: their stored contact details, else the

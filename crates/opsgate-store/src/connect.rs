@@ -117,21 +117,24 @@ impl Store {
             });
         }
         let sqlite = url.starts_with("sqlite:");
-        let (db, write_db) = if sqlite {
+        let (db, write_db, relaxed_db) = if sqlite {
             let mut one = opts.clone();
             one.max_connections(1).min_connections(1);
-            let write_db = Database::connect(one).await?;
+            let write_db = Database::connect(one.clone()).await?;
             migrate(&write_db).await?;
-            (Database::connect(opts).await?, write_db)
+            one.map_sqlx_sqlite_opts(|o| o.synchronous(SqliteSynchronous::Normal));
+            let relaxed_db = Database::connect(one).await?;
+            (Database::connect(opts).await?, write_db, relaxed_db)
         } else {
             let db = Database::connect(opts).await?;
             migrate(&db).await?;
-            (db.clone(), db)
+            (db.clone(), db.clone(), db)
         };
         let write_turn = sqlite.then(|| Arc::new(tokio::sync::Mutex::new(())));
         let mut store = Store {
             db,
             write_db,
+            relaxed_db,
             workflows: Arc::new(std::sync::Mutex::new(lru::LruCache::new(
                 std::num::NonZeroUsize::MIN.saturating_add(crate::WORKFLOW_CACHE - 1),
             ))),

@@ -65,6 +65,10 @@ pub struct Store {
     /// Writes: on SQLite a pool of one connection (the database has one writer at a time anyway),
     /// on PostgreSQL the read pool.
     write_db: DatabaseConnection,
+    /// The notification dispatcher's bookkeeping (fan-out, claims, outcomes): on SQLite one
+    /// connection whose commits do not wait for an fsync (`synchronous = NORMAL`); the next
+    /// durable commit of a write syncs them with it (one WAL). On PostgreSQL the write pool.
+    relaxed_db: DatabaseConnection,
     /// Parsed workflow versions by row id, least recently used dropped beyond
     /// [`WORKFLOW_CACHE`] (rows never change, so an entry is never stale).
     workflows: Arc<Mutex<lru::LruCache<i64, Arc<WorkflowRecord>>>>,
@@ -141,6 +145,23 @@ impl Store {
             ..TransactionOptions::default()
         };
         let txn = self.write_db.begin_with_options(options).await?;
+        Ok(WriteTxn { txn, _turn: turn })
+    }
+
+    /// Starts a transaction of the dispatcher's bookkeeping, whose commit need not be durable on
+    /// its own: on SQLite it does not wait for an fsync (the next write's durable commit syncs it,
+    /// WAL being one log), so a dispatcher round does not cost an fsync beside the writer's. What
+    /// power loss can take is the last rounds' bookkeeping, never a state change or its notice:
+    /// a notice fanned out again gets the same deliveries (their ids are derived, not random), a
+    /// lost outcome is attempted again under the same `webhook-id`: at least once, as before.
+    pub(crate) async fn begin_bookkeeping(&self) -> Result<WriteTxn> {
+        let turn = self.write_turn().await;
+        let options = TransactionOptions {
+            sqlite_transaction_mode: (self.backend() == DbBackend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        let txn = self.relaxed_db.begin_with_options(options).await?;
         Ok(WriteTxn { txn, _turn: turn })
     }
 

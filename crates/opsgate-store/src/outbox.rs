@@ -125,14 +125,17 @@ impl Store {
     }
 
     /// Fans out up to `limit` notices: `route` says which channels (and recipients) each goes
-    /// to; one transaction stores the deliveries and marks the notices done. Returns how many
-    /// notices it took. On PostgreSQL, replicas fanning out at once take different notices.
+    /// to; one transaction stores the deliveries, claimed for `lease` by the caller (who attempts
+    /// them at once, without a claim of its own), and marks the notices done. Returns the
+    /// notices taken and the deliveries made. On PostgreSQL, replicas fanning out at once take
+    /// different notices.
     pub async fn fan_out(
         &self,
         limit: u64,
+        lease: chrono::Duration,
         route: impl Fn(&Notice) -> Vec<(String, String)>,
-    ) -> Result<usize> {
-        let txn = self.begin_write().await?;
+    ) -> Result<(usize, Vec<Delivery>)> {
+        let txn = self.begin_bookkeeping().await?;
         let conn = txn.conn();
         let backend = conn.get_database_backend();
         let lock = skip_locked(backend);
@@ -149,58 +152,100 @@ impl Store {
             .await?;
         if rows.is_empty() {
             txn.rollback().await?;
-            return Ok(0);
+            return Ok((0, Vec::new()));
         }
         let now = self.now();
+        let claimed_until = now + lease;
         let mut ids = Vec::with_capacity(rows.len());
-        let mut deliveries: Vec<[Value; 7]> = Vec::new();
+        let mut made: Vec<Delivery> = Vec::new();
         for row in &rows {
             let id: i64 = row.try_get("", "id")?;
             let notice: Notice = serde_json::from_str(&row.try_get::<String>("", "notice")?)?;
             ids.push(id);
             for (channel, recipient) in route(&notice) {
-                let webhook_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
-                deliveries.push([
-                    id.into(),
-                    channel.into(),
-                    recipient.into(),
-                    webhook_id.into(),
-                    PENDING.into(),
-                    now.into(),
-                    now.into(),
-                ]);
+                // Derived, not random: a notice fanned out again (its first fan-out lost to a
+                // power cut, `begin_bookkeeping`) gets the same id, which receivers deduplicate on.
+                let webhook_id = format!(
+                    "msg_{}",
+                    &crate::sha256_hex(
+                        format!(
+                            "{id}\n{}\n{}\n{}\n{channel}\n{recipient}",
+                            notice.transition_id,
+                            notice.seq,
+                            notice.kind.as_str()
+                        )
+                        .as_bytes()
+                    )[..32]
+                );
+                made.push(Delivery {
+                    id,
+                    channel,
+                    recipient,
+                    webhook_id,
+                    status: PENDING.to_owned(),
+                    attempts: 0,
+                    next_attempt_at: now,
+                    last_error: None,
+                    created_at: now,
+                    notice: notice.clone(),
+                });
             }
         }
-        // 7 values a delivery; PostgreSQL takes at most 65,535 per statement.
-        for chunk in deliveries.chunks(1000) {
+        // 8 values a delivery; PostgreSQL takes at most 65,535 per statement. `id` holds the
+        // outbox id until the insert names the delivery's own.
+        let mut by_webhook_id: HashMap<String, i64> = HashMap::with_capacity(made.len());
+        for chunk in made.chunks(1000) {
             let tuples = (0..chunk.len())
                 .map(|i| {
-                    let p = |k: usize| ph(backend, 7 * i + k);
+                    let p = |k: usize| ph(backend, 8 * i + k);
                     format!(
-                        "({}, {}, {}, {}, {}, 0, {}, {})",
+                        "({}, {}, {}, {}, {}, 0, {}, {}, {})",
                         p(1),
                         p(2),
                         p(3),
                         p(4),
                         p(5),
                         p(6),
-                        p(7)
+                        p(7),
+                        p(8)
                     )
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
-            conn.execute_raw(Statement::from_sql_and_values(
-                backend,
-                format!(
-                    "INSERT INTO deliveries (outbox_id, channel, recipient, webhook_id, status, \
-                     attempts, next_attempt_at, created_at) VALUES {tuples}"
-                ),
-                chunk
-                    .iter()
-                    .flat_map(|d| d.iter().cloned())
-                    .collect::<Vec<_>>(),
-            ))
-            .await?;
+            let values: Vec<Value> = chunk
+                .iter()
+                .flat_map(|d| {
+                    [
+                        d.id.into(),
+                        d.channel.clone().into(),
+                        d.recipient.clone().into(),
+                        d.webhook_id.clone().into(),
+                        PENDING.into(),
+                        now.into(),
+                        claimed_until.into(),
+                        now.into(),
+                    ]
+                })
+                .collect();
+            let inserted = conn
+                .query_all_raw(Statement::from_sql_and_values(
+                    backend,
+                    format!(
+                        "INSERT INTO deliveries (outbox_id, channel, recipient, webhook_id, status, \
+                         attempts, next_attempt_at, claimed_until, created_at) VALUES {tuples} \
+                         RETURNING id, webhook_id"
+                    ),
+                    values,
+                ))
+                .await?;
+            for row in inserted {
+                by_webhook_id.insert(row.try_get("", "webhook_id")?, row.try_get("", "id")?);
+            }
+        }
+        for d in &mut made {
+            d.id = by_webhook_id.get(&d.webhook_id).copied().ok_or_else(|| {
+                Error::Corrupt(format!("delivery {} was not stored", d.webhook_id))
+            })?;
         }
         let list = ids
             .iter()
@@ -212,7 +257,7 @@ impl Store {
         ))
         .await?;
         txn.commit().await?;
-        Ok(ids.len())
+        Ok((ids.len(), made))
     }
 
     /// Claims up to `limit` deliveries of `channel` that are due, for `lease`: nobody else
@@ -224,7 +269,7 @@ impl Store {
         lease: chrono::Duration,
     ) -> Result<Vec<Delivery>> {
         let now = self.now();
-        let txn = self.begin_write().await?;
+        let txn = self.begin_bookkeeping().await?;
         let conn = txn.conn();
         let backend = conn.get_database_backend();
         let lock = skip_locked(backend);
@@ -287,7 +332,7 @@ impl Store {
             return Ok(());
         }
         let now = self.now();
-        let txn = self.begin_write().await?;
+        let txn = self.begin_bookkeeping().await?;
         let conn = txn.conn();
         let backend = conn.get_database_backend();
         let p = |n| ph(backend, n);
@@ -353,7 +398,7 @@ impl Store {
             ph(backend, 2),
             ph(backend, 3)
         );
-        let txn = self.begin_write().await?;
+        let txn = self.begin_bookkeeping().await?;
         txn.conn()
             .execute_raw(Statement::from_sql_and_values(
                 backend,
@@ -477,7 +522,7 @@ impl Store {
         if !self.exclusive {
             return Ok(());
         }
-        let txn = self.begin_write().await?;
+        let txn = self.begin_bookkeeping().await?;
         txn.conn()
             .execute_unprepared(
                 "UPDATE deliveries SET claimed_until = NULL WHERE claimed_until IS NOT NULL",
