@@ -356,7 +356,8 @@ async fn replicas_share_one_bootstrap_token() {
 /// The RPC x role matrix, from the one table: every RPC of the contract has a row; a caller
 /// without a token is refused everywhere; each role gets exactly what its row says (allowed:
 /// past authorization, to the request's own validation; denied: `PermissionDenied`). The HTTP
-/// routes of the same table likewise (401 without a token, 403 denied).
+/// routes of the same table likewise (401 without a token, 403 denied), and every unary RPC
+/// called over HTTP with JSON.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rpc_for_every_role_follows_the_access_table() {
     use opsgate_domain::Access;
@@ -398,6 +399,25 @@ async fn every_rpc_for_every_role_follows_the_access_table() {
     for route in &http_rows {
         assert_eq!(call_http(route, None).await, 401, "{route} without a token");
     }
+    // Every unary RPC is also `POST /package.Service/Method` with JSON: the same table decides.
+    let unary: Vec<&String> = rpcs.iter().filter(|r| !r.ends_with("/WatchGate")).collect();
+    let call_json = |rpc: &str, token: Option<&str>| {
+        let mut request = http
+            .post(format!("{}/{rpc}", server.http_url))
+            .header("content-type", "application/json")
+            .body("{}");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    for rpc in &unary {
+        assert_eq!(
+            call_json(rpc, None).await,
+            401,
+            "POST /{rpc} without a token"
+        );
+    }
     for role in Access::ALL {
         let token = token(
             &server,
@@ -418,6 +438,21 @@ async fn every_rpc_for_every_role_follows_the_access_table() {
                 );
             } else {
                 assert_eq!(got, Code::PermissionDenied, "{role} calling {rpc}");
+            }
+        }
+        for rpc in &unary {
+            let allowed = match needs(rpc).unwrap() {
+                Needs::Read => true,
+                Needs::OneOf(roles) => roles.contains(&role),
+            };
+            let got = call_json(rpc, Some(&token)).await;
+            if allowed {
+                assert!(
+                    !matches!(got, 401 | 403),
+                    "{role} should pass POST /{rpc}, got {got}"
+                );
+            } else {
+                assert_eq!(got, 403, "{role} calling POST /{rpc}");
             }
         }
         for route in &http_rows {

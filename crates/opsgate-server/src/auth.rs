@@ -167,6 +167,12 @@ pub const ACCESS: &[(&str, Needs)] = &[
     // HTTP routes (`METHOD /path`), decided by the same code as the RPCs. Prometheus scrapes
     // with an API token of any role.
     ("GET /metrics", Needs::Read),
+    // The gate for pipelines with curl: read like CheckGate (a CI token reaches its services).
+    ("GET /api/v1/gates/{service}/{version}", Needs::Read),
+    (
+        "GET /api/v1/gates/{service}/{version}/badge.svg",
+        Needs::Read,
+    ),
 ];
 
 /// What `method` (`package.Service/Method`) needs; `None` for a method without a row.

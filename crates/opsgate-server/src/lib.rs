@@ -259,10 +259,15 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     health
         .set_serving::<NotificationServiceServer<services::Api>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(opsgate_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Reflection v1, and v1alpha beside it: Python's grpcio-reflection client, Evans and older
+    // grpcui speak only v1alpha.
+    let reflection_builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(opsgate_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection = reflection_builder().build_v1()?;
+    let reflection_v1alpha = reflection_builder().build_v1alpha()?;
 
     let (stop, stopped) = watch::channel(false);
     // Gate watches hear of other replicas' commits (PostgreSQL; nothing to do on SQLite).
@@ -294,6 +299,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .layer(metrics::MetricsLayer(metrics))
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(
             WorkflowServiceServer::new(api.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)

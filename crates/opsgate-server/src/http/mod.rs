@@ -1,7 +1,11 @@
-//! The HTTP listener (`opsgate serve --http ADDR`): `/metrics` for Prometheus now, the web pages
-//! and the JSON gate API later, one file per page. Every route is authorized by the same table
-//! and the same code as the gRPC API ([`crate::auth::ACCESS`], rows named `GET /path`).
+//! The HTTP listener (`opsgate serve --http ADDR`): `/metrics` for Prometheus, the JSON gate API
+//! and badge for pipelines (`gates`), every unary RPC as `POST /opsgate.v1.<Service>/<Method>`
+//! with protobuf JSON (`connect`); one file per page. Every route is authorized by the same
+//! table and the same code as the gRPC API ([`crate::auth::ACCESS`]: rows named `GET /path`, and
+//! the RPCs' own rows for the bridge).
 
+mod connect;
+mod gates;
 mod metrics;
 
 use std::net::SocketAddr;
@@ -43,6 +47,17 @@ pub(crate) async fn serve(
     };
     let app = Router::new()
         .route("/metrics", get(metrics::page))
+        .route("/api/v1/gates/{service}/{version}", get(gates::decision))
+        .route(
+            "/api/v1/gates/{service}/{version}/badge.svg",
+            get(gates::badge),
+        )
+        .route(
+            "/{service}/{method}",
+            axum::routing::post(connect::call).layer(axum::extract::DefaultBodyLimit::max(
+                crate::MAX_MESSAGE_BYTES,
+            )),
+        )
         .fallback(not_found)
         .with_state(web);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -58,14 +73,15 @@ pub(crate) async fn serve(
             })
             .await
     });
-    tracing::info!(addr = %local, "serving HTTP (/metrics)");
+    tracing::info!(addr = %local, "serving HTTP (/metrics, /api/v1/gates, the RPCs as JSON)");
     Ok((local, task))
 }
 
 async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
-        "not found: this opsgate listener serves /metrics\n",
+        "not found: this opsgate listener serves /metrics, GET /api/v1/gates/SERVICE/VERSION \
+         (and .../badge.svg), and POST /opsgate.v1.<Service>/<Method> (docs/http.md)\n",
     )
         .into_response()
 }
