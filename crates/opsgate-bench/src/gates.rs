@@ -123,6 +123,33 @@ async fn gate_checks(
     Ok(tally)
 }
 
+/// One `curl` pipeline after another: `GET /api/v1/gates/{service}/{version}` over HTTP/1.1
+/// keep-alive (one connection per client), on random transitions; a call counts when it
+/// answered 200 with the decision's JSON read whole.
+async fn http_gate_checks(
+    base: String,
+    versions: std::sync::Arc<Vec<String>>,
+    client: usize,
+    deadline: Instant,
+) -> anyhow::Result<Tally> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()?;
+    let mut tally = Tally::new()?;
+    let mut rng = 0x51_7cc1_b727_220a_u64 ^ (client as u64 + 1);
+    while Instant::now() < deadline {
+        let pick = (next(&mut rng) % versions.len() as u64) as usize;
+        let url = format!("{base}/api/v1/gates/seeded/{}", versions[pick]);
+        let t0 = Instant::now();
+        let ok = match http.get(&url).send().await {
+            Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+            Err(_) => false,
+        };
+        tally.record(t0, ok);
+    }
+    Ok(tally)
+}
+
 /// `ListStalled` over every stored transition, timed 30 times (one client, nothing else).
 async fn stalled_list(channel: Channel) -> anyhow::Result<()> {
     let mut audit = opsgate_proto::v1::audit_service_client::AuditServiceClient::new(channel)
@@ -176,7 +203,16 @@ pub async fn run(
         };
         let versions = std::sync::Arc::new(seed(&db.url, options.transitions).await?);
 
-        let server = Server::start(&db.url, &workflows, &dir.path().join("server.log")).await?;
+        let http_port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let server = Server::start_with(
+            &db.url,
+            &workflows,
+            &dir.path().join("server.log"),
+            &["--http".to_owned(), format!("127.0.0.1:{http_port}")],
+        )
+        .await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let (idle, _, _) = server.usage()?;
         println!(
@@ -238,11 +274,31 @@ pub async fn run(
             )
         }));
         let ch = channel.clone();
+        let picked = versions.clone();
         let authenticated = drive(options.clients, duration, move |i, deadline| {
-            gate_checks(ch.clone(), versions.clone(), i, deadline, tokens[i].clone())
+            gate_checks(ch.clone(), picked.clone(), i, deadline, tokens[i].clone())
         })
         .await?;
         writes_again.await??;
+        // The same checks as curl would make them: GET /api/v1/gates/... as JSON.
+        let ch = channel.clone();
+        let writes_http = tokio::spawn(drive(writers, duration, move |i, deadline| {
+            handovers(
+                ch.clone(),
+                97,
+                i,
+                deadline,
+                Pace::every(period),
+                Default::default(),
+            )
+        }));
+        let base = format!("http://127.0.0.1:{http_port}");
+        let picked = versions.clone();
+        let http_checks = drive(options.clients, duration, move |i, deadline| {
+            http_gate_checks(base.clone(), picked.clone(), i, deadline)
+        })
+        .await?;
+        writes_http.await??;
         println!("{}", empty.line("baseline: empty gRPC call (health)"));
         println!("{}", checks.line("CheckGate by service version"));
         println!("{}", writes.line("alongside: handover writes"));
@@ -259,6 +315,14 @@ pub async fn run(
         println!(
             "    = {:.2} of the rate without authentication (the same writes alongside)",
             authenticated.rate() / checks.rate()
+        );
+        println!(
+            "{}",
+            http_checks.line("GET /api/v1/gates/SERVICE/VERSION (JSON)")
+        );
+        println!(
+            "    = {:.2} of the CheckGate rate (gRPC, same run, the same writes alongside)",
+            http_checks.rate() / checks.rate()
         );
         stalled_list(channel.clone()).await?;
         server.stop().await?;
