@@ -173,6 +173,9 @@ pub const ACCESS: &[(&str, Needs)] = &[
         "GET /api/v1/gates/{service}/{version}/badge.svg",
         Needs::Read,
     ),
+    // Web pages: readers; each transition shown only to whoever may read it.
+    ("GET /", Needs::Read),
+    ("GET /transitions/{id}", Needs::Read),
 ];
 
 /// What `method` (`package.Service/Method`) needs; `None` for a method without a row.

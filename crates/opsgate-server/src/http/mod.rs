@@ -1,12 +1,17 @@
-//! The HTTP listener (`opsgate serve --http ADDR`): `/metrics` for Prometheus, the JSON gate API
-//! and badge for pipelines (`gates`), every unary RPC as `POST /opsgate.v1.<Service>/<Method>`
-//! with protobuf JSON (`connect`); one file per page. Every route is authorized by the same
+//! The HTTP listener (`opsgate serve --http ADDR`): the web pages (the SMO board `/`, a
+//! transition `/transitions/{id}`, sign-in), `/metrics` for Prometheus, the JSON gate API and
+//! badge for pipelines (`gates`), every unary RPC as `POST /opsgate.v1.<Service>/<Method>` with
+//! protobuf JSON (`connect`); one file per page. Every route is authorized by the same
 //! table and the same code as the gRPC API ([`crate::auth::ACCESS`]: rows named `GET /path`, and
 //! the RPCs' own rows for the bridge).
 
+mod board;
 mod connect;
 mod gates;
 mod metrics;
+mod page;
+mod signin;
+mod transition;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -46,6 +51,11 @@ pub(crate) async fn serve(
         stalled: Arc::default(),
     };
     let app = Router::new()
+        .route("/", get(board::page))
+        .route("/transitions/{id}", get(transition::page))
+        .route("/signin", get(signin::show).post(signin::submit))
+        .route("/signout", axum::routing::post(signin::sign_out))
+        .route("/static/opsgate.css", get(style))
         .route("/metrics", get(metrics::page))
         .route("/api/v1/gates/{service}/{version}", get(gates::decision))
         .route(
@@ -75,6 +85,24 @@ pub(crate) async fn serve(
     });
     tracing::info!(addr = %local, "serving HTTP (/metrics, /api/v1/gates, the RPCs as JSON)");
     Ok((local, task))
+}
+
+/// The one style sheet, compiled into the binary (no CDN: the pages work without internet).
+async fn style() -> Response {
+    let mut response = include_str!("static/opsgate.css").into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 async fn not_found() -> Response {

@@ -2,7 +2,7 @@
 
 mod audit;
 mod delegation;
-mod forecast;
+pub(crate) mod forecast;
 mod gate;
 mod identity;
 mod kpis;

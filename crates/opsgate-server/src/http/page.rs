@@ -1,0 +1,185 @@
+//! What every web page shares: escaping, the layout (header, navigation, the one vendored style
+//! sheet), the security headers (a Content-Security-Policy without inline script, no framing),
+//! and who is looking (an API token from the `Authorization` header or the session cookie that
+//! `/signin` sets; on a development server, nobody needs one to read).
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::Web;
+use crate::auth::Caller;
+
+/// The session cookie: the API token a person signed in with (`HttpOnly`, `Secure`,
+/// `SameSite=Strict`).
+pub(crate) const SESSION: &str = "opsgate_session";
+
+/// `text` safe inside HTML text and attribute values.
+pub(crate) fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `text` as one path segment of a URL.
+pub(crate) fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A whole page: `title`, then `body` (already escaped HTML), for `who` (the signed-in person).
+pub(crate) fn layout(title: &str, who: Option<&Caller>, body: &str) -> Response {
+    let who = match who {
+        Some(c) => format!(
+            "<span class=\"who\">{}</span> <form method=\"post\" action=\"/signout\" \
+             class=\"inline\"><button type=\"submit\" class=\"link\">Sign out</button></form>",
+            esc(&c.actor.to_string())
+        ),
+        None => "<a href=\"/signin\">Sign in</a>".to_owned(),
+    };
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} · opsgate</title><link rel=\"stylesheet\" href=\"/static/opsgate.css\">\
+         </head><body><header><a class=\"brand\" href=\"/\">opsgate</a><nav>\
+         <a href=\"/\">Board</a></nav><div class=\"session\">{who}</div></header>\
+         <main>{body}</main></body></html>\n",
+        title = esc(title),
+    );
+    with_headers(StatusCode::OK, html)
+}
+
+/// An error page with `status` and a message a person can act on.
+pub(crate) fn problem(status: StatusCode, who: Option<&Caller>, message: &str) -> Response {
+    let mut response = layout(
+        status.canonical_reason().unwrap_or("Error"),
+        who,
+        &format!(
+            "<h1>{}</h1><p class=\"problem\">{}</p>",
+            esc(status.canonical_reason().unwrap_or("Error")),
+            esc(message)
+        ),
+    );
+    *response.status_mut() = status;
+    response
+}
+
+/// `html` with the headers every page carries.
+pub(crate) fn with_headers(status: StatusCode, html: String) -> Response {
+    let mut response = (status, html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    secure(headers);
+    response
+}
+
+/// The security headers: no script or style from anywhere but here and nothing inline, no
+/// framing, no type sniffing, no referrer leaving the site, nothing cached.
+pub(crate) fn secure(headers: &mut HeaderMap) {
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// The value of cookie `name` in `headers`.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name).then_some(v)
+        })
+}
+
+impl Web {
+    /// Who is looking at page `route`: the `Authorization` header, else the session cookie, as
+    /// the gRPC API decides it; a refusal is the page to answer with (401 leads to sign-in).
+    pub(crate) async fn viewer(
+        &self,
+        headers: &HeaderMap,
+        route: &str,
+    ) -> Result<Option<Caller>, Response> {
+        let mut headers = headers.clone();
+        if !headers.contains_key(header::AUTHORIZATION)
+            && let Some(token) = cookie(&headers, SESSION)
+            && let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}"))
+        {
+            headers.insert(header::AUTHORIZATION, value);
+        }
+        // The development header says who acts, not who reads: a page shows it as the viewer.
+        let mut request = tonic::Request::new(());
+        *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers);
+        match self.api.auth().authorize(&request, route).await {
+            Ok(caller) => Ok(caller),
+            Err(status) if status.code() == tonic::Code::Unauthenticated => {
+                let mut response = problem(
+                    StatusCode::UNAUTHORIZED,
+                    None,
+                    "Sign in with your opsgate API token to see this page.",
+                );
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"opsgate\""),
+                );
+                Err(response)
+            }
+            Err(status) => Err(problem(StatusCode::FORBIDDEN, None, status.message())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_text_is_escaped_and_cookies_are_found_by_name() {
+        assert_eq!(
+            esc("<script>alert('x')</script> & \"y\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;y&quot;"
+        );
+        assert_eq!(segment("payroll 2.0/x"), "payroll%202.0%2Fx");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; opsgate_session=og_abc; b=2"),
+        );
+        assert_eq!(cookie(&headers, SESSION), Some("og_abc"));
+        assert_eq!(cookie(&headers, "c"), None);
+    }
+}

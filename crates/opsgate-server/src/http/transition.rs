@@ -1,0 +1,300 @@
+//! `GET /transitions/{id}`: one transition for the people working on it: the gate decision and
+//! its blockers in words, the DAG drawn on the server as SVG with each node's live state, and
+//! every node's owner, approvers, due date, evidence and latest comment. Who may read it is
+//! decided as for `GetTransition`.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use opsgate_domain::notice::{approvers_of, owners_of};
+use opsgate_domain::stalled::{due_date, must_act};
+use opsgate_domain::{Actor, GateDecision, NodeKind, NodeStatus, WaitingOn, Workflow};
+use opsgate_store::TransitionView;
+
+use super::Web;
+use super::page::{esc, layout, problem};
+
+/// The access table's row of this page.
+pub(crate) const ROUTE: &str = "GET /transitions/{id}";
+
+pub(crate) async fn page(
+    State(web): State<Web>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let viewer = match web.viewer(&headers, ROUTE).await {
+        Ok(v) => v,
+        Err(refused) => return refused,
+    };
+    let who = viewer.as_ref();
+    if crate::services::transition_id("id", &id).is_err() {
+        return problem(
+            StatusCode::NOT_FOUND,
+            who,
+            "There is no transition at this address: a transition's address ends in its id.",
+        );
+    }
+    let view = match web.api.current(&id).await {
+        Ok(view) => view,
+        Err(s) if s.code() == tonic::Code::NotFound => {
+            return problem(StatusCode::NOT_FOUND, who, &format!("No transition {id}."));
+        }
+        Err(s) => return problem(StatusCode::SERVICE_UNAVAILABLE, who, s.message()),
+    };
+    if let Err(s) = web.api.may_read(who, &view.state.meta).await {
+        return problem(StatusCode::FORBIDDEN, who, s.message());
+    }
+    let now = web.api.store().now();
+    let deputies = web
+        .api
+        .store()
+        .delegations_in_force()
+        .await
+        .unwrap_or_default();
+    let meta = &view.state.meta;
+    let wf = &view.workflow.workflow;
+    let decision = GateDecision::of(wf, &view.state);
+    let mut body = format!(
+        "<h1>{service} {version}</h1><p class=\"meta\">Workflow <strong>{workflow}</strong> \
+         version {wv} · {status} · project manager {pm} · service manager {sm} · target go-live \
+         {golive}</p>",
+        service = esc(&meta.service_name),
+        version = esc(&meta.service_version),
+        workflow = esc(meta.workflow.as_str()),
+        wv = meta.workflow_version,
+        status = esc(view.state.status.as_str()),
+        pm = esc(&meta.project_manager.to_string()),
+        sm = esc(&meta.service_manager.to_string()),
+        golive = meta.target_go_live,
+    );
+    let gate_class = if decision.is_open() { "open" } else { "closed" };
+    body.push_str(&format!(
+        "<section class=\"gate {gate_class}\" aria-labelledby=\"gate\"><h2 id=\"gate\">The operations \
+         gate is {}</h2><p>{}</p>",
+        if decision.is_open() { "open" } else { "closed" },
+        esc(&decision.summary())
+    ));
+    if !decision.blockers.is_empty() {
+        body.push_str("<ul class=\"blockers\">");
+        for b in &decision.blockers {
+            let waits = match &b.waiting_on {
+                WaitingOn::Role { role, people } if people.is_empty() => {
+                    format!("nobody is named for the role {role}")
+                }
+                WaitingOn::Role { role, people } => {
+                    format!("waits on {} ({role})", names(people))
+                }
+                WaitingOn::Approvals {
+                    policy,
+                    given,
+                    needed,
+                    people,
+                } => format!(
+                    "waits on approval: {given} of {needed} ({policy}); may approve: {}",
+                    names(people)
+                ),
+                WaitingOn::Nodes(nodes) => format!(
+                    "waits on {}",
+                    nodes
+                        .iter()
+                        .map(|n| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            body.push_str(&format!(
+                "<li><a href=\"#node-{id}\">{title}</a> is {status}: {waits}</li>",
+                id = esc(b.node.as_str()),
+                title = esc(&b.title),
+                status = esc(b.status.as_str()),
+                waits = esc(&waits),
+            ));
+        }
+        body.push_str("</ul>");
+    }
+    body.push_str("</section>");
+    body.push_str("<section aria-labelledby=\"graph\"><h2 id=\"graph\">The plan</h2>");
+    body.push_str("<div class=\"scroll\">");
+    body.push_str(&dag(wf, &view));
+    body.push_str("</div>");
+    body.push_str("</section>");
+    body.push_str(
+        "<section aria-labelledby=\"nodes\"><h2 id=\"nodes\">Deliverables and milestones</h2>\
+         <table class=\"nodes\"><thead><tr><th scope=\"col\">Node</th><th scope=\"col\">Status</th>\
+         <th scope=\"col\">Owner</th><th scope=\"col\">Approvers</th><th scope=\"col\">Due</th>\
+         <th scope=\"col\">Must act now</th><th scope=\"col\">Evidence</th>\
+         <th scope=\"col\">Comment</th></tr></thead><tbody>",
+    );
+    for (i, node) in wf.nodes().iter().enumerate() {
+        let ns = &view.state.nodes[i];
+        let (acting, unfilled) = must_act(wf, &view.state, i, now, &deputies);
+        let acting = match unfilled {
+            Some(role) => format!("nobody named for {role}"),
+            None if ns.counts_as_done() => String::new(),
+            None => names(&acting),
+        };
+        let evidence = ns
+            .evidence
+            .as_ref()
+            .map(|e| {
+                let mut out: Vec<String> = e.links.iter().map(|l| link(l)).collect();
+                out.extend(e.attachments.iter().map(|a| {
+                    format!(
+                        "{} <span class=\"hash\" title=\"SHA-256\">{}</span>",
+                        link(&a.uri),
+                        esc(a.sha256.get(..12).unwrap_or(&a.sha256))
+                    )
+                }));
+                if !e.text.is_empty() {
+                    out.push(format!("<span class=\"text\">{}</span>", esc(&e.text)));
+                }
+                out.join("<br>")
+            })
+            .unwrap_or_default();
+        let waived = ns
+            .waiver
+            .as_ref()
+            .map(|w| {
+                format!(
+                    " <span class=\"tag\">waived by {} until {}: {}</span>",
+                    esc(&w.by.to_string()),
+                    w.until.date_naive(),
+                    esc(&w.reason)
+                )
+            })
+            .unwrap_or_default();
+        body.push_str(&format!(
+            "<tr id=\"node-{id}\"><th scope=\"row\">{title}<br><span class=\"id\">{id} · {kind}</span></th>\
+             <td><span class=\"status s-{status}\">{status_word}</span>{waived}</td><td>{owner}</td>\
+             <td>{approvers}</td><td>{due}</td><td>{acting}</td><td>{evidence}</td><td>{comment}</td></tr>",
+            id = esc(node.id.as_str()),
+            title = esc(&node.title),
+            kind = node.kind.label(),
+            status = ns.status.as_str(),
+            status_word = esc(&ns.status.as_str().replace('_', " ")),
+            owner = esc(&names(&owners_of(wf, &view.state, i))),
+            approvers = esc(&names(&approvers_of(wf, &view.state, i))),
+            due = due_date(wf, &view.state, i)
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            acting = esc(&acting),
+            comment = esc(ns.comment.as_deref().unwrap_or("")),
+        ));
+    }
+    body.push_str("</tbody></table></section>");
+    layout(
+        &format!("{} {}", meta.service_name, meta.service_version),
+        who,
+        &body,
+    )
+}
+
+fn names(people: &[Actor]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for p in people {
+        let p = p.to_string();
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out.join(", ")
+}
+
+/// An evidence link: a link when it is http(s), text otherwise (no `javascript:` ever links).
+fn link(url: &str) -> String {
+    if url.starts_with("https://") || url.starts_with("http://") {
+        format!(
+            "<a href=\"{u}\" rel=\"noopener noreferrer nofollow\">{u}</a>",
+            u = esc(url)
+        )
+    } else {
+        esc(url)
+    }
+}
+
+/// The workflow's graph as SVG: one column per depth (a node stands right of everything it
+/// needs), each node a box coloured by its state, each `needs` an arrow.
+fn dag(wf: &Workflow, view: &TransitionView) -> String {
+    const W: usize = 190;
+    const H: usize = 46;
+    const GAP_X: usize = 56;
+    const GAP_Y: usize = 14;
+    let nodes = wf.nodes();
+    let mut depth = vec![0usize; nodes.len()];
+    for (i, node) in nodes.iter().enumerate() {
+        depth[i] = node.needs.iter().map(|&n| depth[n] + 1).max().unwrap_or(0);
+    }
+    let columns = depth.iter().max().map_or(0, |d| d + 1);
+    let mut row = vec![0usize; nodes.len()];
+    let mut filled = vec![0usize; columns];
+    for i in 0..nodes.len() {
+        row[i] = filled[depth[i]];
+        filled[depth[i]] += 1;
+    }
+    let rows = filled.iter().copied().max().unwrap_or(0);
+    let width = columns * (W + GAP_X);
+    let height = rows * (H + GAP_Y) + GAP_Y;
+    let at = |i: usize| (depth[i] * (W + GAP_X) + 4, row[i] * (H + GAP_Y) + GAP_Y);
+    let mut svg = format!(
+        "<svg class=\"dag\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"The workflow's graph with each \
+         node's state\"><defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" \
+         markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 \
+         L 0 10 z\"/></marker></defs>"
+    );
+    for (i, node) in nodes.iter().enumerate() {
+        let (x, y) = at(i);
+        for &n in &node.needs {
+            let (nx, ny) = at(n);
+            svg.push_str(&format!(
+                "<path class=\"edge\" d=\"M {} {} C {} {}, {} {}, {} {}\" marker-end=\"url(#arrow)\"/>",
+                nx + W,
+                ny + H / 2,
+                nx + W + GAP_X / 2,
+                ny + H / 2,
+                x - GAP_X / 2,
+                y + H / 2,
+                x - 2,
+                y + H / 2
+            ));
+        }
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        let (x, y) = at(i);
+        let ns = &view.state.nodes[i];
+        let class = if ns.waiver.is_some() && !ns.status.is_done() {
+            "waived".to_owned()
+        } else {
+            ns.status.as_str().to_owned()
+        };
+        let shape = match node.kind {
+            NodeKind::Gate => "gate",
+            NodeKind::Milestone(_) => "milestone",
+            NodeKind::Deliverable(_) => "deliverable",
+        };
+        let title: String = node.title.chars().take(26).collect();
+        let title = if title.len() < node.title.len() {
+            format!("{title}…")
+        } else {
+            title
+        };
+        let word = match ns.status {
+            NodeStatus::ChangesRequested => "changes requested".to_owned(),
+            s => s.as_str().to_owned(),
+        };
+        svg.push_str(&format!(
+            "<a href=\"#node-{id}\"><g class=\"node n-{class} {shape}\"><title>{full}: {word}</title>\
+             <rect x=\"{x}\" y=\"{y}\" width=\"{W}\" height=\"{H}\" rx=\"6\"/>\
+             <text x=\"{tx}\" y=\"{ty1}\">{title}</text><text class=\"state\" x=\"{tx}\" y=\"{ty2}\">{word}</text></g></a>",
+            id = esc(node.id.as_str()),
+            full = esc(&node.title),
+            title = esc(&title),
+            word = esc(&word),
+            tx = x + 10,
+            ty1 = y + 19,
+            ty2 = y + 36,
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}

@@ -1,0 +1,224 @@
+//! The web pages over real HTTP: the SMO board and a transition page show what is stored (the
+//! DAG as SVG, blockers in words), escape every user text, carry the security headers, and on a
+//! secure server are reached only after signing in with an API token (a cookie only this site
+//! reads; the form refuses a post that did not come from it).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use opsgate_proto::v1 as pb;
+use opsgate_tests::{ONE, TestDb, TestServer, create_token, start_one};
+
+const BOOTSTRAP: &str = "og_5a5a0c1b2a3948576a6b5c4d3e2f10011223344556677889900aabbccddeef12";
+
+async fn server_with_one(db: &TestDb, secure: bool) -> (TestServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
+    let server = TestServer::start_config(
+        db,
+        opsgate_server::Config {
+            workflows_dir: Some(dir.path().to_owned()),
+            insecure_dev: !secure,
+            bootstrap_token: secure.then(|| BOOTSTRAP.to_owned()),
+            ..opsgate_server::Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+        },
+    )
+    .await;
+    (server, dir)
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_board_and_a_transition_page_show_the_state_escaped_and_locked_down() {
+    let db = TestDb::sqlite();
+    let (server, _dir) = server_with_one(&db, false).await;
+    let mut c = server.clients().await;
+    let t = start_one(&mut c, "payroll <b>", "2.0").await;
+    c.transitions
+        .submit_deliverable(opsgate_tests::acting(
+            "Pat",
+            pb::SubmitDeliverableRequest {
+                transition_id: t.id.clone(),
+                deliverable_id: "d".into(),
+                evidence: Some(pb::Evidence {
+                    links: vec!["https://wiki.example/d?a=1&b=\"2\"".into()],
+                    text: "<script>alert(1)</script>".into(),
+                    attachments: Vec::new(),
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+    let http = no_redirects();
+    let board = http
+        .get(format!("{}/", server.http_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(board.status().as_u16(), 200);
+    let headers = board.headers().clone();
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(headers["x-frame-options"], "DENY");
+    let html = board.text().await.unwrap();
+    assert!(html.contains("payroll &lt;b&gt; 2.0"), "{html}");
+    assert!(!html.contains("<b>"), "{html}");
+    assert!(html.contains(&format!("/transitions/{}", t.id)));
+    // Dana must review: the board says on whom it waits.
+    assert!(html.contains("<td>Dana</td>"), "{html}");
+    // Filtered to another person: nothing.
+    let none = http
+        .get(format!("{}/?person=Nobody", server.http_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        none.contains("No transition in progress matches."),
+        "{none}"
+    );
+
+    let page = http
+        .get(format!("{}/transitions/{}", server.http_url, t.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+    assert!(!html.contains("<script"), "{html}");
+    // A link's text and address are escaped too.
+    assert!(
+        html.contains("href=\"https://wiki.example/d?a=1&amp;b=&quot;2&quot;\""),
+        "{html}"
+    );
+    assert!(html.contains("The operations gate is closed"), "{html}");
+    assert!(html.contains("waits on approval"), "{html}");
+    assert!(html.contains("<svg class=\"dag\""), "{html}");
+    assert!(html.contains("n-submitted"), "{html}");
+    // The SVG drawn is well-formed XML.
+    let start = html.find("<svg class=\"dag\"").unwrap();
+    let end = html[start..].find("</svg>").unwrap() + start + "</svg>".len();
+    roxmltree::Document::parse(&html[start..end]).unwrap();
+
+    let missing = http
+        .get(format!("{}/transitions/not-an-id", server.http_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    let css = http
+        .get(format!("{}/static/opsgate.css", server.http_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secure_server_shows_pages_after_signing_in_with_a_token_only() {
+    let db = TestDb::sqlite();
+    let (server, _dir) = server_with_one(&db, true).await;
+    let http = no_redirects();
+    let base = server.http_url.clone();
+    assert_eq!(
+        http.get(format!("{base}/"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+
+    // The form sets its double-submit cookie; a post without it (another site's form) is refused.
+    let form = http.get(format!("{base}/signin")).send().await.unwrap();
+    let set = form.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Secure"));
+    let csrf = set
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    let smo = create_token(&server.url, BOOTSTRAP, "Sue", &["smo"]).await;
+    let forged = http
+        .post(format!("{base}/signin"))
+        .form(&[("token", smo.as_str()), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+
+    // A wrong token: 401, no session.
+    let wrong = http
+        .post(format!("{base}/signin"))
+        .header("cookie", format!("opsgate_signin={csrf}"))
+        .form(&[("token", "og_0000"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+
+    let signed = http
+        .post(format!("{base}/signin"))
+        .header("cookie", format!("opsgate_signin={csrf}"))
+        .form(&[("token", smo.as_str()), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status().as_u16(), 303);
+    let session = signed
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("opsgate_session="))
+        .unwrap();
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+        "{session}"
+    );
+    let cookie = session.split(';').next().unwrap().to_owned();
+    let board = http
+        .get(format!("{base}/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(board.status().as_u16(), 200);
+    let html = board.text().await.unwrap();
+    assert!(
+        html.contains("Sue"),
+        "the page names who is signed in: {html}"
+    );
+
+    // The session cookie is for pages: the JSON API wants the token itself.
+    let api = http
+        .post(format!("{base}/opsgate.v1.WorkflowService/ListWorkflows"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status().as_u16(), 401);
+    server.stop().await;
+}
