@@ -222,3 +222,179 @@ async fn a_secure_server_shows_pages_after_signing_in_with_a_token_only() {
     assert_eq!(api.status().as_u16(), 401);
     server.stop().await;
 }
+
+/// A signed-in browser: its session cookie, and the page's CSRF token read from the forms.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+}
+
+impl Browser {
+    async fn sign_in(base: &str, token: &str) -> Self {
+        let http = no_redirects();
+        let form = http.get(format!("{base}/signin")).send().await.unwrap();
+        let set = form.headers()["set-cookie"].to_str().unwrap().to_owned();
+        let csrf_cookie = set.split(';').next().unwrap().to_owned();
+        let csrf = csrf_cookie.split_once('=').unwrap().1.to_owned();
+        let signed = http
+            .post(format!("{base}/signin"))
+            .header("cookie", &csrf_cookie)
+            .form(&[("token", token), ("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed.status().as_u16(), 303);
+        let cookie = signed
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .find(|c| c.starts_with("opsgate_session="))
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        Self {
+            http,
+            base: base.to_owned(),
+            cookie,
+        }
+    }
+
+    async fn page(&self, path: &str) -> String {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        response.text().await.unwrap()
+    }
+
+    /// Posts `fields` (and the CSRF token of `page`'s forms) to `action`; the status.
+    async fn post(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> u16 {
+        let html = self.page(page).await;
+        let csrf = html
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or("")
+            .to_owned();
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf", csrf.as_str()));
+        self.http
+            .post(format!("{}{action}", self.base))
+            .header("cookie", &self.cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_submit_review_and_accept_on_the_page_each_only_what_is_theirs() {
+    let db = TestDb::sqlite();
+    let (server, _dir) = server_with_one(&db, true).await;
+    let token = |who: &'static str, role: &'static str| {
+        let url = server.url.clone();
+        async move { create_token(&url, BOOTSTRAP, who, &[role]).await }
+    };
+    let pat = Browser::sign_in(&server.http_url, &token("Pat", "project_manager").await).await;
+    let dana = Browser::sign_in(&server.http_url, &token("Dana", "approver").await).await;
+    let sam = Browser::sign_in(&server.http_url, &token("Sam", "service_manager").await).await;
+    let mut c = server.clients().await;
+    let pat_token = token("Pat", "project_manager").await;
+    c.credentials = None;
+    let t = c
+        .transitions
+        .start_transition(opsgate_tests::bearer(
+            &pat_token,
+            pb::StartTransitionRequest {
+                workflow_name: "one".into(),
+                service_name: "payroll".into(),
+                service_version: "5.0".into(),
+                project_manager: "Pat".into(),
+                service_manager: "Sam".into(),
+                target_go_live: opsgate_tests::go_live(),
+                participants: vec![pb::Participant {
+                    role: "desk".into(),
+                    people: vec!["Dana".into()],
+                }],
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .transition
+        .unwrap();
+    let page = format!("/transitions/{}", t.id);
+    let submit = format!("{page}/submit");
+    let review = format!("{page}/review");
+    let accept = format!("{page}/accept");
+
+    // Pat owns D: only Pat's page offers to submit it; Dana's offers nothing yet.
+    assert!(pat.page(&page).await.contains("Submit 'D'"));
+    assert!(!dana.page(&page).await.contains("<form class=\"action\""));
+    // A POST without the page's CSRF token is refused, and nothing changes.
+    let forged = pat
+        .http
+        .post(format!("{}{submit}", pat.base))
+        .header("cookie", &pat.cookie)
+        .form(&[("node", "d"), ("links", "https://wiki.example/d")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    assert!(pat.page(&page).await.contains("s-open"));
+
+    let links = [
+        ("node", "d"),
+        ("links", "https://wiki.example/d\nhttps://wiki.example/d2"),
+    ];
+    assert_eq!(pat.post(&page, &submit, &links).await, 303);
+    let html = dana.page(&page).await;
+    assert!(html.contains("Review 'D'"), "{html}");
+    assert!(html.contains("https://wiki.example/d2"), "{html}");
+    // Dana asks for changes; without a comment the API refuses it, with the reason shown.
+    let status = dana
+        .post(
+            &page,
+            &review,
+            &[("node", "d"), ("decision", "request_changes")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    let changes = [
+        ("node", "d"),
+        ("decision", "request_changes"),
+        ("comment", "add the escalation numbers"),
+    ];
+    assert_eq!(dana.post(&page, &review, &changes).await, 303);
+    assert!(pat.page(&page).await.contains("add the escalation numbers"));
+    assert_eq!(pat.post(&page, &submit, &links).await, 303);
+    // Pat may not approve his own work: the API refuses the forged review.
+    let approve = [("node", "d"), ("decision", "approve")];
+    assert_eq!(pat.post(&page, &review, &approve).await, 403);
+    assert_eq!(dana.post(&page, &review, &approve).await, 303);
+
+    // The gate is open: Sam's page offers the acceptance, Dana's does not; Dana's POST fails.
+    assert!(sam.page(&page).await.contains("Accept the handover"));
+    assert!(!dana.page(&page).await.contains("Accept the handover</h3>"));
+    assert_ne!(dana.post(&page, &accept, &[]).await, 303);
+    assert_eq!(
+        sam.post(&page, &accept, &[("comment", "ours now")]).await,
+        303
+    );
+    let html = sam.page(&page).await;
+    assert!(html.contains("The operations gate is open"), "{html}");
+    assert!(html.contains("handover accepted"), "{html}");
+    server.stop().await;
+}

@@ -176,6 +176,10 @@ pub const ACCESS: &[(&str, Needs)] = &[
     // Web pages: readers; each transition shown only to whoever may read it.
     ("GET /", Needs::Read),
     ("GET /transitions/{id}", Needs::Read),
+    // A page's actions: past this row, the RPC each calls decides who may act.
+    ("POST /transitions/{id}/submit", Needs::Read),
+    ("POST /transitions/{id}/review", Needs::Read),
+    ("POST /transitions/{id}/accept", Needs::Read),
 ];
 
 /// What `method` (`package.Service/Method`) needs; `None` for a method without a row.

@@ -5,6 +5,7 @@
 //! table and the same code as the gRPC API ([`crate::auth::ACCESS`]: rows named `GET /path`, and
 //! the RPCs' own rows for the bridge).
 
+mod actions;
 mod board;
 mod connect;
 mod gates;
@@ -53,6 +54,18 @@ pub(crate) async fn serve(
     let app = Router::new()
         .route("/", get(board::page))
         .route("/transitions/{id}", get(transition::page))
+        .route(
+            "/transitions/{id}/submit",
+            axum::routing::post(actions::submit),
+        )
+        .route(
+            "/transitions/{id}/review",
+            axum::routing::post(actions::review),
+        )
+        .route(
+            "/transitions/{id}/accept",
+            axum::routing::post(actions::accept),
+        )
         .route("/signin", get(signin::show).post(signin::submit))
         .route("/signout", axum::routing::post(signin::sign_out))
         .route("/static/opsgate.css", get(style))

@@ -113,6 +113,8 @@ pub(crate) async fn page(
         body.push_str("</ul>");
     }
     body.push_str("</section>");
+    let csrf = super::actions::csrf_token(super::page::cookie(&headers, super::page::SESSION));
+    body.push_str(&actions(&view, &decision, who, &csrf, now, &deputies));
     body.push_str("<section aria-labelledby=\"graph\"><h2 id=\"graph\">The plan</h2>");
     body.push_str("<div class=\"scroll\">");
     body.push_str(&dag(wf, &view));
@@ -186,6 +188,103 @@ pub(crate) async fn page(
         &format!("{} {}", meta.service_name, meta.service_version),
         who,
         &body,
+    )
+}
+
+/// The forms of what the viewer may do here now (on a development server, where nobody signs
+/// in, each form names the person who must act, in an "acting as" field).
+fn actions(
+    view: &TransitionView,
+    decision: &GateDecision,
+    viewer: Option<&crate::auth::Caller>,
+    csrf: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    deputies: &[opsgate_domain::Delegation],
+) -> String {
+    let wf = &view.workflow.workflow;
+    let state = &view.state;
+    let id = super::page::segment(&view.id);
+    // Who the form acts as: the viewer when they are among `people`, or on a development server
+    // the first of them.
+    let acting = |people: &[Actor]| -> Option<String> {
+        match viewer {
+            Some(v) => people.contains(&v.actor).then(String::new),
+            None => people.first().map(|p| {
+                format!(
+                    "<label>Acting as <input name=\"as\" value=\"{}\" required></label>",
+                    esc(&p.to_string())
+                )
+            }),
+        }
+    };
+    let hidden = |node: &str| {
+        format!(
+            "<input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" \
+             name=\"node\" value=\"{}\">",
+            esc(csrf),
+            esc(node)
+        )
+    };
+    let mut forms = Vec::new();
+    for (i, node) in wf.nodes().iter().enumerate() {
+        let ns = &state.nodes[i];
+        if node.deliverable().is_none() || ns.counts_as_done() {
+            continue;
+        }
+        let title = esc(&node.title);
+        match ns.status {
+            NodeStatus::Open | NodeStatus::ChangesRequested => {
+                if let Some(as_field) = acting(&owners_of(wf, state, i)) {
+                    forms.push(format!(
+                        "<form class=\"action\" method=\"post\" action=\"/transitions/{id}/submit\">\
+                         <h3>Submit '{title}'</h3>{hidden}{as_field}\
+                         <label>Links to the evidence, one per line <textarea name=\"links\" \
+                         rows=\"3\" placeholder=\"https://\"></textarea></label>\
+                         <label>Notes <textarea name=\"text\" rows=\"2\"></textarea></label>\
+                         <button type=\"submit\">Submit</button></form>",
+                        hidden = hidden(node.id.as_str()),
+                    ));
+                }
+            }
+            NodeStatus::Submitted => {
+                let (people, _) = must_act(wf, state, i, now, deputies);
+                if let Some(as_field) = acting(&people) {
+                    forms.push(format!(
+                        "<form class=\"action\" method=\"post\" action=\"/transitions/{id}/review\">\
+                         <h3>Review '{title}'</h3>{hidden}{as_field}\
+                         <fieldset><legend>Decision</legend>\
+                         <label class=\"choice\"><input type=\"radio\" name=\"decision\" \
+                         value=\"approve\" required> Approve</label>\
+                         <label class=\"choice\"><input type=\"radio\" name=\"decision\" \
+                         value=\"request_changes\"> Request changes</label></fieldset>\
+                         <label>Comment (required to request changes) <textarea name=\"comment\" \
+                         rows=\"2\"></textarea></label><button type=\"submit\">Send the review\
+                         </button></form>",
+                        hidden = hidden(node.id.as_str()),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    if decision.state == opsgate_domain::GateState::Open
+        && let Some(as_field) = acting(std::slice::from_ref(&state.meta.service_manager))
+    {
+        forms.push(format!(
+            "<form class=\"action\" method=\"post\" action=\"/transitions/{id}/accept\">\
+             <h3>Accept the handover</h3>{hidden}{as_field}\
+             <label>Comment <textarea name=\"comment\" rows=\"2\"></textarea></label>\
+             <button type=\"submit\">Accept the handover</button></form>",
+            hidden = hidden(""),
+        ));
+    }
+    if forms.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<section aria-labelledby=\"act\"><h2 id=\"act\">What you can do here</h2>\
+         <div class=\"actions\">{}</div></section>",
+        forms.join("")
     )
 }
 

@@ -1,0 +1,263 @@
+//! The actions of a transition page, each a `POST` with a CSRF token (never a `GET` that acts:
+//! mail scanners prefetch links): submit a deliverable with evidence, approve it or request
+//! changes, accept the handover. Each calls the very RPC the gRPC API serves, as the signed-in
+//! person (their session token), so the API's authorization and validation decide; a refusal
+//! is a page saying why, with the way back.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use opsgate_proto::v1 as pb;
+use opsgate_proto::v1::transition_service_server::TransitionService;
+use tonic::metadata::MetadataMap;
+
+use super::Web;
+use super::page::{SESSION, cookie, esc, layout, secure};
+
+/// The access table's rows: readers get past it; the RPC behind each decides who may act.
+pub(crate) const SUBMIT: &str = "POST /transitions/{id}/submit";
+pub(crate) const REVIEW: &str = "POST /transitions/{id}/review";
+pub(crate) const ACCEPT: &str = "POST /transitions/{id}/accept";
+/// Longest form accepted.
+pub(crate) const MAX_FORM: usize = 256 * 1024;
+
+/// The CSRF token of the forms a person with session `session` is shown (none on a development
+/// server): derived from the session's secret, which only this site's pages can read, so another
+/// site cannot know it; the same on every replica.
+pub(crate) fn csrf_token(session: Option<&str>) -> String {
+    let seed = match session {
+        Some(token) => format!("opsgate-csrf\n{token}"),
+        None => "opsgate-csrf\ninsecure-dev".to_owned(),
+    };
+    opsgate_domain::hash::sha256_hex(seed.as_bytes())[..32].to_owned()
+}
+
+/// The form fields of an action.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub(crate) struct ActionForm {
+    csrf: String,
+    node: String,
+    links: String,
+    text: String,
+    decision: String,
+    comment: String,
+    /// Development servers only: who acts.
+    #[serde(rename = "as")]
+    acting_as: String,
+}
+
+pub(crate) async fn submit(
+    State(web): State<Web>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    act(&web, SUBMIT, &id, &headers, &body, |api, form, metadata| {
+        Box::pin(async move {
+            let links: Vec<String> = form
+                .links
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect();
+            let mut request = tonic::Request::new(pb::SubmitDeliverableRequest {
+                transition_id: form.id.clone(),
+                deliverable_id: form.node.clone(),
+                evidence: Some(pb::Evidence {
+                    links,
+                    text: form.text.clone(),
+                    attachments: Vec::new(),
+                }),
+            });
+            *request.metadata_mut() = metadata;
+            TransitionService::submit_deliverable(api, request)
+                .await
+                .map(drop)
+        })
+    })
+    .await
+}
+
+pub(crate) async fn review(
+    State(web): State<Web>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    act(&web, REVIEW, &id, &headers, &body, |api, form, metadata| {
+        Box::pin(async move {
+            let decision = match form.decision.as_str() {
+                "approve" => pb::ReviewDecision::Approve,
+                "request_changes" => pb::ReviewDecision::RequestChanges,
+                _ => {
+                    return Err(tonic::Status::invalid_argument(
+                        "choose Approve or Request changes",
+                    ));
+                }
+            };
+            let mut request = tonic::Request::new(pb::ReviewDeliverableRequest {
+                transition_id: form.id.clone(),
+                deliverable_id: form.node.clone(),
+                decision: decision.into(),
+                comment: form.comment.clone(),
+            });
+            *request.metadata_mut() = metadata;
+            TransitionService::review_deliverable(api, request)
+                .await
+                .map(drop)
+        })
+    })
+    .await
+}
+
+pub(crate) async fn accept(
+    State(web): State<Web>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    act(&web, ACCEPT, &id, &headers, &body, |api, form, metadata| {
+        Box::pin(async move {
+            let mut request = tonic::Request::new(pb::AcceptHandoverRequest {
+                transition_id: form.id.clone(),
+                comment: form.comment.clone(),
+            });
+            *request.metadata_mut() = metadata;
+            TransitionService::accept_handover(api, request)
+                .await
+                .map(drop)
+        })
+    })
+    .await
+}
+
+/// An action's form with the transition it is for.
+pub(crate) struct Acted {
+    id: String,
+    node: String,
+    links: String,
+    text: String,
+    decision: String,
+    comment: String,
+}
+
+type Call<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), tonic::Status>> + Send + 'a>>;
+
+/// Authorizes the page, checks the CSRF token, and runs `call` as the person acting; then back
+/// to the transition page, or a page saying what went wrong.
+async fn act<F>(
+    web: &Web,
+    route: &str,
+    id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    call: F,
+) -> Response
+where
+    F: for<'a> FnOnce(&'a crate::services::Api, &'a Acted, MetadataMap) -> Call<'a>,
+{
+    let viewer = match web.viewer(headers, route).await {
+        Ok(v) => v,
+        Err(refused) => return refused,
+    };
+    let who = viewer.as_ref();
+    if body.len() > MAX_FORM {
+        return refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            who,
+            id,
+            "The form is too large.",
+        );
+    }
+    let form: ActionForm = match serde_urlencoded::from_bytes(body) {
+        Ok(f) => f,
+        Err(e) => {
+            return refused(
+                StatusCode::BAD_REQUEST,
+                who,
+                id,
+                &format!("The form could not be read: {e}"),
+            );
+        }
+    };
+    let session = cookie(headers, SESSION);
+    if form.csrf != csrf_token(session) {
+        return refused(
+            StatusCode::FORBIDDEN,
+            who,
+            id,
+            "The form did not come from this site's page, or your session changed: open the \
+             page again and retry.",
+        );
+    }
+    let mut metadata = MetadataMap::new();
+    if let Some(token) = session
+        && let Ok(value) = format!("Bearer {token}").parse()
+    {
+        metadata.insert("authorization", value);
+    } else if let Some(value) = headers.get(header::AUTHORIZATION)
+        && let Ok(value) = value.to_str().unwrap_or_default().parse()
+    {
+        metadata.insert("authorization", value);
+    } else if !form.acting_as.trim().is_empty()
+        && let Ok(value) = form.acting_as.trim().parse()
+    {
+        // A development server: the person the page was told acts (the API refuses it on a
+        // secure server).
+        metadata.insert("x-opsgate-actor", value);
+    }
+    let acted = Acted {
+        id: id.to_owned(),
+        node: form.node,
+        links: form.links,
+        text: form.text,
+        decision: form.decision,
+        comment: form.comment,
+    };
+    match call(&web.api, &acted, metadata).await {
+        Ok(()) => {
+            let anchor = if acted.node.is_empty() {
+                String::new()
+            } else {
+                format!("#node-{}", super::page::segment(&acted.node))
+            };
+            let location = format!("/transitions/{}{anchor}", super::page::segment(id));
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            secure(response.headers_mut());
+            response
+        }
+        Err(status) => refused(
+            super::connect::http_status(status.code()),
+            who,
+            id,
+            status.message(),
+        ),
+    }
+}
+
+fn refused(
+    status: StatusCode,
+    who: Option<&crate::auth::Caller>,
+    id: &str,
+    message: &str,
+) -> Response {
+    let mut response = layout(
+        "Not done",
+        who,
+        &format!(
+            "<h1>That was not done</h1><p class=\"problem\" role=\"alert\">{}</p>\
+             <p><a href=\"/transitions/{}\">Back to the transition</a></p>",
+            esc(message),
+            super::page::segment(id)
+        ),
+    );
+    *response.status_mut() = status;
+    response
+}
