@@ -37,6 +37,14 @@ const ACTORS: &[Access] = &[
     Access::ServiceManager,
     Access::Smo,
 ];
+/// Pipelines attach evidence too (as the deliverable's named owner, as for anyone).
+const SUBMITTERS: &[Access] = &[
+    Access::ProjectManager,
+    Access::Ci,
+    Access::Approver,
+    Access::ServiceManager,
+    Access::Smo,
+];
 const REVIEWERS: &[Access] = &[
     Access::Approver,
     Access::ServiceManager,
@@ -65,16 +73,9 @@ pub const ACCESS: &[(&str, Needs)] = &[
     ),
     ("opsgate.v1.TransitionService/GetTransition", Needs::Read),
     ("opsgate.v1.TransitionService/ListTransitions", Needs::Read),
-    // Pipelines attach evidence too (as the deliverable's named owner, as for anyone).
     (
         "opsgate.v1.TransitionService/SubmitDeliverable",
-        Needs::OneOf(&[
-            Access::ProjectManager,
-            Access::Ci,
-            Access::Approver,
-            Access::ServiceManager,
-            Access::Smo,
-        ]),
+        Needs::OneOf(SUBMITTERS),
     ),
     (
         "opsgate.v1.TransitionService/ReviewDeliverable",
@@ -176,10 +177,13 @@ pub const ACCESS: &[(&str, Needs)] = &[
     // Web pages: readers; each transition shown only to whoever may read it.
     ("GET /", Needs::Read),
     ("GET /transitions/{id}", Needs::Read),
-    // A page's actions: past this row, the RPC each calls decides who may act.
-    ("POST /transitions/{id}/submit", Needs::Read),
-    ("POST /transitions/{id}/review", Needs::Read),
-    ("POST /transitions/{id}/accept", Needs::Read),
+    // A page's actions: the roles of the RPC each calls (which then decides on the person).
+    ("POST /transitions/{id}/submit", Needs::OneOf(SUBMITTERS)),
+    ("POST /transitions/{id}/review", Needs::OneOf(REVIEWERS)),
+    (
+        "POST /transitions/{id}/accept",
+        Needs::OneOf(SERVICE_MANAGERS),
+    ),
 ];
 
 /// What `method` (`package.Service/Method`) needs; `None` for a method without a row.
