@@ -340,8 +340,15 @@ async fn people_submit_review_and_accept_on_the_page_each_only_what_is_theirs() 
     let review = format!("{page}/review");
     let accept = format!("{page}/accept");
 
-    // Pat owns D: only Pat's page offers to submit it; Dana's offers nothing yet.
+    // Pat owns D: only Pat's page offers to submit it; Dana's offers nothing yet. My work says
+    // the same.
     assert!(pat.page(&page).await.contains("Submit 'D'"));
+    assert!(pat.page("/me").await.contains("Submit &#39;D&#39;"));
+    assert!(
+        dana.page("/me")
+            .await
+            .contains("Nothing waits on you right now.")
+    );
     assert!(!dana.page(&page).await.contains("<form class=\"action\""));
     // A POST without the page's CSRF token is refused, and nothing changes.
     let forged = pat
@@ -362,6 +369,8 @@ async fn people_submit_review_and_accept_on_the_page_each_only_what_is_theirs() 
     assert_eq!(pat.post(&page, &submit, &links).await, 303);
     let html = dana.page(&page).await;
     assert!(html.contains("Review 'D'"), "{html}");
+    assert!(dana.page("/me").await.contains("Review &#39;D&#39;"));
+    assert!(pat.page("/me").await.contains("Nothing waits on you"));
     assert!(html.contains("https://wiki.example/d2"), "{html}");
     // Dana asks for changes; without a comment the API refuses it, with the reason shown.
     let status = dana
@@ -379,6 +388,11 @@ async fn people_submit_review_and_accept_on_the_page_each_only_what_is_theirs() 
     ];
     assert_eq!(dana.post(&page, &review, &changes).await, 303);
     assert!(pat.page(&page).await.contains("add the escalation numbers"));
+    assert!(
+        pat.page("/me")
+            .await
+            .contains("Rework and resubmit &#39;D&#39;")
+    );
     assert_eq!(pat.post(&page, &submit, &links).await, 303);
     // Pat may not approve his own work: the API refuses the forged review.
     let approve = [("node", "d"), ("decision", "approve")];
@@ -387,6 +401,11 @@ async fn people_submit_review_and_accept_on_the_page_each_only_what_is_theirs() 
 
     // The gate is open: Sam's page offers the acceptance, Dana's does not; Dana's POST fails.
     assert!(sam.page(&page).await.contains("Accept the handover"));
+    assert!(
+        sam.page("/me")
+            .await
+            .contains("Accept or reject the handover")
+    );
     assert!(!dana.page(&page).await.contains("Accept the handover</h3>"));
     assert_ne!(dana.post(&page, &accept, &[]).await, 303);
     assert_eq!(
@@ -396,5 +415,6 @@ async fn people_submit_review_and_accept_on_the_page_each_only_what_is_theirs() 
     let html = sam.page(&page).await;
     assert!(html.contains("The operations gate is open"), "{html}");
     assert!(html.contains("handover accepted"), "{html}");
+    assert!(sam.page("/me").await.contains("Nothing waits on you"));
     server.stop().await;
 }

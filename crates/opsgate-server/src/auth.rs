@@ -176,6 +176,7 @@ pub const ACCESS: &[(&str, Needs)] = &[
     ),
     // Web pages: readers; each transition shown only to whoever may read it.
     ("GET /", Needs::Read),
+    ("GET /me", Needs::Read),
     ("GET /transitions/{id}", Needs::Read),
     // A page's actions: the roles of the RPC each calls (which then decides on the person).
     ("POST /transitions/{id}/submit", Needs::OneOf(SUBMITTERS)),

@@ -9,6 +9,7 @@ mod actions;
 mod board;
 mod connect;
 mod gates;
+mod me;
 mod metrics;
 mod page;
 mod signin;
@@ -53,6 +54,7 @@ pub(crate) async fn serve(
     };
     let app = Router::new()
         .route("/", get(board::page))
+        .route("/me", get(me::page))
         .route("/transitions/{id}", get(transition::page))
         .route(
             "/transitions/{id}/submit",

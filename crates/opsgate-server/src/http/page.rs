@@ -57,7 +57,7 @@ pub(crate) fn layout(title: &str, who: Option<&Caller>, body: &str) -> Response 
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title} · opsgate</title><link rel=\"stylesheet\" href=\"/static/opsgate.css\">\
          </head><body><header><a class=\"brand\" href=\"/\">opsgate</a><nav>\
-         <a href=\"/\">Board</a></nav><div class=\"session\">{who}</div></header>\
+         <a href=\"/\">Board</a><a href=\"/me\">My work</a></nav><div class=\"session\">{who}</div></header>\
          <main>{body}</main></body></html>\n",
         title = esc(title),
     );
