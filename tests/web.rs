@@ -99,7 +99,10 @@ async fn the_board_and_a_transition_page_show_the_state_escaped_and_locked_down(
         html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "{html}"
     );
-    assert!(!html.contains("<script"), "{html}");
+    // The one script element is the page's own external script: nothing inline, nothing of
+    // the user's.
+    assert_eq!(html.matches("<script").count(), 1, "{html}");
+    assert!(html.contains("<script src=\"/static/opsgate.js\" defer></script>"));
     // A link's text and address are escaped too.
     assert!(
         html.contains("href=\"https://wiki.example/d?a=1&amp;b=&quot;2&quot;\""),
@@ -417,4 +420,67 @@ async fn people_submit_review_and_accept_on_the_page_each_only_what_is_theirs() 
     assert!(html.contains("handover accepted"), "{html}");
     assert!(sam.page("/me").await.contains("Nothing waits on you"));
     server.stop().await;
+}
+
+/// An open transition page hears of a change made elsewhere within seconds: its event stream
+/// sends `changed` with the new sequence number (the page's script then reads itself again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_page_hears_when_someone_else_acts() {
+    for db in TestDb::all().await {
+        let (server, _dir) = server_with_one(&db, false).await;
+        let mut c = server.clients().await;
+        let t = start_one(&mut c, "payroll", "6.0").await;
+        let http = no_redirects();
+        let html = http
+            .get(format!("{}/transitions/{}", server.http_url, t.id))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let live = html
+            .split("data-live=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap()
+            .replace("&amp;", "&");
+        assert!(html.contains("<script src=\"/static/opsgate.js\" defer></script>"));
+        let script = http
+            .get(format!("{}/static/opsgate.js", server.http_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            script.headers()["content-type"],
+            "text/javascript; charset=utf-8"
+        );
+
+        let mut events = http
+            .get(format!("{}{live}", server.http_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(events.headers()["content-type"], "text/event-stream");
+        opsgate_tests::submit(&mut c, &t.id, "d", "Pat")
+            .await
+            .unwrap();
+        let mut seen = String::new();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !seen.contains("event: changed") {
+            let chunk = tokio::time::timeout_at(deadline, events.chunk())
+                .await
+                .unwrap_or_else(|_| panic!("no change event within 5 s on {}: {seen}", db.backend))
+                .unwrap()
+                .unwrap();
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        let after = opsgate_tests::get(&mut c, &t.id).await;
+        assert!(
+            seen.contains(&format!("data: {}", after.event_count)),
+            "{seen} (seq {})",
+            after.event_count
+        );
+        server.stop().await;
+    }
 }

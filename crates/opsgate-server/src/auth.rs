@@ -178,6 +178,7 @@ pub const ACCESS: &[(&str, Needs)] = &[
     ("GET /", Needs::Read),
     ("GET /me", Needs::Read),
     ("GET /transitions/{id}", Needs::Read),
+    ("GET /transitions/{id}/live", Needs::Read),
     // A page's actions: the roles of the RPC each calls (which then decides on the person).
     ("POST /transitions/{id}/submit", Needs::OneOf(SUBMITTERS)),
     ("POST /transitions/{id}/review", Needs::OneOf(REVIEWERS)),

@@ -173,6 +173,6 @@ async fn todos(
         }
     }
     // The most urgent first: the earliest due date, undated work last, then the oldest.
-    out.sort_by(|a, b| (a.due.is_none(), a.due, a.since).cmp(&(b.due.is_none(), b.due, b.since)));
+    out.sort_by_key(|t| (t.due.is_none(), t.due, t.since));
     Ok(out)
 }

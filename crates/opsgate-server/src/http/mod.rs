@@ -9,6 +9,7 @@ mod actions;
 mod board;
 mod connect;
 mod gates;
+mod live;
 mod me;
 mod metrics;
 mod page;
@@ -38,6 +39,11 @@ pub(crate) struct Web {
     metrics: Arc<Metrics>,
     /// The stalled figures of the last scrape and when they were read.
     stalled: Arc<Mutex<Option<(Instant, metrics::StalledFigures)>>>,
+    /// Live transition pages following their transition (`live`).
+    live: Arc<tokio::sync::Semaphore>,
+    /// Turns true when the server stops: live streams end then, so that shutdown does not wait
+    /// on them.
+    stop: watch::Receiver<bool>,
 }
 
 /// Binds `addr` and serves the pages until `stop` turns true.
@@ -51,11 +57,14 @@ pub(crate) async fn serve(
         api,
         metrics,
         stalled: Arc::default(),
+        live: Arc::new(tokio::sync::Semaphore::new(live::MAX_LIVE)),
+        stop: stop.clone(),
     };
     let app = Router::new()
         .route("/", get(board::page))
         .route("/me", get(me::page))
         .route("/transitions/{id}", get(transition::page))
+        .route("/transitions/{id}/live", get(live::stream))
         .route(
             "/transitions/{id}/submit",
             axum::routing::post(actions::submit),
@@ -71,6 +80,7 @@ pub(crate) async fn serve(
         .route("/signin", get(signin::show).post(signin::submit))
         .route("/signout", axum::routing::post(signin::sign_out))
         .route("/static/opsgate.css", get(style))
+        .route("/static/opsgate.js", get(script))
         .route("/metrics", get(metrics::page))
         .route("/api/v1/gates/{service}/{version}", get(gates::decision))
         .route(
@@ -104,11 +114,25 @@ pub(crate) async fn serve(
 
 /// The one style sheet, compiled into the binary (no CDN: the pages work without internet).
 async fn style() -> Response {
-    let mut response = include_str!("static/opsgate.css").into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
+    asset(
+        include_str!("static/opsgate.css"),
+        "text/css; charset=utf-8",
+    )
+}
+
+/// The one script (live updates of a transition page), compiled in like the style sheet.
+async fn script() -> Response {
+    asset(
+        include_str!("static/opsgate.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
+fn asset(text: &'static str, kind: &'static str) -> Response {
+    let mut response = text.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),

@@ -44,6 +44,16 @@ pub(crate) fn segment(text: &str) -> String {
 
 /// A whole page: `title`, then `body` (already escaped HTML), for `who` (the signed-in person).
 pub(crate) fn layout(title: &str, who: Option<&Caller>, body: &str) -> Response {
+    layout_live(title, who, body, None)
+}
+
+/// [`layout`] for a page that follows its subject: `live` is the address of its event stream.
+pub(crate) fn layout_live(
+    title: &str,
+    who: Option<&Caller>,
+    body: &str,
+    live: Option<&str>,
+) -> Response {
     let who = match who {
         Some(c) => format!(
             "<span class=\"who\">{}</span> <form method=\"post\" action=\"/signout\" \
@@ -56,10 +66,13 @@ pub(crate) fn layout(title: &str, who: Option<&Caller>, body: &str) -> Response 
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title} · opsgate</title><link rel=\"stylesheet\" href=\"/static/opsgate.css\">\
-         </head><body><header><a class=\"brand\" href=\"/\">opsgate</a><nav>\
+         <script src=\"/static/opsgate.js\" defer></script></head><body><header><a class=\"brand\" href=\"/\">opsgate</a><nav>\
          <a href=\"/\">Board</a><a href=\"/me\">My work</a></nav><div class=\"session\">{who}</div></header>\
-         <main>{body}</main></body></html>\n",
+         <main{live}>{body}</main></body></html>\n",
         title = esc(title),
+        live = live
+            .map(|l| format!(" data-live=\"{}\"", esc(l)))
+            .unwrap_or_default(),
     );
     with_headers(StatusCode::OK, html)
 }

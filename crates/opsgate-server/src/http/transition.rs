@@ -12,7 +12,7 @@ use opsgate_domain::{Actor, GateDecision, NodeKind, NodeStatus, WaitingOn, Workf
 use opsgate_store::TransitionView;
 
 use super::Web;
-use super::page::{esc, layout, problem};
+use super::page::{esc, problem};
 
 /// The access table's row of this page.
 pub(crate) const ROUTE: &str = "GET /transitions/{id}";
@@ -184,10 +184,16 @@ pub(crate) async fn page(
         ));
     }
     body.push_str("</tbody></table></section>");
-    layout(
+    let live = format!(
+        "/transitions/{}/live?seq={}",
+        super::page::segment(&view.id),
+        view.state.seq
+    );
+    super::page::layout_live(
         &format!("{} {}", meta.service_name, meta.service_version),
         who,
         &body,
+        Some(&live),
     )
 }
 
