@@ -342,7 +342,7 @@ fn dag(wf: &Workflow, view: &TransitionView) -> String {
     let at = |i: usize| (depth[i] * (W + GAP_X) + 4, row[i] * (H + GAP_Y) + GAP_Y);
     let mut svg = format!(
         "<svg class=\"dag\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
-         viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"The workflow's graph with each \
+         viewBox=\"0 0 {width} {height}\" role=\"group\" aria-label=\"The workflow's graph with each \
          node's state\"><defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" \
          markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 \
          L 0 10 z\"/></marker></defs>"
