@@ -87,6 +87,7 @@ async fn a_changed_workflow_file_registers_the_next_version_and_running_transiti
         let original =
             std::fs::read_to_string(workflows_dir().join("standard-transition.yaml")).unwrap();
         std::fs::write(&file, &original).unwrap();
+        opsgate_tests::copy_templates(dir.path());
 
         let server = TestServer::start_with(&db, Some(dir.path().to_owned())).await;
         let mut c = server.clients().await;

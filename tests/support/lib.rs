@@ -159,6 +159,17 @@ pub fn workflows_dir() -> PathBuf {
 }
 
 /// The invalid-workflow test data directory.
+/// Copies the shipped workflows' templates into `dir/templates`, for a test that writes a shipped
+/// workflow into a directory of its own (its `template:` paths are checked beside it).
+pub fn copy_templates(dir: &std::path::Path) {
+    let to = dir.join("templates");
+    std::fs::create_dir_all(&to).unwrap();
+    for entry in std::fs::read_dir(workflows_dir().join("templates")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
 pub fn invalid_workflows_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/invalid")
 }

@@ -402,6 +402,15 @@ async fn plan_graph_and_diff_work_offline() {
     assert!(stdout(&out).contains("\"knowledge-articles\" -> \"service-desk-training\";"));
 
     let dir = tempfile::tempdir().unwrap();
+    // The workflow's templates go with it (they are checked beside the file).
+    let templates = dir.path().join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    for entry in
+        std::fs::read_dir(std::path::Path::new(&shipped).with_file_name("templates")).unwrap()
+    {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), templates.join(entry.file_name())).unwrap();
+    }
     let changed = dir.path().join("changed.yaml");
     let source = std::fs::read_to_string(&shipped).unwrap();
     std::fs::write(

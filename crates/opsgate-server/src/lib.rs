@@ -8,7 +8,7 @@ mod dispatch;
 mod error;
 mod http;
 mod idempotency;
-mod loader;
+pub mod loader;
 mod metrics;
 mod oidc;
 mod services;

@@ -20,6 +20,53 @@ pub struct LoadedWorkflow {
     pub created: bool,
 }
 
+/// Largest template file a workflow may reference.
+pub const MAX_TEMPLATE_BYTES: u64 = 256 * 1024;
+
+/// Parses the workflow `source` read from `file`, its `template:` paths checked against the
+/// files beside it (every problem reported at once, each at its line and column).
+pub fn parse_file(
+    file: &Path,
+    source: &str,
+) -> Result<opsgate_domain::Workflow, opsgate_domain::WorkflowErrors> {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    opsgate_domain::Workflow::parse_with_templates(&file.display().to_string(), source, &|t| {
+        template_problem(dir, t)
+    })
+}
+
+/// Why `template` (a `template:` path of a workflow in `dir`) cannot be used, if it cannot: it
+/// must be a relative path inside `dir` naming a readable UTF-8 file of at most
+/// [`MAX_TEMPLATE_BYTES`].
+pub fn template_problem(dir: &Path, template: &str) -> Option<String> {
+    let relative = Path::new(template);
+    if relative.is_absolute()
+        || relative
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Some(
+            "must be a path relative to the workflow's directory, without `..` (or an              https:// link)"
+                .to_owned(),
+        );
+    }
+    let path = dir.join(relative);
+    match std::fs::metadata(&path) {
+        Err(_) => Some(format!("does not exist ({})", path.display())),
+        Ok(m) if !m.is_file() => Some(format!("is not a file ({})", path.display())),
+        Ok(m) if m.len() > MAX_TEMPLATE_BYTES => Some(format!(
+            "is {} bytes, the limit is {MAX_TEMPLATE_BYTES} ({})",
+            m.len(),
+            path.display()
+        )),
+        Ok(_) => match std::fs::read(&path) {
+            Ok(bytes) if std::str::from_utf8(&bytes).is_ok() => None,
+            Ok(_) => Some(format!("is not UTF-8 text ({})", path.display())),
+            Err(e) => Some(format!("cannot be read ({}: {e})", path.display())),
+        },
+    }
+}
+
 /// Validates every `*.yaml`/`*.yml` file in `dir` (sorted by name), then registers them.
 /// Nothing is registered when any file is invalid.
 pub async fn load_workflows(store: &Store, dir: &Path) -> Result<Vec<LoadedWorkflow>, StartError> {
@@ -38,7 +85,7 @@ pub async fn load_workflows(store: &Store, dir: &Path) -> Result<Vec<LoadedWorkf
     for file in files {
         let name = file.display().to_string();
         match std::fs::read_to_string(&file) {
-            Ok(source) => match opsgate_domain::Workflow::parse(&name, &source) {
+            Ok(source) => match parse_file(&file, &source) {
                 Ok(workflow) => sources.push((file, workflow, source)),
                 Err(e) => problems.push(e.to_string()),
             },
@@ -77,4 +124,28 @@ pub async fn load_workflows(store: &Store, dir: &Path) -> Result<Vec<LoadedWorkf
         });
     }
     Ok(loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_template_must_be_a_readable_text_file_inside_the_workflows_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("templates")).unwrap();
+        std::fs::write(dir.path().join("templates/ok.md"), "# ok\n").unwrap();
+        std::fs::write(dir.path().join("templates/bin.md"), [0xff, 0xfe, 0x00]).unwrap();
+        assert_eq!(template_problem(dir.path(), "templates/ok.md"), None);
+        for (path, says) in [
+            ("templates/none.md", "does not exist"),
+            ("templates", "is not a file"),
+            ("templates/bin.md", "is not UTF-8 text"),
+            ("../secret.md", "relative to the workflow's directory"),
+            ("/etc/passwd", "relative to the workflow's directory"),
+        ] {
+            let problem = template_problem(dir.path(), path).unwrap_or_default();
+            assert!(problem.contains(says), "{path}: {problem}");
+        }
+    }
 }

@@ -97,9 +97,8 @@ fn read_source(file: &PathBuf) -> Result<String, ReadError> {
 }
 
 fn read(file: &PathBuf) -> Result<opsgate_domain::Workflow, ReadError> {
-    let name = file.display().to_string();
     let source = read_source(file)?;
-    opsgate_domain::Workflow::parse(&name, &source).map_err(|e| ReadError::Invalid(e.to_string()))
+    opsgate_server::loader::parse_file(file, &source).map_err(|e| ReadError::Invalid(e.to_string()))
 }
 
 /// [`read`] for commands that stop at the first bad file.

@@ -316,6 +316,31 @@ impl Workflow {
         parse::parse(file, source)
     }
 
+    /// [`Workflow::parse`] for a file on disk: each `template:` path is also asked of `missing`
+    /// (which knows where the file is), and what it says is a problem at the template's line
+    /// and column, reported with every other. Links (`https://...`) are not asked.
+    pub fn parse_with_templates(
+        file: &str,
+        source: &str,
+        missing: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, WorkflowErrors> {
+        parse::parse_with(file, source, missing)
+    }
+
+    /// The `template:` paths of the deliverables (links left out), each once.
+    pub fn template_paths(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for node in &self.nodes {
+            if let Some(t) = node.deliverable().and_then(|d| d.template.as_deref())
+                && !parse::is_link(t)
+                && !out.contains(&t)
+            {
+                out.push(t);
+            }
+        }
+        out
+    }
+
     pub fn name(&self) -> &WorkflowName {
         &self.name
     }

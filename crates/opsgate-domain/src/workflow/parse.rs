@@ -22,6 +22,11 @@ use crate::ids::{Actor, NodeId, RoleName, WorkflowName};
 
 /// Largest workflow source accepted, so a hostile file cannot exhaust the server.
 pub const MAX_SOURCE_BYTES: usize = 1024 * 1024;
+/// Whether a `template:` is a link rather than a path beside the workflow.
+pub fn is_link(template: &str) -> bool {
+    template.starts_with("https://") || template.starts_with("http://")
+}
+
 /// Most nodes (deliverables, milestones and the gate) one workflow may declare.
 pub const MAX_NODES: usize = 10_000;
 /// Largest due offset or duration, in days (about 27 years).
@@ -35,7 +40,7 @@ fn pos<T>(s: &Located<T>) -> Pos {
 }
 
 /// Collects problems with their locations.
-pub(super) struct Problems(pub(super) Vec<Problem>);
+pub(super) struct Problems(pub(super) Vec<Problem>, pub(super) Vec<(Pos, String)>);
 
 impl Problems {
     pub(super) fn at<T>(&mut self, spanned: &Located<T>, message: impl Into<String>) {
@@ -81,6 +86,17 @@ fn plain_words(message: &str) -> String {
 }
 
 pub(super) fn parse(file: &str, source: &str) -> Result<Workflow, WorkflowErrors> {
+    parse_with(file, source, &|_| None)
+}
+
+/// [`parse`], and each `template:` that is a path (not a link) asked of `missing`, which says
+/// why it cannot be used (it does not exist, it is too large), or nothing when it can: reported
+/// with every other problem, at the template's line and column.
+pub(super) fn parse_with(
+    file: &str,
+    source: &str,
+    missing: &dyn Fn(&str) -> Option<String>,
+) -> Result<Workflow, WorkflowErrors> {
     let fail = |mut problems: Vec<Problem>| {
         problems.sort_by_key(|p| (p.line, p.col));
         problems.dedup();
@@ -100,7 +116,7 @@ pub(super) fn parse(file: &str, source: &str) -> Result<Workflow, WorkflowErrors
         }]));
     }
     let (mut tree, duplicates) = yaml::load(source).map_err(|e| fail(vec![e]))?;
-    let mut p = Problems(duplicates);
+    let mut p = Problems(duplicates, Vec::new());
     check_unknown_fields(&tree, &mut p);
     fill_required_fields(&mut tree, &mut p);
     // What the checks below say about a placeholder repeats a missing-field problem.
@@ -115,6 +131,11 @@ pub(super) fn parse(file: &str, source: &str) -> Result<Workflow, WorkflowErrors
         }
     };
     let workflow = check(raw, &mut p);
+    for (at, path) in std::mem::take(&mut p.1) {
+        if let Some(why) = missing(&path) {
+            p.at_pos(at, format!("template '{path}' {why}"));
+        }
+    }
     if p.0.len() > reported {
         let mut i = 0;
         p.0.retain(|problem| {
@@ -667,7 +688,12 @@ fn deliverable(
         // Placeholders keep checking going; the workflow is rejected because a problem was recorded.
         owner: owner.unwrap_or_else(|| roles.0[0].name.clone()),
         approval: approval.unwrap_or(ApprovalPolicy::AnyOf(Vec::new())),
-        template: d.template.clone(),
+        template: d.template.as_ref().map(|t| {
+            if !is_link(&t.value) {
+                p.1.push((pos(t), t.value.clone()));
+            }
+            t.value.clone()
+        }),
         evidence,
     });
     let mut pending = common(

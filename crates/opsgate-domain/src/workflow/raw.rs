@@ -122,7 +122,8 @@ pub(super) struct RawDeliverable {
     pub approval: Option<Located<RawApproval>>,
     /// A template to start from (a path or a link), such as the knowledge article template.
     #[serde(default)]
-    pub template: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub template: Option<Located<String>>,
     /// Items the owner and approvers check.
     #[serde(default)]
     pub checklist: Vec<String>,

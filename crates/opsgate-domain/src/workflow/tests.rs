@@ -220,8 +220,16 @@ fn every_shipped_workflow_is_valid() {
     let mut count = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
         let source = std::fs::read_to_string(&path).unwrap();
-        if let Err(e) = Workflow::parse(&path.display().to_string(), &source) {
+        // Every template a shipped workflow names is shipped beside it.
+        let dir = path.parent().unwrap().to_owned();
+        let missing = |t: &str| (!dir.join(t).is_file()).then(|| "is not shipped".to_owned());
+        if let Err(e) =
+            Workflow::parse_with_templates(&path.display().to_string(), &source, &missing)
+        {
             panic!("{e}");
         }
         count += 1;
@@ -379,4 +387,40 @@ mod properties {
             assert_answers(&source)?;
         }
     }
+}
+
+#[test]
+fn a_missing_template_is_a_located_problem_reported_with_every_other() {
+    let source = "\
+name: t
+roles: {desk: {description: reviews}}
+deliverables:
+  - {id: a, title: A, owner: desk, approver: desk, template: templates/there.md}
+  - {id: b, title: B, owner: dsk, approver: desk, template: templates/missing.md}
+  - {id: c, title: C, owner: desk, approver: desk, template: https://wiki.example/t}
+gate: {id: g, title: G, needs: [a, b, c]}
+";
+    let asked = std::cell::RefCell::new(Vec::new());
+    let err = Workflow::parse_with_templates("wf.yaml", source, &|t| {
+        asked.borrow_mut().push(t.to_owned());
+        (t == "templates/missing.md").then(|| "does not exist".to_owned())
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("wf.yaml:5:61: template 'templates/missing.md' does not exist"),
+        "{err}"
+    );
+    assert!(err.contains("unknown role 'dsk'"), "{err}");
+    // Links are not files: never asked.
+    assert_eq!(
+        *asked.borrow(),
+        ["templates/there.md", "templates/missing.md"]
+    );
+    let ok = source.replace("owner: dsk", "owner: desk");
+    let wf = Workflow::parse_with_templates("wf.yaml", &ok, &|_| None).unwrap();
+    assert_eq!(
+        wf.template_paths(),
+        ["templates/there.md", "templates/missing.md"]
+    );
 }
