@@ -484,3 +484,114 @@ async fn an_open_page_hears_when_someone_else_acts() {
         server.stop().await;
     }
 }
+
+const SIGNED: &str = "\
+name: signed
+roles: {desk: {description: reviews}}
+milestones:
+  - {id: kickoff, title: Kick-off held, sign_off: project_manager}
+deliverables:
+  - {id: d, title: D, owner: project_manager, approver: desk, needs: [kickoff]}
+gate: {id: gate, title: Gate, needs: [d]}
+";
+
+/// On a development server each form names who acts ("Acting as"): a milestone is signed off
+/// on the page, and the service manager rejects the handover with reasons, reopening D.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_milestone_is_signed_off_and_the_handover_rejected_on_the_page() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("signed.yaml"), SIGNED).unwrap();
+    let server = TestServer::start_config(
+        &db,
+        opsgate_server::Config {
+            workflows_dir: Some(dir.path().to_owned()),
+            insecure_dev: true,
+            ..opsgate_server::Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+        },
+    )
+    .await;
+    let mut c = server.clients().await;
+    let t = opsgate_tests::start_with(
+        &mut c,
+        pb::StartTransitionRequest {
+            workflow_name: "signed".into(),
+            service_name: "payroll".into(),
+            service_version: "8.0".into(),
+            project_manager: "Pat".into(),
+            service_manager: "Sam".into(),
+            target_go_live: opsgate_tests::go_live(),
+            participants: vec![pb::Participant {
+                role: "desk".into(),
+                people: vec!["Dana".into()],
+            }],
+            ..Default::default()
+        },
+    )
+    .await;
+    let http = no_redirects();
+    let page = format!("{}/transitions/{}", server.http_url, t.id);
+    let html = http.get(&page).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Sign off 'Kick-off held'"), "{html}");
+    assert!(
+        html.contains("<input name=\"as\" value=\"Pat\" required>"),
+        "{html}"
+    );
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    let post = |action: &'static str, fields: Vec<(&'static str, String)>| {
+        let (http, url, csrf) = (http.clone(), format!("{page}/{action}"), csrf.clone());
+        async move {
+            let mut form = fields;
+            form.push(("csrf", csrf));
+            http.post(url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let signed = post(
+        "sign-off",
+        vec![("node", "kickoff".into()), ("as", "Pat".into())],
+    )
+    .await;
+    assert_eq!(signed, 303);
+    assert_eq!(
+        opsgate_tests::status_of(&opsgate_tests::get(&mut c, &t.id).await, "kickoff"),
+        pb::NodeStatus::Reached
+    );
+    opsgate_tests::submit(&mut c, &t.id, "d", "Pat")
+        .await
+        .unwrap();
+    opsgate_tests::review(&mut c, &t.id, "d", pb::ReviewDecision::Approve, "", "Dana")
+        .await
+        .unwrap();
+    let html = http.get(&page).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Reject the handover"), "{html}");
+    assert!(html.contains("name=\"reopen\" value=\"d\""), "{html}");
+    let rejected = post(
+        "reject",
+        vec![
+            ("as", "Sam".into()),
+            ("reasons", "no runbook\nno on-call rota".into()),
+            ("reopen", "d".into()),
+        ],
+    )
+    .await;
+    assert_eq!(rejected, 303);
+    let after = opsgate_tests::get(&mut c, &t.id).await;
+    assert_ne!(
+        opsgate_tests::status_of(&after, "d"),
+        pb::NodeStatus::Approved
+    );
+    let html = http.get(&page).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("The operations gate is closed"), "{html}");
+    server.stop().await;
+}

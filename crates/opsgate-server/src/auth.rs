@@ -186,6 +186,11 @@ pub const ACCESS: &[(&str, Needs)] = &[
         "POST /transitions/{id}/accept",
         Needs::OneOf(SERVICE_MANAGERS),
     ),
+    (
+        "POST /transitions/{id}/reject",
+        Needs::OneOf(SERVICE_MANAGERS),
+    ),
+    ("POST /transitions/{id}/sign-off", Needs::OneOf(ACTORS)),
 ];
 
 /// What `method` (`package.Service/Method`) needs; `None` for a method without a row.

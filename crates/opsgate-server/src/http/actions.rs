@@ -1,6 +1,6 @@
 //! The actions of a transition page, each a `POST` with a CSRF token (never a `GET` that acts:
 //! mail scanners prefetch links): submit a deliverable with evidence, approve it or request
-//! changes, accept the handover. Each calls the very RPC the gRPC API serves, as the signed-in
+//! changes, sign off a milestone, accept or reject the handover. Each calls the very RPC the gRPC API serves, as the signed-in
 //! person (their session token), so the API's authorization and validation decide; a refusal
 //! is a page saying why, with the way back.
 
@@ -19,6 +19,8 @@ use super::page::{SESSION, cookie, esc, layout, secure};
 pub(crate) const SUBMIT: &str = "POST /transitions/{id}/submit";
 pub(crate) const REVIEW: &str = "POST /transitions/{id}/review";
 pub(crate) const ACCEPT: &str = "POST /transitions/{id}/accept";
+pub(crate) const REJECT: &str = "POST /transitions/{id}/reject";
+pub(crate) const SIGN_OFF: &str = "POST /transitions/{id}/sign-off";
 /// Longest form accepted.
 pub(crate) const MAX_FORM: usize = 256 * 1024;
 
@@ -43,6 +45,8 @@ pub(crate) struct ActionForm {
     text: String,
     decision: String,
     comment: String,
+    /// One reason per line (rejecting the handover).
+    reasons: String,
     /// Development servers only: who acts.
     #[serde(rename = "as")]
     acting_as: String,
@@ -142,6 +146,66 @@ pub(crate) struct Acted {
     text: String,
     decision: String,
     comment: String,
+    reasons: String,
+    /// The deliverables a rejection reopens (the repeated `reopen` field).
+    reopen: Vec<String>,
+}
+
+pub(crate) async fn sign_off(
+    State(web): State<Web>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    act(
+        &web,
+        SIGN_OFF,
+        &id,
+        &headers,
+        &body,
+        |api, form, metadata| {
+            Box::pin(async move {
+                let mut request = tonic::Request::new(pb::SignOffMilestoneRequest {
+                    transition_id: form.id.clone(),
+                    milestone_id: form.node.clone(),
+                    comment: form.comment.clone(),
+                });
+                *request.metadata_mut() = metadata;
+                TransitionService::sign_off_milestone(api, request)
+                    .await
+                    .map(drop)
+            })
+        },
+    )
+    .await
+}
+
+pub(crate) async fn reject(
+    State(web): State<Web>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    act(&web, REJECT, &id, &headers, &body, |api, form, metadata| {
+        Box::pin(async move {
+            let mut request = tonic::Request::new(pb::RejectHandoverRequest {
+                transition_id: form.id.clone(),
+                reasons: form
+                    .reasons
+                    .lines()
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                reopen_deliverables: form.reopen.clone(),
+            });
+            *request.metadata_mut() = metadata;
+            TransitionService::reject_handover(api, request)
+                .await
+                .map(drop)
+        })
+    })
+    .await
 }
 
 type Call<'a> =
@@ -160,30 +224,42 @@ async fn act<F>(
 where
     F: for<'a> FnOnce(&'a crate::services::Api, &'a Acted, MetadataMap) -> Call<'a>,
 {
-    let viewer = match web.viewer(headers, route).await {
-        Ok(v) => v,
-        Err(refused) => return refused,
-    };
-    let who = viewer.as_ref();
     if body.len() > MAX_FORM {
         return refused(
             StatusCode::PAYLOAD_TOO_LARGE,
-            who,
+            None,
             id,
             "The form is too large.",
         );
     }
+    // Every field as sent (`reopen` repeats), then the named ones.
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
     let form: ActionForm = match serde_urlencoded::from_bytes(body) {
         Ok(f) => f,
         Err(e) => {
             return refused(
                 StatusCode::BAD_REQUEST,
-                who,
+                None,
                 id,
                 &format!("The form could not be read: {e}"),
             );
         }
     };
+    // On a development server the form's "Acting as" says who acts, as the development header
+    // would (a secure server ignores it: the viewer is then whoever the credential names).
+    let mut checked = headers.clone();
+    if !form.acting_as.trim().is_empty()
+        && !headers.contains_key(header::AUTHORIZATION)
+        && cookie(headers, SESSION).is_none()
+        && let Ok(value) = HeaderValue::from_str(form.acting_as.trim())
+    {
+        checked.insert("x-opsgate-actor", value);
+    }
+    let viewer = match web.viewer(&checked, route).await {
+        Ok(v) => v,
+        Err(refused) => return refused,
+    };
+    let who = viewer.as_ref();
     let session = cookie(headers, SESSION);
     // A credential a browser sends by itself (the session cookie; on a development server none)
     // needs the page's CSRF token; an `Authorization` header no other site can make one send.
@@ -220,6 +296,12 @@ where
         text: form.text,
         decision: form.decision,
         comment: form.comment,
+        reasons: form.reasons,
+        reopen: pairs
+            .into_iter()
+            .filter(|(k, _)| k == "reopen")
+            .map(|(_, v)| v)
+            .collect(),
     };
     match call(&web.api, &acted, metadata).await {
         Ok(()) => {

@@ -77,6 +77,14 @@ pub(crate) async fn serve(
             "/transitions/{id}/accept",
             axum::routing::post(actions::accept),
         )
+        .route(
+            "/transitions/{id}/reject",
+            axum::routing::post(actions::reject),
+        )
+        .route(
+            "/transitions/{id}/sign-off",
+            axum::routing::post(actions::sign_off),
+        )
         .route("/signin", get(signin::show).post(signin::submit))
         .route("/signout", axum::routing::post(signin::sign_out))
         .route("/static/opsgate.css", get(style))

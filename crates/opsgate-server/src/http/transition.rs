@@ -234,7 +234,24 @@ fn actions(
     let mut forms = Vec::new();
     for (i, node) in wf.nodes().iter().enumerate() {
         let ns = &state.nodes[i];
-        if node.deliverable().is_none() || ns.counts_as_done() {
+        if ns.counts_as_done() {
+            continue;
+        }
+        if matches!(node.kind, NodeKind::Milestone(_)) && ns.status == NodeStatus::Open {
+            let (people, _) = must_act(wf, state, i, now, deputies);
+            if let Some(as_field) = acting(&people) {
+                forms.push(format!(
+                    "<form class=\"action\" method=\"post\" action=\"/transitions/{id}/sign-off\">\
+                     <h3>Sign off '{title}'</h3>{hidden}{as_field}\
+                     <label>Comment <textarea name=\"comment\" rows=\"2\"></textarea></label>\
+                     <button type=\"submit\">Sign off</button></form>",
+                    title = esc(&node.title),
+                    hidden = hidden(node.id.as_str()),
+                ));
+            }
+            continue;
+        }
+        if node.deliverable().is_none() {
             continue;
         }
         let title = esc(&node.title);
@@ -281,6 +298,28 @@ fn actions(
              <h3>Accept the handover</h3>{hidden}{as_field}\
              <label>Comment <textarea name=\"comment\" rows=\"2\"></textarea></label>\
              <button type=\"submit\">Accept the handover</button></form>",
+            hidden = hidden(""),
+        ));
+        // Rejecting reopens deliverables before the gate: each a checkbox.
+        let reopen: String = wf
+            .nodes()
+            .iter()
+            .filter(|n| n.deliverable().is_some() && !n.after_go_live)
+            .map(|n| {
+                format!(
+                    "<label class=\"choice\"><input type=\"checkbox\" name=\"reopen\" \
+                     value=\"{}\"> {}</label>",
+                    esc(n.id.as_str()),
+                    esc(&n.title)
+                )
+            })
+            .collect();
+        forms.push(format!(
+            "<form class=\"action\" method=\"post\" action=\"/transitions/{id}/reject\">\
+             <h3>Reject the handover</h3>{hidden}{as_field}\
+             <label>Why, one reason per line <textarea name=\"reasons\" rows=\"3\" required>\
+             </textarea></label><fieldset class=\"reopen\"><legend>Deliverables to redo</legend>\
+             {reopen}</fieldset><button type=\"submit\">Reject the handover</button></form>",
             hidden = hidden(""),
         ));
     }
