@@ -63,7 +63,7 @@ impl Decoder for Raw {
     }
 }
 
-const METHODS: [&str; 31] = [
+const METHODS: [&str; 32] = [
     "/opsgate.v1.WorkflowService/RegisterWorkflow",
     "/opsgate.v1.WorkflowService/GetWorkflow",
     "/opsgate.v1.WorkflowService/ListWorkflows",
@@ -78,6 +78,7 @@ const METHODS: [&str; 31] = [
     "/opsgate.v1.TransitionService/ListEvents",
     "/opsgate.v1.TransitionService/ChangeParticipants",
     "/opsgate.v1.TransitionService/WaiveDeliverable",
+    "/opsgate.v1.TransitionService/GetTemplate",
     "/opsgate.v1.GateService/CheckGate",
     "/opsgate.v1.GateService/WatchGate",
     "/opsgate.v1.IdentityService/CreateToken",

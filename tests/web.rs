@@ -595,3 +595,53 @@ async fn a_milestone_is_signed_off_and_the_handover_rejected_on_the_page() {
     assert!(html.contains("The operations gate is closed"), "{html}");
     server.stop().await;
 }
+
+/// A deliverable's template is downloadable next to it on the transition page, as stored with
+/// the workflow version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transition_page_offers_each_deliverables_template() {
+    let db = TestDb::sqlite();
+    let server = TestServer::start_with(&db, Some(opsgate_tests::workflows_dir())).await;
+    let mut c = server.clients().await;
+    let t = opsgate_tests::start(&mut c, "9.0").await;
+    let http = no_redirects();
+    let html = http
+        .get(format!("{}/transitions/{}", server.http_url, t.id))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let link = format!("/transitions/{}/templates/knowledge-articles", t.id);
+    assert!(html.contains(&format!("href=\"{link}\"")), "{html}");
+    let got = http
+        .get(format!("{}{link}", server.http_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status().as_u16(), 200);
+    assert_eq!(
+        got.headers()["content-type"],
+        "text/markdown; charset=utf-8"
+    );
+    assert_eq!(
+        got.headers()["content-disposition"],
+        "attachment; filename=\"knowledge-article.md\""
+    );
+    let shipped = std::fs::read_to_string(
+        opsgate_tests::workflows_dir().join("templates/knowledge-article.md"),
+    )
+    .unwrap();
+    assert_eq!(got.text().await.unwrap(), shipped);
+    let none = http
+        .get(format!(
+            "{}/transitions/{}/templates/resolver-group",
+            server.http_url, t.id
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status().as_u16(), 404);
+    server.stop().await;
+}

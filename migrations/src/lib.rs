@@ -15,6 +15,7 @@ mod m20261206_000009_facts;
 mod m20261206_000010_outbox;
 mod m20261206_000011_people;
 mod m20261206_000012_timers;
+mod m20261206_000013_workflow_templates;
 
 /// Every migration in order.
 #[derive(Debug)]
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000010_outbox::Migration),
             Box::new(m20261206_000011_people::Migration),
             Box::new(m20261206_000012_timers::Migration),
+            Box::new(m20261206_000013_workflow_templates::Migration),
         ]
     }
 }

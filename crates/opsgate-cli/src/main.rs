@@ -113,6 +113,9 @@ enum Command {
     /// Where to reach people: email, Slack, Teams (SMO).
     #[command(subcommand)]
     Person(commands::person::Command),
+    /// The templates deliverables start from.
+    #[command(subcommand)]
+    Template(commands::template::Command),
 }
 
 /// The command line. `--server` and `--as` are global for the client commands but mean nothing
@@ -177,6 +180,7 @@ fn main() -> ExitCode {
             Command::Token(cmd) => commands::token::run(&ctx, cmd).await,
             Command::Delegation(cmd) => commands::delegation::run(&ctx, cmd).await,
             Command::Person(cmd) => commands::person::run(&ctx, cmd).await,
+            Command::Template(cmd) => commands::template::run(&ctx, cmd).await,
             Command::Audit(cmd) => commands::audit::run(&ctx, cmd).await,
             Command::Notifications(cmd) => commands::notifications::run(&ctx, cmd).await,
         }

@@ -1227,3 +1227,35 @@ async fn person_set_keeps_what_is_not_given_and_list_shows_it() {
         server.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_show_prints_the_template_stored_with_the_workflow_version() {
+    let db = TestDb::sqlite();
+    let server = TestServer::start_with(&db, Some(workflows_dir())).await;
+    let mut c = server.clients().await;
+    let t = opsgate_tests::start(&mut c, "2.0").await;
+    let out = opsgate(
+        &server.url,
+        None,
+        &["template", "show", &t.id, "knowledge-articles"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let shipped =
+        std::fs::read_to_string(workflows_dir().join("templates/knowledge-article.md")).unwrap();
+    assert_eq!(stdout(&out), shipped);
+    // A deliverable without a template: an error that says so.
+    let out = opsgate(
+        &server.url,
+        None,
+        &["template", "show", &t.id, "resolver-group"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("names no template"),
+        "{}",
+        stderr(&out)
+    );
+    server.stop().await;
+}

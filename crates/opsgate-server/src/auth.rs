@@ -73,6 +73,7 @@ pub const ACCESS: &[(&str, Needs)] = &[
     ),
     ("opsgate.v1.TransitionService/GetTransition", Needs::Read),
     ("opsgate.v1.TransitionService/ListTransitions", Needs::Read),
+    ("opsgate.v1.TransitionService/GetTemplate", Needs::Read),
     (
         "opsgate.v1.TransitionService/SubmitDeliverable",
         Needs::OneOf(SUBMITTERS),
@@ -179,6 +180,7 @@ pub const ACCESS: &[(&str, Needs)] = &[
     ("GET /me", Needs::Read),
     ("GET /transitions/{id}", Needs::Read),
     ("GET /transitions/{id}/live", Needs::Read),
+    ("GET /transitions/{id}/templates/{node}", Needs::Read),
     // A page's actions: the roles of the RPC each calls (which then decides on the person).
     ("POST /transitions/{id}/submit", Needs::OneOf(SUBMITTERS)),
     ("POST /transitions/{id}/review", Needs::OneOf(REVIEWERS)),

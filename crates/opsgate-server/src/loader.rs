@@ -113,8 +113,16 @@ pub async fn load_workflows(store: &Store, dir: &Path) -> Result<Vec<LoadedWorkf
     let mut loaded = Vec::with_capacity(sources.len());
     for (file, workflow, source) in sources {
         let name = file.display().to_string();
+        // Checked when parsed: each path is a text file inside the directory.
+        let dir = file.parent().unwrap_or(Path::new("."));
+        let mut templates = Vec::new();
+        for path in workflow.template_paths() {
+            let content = std::fs::read_to_string(dir.join(path))
+                .map_err(|e| StartError::Workflows(format!("{name}: template {path}: {e}")))?;
+            templates.push((path.to_owned(), content));
+        }
         let registered = store
-            .register_parsed(workflow, &name, &source, &actor)
+            .register_parsed(workflow, &name, &source, &templates, &actor)
             .await?;
         loaded.push(LoadedWorkflow {
             file,

@@ -49,7 +49,7 @@ pub use stats::{BATCH_BUCKETS, BatchSnapshot, TransitionCount};
 pub use tokens::{NewToken, TOKEN_PREFIX, TokenRecord, looks_like_token, token_hash};
 pub use transitions::{NewTransition, TransitionPage, TransitionSummary, TransitionView};
 pub use watch::{ChangeFeed, Changed};
-pub use workflows::{Registered, WorkflowRecord, WorkflowSummary};
+pub use workflows::{Registered, StoredTemplate, WorkflowRecord, WorkflowSummary};
 
 /// Parsed workflow versions kept in memory (a parse is kept per version a transition runs on).
 pub const WORKFLOW_CACHE: usize = 256;

@@ -12,7 +12,7 @@ use sea_orm::{
 use crate::entities::{workflow_events, workflows};
 use crate::error::is_unique_violation;
 use crate::hex::sha256_hex;
-use crate::{Error, Result, Store, now};
+use crate::{Error, Result, Store, now, ph};
 
 /// One stored workflow version, parsed.
 #[derive(Debug, Clone)]
@@ -58,7 +58,8 @@ impl Store {
             .await
             .map_err(|e| Error::Unavailable(format!("workflow parser task failed: {e}")))?
             .map_err(opsgate_domain::Error::from)?;
-        self.register_parsed(workflow, file, source, actor).await
+        self.register_parsed(workflow, file, source, &[], actor)
+            .await
     }
 
     /// Like [`Store::register_workflow`], for a caller that already parsed `source` (from `file`)
@@ -68,12 +69,26 @@ impl Store {
         workflow: Workflow,
         file: &str,
         source: &str,
+        templates: &[(String, String)],
         actor: &Actor,
     ) -> Result<Registered> {
         let name = workflow.name().to_string();
         let declared_version = workflow.declared_version();
         let mut parsed = Some(workflow);
-        let sha256 = sha256_hex(source.as_bytes());
+        // The templates are part of the version: a changed template is a new version, and a
+        // running transition keeps the one it started with.
+        let sha256 = if templates.is_empty() {
+            sha256_hex(source.as_bytes())
+        } else {
+            let mut all = source.as_bytes().to_vec();
+            for (path, content) in templates {
+                all.push(0);
+                all.extend_from_slice(path.as_bytes());
+                all.push(0);
+                all.extend_from_slice(content.as_bytes());
+            }
+            sha256_hex(&all)
+        };
         // Two replicas registering the same file race on the unique (name, version) index: the loser retries
         // and then finds the winner's row.
         for _ in 0..3 {
@@ -136,6 +151,28 @@ impl Store {
                     workflow_events::Entity::insert(event)
                         .exec_without_returning(txn.conn())
                         .await?;
+                    let backend = txn.conn().get_database_backend();
+                    for (path, content) in templates {
+                        txn.conn()
+                            .execute_raw(Statement::from_sql_and_values(
+                                backend,
+                                format!(
+                                    "INSERT INTO workflow_templates (workflow_id, path, content, \
+                                     sha256) VALUES ({}, {}, {}, {})",
+                                    ph(backend, 1),
+                                    ph(backend, 2),
+                                    ph(backend, 3),
+                                    ph(backend, 4)
+                                ),
+                                [
+                                    row.id.into(),
+                                    path.clone().into(),
+                                    content.clone().into(),
+                                    sha256_hex(content.as_bytes()).into(),
+                                ],
+                            ))
+                            .await?;
+                    }
                     txn.commit().await?;
                     tracing::info!(workflow = %row.name, version = row.version, actor = %actor, "workflow version registered");
                     let record = self.record(row, parsed.take())?;
@@ -297,5 +334,45 @@ impl Store {
             });
         }
         Ok(out)
+    }
+}
+
+/// A template stored with a workflow version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTemplate {
+    pub path: String,
+    pub content: String,
+    pub sha256: String,
+}
+
+impl Store {
+    /// The template `path` stored with workflow version `workflow_id`, if it was.
+    pub async fn workflow_template(
+        &self,
+        workflow_id: i64,
+        path: &str,
+    ) -> Result<Option<StoredTemplate>> {
+        let backend = self.db.get_database_backend();
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "SELECT path, content, sha256 FROM workflow_templates WHERE workflow_id = {} \
+                     AND path = {}",
+                    ph(backend, 1),
+                    ph(backend, 2)
+                ),
+                [workflow_id.into(), path.into()],
+            ))
+            .await?;
+        row.map(|r| {
+            Ok(StoredTemplate {
+                path: r.try_get("", "path")?,
+                content: r.try_get("", "content")?,
+                sha256: r.try_get("", "sha256")?,
+            })
+        })
+        .transpose()
     }
 }

@@ -14,6 +14,7 @@ mod me;
 mod metrics;
 mod page;
 mod signin;
+mod template;
 mod transition;
 
 use std::net::SocketAddr;
@@ -65,6 +66,10 @@ pub(crate) async fn serve(
         .route("/me", get(me::page))
         .route("/transitions/{id}", get(transition::page))
         .route("/transitions/{id}/live", get(live::stream))
+        .route(
+            "/transitions/{id}/templates/{node}",
+            get(template::download),
+        )
         .route(
             "/transitions/{id}/submit",
             axum::routing::post(actions::submit),

@@ -166,7 +166,7 @@ pub(crate) async fn page(
             })
             .unwrap_or_default();
         body.push_str(&format!(
-            "<tr id=\"node-{id}\"><th scope=\"row\">{title}<br><span class=\"id\">{id} · {kind}</span></th>\
+            "<tr id=\"node-{id}\"><th scope=\"row\">{title}<br><span class=\"id\">{id} · {kind}</span>{template}</th>\
              <td><span class=\"status s-{status}\">{status_word}</span>{waived}</td><td>{owner}</td>\
              <td>{approvers}</td><td>{due}</td><td>{acting}</td><td>{evidence}</td><td>{comment}</td></tr>",
             id = esc(node.id.as_str()),
@@ -181,6 +181,16 @@ pub(crate) async fn page(
                 .unwrap_or_default(),
             acting = esc(&acting),
             comment = esc(ns.comment.as_deref().unwrap_or("")),
+            template = node
+                .deliverable()
+                .and_then(|d| d.template.as_ref())
+                .map(|t| format!(
+                    "<br><a class=\"template\" href=\"/transitions/{}/templates/{}\">Template: {}</a>",
+                    super::page::segment(&view.id),
+                    super::page::segment(node.id.as_str()),
+                    esc(t.rsplit('/').next().unwrap_or(t))
+                ))
+                .unwrap_or_default(),
         ));
     }
     body.push_str("</tbody></table></section>");

@@ -469,4 +469,11 @@ impl TransitionService for Api {
     ) -> Result<Response<pb::WaiveDeliverableResponse>, Status> {
         self.waive_deliverable_rpc(request).await
     }
+
+    async fn get_template(
+        &self,
+        request: Request<pb::GetTemplateRequest>,
+    ) -> Result<Response<pb::GetTemplateResponse>, Status> {
+        self.get_template_rpc(request).await
+    }
 }
