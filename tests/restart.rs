@@ -249,3 +249,55 @@ async fn every_sqlite_connection_of_the_server_is_wal_and_synchronous_full() {
     }
     server.stop().await;
 }
+
+/// A changed template is a new workflow version: a transition started before keeps the template
+/// it started with, one started after gets the new text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_template_is_a_new_version_and_running_transitions_keep_theirs() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let source = std::fs::read_to_string(workflows_dir().join("standard-transition.yaml")).unwrap();
+    std::fs::write(dir.path().join("standard-transition.yaml"), &source).unwrap();
+    opsgate_tests::copy_templates(dir.path());
+    let template = |c: &mut opsgate_tests::Clients, id: String| {
+        let mut client = c.transitions.clone();
+        async move {
+            client
+                .get_template(opsgate_tests::acting(
+                    "Pat",
+                    pb::GetTemplateRequest {
+                        transition_id: id,
+                        deliverable_id: "knowledge-articles".into(),
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let server = TestServer::start_with(&db, Some(dir.path().to_owned())).await;
+    let mut c = server.clients().await;
+    let before = opsgate_tests::start(&mut c, "1.0").await;
+    let first = template(&mut c, before.id.clone()).await;
+    assert!(
+        first.content.starts_with("# Knowledge article"),
+        "{}",
+        first.content
+    );
+    server.stop().await;
+
+    let file = dir.path().join("templates/knowledge-article.md");
+    let changed = format!("{}\n## Changelog\n\nAdded by the SMO.\n", first.content);
+    std::fs::write(&file, &changed).unwrap();
+    let server = TestServer::start_with(&db, Some(dir.path().to_owned())).await;
+    let mut c = server.clients().await;
+    let kept = template(&mut c, before.id.clone()).await;
+    assert_eq!(kept.content, first.content);
+    assert_eq!(kept.workflow_version, first.workflow_version);
+    let after = opsgate_tests::start(&mut c, "1.1").await;
+    let new = template(&mut c, after.id.clone()).await;
+    assert_eq!(new.content, changed);
+    assert_eq!(new.workflow_version, first.workflow_version + 1);
+    assert_ne!(new.sha256, first.sha256);
+    server.stop().await;
+}

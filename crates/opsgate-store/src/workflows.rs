@@ -98,8 +98,10 @@ impl Store {
                 .order_by_desc(workflows::Column::Version)
                 .one(txn.conn())
                 .await?;
+            // The same bytes as the latest version; or, registered without templates (over the
+            // API, which has no directory), the same text: the same workflow, its templates kept.
             if let Some(latest) = &latest
-                && latest.sha256 == sha256
+                && (latest.sha256 == sha256 || (templates.is_empty() && latest.source == source))
             {
                 txn.rollback().await?;
                 // Same bytes as the stored version, so the same parse.
