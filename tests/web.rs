@@ -593,6 +593,49 @@ async fn a_milestone_is_signed_off_and_the_handover_rejected_on_the_page() {
     );
     let html = http.get(&page).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("The operations gate is closed"), "{html}");
+    // The SMO waives D for a while: the gate opens on the waiver.
+    assert!(html.contains("Waive a deliverable (SMO)"), "{html}");
+    let until = (chrono::Utc::now() + chrono::Duration::days(30))
+        .date_naive()
+        .to_string();
+    let waived = post(
+        "waive",
+        vec![
+            ("as", "Sue".into()),
+            ("node", "d".into()),
+            ("reason", "signed on paper".into()),
+            ("until", until),
+        ],
+    )
+    .await;
+    assert_eq!(waived, 303);
+    let html = http.get(&page).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("waived by Sue"), "{html}");
+    assert!(html.contains("The operations gate is open"), "{html}");
+    // A waiver without its last day is refused with the reason.
+    let bad = post(
+        "waive",
+        vec![
+            ("as", "Sue".into()),
+            ("node", "d".into()),
+            ("reason", "x".into()),
+        ],
+    )
+    .await;
+    assert_eq!(bad, 400);
+    let stalled = http
+        .get(format!("{}/stalled", server.http_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stalled.status().as_u16(), 200);
+    assert!(
+        stalled
+            .text()
+            .await
+            .unwrap()
+            .contains("Nothing is stalled.")
+    );
     server.stop().await;
 }
 

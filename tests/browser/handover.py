@@ -252,6 +252,9 @@ def main():
         check("handover accepted" in sam.text(), "Sam accepted the handover")
         sam.go(base + "/me")
         check("Nothing waits on you" in sam.text(), "nothing waits on Sam any more")
+        sam.go(base + "/stalled")
+        check("Stalled work" in sam.text(), "the stalled list answers")
+        accessible(sam, "the stalled list")
     finally:
         browser.close()
     if FAILURES:

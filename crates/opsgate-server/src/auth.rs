@@ -178,6 +178,7 @@ pub const ACCESS: &[(&str, Needs)] = &[
     // Web pages: readers; each transition shown only to whoever may read it.
     ("GET /", Needs::Read),
     ("GET /me", Needs::Read),
+    ("GET /stalled", Needs::Read),
     ("GET /transitions/{id}", Needs::Read),
     ("GET /transitions/{id}/live", Needs::Read),
     ("GET /transitions/{id}/templates/{node}", Needs::Read),
@@ -193,6 +194,7 @@ pub const ACCESS: &[(&str, Needs)] = &[
         Needs::OneOf(SERVICE_MANAGERS),
     ),
     ("POST /transitions/{id}/sign-off", Needs::OneOf(ACTORS)),
+    ("POST /transitions/{id}/waive", Needs::OneOf(&[Access::Smo])),
 ];
 
 /// What `method` (`package.Service/Method`) needs; `None` for a method without a row.

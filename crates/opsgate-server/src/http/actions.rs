@@ -21,6 +21,7 @@ pub(crate) const REVIEW: &str = "POST /transitions/{id}/review";
 pub(crate) const ACCEPT: &str = "POST /transitions/{id}/accept";
 pub(crate) const REJECT: &str = "POST /transitions/{id}/reject";
 pub(crate) const SIGN_OFF: &str = "POST /transitions/{id}/sign-off";
+pub(crate) const WAIVE: &str = "POST /transitions/{id}/waive";
 /// Longest form accepted.
 pub(crate) const MAX_FORM: usize = 256 * 1024;
 
@@ -47,6 +48,10 @@ pub(crate) struct ActionForm {
     comment: String,
     /// One reason per line (rejecting the handover).
     reasons: String,
+    /// Why (a waiver).
+    reason: String,
+    /// Until when (a waiver), YYYY-MM-DD: to the end of that day, UTC.
+    until: String,
     /// Development servers only: who acts.
     #[serde(rename = "as")]
     acting_as: String,
@@ -147,8 +152,43 @@ pub(crate) struct Acted {
     decision: String,
     comment: String,
     reasons: String,
+    reason: String,
+    until: String,
     /// The deliverables a rejection reopens (the repeated `reopen` field).
     reopen: Vec<String>,
+}
+
+pub(crate) async fn waive(
+    State(web): State<Web>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    act(&web, WAIVE, &id, &headers, &body, |api, form, metadata| {
+        Box::pin(async move {
+            let until = chrono::NaiveDate::parse_from_str(form.until.trim(), "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(23, 59, 59))
+                .ok_or_else(|| {
+                    tonic::Status::invalid_argument("give the last day of the waiver (YYYY-MM-DD)")
+                })?
+                .and_utc();
+            let mut request = tonic::Request::new(pb::WaiveDeliverableRequest {
+                transition_id: form.id.clone(),
+                deliverable_id: form.node.clone(),
+                reason: form.reason.clone(),
+                until: Some(prost_types::Timestamp {
+                    seconds: until.timestamp(),
+                    nanos: 0,
+                }),
+            });
+            *request.metadata_mut() = metadata;
+            TransitionService::waive_deliverable(api, request)
+                .await
+                .map(drop)
+        })
+    })
+    .await
 }
 
 pub(crate) async fn sign_off(
@@ -297,6 +337,8 @@ where
         decision: form.decision,
         comment: form.comment,
         reasons: form.reasons,
+        reason: form.reason,
+        until: form.until,
         reopen: pairs
             .into_iter()
             .filter(|(k, _)| k == "reopen")

@@ -14,6 +14,7 @@ mod me;
 mod metrics;
 mod page;
 mod signin;
+mod stalled;
 mod template;
 mod transition;
 
@@ -64,6 +65,7 @@ pub(crate) async fn serve(
     let app = Router::new()
         .route("/", get(board::page))
         .route("/me", get(me::page))
+        .route("/stalled", get(stalled::page))
         .route("/transitions/{id}", get(transition::page))
         .route("/transitions/{id}/live", get(live::stream))
         .route(
@@ -89,6 +91,10 @@ pub(crate) async fn serve(
         .route(
             "/transitions/{id}/sign-off",
             axum::routing::post(actions::sign_off),
+        )
+        .route(
+            "/transitions/{id}/waive",
+            axum::routing::post(actions::waive),
         )
         .route("/signin", get(signin::show).post(signin::submit))
         .route("/signout", axum::routing::post(signin::sign_out))

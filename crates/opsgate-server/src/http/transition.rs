@@ -333,6 +333,42 @@ fn actions(
             hidden = hidden(""),
         ));
     }
+    // The SMO waives a deliverable not done (on a development server, naming who acts).
+    let smo = match viewer {
+        Some(v) => v
+            .roles
+            .contains(&opsgate_domain::Access::Smo)
+            .then(String::new),
+        None => Some("<label>Acting as (the SMO) <input name=\"as\" required></label>".to_owned()),
+    };
+    let open: Vec<String> = wf
+        .nodes()
+        .iter()
+        .enumerate()
+        .filter(|(i, n)| n.deliverable().is_some() && !state.nodes[*i].counts_as_done())
+        .map(|(_, n)| {
+            format!(
+                "<option value=\"{}\">{}</option>",
+                esc(n.id.as_str()),
+                esc(&n.title)
+            )
+        })
+        .collect();
+    if let Some(as_field) = smo
+        && !open.is_empty()
+    {
+        forms.push(format!(
+            "<form class=\"action\" method=\"post\" action=\"/transitions/{id}/waive\">\
+             <h3>Waive a deliverable (SMO)</h3><input type=\"hidden\" name=\"csrf\" \
+             value=\"{csrf}\">{as_field}<label>Deliverable <select name=\"node\">{options}\
+             </select></label><label>Why <textarea name=\"reason\" rows=\"2\" required>\
+             </textarea></label><label>Until (the last day it counts as done) <input \
+             type=\"date\" name=\"until\" required></label>\
+             <button type=\"submit\">Waive</button></form>",
+            csrf = esc(csrf),
+            options = open.concat(),
+        ));
+    }
     if forms.is_empty() {
         return String::new();
     }
