@@ -686,5 +686,23 @@ async fn the_transition_page_offers_each_deliverables_template() {
         .await
         .unwrap();
     assert_eq!(none.status().as_u16(), 404);
+    // The process descriptions: every workflow with its roles, graph and plan.
+    let workflows = http
+        .get(format!("{}/workflows", server.http_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "standard-transition",
+        "service-desk-first",
+        "<strong>service_desk_lead</strong>",
+        "<svg class=\"dag\"",
+        "go_live - 15d",
+    ] {
+        assert!(workflows.contains(expected), "{expected}: {workflows}");
+    }
     server.stop().await;
 }

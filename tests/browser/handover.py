@@ -255,6 +255,9 @@ def main():
         sam.go(base + "/stalled")
         check("Stalled work" in sam.text(), "the stalled list answers")
         accessible(sam, "the stalled list")
+        sam.go(base + "/workflows")
+        check("Workflows" in sam.text(), "the workflows page answers")
+        accessible(sam, "the workflows page")
     finally:
         browser.close()
     if FAILURES:

@@ -179,6 +179,7 @@ pub const ACCESS: &[(&str, Needs)] = &[
     ("GET /", Needs::Read),
     ("GET /me", Needs::Read),
     ("GET /stalled", Needs::Read),
+    ("GET /workflows", Needs::Read),
     ("GET /transitions/{id}", Needs::Read),
     ("GET /transitions/{id}/live", Needs::Read),
     ("GET /transitions/{id}/templates/{node}", Needs::Read),

@@ -17,6 +17,7 @@ mod signin;
 mod stalled;
 mod template;
 mod transition;
+mod workflows;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -66,6 +67,7 @@ pub(crate) async fn serve(
         .route("/", get(board::page))
         .route("/me", get(me::page))
         .route("/stalled", get(stalled::page))
+        .route("/workflows", get(workflows::page))
         .route("/transitions/{id}", get(transition::page))
         .route("/transitions/{id}/live", get(live::stream))
         .route(

@@ -67,7 +67,7 @@ pub(crate) fn layout_live(
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title} · opsgate</title><link rel=\"stylesheet\" href=\"/static/opsgate.css\">\
          <script src=\"/static/opsgate.js\" defer></script></head><body><header><a class=\"brand\" href=\"/\">opsgate</a><nav>\
-         <a href=\"/\">Board</a><a href=\"/me\">My work</a><a href=\"/stalled\">Stalled</a></nav><div class=\"session\">{who}</div></header>\
+         <a href=\"/\">Board</a><a href=\"/me\">My work</a><a href=\"/stalled\">Stalled</a><a href=\"/workflows\">Workflows</a></nav><div class=\"session\">{who}</div></header>\
          <main{live}>{body}</main></body></html>\n",
         title = esc(title),
         live = live

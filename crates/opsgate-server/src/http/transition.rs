@@ -117,7 +117,7 @@ pub(crate) async fn page(
     body.push_str(&actions(&view, &decision, who, &csrf, now, &deputies));
     body.push_str("<section aria-labelledby=\"graph\"><h2 id=\"graph\">The plan</h2>");
     body.push_str("<div class=\"scroll\">");
-    body.push_str(&dag(wf, &view));
+    body.push_str(&dag(wf, Some(&view.state)));
     body.push_str("</div>");
     body.push_str("</section>");
     body.push_str(
@@ -403,8 +403,9 @@ fn link(url: &str) -> String {
 }
 
 /// The workflow's graph as SVG: one column per depth (a node stands right of everything it
-/// needs), each node a box coloured by its state, each `needs` an arrow.
-fn dag(wf: &Workflow, view: &TransitionView) -> String {
+/// needs), each node a box coloured by its state in `state` (its kind without one), each
+/// `needs` an arrow.
+pub(super) fn dag(wf: &Workflow, state: Option<&opsgate_domain::TransitionState>) -> String {
     const W: usize = 190;
     const H: usize = 46;
     const GAP_X: usize = 56;
@@ -451,11 +452,19 @@ fn dag(wf: &Workflow, view: &TransitionView) -> String {
     }
     for (i, node) in nodes.iter().enumerate() {
         let (x, y) = at(i);
-        let ns = &view.state.nodes[i];
-        let class = if ns.waiver.is_some() && !ns.status.is_done() {
-            "waived".to_owned()
-        } else {
-            ns.status.as_str().to_owned()
+        let (class, word) = match state.map(|st| &st.nodes[i]) {
+            Some(ns) => (
+                if ns.waiver.is_some() && !ns.status.is_done() {
+                    "waived".to_owned()
+                } else {
+                    ns.status.as_str().to_owned()
+                },
+                match ns.status {
+                    NodeStatus::ChangesRequested => "changes requested".to_owned(),
+                    s => s.as_str().to_owned(),
+                },
+            ),
+            None => ("plan".to_owned(), node.kind.label().to_owned()),
         };
         let shape = match node.kind {
             NodeKind::Gate => "gate",
@@ -467,10 +476,6 @@ fn dag(wf: &Workflow, view: &TransitionView) -> String {
             format!("{title}…")
         } else {
             title
-        };
-        let word = match ns.status {
-            NodeStatus::ChangesRequested => "changes requested".to_owned(),
-            s => s.as_str().to_owned(),
         };
         svg.push_str(&format!(
             "<a href=\"#node-{id}\"><g class=\"node n-{class} {shape}\"><title>{full}: {word}</title>\
