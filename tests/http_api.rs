@@ -6,27 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use opsgate_proto::v1 as pb;
-use opsgate_tests::{ONE, TestDb, TestServer, create_token, start_one};
+use opsgate_tests::{TestDb, create_token, server_with_one, start_one};
 use serde_json::{Value, json};
 
 const BOOTSTRAP: &str = "og_7e5d0c1b2a3948576a6b5c4d3e2f10011223344556677889900aabbccddeeff0";
-
-/// A development server with the workflow `one`; the directory lives as long as the guard.
-async fn server_with_one(db: &TestDb, secure: bool) -> (TestServer, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
-    let server = TestServer::start_config(
-        db,
-        opsgate_server::Config {
-            workflows_dir: Some(dir.path().to_owned()),
-            insecure_dev: !secure,
-            bootstrap_token: secure.then(|| BOOTSTRAP.to_owned()),
-            ..opsgate_server::Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
-        },
-    )
-    .await;
-    (server, dir)
-}
 
 async fn get(url: &str) -> (u16, String, String) {
     let response = reqwest::get(url).await.unwrap();
@@ -77,7 +60,7 @@ fn assert_badge(svg: &str, word: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gate_answers_curl_as_json_and_as_a_badge() {
     for db in TestDb::all().await {
-        let (server, _dir) = server_with_one(&db, false).await;
+        let (server, _dir) = server_with_one(&db, None).await;
         let mut c = server.clients().await;
         let t = start_one(&mut c, "payroll", "1.0").await;
         let base = format!("{}/api/v1/gates/payroll/1.0", server.http_url);
@@ -129,7 +112,7 @@ async fn the_gate_answers_curl_as_json_and_as_a_badge() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_unary_rpc_is_callable_as_json_with_the_same_authentication() {
     let db = TestDb::sqlite();
-    let (server, _dir) = server_with_one(&db, true).await;
+    let (server, _dir) = server_with_one(&db, Some(BOOTSTRAP)).await;
     let base = server.http_url.clone();
     let check = "opsgate.v1.GateService/CheckGate";
     let target = r#"{"service": {"name": "payroll", "version": "1.0"}}"#;
@@ -252,7 +235,7 @@ async fn reflection_v1alpha_lists_the_services() {
     use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
     let db = TestDb::sqlite();
-    let (server, _dir) = server_with_one(&db, false).await;
+    let (server, _dir) = server_with_one(&db, None).await;
     let channel = tonic::transport::Channel::from_shared(server.url.clone())
         .unwrap()
         .connect()

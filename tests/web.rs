@@ -6,25 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use opsgate_proto::v1 as pb;
-use opsgate_tests::{ONE, TestDb, TestServer, create_token, start_one};
+use opsgate_tests::{TestDb, TestServer, create_token, server_with_one, start_one};
 
 const BOOTSTRAP: &str = "og_5a5a0c1b2a3948576a6b5c4d3e2f10011223344556677889900aabbccddeef12";
-
-async fn server_with_one(db: &TestDb, secure: bool) -> (TestServer, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
-    let server = TestServer::start_config(
-        db,
-        opsgate_server::Config {
-            workflows_dir: Some(dir.path().to_owned()),
-            insecure_dev: !secure,
-            bootstrap_token: secure.then(|| BOOTSTRAP.to_owned()),
-            ..opsgate_server::Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
-        },
-    )
-    .await;
-    (server, dir)
-}
 
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
@@ -36,7 +20,7 @@ fn no_redirects() -> reqwest::Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_board_and_a_transition_page_show_the_state_escaped_and_locked_down() {
     let db = TestDb::sqlite();
-    let (server, _dir) = server_with_one(&db, false).await;
+    let (server, _dir) = server_with_one(&db, None).await;
     let mut c = server.clients().await;
     let t = start_one(&mut c, "payroll <b>", "2.0").await;
     c.transitions
@@ -135,7 +119,7 @@ async fn the_board_and_a_transition_page_show_the_state_escaped_and_locked_down(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secure_server_shows_pages_after_signing_in_with_a_token_only() {
     let db = TestDb::sqlite();
-    let (server, _dir) = server_with_one(&db, true).await;
+    let (server, _dir) = server_with_one(&db, Some(BOOTSTRAP)).await;
     let http = no_redirects();
     let base = server.http_url.clone();
     assert_eq!(
@@ -304,7 +288,7 @@ impl Browser {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn people_submit_review_and_accept_on_the_page_each_only_what_is_theirs() {
     let db = TestDb::sqlite();
-    let (server, _dir) = server_with_one(&db, true).await;
+    let (server, _dir) = server_with_one(&db, Some(BOOTSTRAP)).await;
     let token = |who: &'static str, role: &'static str| {
         let url = server.url.clone();
         async move { create_token(&url, BOOTSTRAP, who, &[role]).await }
@@ -427,7 +411,7 @@ async fn people_submit_review_and_accept_on_the_page_each_only_what_is_theirs() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_page_hears_when_someone_else_acts() {
     for db in TestDb::all().await {
-        let (server, _dir) = server_with_one(&db, false).await;
+        let (server, _dir) = server_with_one(&db, None).await;
         let mut c = server.clients().await;
         let t = start_one(&mut c, "payroll", "6.0").await;
         let http = no_redirects();

@@ -734,6 +734,28 @@ deliverables:
 gate: {id: gate, title: Gate, needs: [d]}
 ";
 
+/// A server on `db` with the workflow [`ONE`] loaded: secure with the bootstrap token
+/// `bootstrap` when given, a development server otherwise. The workflow's directory lives as
+/// long as the returned guard.
+pub async fn server_with_one(
+    db: &TestDb,
+    bootstrap: Option<&str>,
+) -> (TestServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
+    let server = TestServer::start_config(
+        db,
+        opsgate_server::Config {
+            workflows_dir: Some(dir.path().to_owned()),
+            insecure_dev: bootstrap.is_none(),
+            bootstrap_token: bootstrap.map(str::to_owned),
+            ..opsgate_server::Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+        },
+    )
+    .await;
+    (server, dir)
+}
+
 /// Starts a transition of the workflow `one` (Pat manages the project, Sam the service, Dana
 /// reviews for the desk).
 pub async fn start_one(c: &mut Clients, service: &str, version: &str) -> pb::Transition {
