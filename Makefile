@@ -7,7 +7,7 @@ DATABASE_URL ?= sqlite://data/opsgate.db
 .PHONY: run test lint fmt build release bench soak
 
 ## run: start a development server (--insecure-dev: x-opsgate-actor says who acts) on $(LISTEN),
-## metrics on http://$(HTTP)/metrics,
+## the web pages on http://$(HTTP)/ and metrics on http://$(HTTP)/metrics,
 ## with $(DATABASE_URL) and the shipped workflows. Built with
 ## the workspace's feature set, so right after `make test` it starts without compiling again.
 run:

@@ -129,7 +129,7 @@ pub(crate) async fn serve(
             })
             .await
     });
-    tracing::info!(addr = %local, "serving HTTP (/metrics, /api/v1/gates, the RPCs as JSON)");
+    tracing::info!(addr = %local, "serving HTTP: the web pages (open /), /metrics, /api/v1/gates, the RPCs as JSON");
     Ok((local, task))
 }
 
