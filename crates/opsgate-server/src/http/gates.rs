@@ -27,9 +27,7 @@ async fn decide(
     service: String,
     version: String,
 ) -> Result<(opsgate_store::TransitionView, GateDecision), tonic::Status> {
-    let mut request = tonic::Request::new(());
-    *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers.clone());
-    let caller = web.api.auth().authorize(&request, route).await?;
+    let caller = web.caller(headers.clone(), route).await?;
     let target = Target::Service(pb::ServiceRef {
         name: service,
         version,

@@ -41,24 +41,11 @@ pub(crate) async fn stream(
         Err(refused) => return refused,
     };
     let who = viewer.as_ref();
-    if crate::services::transition_id("id", &id).is_err() {
-        return problem(StatusCode::NOT_FOUND, who, "No such transition.");
-    }
-    let store = web.api.store().clone();
-    let view = match store.get_transition(&id).await {
-        Ok(v) => v,
-        Err(e) => {
-            let status = crate::error::status(e);
-            return problem(
-                super::connect::http_status(status.code()),
-                who,
-                status.message(),
-            );
-        }
+    let view = match web.readable(who, &id).await {
+        Ok(view) => view,
+        Err(refused) => return refused,
     };
-    if let Err(s) = web.api.may_read(who, &view.state.meta).await {
-        return problem(StatusCode::FORBIDDEN, who, s.message());
-    }
+    let store = web.api.store().clone();
     let Ok(permit) = web.live.clone().try_acquire_owned() else {
         return problem(
             StatusCode::SERVICE_UNAVAILABLE,

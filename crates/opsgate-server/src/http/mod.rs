@@ -182,13 +182,21 @@ impl Web {
         headers: &HeaderMap,
         route: &str,
     ) -> Result<Option<Caller>, Response> {
-        let mut request = tonic::Request::new(());
-        *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers.clone());
-        self.api
-            .auth()
-            .authorize(&request, route)
+        self.caller(headers.clone(), route)
             .await
             .map_err(|status| refused(&status))
+    }
+
+    /// The caller of `route` whose request carries `headers`, decided by the gRPC API's own
+    /// authenticator (the headers are the call's metadata); the refusal as its status.
+    pub(crate) async fn caller(
+        &self,
+        headers: HeaderMap,
+        route: &str,
+    ) -> Result<Option<Caller>, tonic::Status> {
+        let mut request = tonic::Request::new(());
+        *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers);
+        self.api.auth().authorize(&request, route).await
     }
 }
 

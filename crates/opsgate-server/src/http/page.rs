@@ -155,9 +155,7 @@ impl Web {
             headers.insert(header::AUTHORIZATION, value);
         }
         // The development header says who acts, not who reads: a page shows it as the viewer.
-        let mut request = tonic::Request::new(());
-        *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers);
-        match self.api.auth().authorize(&request, route).await {
+        match self.caller(headers, route).await {
             Ok(caller) => Ok(caller),
             Err(status) if status.code() == tonic::Code::Unauthenticated => {
                 let mut response = problem(
@@ -173,6 +171,44 @@ impl Web {
             }
             Err(status) => Err(problem(StatusCode::FORBIDDEN, None, status.message())),
         }
+    }
+}
+
+impl Web {
+    /// Transition `id` if `who` may read it (as `GetTransition` decides), or the page saying why
+    /// not: 404 for an address that names no transition, 403 for one they may not read.
+    pub(crate) async fn readable(
+        &self,
+        who: Option<&Caller>,
+        id: &str,
+    ) -> Result<opsgate_store::TransitionView, Response> {
+        if crate::services::transition_id("id", id).is_err() {
+            return Err(problem(
+                StatusCode::NOT_FOUND,
+                who,
+                "There is no transition at this address: a transition's address ends in its id.",
+            ));
+        }
+        let view = match self.api.store().get_transition(id).await {
+            Ok(view) => view,
+            Err(e) => {
+                let s = crate::error::status(e);
+                let message = if s.code() == tonic::Code::NotFound {
+                    format!("No transition {id}.")
+                } else {
+                    s.message().to_owned()
+                };
+                return Err(problem(
+                    super::connect::http_status(s.code()),
+                    who,
+                    &message,
+                ));
+            }
+        };
+        if let Err(s) = self.api.may_read(who, &view.state.meta).await {
+            return Err(problem(StatusCode::FORBIDDEN, who, s.message()));
+        }
+        Ok(view)
     }
 }
 

@@ -22,19 +22,10 @@ pub(crate) async fn download(
         Err(refused) => return refused,
     };
     let who = viewer.as_ref();
-    if crate::services::transition_id("id", &id).is_err() {
-        return problem(StatusCode::NOT_FOUND, who, "No such transition.");
-    }
-    let view = match web.api.store().get_transition(&id).await {
-        Ok(v) => v,
-        Err(e) => {
-            let s = crate::error::status(e);
-            return problem(super::connect::http_status(s.code()), who, s.message());
-        }
+    let view = match web.readable(who, &id).await {
+        Ok(view) => view,
+        Err(refused) => return refused,
     };
-    if let Err(s) = web.api.may_read(who, &view.state.meta).await {
-        return problem(StatusCode::FORBIDDEN, who, s.message());
-    }
     let template = match web.api.template(&view, &node).await {
         Ok(t) => t,
         Err(s) => return problem(super::connect::http_status(s.code()), who, s.message()),

@@ -4,7 +4,7 @@
 //! decided as for `GetTransition`.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use opsgate_domain::notice::{approvers_of, owners_of};
 use opsgate_domain::stalled::{due_date, must_act};
@@ -27,23 +27,15 @@ pub(crate) async fn page(
         Err(refused) => return refused,
     };
     let who = viewer.as_ref();
-    if crate::services::transition_id("id", &id).is_err() {
-        return problem(
-            StatusCode::NOT_FOUND,
-            who,
-            "There is no transition at this address: a transition's address ends in its id.",
-        );
-    }
-    let view = match web.api.current(&id).await {
+    let view = match web.readable(who, &id).await {
         Ok(view) => view,
-        Err(s) if s.code() == tonic::Code::NotFound => {
-            return problem(StatusCode::NOT_FOUND, who, &format!("No transition {id}."));
-        }
-        Err(s) => return problem(StatusCode::SERVICE_UNAVAILABLE, who, s.message()),
+        Err(refused) => return refused,
     };
-    if let Err(s) = web.api.may_read(who, &view.state.meta).await {
-        return problem(StatusCode::FORBIDDEN, who, s.message());
-    }
+    // A waiver that has run out is recorded before the page shows it (as GetTransition does).
+    let view = match web.api.expired(view).await {
+        Ok(view) => view,
+        Err(s) => return problem(super::connect::http_status(s.code()), who, s.message()),
+    };
     let now = web.api.store().now();
     let deputies = web
         .api
