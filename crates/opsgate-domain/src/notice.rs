@@ -163,6 +163,23 @@ impl Notice {
     }
 }
 
+impl Notice {
+    /// Adds the workflow's contacts for the role named `role` to the recipients, with their
+    /// mailboxes (how the SMO, or a role nobody fills, is reached).
+    pub fn reach_contacts(&mut self, workflow: &Workflow, role: &str) {
+        for c in workflow
+            .contacts()
+            .iter()
+            .filter(|c| c.role.as_ref().is_some_and(|r| r.as_str() == role))
+        {
+            self.recipients.push(c.name.clone());
+            if let Some(mail) = mailbox_of(c) {
+                self.mailboxes.insert(c.name.clone(), mail);
+            }
+        }
+    }
+}
+
 /// The mail address among a workflow contact's channels (`mail: ...` or `email: ...`).
 pub fn mailbox_of(contact: &crate::workflow::Contact) -> Option<String> {
     contact.channels.iter().find_map(|c| {
@@ -173,7 +190,8 @@ pub fn mailbox_of(contact: &crate::workflow::Contact) -> Option<String> {
     })
 }
 
-fn names(people: &[Actor]) -> Vec<String> {
+/// The names of `people`, each once, in order.
+pub(crate) fn names(people: &[Actor]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for p in people {
         let name = p.to_string();

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
-use crate::ids::{Actor, NodeId};
-use crate::notice::{Notice, NoticeKind, mailbox_of};
+use crate::ids::NodeId;
+use crate::notice::{Notice, NoticeKind, names};
 use crate::stalled::{due_date, must_act};
 use crate::transition::{Delegation, NodeStatus, TransitionState, TransitionStatus};
 use crate::workflow::Workflow;
@@ -109,30 +109,12 @@ pub fn due_timers(
             n.action = Some(action);
             if kind == NoticeKind::Escalation {
                 // The SMO: the workflow's contacts for the role `smo`.
-                for c in workflow
-                    .contacts()
-                    .iter()
-                    .filter(|c| c.role.as_ref().is_some_and(|r| r.as_str() == "smo"))
-                {
-                    n.recipients.push(c.name.clone());
-                    if let Some(mail) = mailbox_of(c) {
-                        n.mailboxes.insert(c.name.clone(), mail);
-                    }
-                }
+                n.reach_contacts(workflow, "smo");
             } else {
                 n.recipients = n.act_next.clone();
                 // A role nobody fills is reached through its contact in the workflow, if any.
                 if let Some(role) = &unfilled {
-                    for c in workflow
-                        .contacts()
-                        .iter()
-                        .filter(|c| c.role.as_ref() == Some(role))
-                    {
-                        n.recipients.push(c.name.clone());
-                        if let Some(mail) = mailbox_of(c) {
-                            n.mailboxes.insert(c.name.clone(), mail);
-                        }
-                    }
+                    n.reach_contacts(workflow, role.as_str());
                 }
             }
             out.push((
@@ -157,17 +139,6 @@ pub fn due_timers(
         }
         if rules.escalation_days > 0 && due + days(rules.escalation_days) < today {
             fire(NoticeKind::Escalation);
-        }
-    }
-    out
-}
-
-fn names(people: &[Actor]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for p in people {
-        let name = p.to_string();
-        if !out.contains(&name) {
-            out.push(name);
         }
     }
     out

@@ -4,6 +4,7 @@ mod diff;
 mod graph;
 mod keys;
 mod parse;
+pub use parse::is_link;
 mod plan;
 mod raw;
 mod yaml;

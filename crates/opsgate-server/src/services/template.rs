@@ -45,7 +45,7 @@ impl Api {
             )));
         };
         let version = view.workflow.version;
-        if path.starts_with("https://") || path.starts_with("http://") {
+        if opsgate_domain::workflow::is_link(path) {
             return Ok(pb::GetTemplateResponse {
                 path: path.to_owned(),
                 link: path.to_owned(),
