@@ -72,16 +72,19 @@ pub(crate) async fn submit(
                 .filter(|l| !l.is_empty())
                 .map(str::to_owned)
                 .collect();
-            let mut request = tonic::Request::new(pb::SubmitDeliverableRequest {
-                transition_id: form.id.clone(),
-                deliverable_id: form.node.clone(),
-                evidence: Some(pb::Evidence {
-                    links,
-                    text: form.text.clone(),
-                    attachments: Vec::new(),
-                }),
-            });
-            *request.metadata_mut() = metadata;
+            let request = tonic::Request::from_parts(
+                metadata,
+                Default::default(),
+                pb::SubmitDeliverableRequest {
+                    transition_id: form.id.clone(),
+                    deliverable_id: form.node.clone(),
+                    evidence: Some(pb::Evidence {
+                        links,
+                        text: form.text.clone(),
+                        attachments: Vec::new(),
+                    }),
+                },
+            );
             TransitionService::submit_deliverable(api, request)
                 .await
                 .map(drop)
@@ -107,13 +110,16 @@ pub(crate) async fn review(
                     ));
                 }
             };
-            let mut request = tonic::Request::new(pb::ReviewDeliverableRequest {
-                transition_id: form.id.clone(),
-                deliverable_id: form.node.clone(),
-                decision: decision.into(),
-                comment: form.comment.clone(),
-            });
-            *request.metadata_mut() = metadata;
+            let request = tonic::Request::from_parts(
+                metadata,
+                Default::default(),
+                pb::ReviewDeliverableRequest {
+                    transition_id: form.id.clone(),
+                    deliverable_id: form.node.clone(),
+                    decision: decision.into(),
+                    comment: form.comment.clone(),
+                },
+            );
             TransitionService::review_deliverable(api, request)
                 .await
                 .map(drop)
@@ -130,11 +136,14 @@ pub(crate) async fn accept(
 ) -> Response {
     act(&web, ACCEPT, &id, &headers, &body, |api, form, metadata| {
         Box::pin(async move {
-            let mut request = tonic::Request::new(pb::AcceptHandoverRequest {
-                transition_id: form.id.clone(),
-                comment: form.comment.clone(),
-            });
-            *request.metadata_mut() = metadata;
+            let request = tonic::Request::from_parts(
+                metadata,
+                Default::default(),
+                pb::AcceptHandoverRequest {
+                    transition_id: form.id.clone(),
+                    comment: form.comment.clone(),
+                },
+            );
             TransitionService::accept_handover(api, request)
                 .await
                 .map(drop)
@@ -173,16 +182,19 @@ pub(crate) async fn waive(
                     tonic::Status::invalid_argument("give the last day of the waiver (YYYY-MM-DD)")
                 })?
                 .and_utc();
-            let mut request = tonic::Request::new(pb::WaiveDeliverableRequest {
-                transition_id: form.id.clone(),
-                deliverable_id: form.node.clone(),
-                reason: form.reason.clone(),
-                until: Some(prost_types::Timestamp {
-                    seconds: until.timestamp(),
-                    nanos: 0,
-                }),
-            });
-            *request.metadata_mut() = metadata;
+            let request = tonic::Request::from_parts(
+                metadata,
+                Default::default(),
+                pb::WaiveDeliverableRequest {
+                    transition_id: form.id.clone(),
+                    deliverable_id: form.node.clone(),
+                    reason: form.reason.clone(),
+                    until: Some(prost_types::Timestamp {
+                        seconds: until.timestamp(),
+                        nanos: 0,
+                    }),
+                },
+            );
             TransitionService::waive_deliverable(api, request)
                 .await
                 .map(drop)
@@ -205,12 +217,15 @@ pub(crate) async fn sign_off(
         &body,
         |api, form, metadata| {
             Box::pin(async move {
-                let mut request = tonic::Request::new(pb::SignOffMilestoneRequest {
-                    transition_id: form.id.clone(),
-                    milestone_id: form.node.clone(),
-                    comment: form.comment.clone(),
-                });
-                *request.metadata_mut() = metadata;
+                let request = tonic::Request::from_parts(
+                    metadata,
+                    Default::default(),
+                    pb::SignOffMilestoneRequest {
+                        transition_id: form.id.clone(),
+                        milestone_id: form.node.clone(),
+                        comment: form.comment.clone(),
+                    },
+                );
                 TransitionService::sign_off_milestone(api, request)
                     .await
                     .map(drop)
@@ -228,18 +243,21 @@ pub(crate) async fn reject(
 ) -> Response {
     act(&web, REJECT, &id, &headers, &body, |api, form, metadata| {
         Box::pin(async move {
-            let mut request = tonic::Request::new(pb::RejectHandoverRequest {
-                transition_id: form.id.clone(),
-                reasons: form
-                    .reasons
-                    .lines()
-                    .map(str::trim)
-                    .filter(|r| !r.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-                reopen_deliverables: form.reopen.clone(),
-            });
-            *request.metadata_mut() = metadata;
+            let request = tonic::Request::from_parts(
+                metadata,
+                Default::default(),
+                pb::RejectHandoverRequest {
+                    transition_id: form.id.clone(),
+                    reasons: form
+                        .reasons
+                        .lines()
+                        .map(str::trim)
+                        .filter(|r| !r.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    reopen_deliverables: form.reopen.clone(),
+                },
+            );
             TransitionService::reject_handover(api, request)
                 .await
                 .map(drop)

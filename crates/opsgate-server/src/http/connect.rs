@@ -153,8 +153,7 @@ macro_rules! routes {
                     let message = <$request>::decode(request).map_err(|e| {
                         Status::invalid_argument(format!("the request does not decode: {e}"))
                     })?;
-                    let mut call = Request::new(message);
-                    *call.metadata_mut() = metadata;
+                    let call = Request::from_parts(metadata, Default::default(), message);
                     Ok(<Api as $service>::$method(api, call).await?.into_inner().encode_to_vec())
                 })*
                 _ => Err(Status::unimplemented(format!("{path} is not served over HTTP"))),
