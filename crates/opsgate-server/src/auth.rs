@@ -379,7 +379,11 @@ impl Authenticator {
 
     /// The caller of a request that changes something: always someone.
     async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
-        match self.token_caller(request).await? {
+        let found = match self.token_caller(request).await? {
+            Some(caller) => Some(caller),
+            None => self.proxied(request)?,
+        };
+        match found {
             Some(caller) => Ok(caller),
             None if self.insecure_dev => Ok(Caller {
                 actor: actor(request)?,
@@ -394,7 +398,11 @@ impl Authenticator {
 
     /// The caller of a request that only reads: on a development server reads need nobody.
     async fn reader<T>(&self, request: &Request<T>) -> Result<Option<Caller>, Status> {
-        match self.token_caller(request).await? {
+        let found = match self.token_caller(request).await? {
+            Some(caller) => Some(caller),
+            None => self.proxied(request)?,
+        };
+        match found {
             Some(caller) => Ok(Some(caller)),
             None if self.insecure_dev => Ok(None),
             None => Err(no_credential()),
@@ -488,6 +496,22 @@ impl Authenticator {
             roles: token.roles.clone(),
             access: None,
             credential: format!("token {} ({})", token.id, token.prefix),
+            scope: None,
+        }))
+    }
+
+    /// The person a trusted SSO proxy signed in (HTTP only: the listener puts them in the
+    /// request's extensions, which no client can set).
+    fn proxied<T>(&self, request: &Request<T>) -> Result<Option<Caller>, Status> {
+        let Some(user) = request.extensions().get::<crate::proxy::ProxyUser>() else {
+            return Ok(None);
+        };
+        self.refuse_second_name(request, &user.actor)?;
+        Ok(Some(Caller {
+            actor: user.actor.clone(),
+            roles: user.roles.clone(),
+            access: None,
+            credential: format!("sso proxy ({})", user.header),
             scope: None,
         }))
     }

@@ -52,6 +52,39 @@ pub struct ConfigFile {
     pub oidc: OidcSection,
     #[serde(default)]
     pub notify: NotifySection,
+    #[serde(default)]
+    pub auth_proxy: AuthProxySection,
+}
+
+/// `[auth_proxy]`: web sign-in behind an SSO reverse proxy (oauth2-proxy, or any proxy that sets
+/// a user header). Off unless `header` is set; the header is believed only from `trusted`.
+///
+/// ```toml
+/// [auth_proxy]
+/// header = "X-Forwarded-User"
+/// trusted = ["10.0.0.5/32"]
+/// roles = ["project_manager", "approver", "service_manager"]
+/// groups_header = "X-Forwarded-Groups"
+/// group_roles = { "transition-office" = ["smo"], "internal-audit" = ["auditor"] }
+/// ```
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthProxySection {
+    /// The request header naming the signed-in person (`--auth-proxy-header`).
+    pub header: Option<String>,
+    /// Addresses (CIDR) of the proxy: the header from anywhere else is ignored
+    /// (`--auth-proxy-trusted`).
+    #[serde(default)]
+    pub trusted: Vec<String>,
+    /// Roles every person the proxy names holds [default: project_manager, approver,
+    /// service_manager: what they may do is then decided by the transitions naming them].
+    pub roles: Option<Vec<String>>,
+    /// A header listing the person's groups, separated by commas (oauth2-proxy's
+    /// `X-Forwarded-Groups`).
+    pub groups_header: Option<String>,
+    /// Group -> further roles (such as `smo` and `auditor`, which nobody holds by default).
+    #[serde(default)]
+    pub group_roles: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// `[notify]`: where notifications go.
@@ -491,6 +524,13 @@ impl ConfigFile {
             .chain(
                 file.notify
                     .problems()
+                    .into_iter()
+                    .map(|p| format!("{name}: {p}")),
+            )
+            .chain(
+                crate::proxy::AuthProxy::new(&file.auth_proxy)
+                    .err()
+                    .unwrap_or_default()
                     .into_iter()
                     .map(|p| format!("{name}: {p}")),
             )

@@ -11,6 +11,7 @@ mod idempotency;
 pub mod loader;
 mod metrics;
 mod oidc;
+mod proxy;
 mod services;
 mod timers;
 
@@ -67,6 +68,8 @@ pub struct Config {
     pub clock: Clock,
     /// Notification channels and routes (`[notify]`); none: notifications off.
     pub notify: config::NotifySection,
+    /// Web sign-in behind an SSO reverse proxy (`[auth_proxy]`, `--auth-proxy-header`).
+    pub auth_proxy: config::AuthProxySection,
 }
 
 /// TLS settings: the server's certificate chain and key, and optionally the CA whose client
@@ -118,6 +121,7 @@ impl Config {
             tls: None,
             clock: Clock::default(),
             notify: config::NotifySection::default(),
+            auth_proxy: config::AuthProxySection::default(),
         }
     }
 }
@@ -185,6 +189,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         return Err(StartError::Config(problems.join("\n")));
     }
     let oidc = oidc::Oidc::new(&config.oidc).map_err(StartError::Config)?;
+    let auth_proxy = proxy::AuthProxy::new(&config.auth_proxy)
+        .map_err(|problems| StartError::Config(problems.join("\n")))?;
     let tls = config.tls.as_ref().map(Tls::server_config).transpose()?;
     let store = Store::connect(options).await?;
     if let Some(dir) = &config.workflows_dir {
@@ -284,8 +290,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let metrics = std::sync::Arc::new(metrics::Metrics::default());
     let (http_addr, http_task) = match config.http {
         Some(addr) => {
-            let (bound, task) =
-                http::serve(addr, api.clone(), metrics.clone(), stopped.clone()).await?;
+            let (bound, task) = http::serve(
+                addr,
+                api.clone(),
+                metrics.clone(),
+                auth_proxy.map(std::sync::Arc::new),
+                stopped.clone(),
+            )
+            .await?;
             (Some(bound), Some(task))
         }
         None => (None, None),

@@ -54,6 +54,20 @@ pub(crate) struct Args {
     /// PEM CA bundle: require client certificates it signed (mutual TLS; needs --tls-cert).
     #[arg(long, env = "OPSGATE_CLIENT_CA", value_name = "FILE")]
     client_ca: Option<PathBuf>,
+    /// Web sign-in behind an SSO reverse proxy (oauth2-proxy...): the request header naming the
+    /// signed-in person, such as X-Forwarded-User [default: off]. Needs --auth-proxy-trusted.
+    #[arg(long, env = "OPSGATE_AUTH_PROXY_HEADER", value_name = "NAME")]
+    auth_proxy_header: Option<String>,
+    /// The proxy's addresses (CIDR, such as 10.0.0.5/32): the user header from anywhere else
+    /// is ignored. Several: repeat, or separate with commas.
+    #[arg(
+        long,
+        env = "OPSGATE_AUTH_PROXY_TRUSTED",
+        value_name = "CIDR",
+        num_args = 1..,
+        value_delimiter = ','
+    )]
+    auth_proxy_trusted: Vec<String>,
 }
 
 impl Args {
@@ -64,6 +78,13 @@ impl Args {
             None => opsgate_server::config::ConfigFile::default(),
         };
         let server = file.server;
+        let mut auth_proxy = file.auth_proxy;
+        if let Some(header) = self.auth_proxy_header {
+            auth_proxy.header = Some(header);
+        }
+        if !self.auth_proxy_trusted.is_empty() {
+            auth_proxy.trusted = self.auth_proxy_trusted;
+        }
         let tls = match (
             self.tls_cert.or(server.tls_cert),
             self.tls_key.or(server.tls_key),
@@ -115,6 +136,7 @@ impl Args {
                 .filter(|t| !t.trim().is_empty()),
             oidc: file.oidc.issuers,
             notify: file.notify,
+            auth_proxy,
             tls,
             clock: opsgate_store::Clock::default(),
         })

@@ -6,7 +6,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use opsgate_proto::v1 as pb;
 use opsgate_proto::v1::transition_service_server::TransitionService;
@@ -25,6 +25,10 @@ pub(crate) const WAIVE: &str = "POST /transitions/{id}/waive";
 /// Longest form accepted.
 pub(crate) const MAX_FORM: usize = 256 * 1024;
 
+/// The cookie holding the secret behind the CSRF token of a person an SSO proxy signed in (who
+/// has no session token to derive it from): random, `HttpOnly`, `SameSite=Strict`.
+pub(crate) const FORM_COOKIE: &str = "opsgate_form";
+
 /// The CSRF token of the forms a person with session `session` is shown (none on a development
 /// server): derived from the session's secret, which only this site's pages can read, so another
 /// site cannot know it; the same on every replica.
@@ -34,6 +38,60 @@ pub(crate) fn csrf_token(session: Option<&str>) -> String {
         None => "opsgate-csrf\ninsecure-dev".to_owned(),
     };
     opsgate_domain::hash::sha256_hex(seed.as_bytes())[..32].to_owned()
+}
+
+/// The CSRF token of the forms shown to the request `seen`, and the `Set-Cookie` value to send
+/// with the page when a person signed in by the SSO proxy has no form secret yet.
+pub(crate) fn csrf_for(seen: &super::Seen) -> (String, Option<String>) {
+    if let Some(session) = cookie(seen, SESSION) {
+        return (csrf_token(Some(session)), None);
+    }
+    if seen.proxied().is_none() {
+        return (csrf_token(None), None);
+    }
+    if let Some(secret) = form_secret(seen) {
+        return (csrf_token(Some(secret)), None);
+    }
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No secret, no token: the form will be refused and say to reload.
+        return (String::new(), None);
+    }
+    let secret = opsgate_domain::hash::hex(&bytes);
+    (
+        csrf_token(Some(&secret)),
+        Some(format!(
+            "{FORM_COOKIE}={secret}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=43200"
+        )),
+    )
+}
+
+/// The form secret cookie of `seen`, when it is well formed.
+fn form_secret(seen: &super::Seen) -> Option<&str> {
+    cookie(seen, FORM_COOKIE).filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The CSRF token a form posted with `seen` must carry: `None` when no token can be right (a
+/// person signed in by the proxy whose form secret is missing).
+fn expected_csrf(seen: &super::Seen) -> Option<String> {
+    match cookie(seen, SESSION) {
+        Some(session) => Some(csrf_token(Some(session))),
+        None if seen.proxied().is_some() => form_secret(seen).map(|s| csrf_token(Some(s))),
+        None => Some(csrf_token(None)),
+    }
+}
+
+/// How an action's call is made on the person's behalf: their credential as metadata, the SSO
+/// proxy's person as an extension.
+pub(crate) struct Sent {
+    metadata: MetadataMap,
+    extensions: tonic::Extensions,
+}
+
+impl Sent {
+    fn request<T>(self, message: T) -> tonic::Request<T> {
+        tonic::Request::from_parts(self.metadata, self.extensions, message)
+    }
 }
 
 /// The form fields of an action.
@@ -60,10 +118,10 @@ pub(crate) struct ActionForm {
 pub(crate) async fn submit(
     State(web): State<Web>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    headers: super::Seen,
     body: Bytes,
 ) -> Response {
-    act(&web, SUBMIT, &id, &headers, &body, |api, form, metadata| {
+    act(&web, SUBMIT, &id, &headers, &body, |api, form, sent| {
         Box::pin(async move {
             let links: Vec<String> = form
                 .links
@@ -72,19 +130,15 @@ pub(crate) async fn submit(
                 .filter(|l| !l.is_empty())
                 .map(str::to_owned)
                 .collect();
-            let request = tonic::Request::from_parts(
-                metadata,
-                Default::default(),
-                pb::SubmitDeliverableRequest {
-                    transition_id: form.id.clone(),
-                    deliverable_id: form.node.clone(),
-                    evidence: Some(pb::Evidence {
-                        links,
-                        text: form.text.clone(),
-                        attachments: Vec::new(),
-                    }),
-                },
-            );
+            let request = sent.request(pb::SubmitDeliverableRequest {
+                transition_id: form.id.clone(),
+                deliverable_id: form.node.clone(),
+                evidence: Some(pb::Evidence {
+                    links,
+                    text: form.text.clone(),
+                    attachments: Vec::new(),
+                }),
+            });
             TransitionService::submit_deliverable(api, request)
                 .await
                 .map(drop)
@@ -96,10 +150,10 @@ pub(crate) async fn submit(
 pub(crate) async fn review(
     State(web): State<Web>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    headers: super::Seen,
     body: Bytes,
 ) -> Response {
-    act(&web, REVIEW, &id, &headers, &body, |api, form, metadata| {
+    act(&web, REVIEW, &id, &headers, &body, |api, form, sent| {
         Box::pin(async move {
             let decision = match form.decision.as_str() {
                 "approve" => pb::ReviewDecision::Approve,
@@ -110,16 +164,12 @@ pub(crate) async fn review(
                     ));
                 }
             };
-            let request = tonic::Request::from_parts(
-                metadata,
-                Default::default(),
-                pb::ReviewDeliverableRequest {
-                    transition_id: form.id.clone(),
-                    deliverable_id: form.node.clone(),
-                    decision: decision.into(),
-                    comment: form.comment.clone(),
-                },
-            );
+            let request = sent.request(pb::ReviewDeliverableRequest {
+                transition_id: form.id.clone(),
+                deliverable_id: form.node.clone(),
+                decision: decision.into(),
+                comment: form.comment.clone(),
+            });
             TransitionService::review_deliverable(api, request)
                 .await
                 .map(drop)
@@ -131,19 +181,15 @@ pub(crate) async fn review(
 pub(crate) async fn accept(
     State(web): State<Web>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    headers: super::Seen,
     body: Bytes,
 ) -> Response {
-    act(&web, ACCEPT, &id, &headers, &body, |api, form, metadata| {
+    act(&web, ACCEPT, &id, &headers, &body, |api, form, sent| {
         Box::pin(async move {
-            let request = tonic::Request::from_parts(
-                metadata,
-                Default::default(),
-                pb::AcceptHandoverRequest {
-                    transition_id: form.id.clone(),
-                    comment: form.comment.clone(),
-                },
-            );
+            let request = sent.request(pb::AcceptHandoverRequest {
+                transition_id: form.id.clone(),
+                comment: form.comment.clone(),
+            });
             TransitionService::accept_handover(api, request)
                 .await
                 .map(drop)
@@ -170,10 +216,10 @@ pub(crate) struct Acted {
 pub(crate) async fn waive(
     State(web): State<Web>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    headers: super::Seen,
     body: Bytes,
 ) -> Response {
-    act(&web, WAIVE, &id, &headers, &body, |api, form, metadata| {
+    act(&web, WAIVE, &id, &headers, &body, |api, form, sent| {
         Box::pin(async move {
             let until = chrono::NaiveDate::parse_from_str(form.until.trim(), "%Y-%m-%d")
                 .ok()
@@ -182,19 +228,15 @@ pub(crate) async fn waive(
                     tonic::Status::invalid_argument("give the last day of the waiver (YYYY-MM-DD)")
                 })?
                 .and_utc();
-            let request = tonic::Request::from_parts(
-                metadata,
-                Default::default(),
-                pb::WaiveDeliverableRequest {
-                    transition_id: form.id.clone(),
-                    deliverable_id: form.node.clone(),
-                    reason: form.reason.clone(),
-                    until: Some(prost_types::Timestamp {
-                        seconds: until.timestamp(),
-                        nanos: 0,
-                    }),
-                },
-            );
+            let request = sent.request(pb::WaiveDeliverableRequest {
+                transition_id: form.id.clone(),
+                deliverable_id: form.node.clone(),
+                reason: form.reason.clone(),
+                until: Some(prost_types::Timestamp {
+                    seconds: until.timestamp(),
+                    nanos: 0,
+                }),
+            });
             TransitionService::waive_deliverable(api, request)
                 .await
                 .map(drop)
@@ -206,58 +248,43 @@ pub(crate) async fn waive(
 pub(crate) async fn sign_off(
     State(web): State<Web>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    headers: super::Seen,
     body: Bytes,
 ) -> Response {
-    act(
-        &web,
-        SIGN_OFF,
-        &id,
-        &headers,
-        &body,
-        |api, form, metadata| {
-            Box::pin(async move {
-                let request = tonic::Request::from_parts(
-                    metadata,
-                    Default::default(),
-                    pb::SignOffMilestoneRequest {
-                        transition_id: form.id.clone(),
-                        milestone_id: form.node.clone(),
-                        comment: form.comment.clone(),
-                    },
-                );
-                TransitionService::sign_off_milestone(api, request)
-                    .await
-                    .map(drop)
-            })
-        },
-    )
+    act(&web, SIGN_OFF, &id, &headers, &body, |api, form, sent| {
+        Box::pin(async move {
+            let request = sent.request(pb::SignOffMilestoneRequest {
+                transition_id: form.id.clone(),
+                milestone_id: form.node.clone(),
+                comment: form.comment.clone(),
+            });
+            TransitionService::sign_off_milestone(api, request)
+                .await
+                .map(drop)
+        })
+    })
     .await
 }
 
 pub(crate) async fn reject(
     State(web): State<Web>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    headers: super::Seen,
     body: Bytes,
 ) -> Response {
-    act(&web, REJECT, &id, &headers, &body, |api, form, metadata| {
+    act(&web, REJECT, &id, &headers, &body, |api, form, sent| {
         Box::pin(async move {
-            let request = tonic::Request::from_parts(
-                metadata,
-                Default::default(),
-                pb::RejectHandoverRequest {
-                    transition_id: form.id.clone(),
-                    reasons: form
-                        .reasons
-                        .lines()
-                        .map(str::trim)
-                        .filter(|r| !r.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
-                    reopen_deliverables: form.reopen.clone(),
-                },
-            );
+            let request = sent.request(pb::RejectHandoverRequest {
+                transition_id: form.id.clone(),
+                reasons: form
+                    .reasons
+                    .lines()
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                reopen_deliverables: form.reopen.clone(),
+            });
             TransitionService::reject_handover(api, request)
                 .await
                 .map(drop)
@@ -275,12 +302,12 @@ async fn act<F>(
     web: &Web,
     route: &str,
     id: &str,
-    headers: &HeaderMap,
+    headers: &super::Seen,
     body: &[u8],
     call: F,
 ) -> Response
 where
-    F: for<'a> FnOnce(&'a crate::services::Api, &'a Acted, MetadataMap) -> Call<'a>,
+    F: for<'a> FnOnce(&'a crate::services::Api, &'a Acted, Sent) -> Call<'a>,
 {
     if body.len() > MAX_FORM {
         return refused(
@@ -319,10 +346,11 @@ where
     };
     let who = viewer.as_ref();
     let session = cookie(headers, SESSION);
-    // A credential a browser sends by itself (the session cookie; on a development server none)
-    // needs the page's CSRF token; an `Authorization` header no other site can make one send.
+    // A credential a browser sends by itself (the session cookie, the SSO proxy's; on a
+    // development server none) needs the page's CSRF token; an `Authorization` header no other
+    // site can make one send.
     let ambient = !headers.contains_key(header::AUTHORIZATION);
-    if ambient && form.csrf != csrf_token(session) {
+    if ambient && expected_csrf(headers).is_none_or(|expected| form.csrf != expected) {
         return refused(
             StatusCode::FORBIDDEN,
             who,
@@ -363,7 +391,11 @@ where
             .map(|(_, v)| v)
             .collect(),
     };
-    match call(&web.api, &acted, metadata).await {
+    let sent = Sent {
+        metadata,
+        extensions: headers.extensions(),
+    };
+    match call(&web.api, &acted, sent).await {
         Ok(()) => {
             let anchor = if acted.node.is_empty() {
                 String::new()

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use opsgate_domain::stalled::{StallRules, stalls};
 use opsgate_domain::{Actor, GateDecision, TransitionStatus, WaitingOn};
@@ -39,7 +39,7 @@ struct Row {
 pub(crate) async fn page(
     State(web): State<Web>,
     Query(filter): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    headers: super::Seen,
 ) -> Response {
     let viewer = match web.viewer(&headers, ROUTE).await {
         Ok(v) => v,

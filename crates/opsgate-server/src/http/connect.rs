@@ -59,7 +59,7 @@ pub(crate) fn to_json(value: &impl prost::Message, type_name: &str) -> Result<Ve
 pub(crate) async fn call(
     State(web): State<Web>,
     Path((service, method)): Path<(String, String)>,
-    headers: HeaderMap,
+    headers: super::Seen,
     body: Bytes,
 ) -> Response {
     let path = format!("{service}/{method}");
@@ -95,8 +95,11 @@ pub(crate) async fn call(
         Ok(bytes) => bytes,
         Err(status) => return error(&status),
     };
-    let metadata = MetadataMap::from_headers(headers);
-    match dispatch(&web.api, &path, metadata, &request).await {
+    // The person a trusted SSO proxy names may call too: a browser on another site cannot send
+    // `application/json` without a preflight this listener never grants.
+    let extensions = headers.extensions();
+    let metadata = MetadataMap::from_headers(HeaderMap::clone(&headers));
+    match dispatch(&web.api, &path, metadata, extensions, &request).await {
         Ok(reply) => match DynamicMessage::decode(rpc.output(), reply.as_slice()) {
             Ok(dynamic) => {
                 let mut out = Vec::new();
@@ -141,11 +144,13 @@ macro_rules! routes {
         #[cfg(test)]
         const ROUTED: &[&str] = &[$($path),*];
 
-        /// Calls the RPC `path` on `api` with `request` (its protobuf bytes) and `metadata`.
+        /// Calls the RPC `path` on `api` with `request` (its protobuf bytes), `metadata` and
+        /// `extensions`.
         async fn dispatch(
             api: &Api,
             path: &str,
             metadata: MetadataMap,
+            extensions: tonic::Extensions,
             request: &[u8],
         ) -> Result<Vec<u8>, Status> {
             match path {
@@ -153,7 +158,7 @@ macro_rules! routes {
                     let message = <$request>::decode(request).map_err(|e| {
                         Status::invalid_argument(format!("the request does not decode: {e}"))
                     })?;
-                    let call = Request::from_parts(metadata, Default::default(), message);
+                    let call = Request::from_parts(metadata, extensions, message);
                     Ok(<Api as $service>::$method(api, call).await?.into_inner().encode_to_vec())
                 })*
                 _ => Err(Status::unimplemented(format!("{path} is not served over HTTP"))),

@@ -5,7 +5,7 @@
 //! (a CI token reaches only its own services).
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use opsgate_domain::{GateDecision, GateState};
 use opsgate_proto::v1 as pb;
@@ -22,12 +22,12 @@ pub(crate) const BADGE: &str = "GET /api/v1/gates/{service}/{version}/badge.svg"
 /// The decision, or the refusal as a Connect error.
 async fn decide(
     web: &Web,
-    headers: &HeaderMap,
+    headers: &super::Seen,
     route: &str,
     service: String,
     version: String,
 ) -> Result<(opsgate_store::TransitionView, GateDecision), tonic::Status> {
-    let caller = web.caller(headers.clone(), route).await?;
+    let caller = web.caller(headers, route).await?;
     let target = Target::Service(pb::ServiceRef {
         name: service,
         version,
@@ -40,7 +40,7 @@ async fn decide(
 pub(crate) async fn decision(
     State(web): State<Web>,
     Path((service, version)): Path<(String, String)>,
-    headers: HeaderMap,
+    headers: super::Seen,
 ) -> Response {
     match decide(&web, &headers, DECISION, service, version).await {
         Ok((view, decision)) => {
@@ -61,7 +61,7 @@ pub(crate) async fn decision(
 pub(crate) async fn badge(
     State(web): State<Web>,
     Path((service, version)): Path<(String, String)>,
-    headers: HeaderMap,
+    headers: super::Seen,
 ) -> Response {
     let (status, word, colour) = match decide(&web, &headers, BADGE, service, version).await {
         Ok((_, decision)) => match decision.state {

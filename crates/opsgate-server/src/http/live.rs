@@ -10,7 +10,6 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -34,7 +33,7 @@ pub(crate) async fn stream(
     State(web): State<Web>,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    headers: super::Seen,
 ) -> Response {
     let viewer = match web.viewer(&headers, ROUTE).await {
         Ok(v) => v,

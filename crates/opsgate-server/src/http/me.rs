@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use opsgate_domain::stalled::{due_date, must_act};
 use opsgate_domain::{Actor, GateDecision, GateState, NodeStatus, TransitionStatus};
@@ -32,7 +32,7 @@ struct Todo {
 pub(crate) async fn page(
     State(web): State<Web>,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    headers: super::Seen,
 ) -> Response {
     let viewer = match web.viewer(&headers, ROUTE).await {
         Ok(v) => v,

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use opsgate_domain::stalled::StallRules;
 
@@ -25,7 +25,7 @@ pub(crate) struct StalledFigures {
     oldest_seconds: f64,
 }
 
-pub(crate) async fn page(State(web): State<Web>, headers: HeaderMap) -> Response {
+pub(crate) async fn page(State(web): State<Web>, headers: super::Seen) -> Response {
     if let Err(refused) = web.authorize(&headers, "GET /metrics").await {
         return refused;
     }

@@ -24,7 +24,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::Router;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::watch;
@@ -33,6 +35,7 @@ use tokio::task::JoinHandle;
 use crate::auth::Caller;
 use crate::error::StartError;
 use crate::metrics::Metrics;
+use crate::proxy::{AuthProxy, ProxyUser};
 use crate::services::Api;
 
 /// What every page shares.
@@ -47,6 +50,91 @@ pub(crate) struct Web {
     /// Turns true when the server stops: live streams end then, so that shutdown does not wait
     /// on them.
     stop: watch::Receiver<bool>,
+    /// Sign-in through an SSO reverse proxy's user header, when configured.
+    proxy: Option<Arc<AuthProxy>>,
+}
+
+/// What a request says about who sends it: its headers, and the person a trusted SSO proxy
+/// named ([`vouch`] puts them in the request's extensions). Reads as the headers.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Seen {
+    headers: HeaderMap,
+    proxy: Option<ProxyUser>,
+}
+
+impl Seen {
+    /// The person the SSO proxy signed in, if any.
+    pub(crate) fn proxied(&self) -> Option<&ProxyUser> {
+        self.proxy.as_ref()
+    }
+
+    /// The extensions of a call made on this request's behalf: the proxy's person, if any.
+    pub(crate) fn extensions(&self) -> tonic::Extensions {
+        let mut extensions = tonic::Extensions::new();
+        if let Some(user) = &self.proxy {
+            extensions.insert(user.clone());
+        }
+        extensions
+    }
+}
+
+impl From<HeaderMap> for Seen {
+    fn from(headers: HeaderMap) -> Self {
+        Self {
+            headers,
+            proxy: None,
+        }
+    }
+}
+
+impl std::ops::Deref for Seen {
+    type Target = HeaderMap;
+
+    fn deref(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+impl std::ops::DerefMut for Seen {
+    fn deref_mut(&mut self) -> &mut HeaderMap {
+        &mut self.headers
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Seen {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            headers: parts.headers.clone(),
+            proxy: parts.extensions.get::<ProxyUser>().cloned(),
+        })
+    }
+}
+
+/// Before every route: the person the SSO proxy's header names, when it came from a trusted
+/// proxy (from anywhere else it is ignored); a look-alike spelling of the header is refused.
+async fn vouch(
+    State(web): State<Web>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    if let Some(proxy) = &web.proxy {
+        match proxy.user(peer.ip(), request.headers()) {
+            Ok(Some(user)) => {
+                request.extensions_mut().insert(user);
+            }
+            Ok(None) => {}
+            Err(message) => {
+                return (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response();
+            }
+        }
+    }
+    next.run(request).await
 }
 
 /// Binds `addr` and serves the pages until `stop` turns true.
@@ -54,14 +142,22 @@ pub(crate) async fn serve(
     addr: SocketAddr,
     api: Api,
     metrics: Arc<Metrics>,
+    proxy: Option<Arc<AuthProxy>>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, JoinHandle<std::io::Result<()>>), StartError> {
+    if let Some(proxy) = &proxy {
+        tracing::info!(
+            header = proxy.header(),
+            "web sign-in through an SSO proxy's user header"
+        );
+    }
     let web = Web {
         api,
         metrics,
         stalled: Arc::default(),
         live: Arc::new(tokio::sync::Semaphore::new(live::MAX_LIVE)),
         stop: stop.clone(),
+        proxy,
     };
     let app = Router::new()
         .route("/", get(board::page))
@@ -115,6 +211,7 @@ pub(crate) async fn serve(
             )),
         )
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(web.clone(), vouch))
         .with_state(web);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -123,11 +220,14 @@ pub(crate) async fn serve(
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|stopped| *stopped).await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        })
+        .await
     });
     tracing::info!(addr = %local, "serving HTTP: the web pages (open /), /metrics, /api/v1/gates, the RPCs as JSON");
     Ok((local, task))
@@ -176,26 +276,29 @@ async fn not_found() -> Response {
 
 impl Web {
     /// The caller of `route` (a row of the access table), from the request's headers: the same
-    /// bearer tokens, CI tokens and development header as the gRPC API.
+    /// bearer tokens, CI tokens and development header as the gRPC API, and the SSO proxy's person.
     pub(crate) async fn authorize(
         &self,
-        headers: &HeaderMap,
+        seen: &Seen,
         route: &str,
     ) -> Result<Option<Caller>, Response> {
-        self.caller(headers.clone(), route)
+        self.caller(seen, route)
             .await
             .map_err(|status| refused(&status))
     }
 
-    /// The caller of `route` whose request carries `headers`, decided by the gRPC API's own
+    /// The caller of `route` whose request is `seen`, decided by the gRPC API's own
     /// authenticator (the headers are the call's metadata); the refusal as its status.
     pub(crate) async fn caller(
         &self,
-        headers: HeaderMap,
+        seen: &Seen,
         route: &str,
     ) -> Result<Option<Caller>, tonic::Status> {
-        let mut request = tonic::Request::new(());
-        *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers);
+        let request = tonic::Request::from_parts(
+            tonic::metadata::MetadataMap::from_headers(seen.headers.clone()),
+            seen.extensions(),
+            (),
+        );
         self.api.auth().authorize(&request, route).await
     }
 }

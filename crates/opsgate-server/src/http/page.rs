@@ -140,22 +140,22 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
 }
 
 impl Web {
-    /// Who is looking at page `route`: the `Authorization` header, else the session cookie, as
-    /// the gRPC API decides it; a refusal is the page to answer with (401 leads to sign-in).
+    /// Who is looking at page `route`: the `Authorization` header, else the session cookie, else
+    /// the person a trusted SSO proxy names, as the gRPC API decides it; a refusal is the page to answer with (401 leads to sign-in).
     pub(crate) async fn viewer(
         &self,
-        headers: &HeaderMap,
+        seen: &super::Seen,
         route: &str,
     ) -> Result<Option<Caller>, Response> {
-        let mut headers = headers.clone();
-        if !headers.contains_key(header::AUTHORIZATION)
-            && let Some(token) = cookie(&headers, SESSION)
+        let mut seen = seen.clone();
+        if !seen.headers.contains_key(header::AUTHORIZATION)
+            && let Some(token) = cookie(&seen.headers, SESSION)
             && let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}"))
         {
-            headers.insert(header::AUTHORIZATION, value);
+            seen.headers.insert(header::AUTHORIZATION, value);
         }
         // The development header says who acts, not who reads: a page shows it as the viewer.
-        match self.caller(headers, route).await {
+        match self.caller(&seen, route).await {
             Ok(caller) => Ok(caller),
             Err(status) if status.code() == tonic::Code::Unauthenticated => {
                 let mut response = problem(

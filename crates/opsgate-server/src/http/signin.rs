@@ -99,7 +99,7 @@ pub(crate) async fn submit(
         }
         Err(_) => return refused("That is not an API token."),
     }
-    match web.viewer(&check, super::board::ROUTE).await {
+    match web.viewer(&check.into(), super::board::ROUTE).await {
         Ok(Some(_)) => {}
         _ => return refused("That token is unknown, revoked or expired."),
     }

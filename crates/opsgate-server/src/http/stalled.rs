@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use opsgate_domain::Actor;
 use opsgate_domain::stalled::StallRules;
@@ -19,7 +19,7 @@ pub(crate) const ROUTE: &str = "GET /stalled";
 pub(crate) async fn page(
     State(web): State<Web>,
     Query(filter): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    headers: super::Seen,
 ) -> Response {
     let viewer = match web.viewer(&headers, ROUTE).await {
         Ok(v) => v,

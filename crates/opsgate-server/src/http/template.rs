@@ -3,7 +3,7 @@
 //! template that is a link redirects there).
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::Web;
@@ -15,7 +15,7 @@ pub(crate) const ROUTE: &str = "GET /transitions/{id}/templates/{node}";
 pub(crate) async fn download(
     State(web): State<Web>,
     Path((id, node)): Path<(String, String)>,
-    headers: HeaderMap,
+    headers: super::Seen,
 ) -> Response {
     let viewer = match web.viewer(&headers, ROUTE).await {
         Ok(v) => v,

@@ -4,7 +4,6 @@
 //! decided as for `GetTransition`.
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use opsgate_domain::notice::{approvers_of, owners_of};
 use opsgate_domain::stalled::{due_date, must_act};
@@ -20,7 +19,7 @@ pub(crate) const ROUTE: &str = "GET /transitions/{id}";
 pub(crate) async fn page(
     State(web): State<Web>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    headers: super::Seen,
 ) -> Response {
     let viewer = match web.viewer(&headers, ROUTE).await {
         Ok(v) => v,
@@ -105,7 +104,7 @@ pub(crate) async fn page(
         body.push_str("</ul>");
     }
     body.push_str("</section>");
-    let csrf = super::actions::csrf_token(super::page::cookie(&headers, super::page::SESSION));
+    let (csrf, form_cookie) = super::actions::csrf_for(&headers);
     body.push_str(&actions(&view, &decision, who, &csrf, now, &deputies));
     body.push_str("<section aria-labelledby=\"graph\"><h2 id=\"graph\">The plan</h2>");
     body.push_str("<div class=\"scroll\">");
@@ -191,12 +190,18 @@ pub(crate) async fn page(
         super::page::segment(&view.id),
         view.state.seq
     );
-    super::page::layout_live(
+    let mut response = super::page::layout_live(
         &format!("{} {}", meta.service_name, meta.service_version),
         who,
         &body,
         Some(&live),
-    )
+    );
+    if let Some(value) = form_cookie.and_then(|c| axum::http::HeaderValue::from_str(&c).ok()) {
+        response
+            .headers_mut()
+            .append(axum::http::header::SET_COOKIE, value);
+    }
+    response
 }
 
 /// The forms of what the viewer may do here now (on a development server, where nobody signs

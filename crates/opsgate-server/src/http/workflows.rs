@@ -3,7 +3,7 @@
 //! effort, due offset and what it needs).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 
 use opsgate_domain::workflow::{Anchor, Due};
@@ -14,7 +14,7 @@ use super::page::{esc, layout, problem};
 /// The access table's row of this page.
 pub(crate) const ROUTE: &str = "GET /workflows";
 
-pub(crate) async fn page(State(web): State<Web>, headers: HeaderMap) -> Response {
+pub(crate) async fn page(State(web): State<Web>, headers: super::Seen) -> Response {
     let viewer = match web.viewer(&headers, ROUTE).await {
         Ok(v) => v,
         Err(refused) => return refused,
