@@ -1,8 +1,8 @@
 //! The web pages in a real browser: `tests/browser/handover.py` drives headless Chromium over
 //! the DevTools protocol through a whole handover against this server (three people, each with
 //! their own cookies: submit, request changes seen live on the other's open page, resubmit,
-//! approve, accept; the board and /me at each step; escaping, a missing button and a forged
-//! POST refused). Runs when `OPSGATE_TEST_CHROMIUM` names a Chromium (`.ci/run` installs
+//! approve, accept; the board and /me at each step; an uploaded file downloaded by its hash;
+//! escaping, a missing button, a forged POST and an untrusted proxy header refused). Runs when `OPSGATE_TEST_CHROMIUM` names a Chromium (`.ci/run` installs
 //! Debian's and sets it); `OPSGATE_SCREENSHOTS=DIR` also saves screenshots there.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -26,6 +26,13 @@ async fn a_handover_through_the_pages_in_chromium() {
         opsgate_server::Config {
             workflows_dir: Some(dir.path().to_owned()),
             bootstrap_token: Some(BOOTSTRAP.to_owned()),
+            // Signing in through a proxy at a documentation address: the test's own requests,
+            // from loopback, must not be believed.
+            auth_proxy: opsgate_server::config::AuthProxySection {
+                header: Some("X-Forwarded-User".to_owned()),
+                trusted: vec!["192.0.2.0/24".to_owned()],
+                ..Default::default()
+            },
             ..opsgate_server::Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
         },
     )

@@ -557,3 +557,50 @@ async fn the_parsed_workflow_cache_is_bounded() {
     assert_eq!(first.version, 1);
     store.close().await.unwrap();
 }
+
+/// Uploaded files: stored once per transition and content (the same bytes again are not new),
+/// read back whole, binary-safe, and removed on request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_are_kept_per_transition_by_content() {
+    for db in TestDb::all().await {
+        let store = store(&db).await;
+        let id = start_and_submit_sla(&store).await;
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        let file = opsgate_store::NewAttachment {
+            name: "dump.bin",
+            content_type: "application/octet-stream",
+            content: &bytes,
+        };
+        let (sha, new) = store
+            .put_attachment(&id, &file, &actor("Pat"))
+            .await
+            .unwrap();
+        assert!(new, "{}", db.backend);
+        assert_eq!(sha, opsgate_store::sha256_hex(&bytes));
+        let (again, new) = store
+            .put_attachment(&id, &file, &actor("Sam"))
+            .await
+            .unwrap();
+        assert_eq!(again, sha);
+        assert!(!new, "{}", db.backend);
+        let read = store.attachment(&id, &sha).await.unwrap().unwrap();
+        assert_eq!(read.content, bytes);
+        assert_eq!(read.uploaded_by, "Pat");
+        assert!(store.attachment("other", &sha).await.unwrap().is_none());
+        store.remove_attachment(&id, &sha).await.unwrap();
+        assert!(store.attachment(&id, &sha).await.unwrap().is_none());
+        let too_big = vec![0u8; opsgate_store::MAX_ATTACHMENT_BYTES + 1];
+        let refused = store
+            .put_attachment(
+                &id,
+                &opsgate_store::NewAttachment {
+                    content: &too_big,
+                    ..file
+                },
+                &actor("Pat"),
+            )
+            .await;
+        assert!(refused.is_err());
+        store.close().await.unwrap();
+    }
+}

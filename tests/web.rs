@@ -283,6 +283,207 @@ impl Browser {
             .status()
             .as_u16()
     }
+
+    /// Posts `fields` and `files` (name, bytes) as `multipart/form-data`, with the CSRF token
+    /// of `page`'s forms; the status.
+    async fn upload(
+        &self,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+        files: &[(&str, Vec<u8>)],
+    ) -> u16 {
+        let html = self.page(page).await;
+        let csrf = html
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or("")
+            .to_owned();
+        let mut form = reqwest::multipart::Form::new().text("csrf", csrf);
+        for (k, v) in fields {
+            form = form.text((*k).to_owned(), (*v).to_owned());
+        }
+        for (name, bytes) in files {
+            form = form.part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes.clone())
+                    .file_name((*name).to_owned())
+                    .mime_str("text/plain")
+                    .unwrap(),
+            );
+        }
+        self.http
+            .post(format!("{}{action}", self.base))
+            .header("cookie", &self.cookie)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+/// A file uploaded with a submission is stored with the transition under its SHA-256, named in
+/// the evidence, shown on the page and downloaded by those who may read the transition only; a
+/// refused submission or a file over the limit leaves nothing stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_uploaded_as_evidence_is_stored_with_its_hash_and_downloaded_by_readers() {
+    let db = TestDb::sqlite();
+    let (server, _dir) = server_with_one(&db, Some(BOOTSTRAP)).await;
+    let token = |who: &'static str, role: &'static str| {
+        let url = server.url.clone();
+        async move { create_token(&url, BOOTSTRAP, who, &[role]).await }
+    };
+    let pat_token = token("Pat", "project_manager").await;
+    let pat = Browser::sign_in(&server.http_url, &pat_token).await;
+    let dana = Browser::sign_in(&server.http_url, &token("Dana", "approver").await).await;
+    let eve = Browser::sign_in(&server.http_url, &token("Eve", "approver").await).await;
+    let mut c = server.clients().await;
+    c.credentials = None;
+    let t = c
+        .transitions
+        .start_transition(opsgate_tests::bearer(
+            &pat_token,
+            pb::StartTransitionRequest {
+                workflow_name: "one".into(),
+                service_name: "payroll".into(),
+                service_version: "6.0".into(),
+                project_manager: "Pat".into(),
+                service_manager: "Sam".into(),
+                target_go_live: opsgate_tests::go_live(),
+                participants: vec![pb::Participant {
+                    role: "desk".into(),
+                    people: vec!["Dana".into()],
+                }],
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .transition
+        .unwrap();
+    let page = format!("/transitions/{}", t.id);
+    let submit = format!("{page}/submit");
+    let runbook = b"# Payroll runbook\nRestart: systemctl restart payroll\n".to_vec();
+    let sha = opsgate_domain::hash::sha256_hex(&runbook);
+
+    // Dana is not the owner: refused, and the file she sent is not kept.
+    let status = dana
+        .upload(
+            &page,
+            &submit,
+            &[("node", "d")],
+            &[("runbook.md", runbook.clone())],
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert!(
+        server
+            .store()
+            .attachment(&t.id, &sha)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Over the limit: refused before anything is stored.
+    let huge = vec![b'x'; opsgate_store::MAX_ATTACHMENT_BYTES + 1];
+    let status = pat
+        .upload(&page, &submit, &[("node", "d")], &[("huge.log", huge)])
+        .await;
+    assert_eq!(status, 413);
+
+    let status = pat
+        .upload(
+            &page,
+            &submit,
+            &[("node", "d"), ("text", "runbook attached")],
+            &[("C:\\docs\\Payroll runbook.md", runbook.clone())],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let stored = server
+        .store()
+        .attachment(&t.id, &sha)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.name, "Payroll runbook.md");
+    assert_eq!(stored.uploaded_by, "Pat");
+    // The evidence names it by its hash.
+    let got = c
+        .transitions
+        .get_transition(opsgate_tests::bearer(
+            &pat_token,
+            pb::GetTransitionRequest {
+                transition_id: t.id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .transition
+        .unwrap();
+    let evidence = got
+        .nodes
+        .iter()
+        .find(|n| n.id == "d")
+        .and_then(|n| n.evidence.clone())
+        .unwrap();
+    assert_eq!(evidence.attachments.len(), 1);
+    assert_eq!(evidence.attachments[0].sha256, sha);
+    assert_eq!(
+        evidence.attachments[0].uri,
+        format!("opsgate:attachments/{sha}/Payroll_runbook.md")
+    );
+    // The page links the download; the approver downloads the very bytes, as a file.
+    let download = format!("{page}/attachments/{sha}");
+    let html = dana.page(&page).await;
+    assert!(html.contains(&download), "{html}");
+    assert!(html.contains("Payroll_runbook.md"), "{html}");
+    let file = dana
+        .http
+        .get(format!("{}{download}", dana.base))
+        .header("cookie", &dana.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status().as_u16(), 200);
+    assert_eq!(file.headers()["content-type"], "application/octet-stream");
+    let disposition = file.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(disposition.starts_with("attachment;"), "{disposition}");
+    assert!(
+        disposition.contains("Payroll%20runbook.md"),
+        "{disposition}"
+    );
+    assert_eq!(file.bytes().await.unwrap().to_vec(), runbook);
+    // Eve has no part in this transition: no download.
+    let refused = eve
+        .http
+        .get(format!("{}{download}", eve.base))
+        .header("cookie", &eve.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    let unknown = dana
+        .http
+        .get(format!(
+            "{}{page}/attachments/{}",
+            dana.base,
+            "0".repeat(64)
+        ))
+        .header("cookie", &dana.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status().as_u16(), 404);
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,6 +16,7 @@ mod m20261206_000010_outbox;
 mod m20261206_000011_people;
 mod m20261206_000012_timers;
 mod m20261206_000013_workflow_templates;
+mod m20261207_000014_attachments;
 
 /// Every migration in order.
 #[derive(Debug)]
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000011_people::Migration),
             Box::new(m20261206_000012_timers::Migration),
             Box::new(m20261206_000013_workflow_templates::Migration),
+            Box::new(m20261207_000014_attachments::Migration),
         ]
     }
 }

@@ -12,11 +12,14 @@ failed check is printed.
 """
 
 import argparse
+import hashlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 import websocket
@@ -130,6 +133,13 @@ class Page:
             time.sleep(0.1)
         raise RuntimeError(f"clicking {selector} led nowhere")
 
+    def upload(self, selector, path):
+        """Chooses the file at `path` in the file input `selector`, as a person would."""
+        node = self.b.call("Runtime.evaluate", self.s,
+                           expression=f"document.querySelector({json.dumps(selector)})")
+        self.b.call("DOM.setFileInputFiles", self.s, files=[path],
+                    objectId=node["result"]["objectId"])
+
     def has(self, selector):
         return self.eval(f"document.querySelector({json.dumps(selector)}) !== null")
 
@@ -197,7 +207,20 @@ def main():
         accessible(pat, "a transition page")
         pat.fill("form[action$='/submit'] textarea[name=links]", "https://wiki.example/d")
         pat.fill("form[action$='/submit'] textarea[name=text]", "<script>alert(1)</script>")
-        pat.click_nav("form[action$='/submit'] button")
+        runbook = b"# Payroll runbook\nRestart: systemctl restart payroll\n"
+        with tempfile.TemporaryDirectory() as files:
+            path = os.path.join(files, "payroll-runbook.md")
+            with open(path, "wb") as f:
+                f.write(runbook)
+            pat.upload("form[action$='/submit'] input[type=file]", path)
+            pat.click_nav("form[action$='/submit'] button")
+        sha = hashlib.sha256(runbook).hexdigest()
+        href = pat.eval("(() => { const a = document.querySelector('#node-d a[download]');"
+                        " return a ? a.getAttribute('href') : null; })()")
+        check(href == f"/transitions/{a.transition}/attachments/{sha}",
+              f"the uploaded file is linked by its SHA-256 ({href})")
+        got = pat.eval(f"fetch({json.dumps(href or '/')}).then(r => r.text())")
+        check(got == runbook.decode(), "the file downloads with the bytes uploaded")
         check("submitted" in pat.eval("document.querySelector('#node-d .status').textContent"),
               "after the submission Pat's page says submitted")
         check(pat.eval("document.querySelector('#node-d .text').textContent")
@@ -258,6 +281,14 @@ def main():
         sam.go(base + "/workflows")
         check("Workflows" in sam.text(), "the workflows page answers")
         accessible(sam, "the workflows page")
+
+        # A sign-in header from an address that is not the trusted proxy counts for nothing.
+        request = urllib.request.Request(base + "/me", headers={"X-Forwarded-User": "Sam"})
+        try:
+            status = urllib.request.urlopen(request).status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        check(status == 401, f"a proxy user header from an untrusted address is ignored ({status})")
     finally:
         browser.close()
     if FAILURES:

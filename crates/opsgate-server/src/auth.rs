@@ -183,6 +183,7 @@ pub const ACCESS: &[(&str, Needs)] = &[
     ("GET /transitions/{id}", Needs::Read),
     ("GET /transitions/{id}/live", Needs::Read),
     ("GET /transitions/{id}/templates/{node}", Needs::Read),
+    ("GET /transitions/{id}/attachments/{sha256}", Needs::Read),
     // A page's actions: the roles of the RPC each calls (which then decides on the person).
     ("POST /transitions/{id}/submit", Needs::OneOf(SUBMITTERS)),
     ("POST /transitions/{id}/review", Needs::OneOf(REVIEWERS)),

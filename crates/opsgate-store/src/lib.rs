@@ -7,6 +7,7 @@
 //! unique `(transition_id, seq)` index hold on both. Decoded states are cached (`cache`): an
 //! exclusive SQLite store trusts its cache, any other store uses it only at the stored `seq`.
 
+mod attachments;
 mod audit;
 mod cache;
 mod changes;
@@ -35,6 +36,7 @@ use sea_orm::{
     TransactionOptions, TransactionTrait,
 };
 
+pub use attachments::{MAX_ATTACHMENT_BYTES, NewAttachment, StoredAttachment};
 pub use audit::{BreakKind, ChainBreak, ChainReport, ExportedEvent, MAX_EXPORT_PAGE};
 pub use cache::DEFAULT_STATE_CACHE_MIB;
 pub use connect::{Clock, ConnectOptions, DEFAULT_DATABASE_URL};

@@ -6,7 +6,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use opsgate_proto::v1 as pb;
 use opsgate_proto::v1::transition_service_server::TransitionService;
@@ -121,7 +121,7 @@ pub(crate) async fn submit(
     headers: super::Seen,
     body: Bytes,
 ) -> Response {
-    act(&web, SUBMIT, &id, &headers, &body, |api, form, sent| {
+    act(&web, SUBMIT, &id, &headers, body, |api, form, sent| {
         Box::pin(async move {
             let links: Vec<String> = form
                 .links
@@ -130,21 +130,95 @@ pub(crate) async fn submit(
                 .filter(|l| !l.is_empty())
                 .map(str::to_owned)
                 .collect();
+            // The files first (content-addressed, per transition); those this request stored
+            // go again when the submission is refused, so nothing is left half-written.
+            let mut attachments = Vec::new();
+            let mut stored = Vec::new();
+            for file in &form.files {
+                let put = api
+                    .store()
+                    .put_attachment(
+                        &form.id,
+                        &opsgate_store::NewAttachment {
+                            name: &file.name,
+                            content_type: &file.content_type,
+                            content: &file.content,
+                        },
+                        &form.by,
+                    )
+                    .await;
+                match put {
+                    Ok((sha256, new)) => {
+                        if new {
+                            stored.push(sha256.clone());
+                        }
+                        attachments.push(pb::Attachment {
+                            uri: attachment_uri(&sha256, &file.name),
+                            sha256,
+                        });
+                    }
+                    Err(e) => {
+                        forget(api, &form.id, &stored).await;
+                        return Err(crate::error::status(e));
+                    }
+                }
+            }
             let request = sent.request(pb::SubmitDeliverableRequest {
                 transition_id: form.id.clone(),
                 deliverable_id: form.node.clone(),
                 evidence: Some(pb::Evidence {
                     links,
                     text: form.text.clone(),
-                    attachments: Vec::new(),
+                    attachments,
                 }),
             });
-            TransitionService::submit_deliverable(api, request)
+            let submitted = TransitionService::submit_deliverable(api, request)
                 .await
-                .map(drop)
+                .map(drop);
+            if submitted.is_err() {
+                forget(api, &form.id, &stored).await;
+            }
+            submitted
         })
     })
     .await
+}
+
+/// Removes the files `stored` for transition `id` (a refused submission's).
+async fn forget(api: &crate::services::Api, id: &str, stored: &[String]) {
+    for sha256 in stored {
+        if let Err(e) = api.store().remove_attachment(id, sha256).await {
+            tracing::warn!(transition = id, sha256, error = %e, "an uploaded file of a refused submission stays stored");
+        }
+    }
+}
+
+/// The prefix of an uploaded file's uri in the evidence: `opsgate:attachments/SHA256/NAME`,
+/// downloaded at `/transitions/ID/attachments/SHA256`.
+pub(crate) const ATTACHMENT_URI: &str = "opsgate:attachments/";
+
+/// The evidence uri of the uploaded file `name` with `sha256`: the name kept to letters,
+/// digits, `.`, `-` and `_` (a uri has no spaces).
+fn attachment_uri(sha256: &str, name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(120)
+        .collect();
+    format!("{ATTACHMENT_URI}{sha256}/{safe}")
+}
+
+/// The SHA-256 and file name of an evidence uri naming an uploaded file.
+pub(crate) fn uploaded(uri: &str) -> Option<(&str, &str)> {
+    let rest = uri.strip_prefix(ATTACHMENT_URI)?;
+    let (sha256, name) = rest.split_once('/').unwrap_or((rest, "file"));
+    (sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit())).then_some((sha256, name))
 }
 
 pub(crate) async fn review(
@@ -153,7 +227,7 @@ pub(crate) async fn review(
     headers: super::Seen,
     body: Bytes,
 ) -> Response {
-    act(&web, REVIEW, &id, &headers, &body, |api, form, sent| {
+    act(&web, REVIEW, &id, &headers, body, |api, form, sent| {
         Box::pin(async move {
             let decision = match form.decision.as_str() {
                 "approve" => pb::ReviewDecision::Approve,
@@ -184,7 +258,7 @@ pub(crate) async fn accept(
     headers: super::Seen,
     body: Bytes,
 ) -> Response {
-    act(&web, ACCEPT, &id, &headers, &body, |api, form, sent| {
+    act(&web, ACCEPT, &id, &headers, body, |api, form, sent| {
         Box::pin(async move {
             let request = sent.request(pb::AcceptHandoverRequest {
                 transition_id: form.id.clone(),
@@ -211,6 +285,129 @@ pub(crate) struct Acted {
     until: String,
     /// The deliverables a rejection reopens (the repeated `reopen` field).
     reopen: Vec<String>,
+    /// Files uploaded with a submission.
+    files: Vec<Upload>,
+    /// Who acts (whom an uploaded file is recorded as from).
+    by: opsgate_domain::Actor,
+}
+
+/// A file uploaded with the submit form.
+pub(crate) struct Upload {
+    /// Its name without any directory.
+    name: String,
+    content_type: String,
+    content: Bytes,
+}
+
+/// Most files one submission uploads.
+const MAX_FILES: usize = 10;
+/// Largest submit request: up to four files of the largest size, and the form.
+pub(crate) const MAX_UPLOAD: usize = 4 * opsgate_store::MAX_ATTACHMENT_BYTES + MAX_FORM;
+
+/// The fields of a form, `application/x-www-form-urlencoded` or (the submit form, with files)
+/// `multipart/form-data`, and its files; or the status and message to refuse it with.
+async fn read_form(
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<(Vec<(String, String)>, Vec<Upload>), (StatusCode, String)> {
+    let kind = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Ok(boundary) = multer::parse_boundary(kind) else {
+        if body.len() > MAX_FORM {
+            return Err((
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The form is too large.".into(),
+            ));
+        }
+        return serde_urlencoded::from_bytes(&body)
+            .map(|pairs| (pairs, Vec::new()))
+            .map_err(|e| {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("The form could not be read: {e}"),
+                )
+            });
+    };
+    let limits = multer::Constraints::new().size_limit(
+        multer::SizeLimit::new()
+            .whole_stream(MAX_UPLOAD as u64)
+            .per_field(opsgate_store::MAX_ATTACHMENT_BYTES as u64),
+    );
+    let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
+    let mut parts = multer::Multipart::with_constraints(stream, boundary, limits);
+    let unread = |e: multer::Error| match e {
+        multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "A file is larger than {} MiB, or the files together larger than {} MiB.",
+                opsgate_store::MAX_ATTACHMENT_BYTES / (1024 * 1024),
+                MAX_UPLOAD / (1024 * 1024)
+            ),
+        ),
+        e => (
+            StatusCode::BAD_REQUEST,
+            format!("The form could not be read: {e}"),
+        ),
+    };
+    let (mut pairs, mut files, mut text) = (Vec::new(), Vec::new(), 0usize);
+    while let Some(field) = parts.next_field().await.map_err(unread)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        match field.file_name().map(base_name) {
+            Some(file_name) => {
+                let content_type = field
+                    .content_type()
+                    .map_or("application/octet-stream".to_owned(), ToString::to_string);
+                let content = field.bytes().await.map_err(unread)?;
+                // A file input left empty still sends a part, without a name or bytes.
+                if name != "file" || (file_name.is_empty() && content.is_empty()) {
+                    continue;
+                }
+                if files.len() == MAX_FILES {
+                    return Err((
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("At most {MAX_FILES} files at once."),
+                    ));
+                }
+                files.push(Upload {
+                    name: if file_name.is_empty() {
+                        "file".to_owned()
+                    } else {
+                        file_name
+                    },
+                    content_type,
+                    content,
+                });
+            }
+            None => {
+                let value = field.text().await.map_err(unread)?;
+                text += name.len() + value.len();
+                if text > MAX_FORM {
+                    return Err((
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "The form is too large.".into(),
+                    ));
+                }
+                pairs.push((name, value));
+            }
+        }
+    }
+    Ok((pairs, files))
+}
+
+/// An uploaded file's name without the directory some browsers send, control characters or
+/// more than 200 characters.
+fn base_name(name: &str) -> String {
+    name.rsplit(['/', '\\'])
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect::<String>()
+        .trim()
+        .to_owned()
 }
 
 pub(crate) async fn waive(
@@ -219,7 +416,7 @@ pub(crate) async fn waive(
     headers: super::Seen,
     body: Bytes,
 ) -> Response {
-    act(&web, WAIVE, &id, &headers, &body, |api, form, sent| {
+    act(&web, WAIVE, &id, &headers, body, |api, form, sent| {
         Box::pin(async move {
             let until = chrono::NaiveDate::parse_from_str(form.until.trim(), "%Y-%m-%d")
                 .ok()
@@ -251,7 +448,7 @@ pub(crate) async fn sign_off(
     headers: super::Seen,
     body: Bytes,
 ) -> Response {
-    act(&web, SIGN_OFF, &id, &headers, &body, |api, form, sent| {
+    act(&web, SIGN_OFF, &id, &headers, body, |api, form, sent| {
         Box::pin(async move {
             let request = sent.request(pb::SignOffMilestoneRequest {
                 transition_id: form.id.clone(),
@@ -272,7 +469,7 @@ pub(crate) async fn reject(
     headers: super::Seen,
     body: Bytes,
 ) -> Response {
-    act(&web, REJECT, &id, &headers, &body, |api, form, sent| {
+    act(&web, REJECT, &id, &headers, body, |api, form, sent| {
         Box::pin(async move {
             let request = sent.request(pb::RejectHandoverRequest {
                 transition_id: form.id.clone(),
@@ -303,23 +500,21 @@ async fn act<F>(
     route: &str,
     id: &str,
     headers: &super::Seen,
-    body: &[u8],
+    body: Bytes,
     call: F,
 ) -> Response
 where
     F: for<'a> FnOnce(&'a crate::services::Api, &'a Acted, Sent) -> Call<'a>,
 {
-    if body.len() > MAX_FORM {
-        return refused(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            None,
-            id,
-            "The form is too large.",
-        );
-    }
     // Every field as sent (`reopen` repeats), then the named ones.
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
-    let form: ActionForm = match serde_urlencoded::from_bytes(body) {
+    let (pairs, files) = match read_form(headers, body).await {
+        Ok(read) => read,
+        Err((status, message)) => return refused(status, None, id, &message),
+    };
+    let form: ActionForm = match serde_urlencoded::to_string(&pairs)
+        .map_err(|e| e.to_string())
+        .and_then(|text| serde_urlencoded::from_str(&text).map_err(|e| e.to_string()))
+    {
         Ok(f) => f,
         Err(e) => {
             return refused(
@@ -375,6 +570,15 @@ where
         // secure server).
         metadata.insert("x-opsgate-actor", value);
     }
+    // A change always has someone acting (the table's row names roles).
+    let Some(by) = who.map(|w| w.actor.clone()) else {
+        return refused(
+            StatusCode::UNAUTHORIZED,
+            None,
+            id,
+            "Sign in to act on this page.",
+        );
+    };
     let acted = Acted {
         id: id.to_owned(),
         node: form.node,
@@ -390,6 +594,8 @@ where
             .filter(|(k, _)| k == "reopen")
             .map(|(_, v)| v)
             .collect(),
+        files,
+        by,
     };
     let sent = Sent {
         metadata,

@@ -6,6 +6,7 @@
 //! the RPCs' own rows for the bridge).
 
 mod actions;
+mod attachment;
 mod board;
 mod connect;
 mod gates;
@@ -171,8 +172,13 @@ pub(crate) async fn serve(
             get(template::download),
         )
         .route(
+            "/transitions/{id}/attachments/{sha256}",
+            get(attachment::download),
+        )
+        .route(
             "/transitions/{id}/submit",
-            axum::routing::post(actions::submit),
+            axum::routing::post(actions::submit)
+                .layer(axum::extract::DefaultBodyLimit::max(actions::MAX_UPLOAD)),
         )
         .route(
             "/transitions/{id}/review",

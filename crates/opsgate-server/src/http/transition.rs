@@ -132,9 +132,17 @@ pub(crate) async fn page(
             .map(|e| {
                 let mut out: Vec<String> = e.links.iter().map(|l| link(l)).collect();
                 out.extend(e.attachments.iter().map(|a| {
+                    let shown = match super::actions::uploaded(&a.uri) {
+                        Some((sha256, name)) => format!(
+                            "<a href=\"/transitions/{}/attachments/{}\" download>{}</a>",
+                            super::page::segment(&view.id),
+                            esc(sha256),
+                            esc(name)
+                        ),
+                        None => link(&a.uri),
+                    };
                     format!(
-                        "{} <span class=\"hash\" title=\"SHA-256\">{}</span>",
-                        link(&a.uri),
+                        "{shown} <span class=\"hash\" title=\"SHA-256\">{}</span>",
                         esc(a.sha256.get(..12).unwrap_or(&a.sha256))
                     )
                 }));
@@ -266,10 +274,13 @@ fn actions(
             NodeStatus::Open | NodeStatus::ChangesRequested => {
                 if let Some(as_field) = acting(&owners_of(wf, state, i)) {
                     forms.push(format!(
-                        "<form class=\"action\" method=\"post\" action=\"/transitions/{id}/submit\">\
+                        "<form class=\"action\" method=\"post\" action=\"/transitions/{id}/submit\" \
+                         enctype=\"multipart/form-data\">\
                          <h3>Submit '{title}'</h3>{hidden}{as_field}\
                          <label>Links to the evidence, one per line <textarea name=\"links\" \
                          rows=\"3\" placeholder=\"https://\"></textarea></label>\
+                         <label>Files (each up to 10 MiB) <input type=\"file\" name=\"file\" \
+                         multiple></label>\
                          <label>Notes <textarea name=\"text\" rows=\"2\"></textarea></label>\
                          <button type=\"submit\">Submit</button></form>",
                         hidden = hidden(node.id.as_str()),
