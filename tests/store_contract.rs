@@ -604,3 +604,138 @@ async fn attachments_are_kept_per_transition_by_content() {
         store.close().await.unwrap();
     }
 }
+
+/// The people index and the board's order: a start records everyone with a part, a change of
+/// people replaces them, a person's unfinished transitions come from it, the board pages run in
+/// order of the earliest open due date, and transitions stored without rows (from before the
+/// index) get them when the database is opened again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn who_takes_part_where_and_the_board_in_order_of_lateness() {
+    const DATED: &str = "\
+name: dated
+roles: {desk: {description: reviews}}
+deliverables:
+  - {id: d, title: D, owner: project_manager, approver: desk, due: go_live - 10d}
+  - {id: e, title: E, owner: project_manager, approval: {any_of: [{person: Alex}]}}
+gate: {id: gate, title: Gate, needs: [d, e]}
+";
+    for db in TestDb::all().await {
+        let store = store(&db).await;
+        store
+            .register_workflow("dated.yaml", DATED, &actor("Smo"))
+            .await
+            .unwrap();
+        let go_live = opsgate_tests::go_live().parse::<NaiveDate>().unwrap();
+        let start = |version: &'static str, days_later: i64, desk: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .start_transition(
+                        NewTransition {
+                            workflow_name: "dated".into(),
+                            workflow_version: None,
+                            service_name: "payroll".into(),
+                            service_version: version.into(),
+                            project_manager: actor("Pat"),
+                            service_manager: actor("Sam"),
+                            target_go_live: go_live + chrono::Days::new(days_later as u64),
+                            participants: [(
+                                opsgate_domain::RoleName::parse("desk").unwrap(),
+                                vec![actor(desk)],
+                            )]
+                            .into_iter()
+                            .collect(),
+                            allow_past_go_live: false,
+                        },
+                        actor("Pat"),
+                    )
+                    .await
+                    .unwrap()
+                    .id
+            }
+        };
+        // Started in an order other than their due dates.
+        let late = start("3.0", 20, "Dana").await;
+        let early = start("1.0", 0, "Dana").await;
+        let middle = start("2.0", 10, "Dora").await;
+        let sorted = |mut ids: Vec<String>| {
+            ids.sort();
+            ids
+        };
+        let of = |names: &[&str]| {
+            let store = store.clone();
+            let people: Vec<Actor> = names.iter().map(|n| actor(n)).collect();
+            async move { sorted(store.transitions_of(&people).await.unwrap()) }
+        };
+        assert_eq!(
+            of(&["Dana"]).await,
+            sorted(vec![late.clone(), early.clone()])
+        );
+        assert_eq!(of(&["Dora"]).await, vec![middle.clone()]);
+        // Named by the workflow itself (an approver person), and the managers: every one.
+        assert_eq!(of(&["Alex"]).await.len(), 3, "{}", db.backend);
+        assert_eq!(of(&["Sam"]).await.len(), 3);
+        assert!(of(&["Nobody"]).await.is_empty());
+        // The SMO replaces Dana by Dora on the late one.
+        store
+            .execute(
+                &late,
+                Command::ChangeParticipants {
+                    role: "desk".into(),
+                    people: vec!["Dora".into()],
+                },
+                actor("Smo"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(of(&["Dana"]).await, vec![early.clone()]);
+        assert_eq!(
+            of(&["Dora"]).await,
+            sorted(vec![late.clone(), middle.clone()])
+        );
+        assert_eq!(of(&["Dana", "Dora"]).await.len(), 3, "each transition once");
+
+        // The board: the earliest due first, a page at a time.
+        let everyone = opsgate_store::BoardQuery::default();
+        let (all, more) = store.board_page(&everyone, 0, 10).await.unwrap();
+        assert_eq!(all, vec![early.clone(), middle.clone(), late.clone()]);
+        assert!(!more);
+        let (first, more) = store.board_page(&everyone, 0, 2).await.unwrap();
+        assert_eq!(first, vec![early.clone(), middle.clone()]);
+        assert!(more);
+        let (second, more) = store.board_page(&everyone, 2, 2).await.unwrap();
+        assert_eq!(second, vec![late.clone()]);
+        assert!(!more);
+        let dora = opsgate_store::BoardQuery {
+            people: Some(vec![actor("Dora")]),
+            ..Default::default()
+        };
+        assert_eq!(
+            store.board_page(&dora, 0, 10).await.unwrap().0,
+            vec![middle.clone(), late.clone()]
+        );
+        let other = opsgate_store::BoardQuery {
+            workflow: Some("standard-transition".into()),
+            ..Default::default()
+        };
+        assert!(store.board_page(&other, 0, 10).await.unwrap().0.is_empty());
+        store.close().await.unwrap();
+
+        // Rows lost (a database from before the index): filled again on the next open.
+        {
+            use sea_orm::ConnectionTrait;
+            let conn = sea_orm::Database::connect(&db.url).await.unwrap();
+            conn.execute_unprepared("DELETE FROM transition_people")
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+        }
+        let reopened = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
+        let people = vec![actor("Dora")];
+        assert_eq!(
+            sorted(reopened.transitions_of(&people).await.unwrap()),
+            sorted(vec![late.clone(), middle.clone()])
+        );
+        reopened.close().await.unwrap();
+    }
+}

@@ -891,3 +891,42 @@ async fn the_transition_page_offers_each_deliverables_template() {
     }
     server.stop().await;
 }
+
+/// The board shows fifty transitions to a page, with links to the next and previous pages
+/// keeping the filters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_board_pages_fifty_at_a_time() {
+    let db = TestDb::sqlite();
+    let (server, _dir) = server_with_one(&db, None).await;
+    let mut c = server.clients().await;
+    for i in 0..55 {
+        start_one(&mut c, "payroll", &format!("{i}.0")).await;
+    }
+    let http = no_redirects();
+    let rows = |html: &str| html.matches("<tr><td><a href=\"/transitions/").count();
+    let first = http
+        .get(format!("{}/?service=payroll", server.http_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(rows(&first), 50);
+    assert!(
+        first.contains("href=\"/?service=payroll&amp;page=2\">Next</a>"),
+        "{first}"
+    );
+    let second = http
+        .get(format!("{}/?service=payroll&page=2", server.http_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(rows(&second), 5);
+    assert!(second.contains("rel=\"prev\""));
+    assert!(!second.contains("rel=\"next\""));
+    server.stop().await;
+}

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use opsgate_domain::hash::{StoredEvent, event_hash, hex};
 use opsgate_domain::stalled::StallIndex;
+use opsgate_domain::transition::people_with_a_part;
 use opsgate_domain::{Event, NodeState, TransitionState};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict};
 use sea_orm::{
@@ -217,6 +218,30 @@ impl Changes {
         if !notices.is_empty() {
             rest.push(outbox::Entity::insert_many(notices).build(backend));
         }
+        // Who has a part: with a start, and again whenever its people change.
+        let mut people = Vec::new();
+        for e in &self.entries {
+            let meta = &e.view.state.meta;
+            match &e.before {
+                None => {}
+                Some(before) if before.meta != *meta => {
+                    rest.push(
+                        backend.build(
+                            sea_orm::sea_query::Query::delete()
+                                .from_table(PEOPLE_TABLE)
+                                .and_where(Expr::col(PEOPLE_TRANSITION).eq(e.view.id.as_str())),
+                        ),
+                    );
+                }
+                Some(_) => continue,
+            }
+            for person in people_with_a_part(&e.view.workflow.workflow, meta) {
+                people.push((person.to_string(), e.view.id.clone()));
+            }
+        }
+        if !people.is_empty() {
+            rest.push(people_statement(backend, people)?);
+        }
         rest.run(conn).await.map_err(|e| {
             // An event (or its facts) already stored under its sequence number: another
             // writer got there first.
@@ -326,6 +351,33 @@ impl Changes {
 /// transition full of evidence rewrites the light parts, not all of it (docs/benchmarks.md:
 /// 7.1 -> 1.3 ms a write on a transition holding 1 MiB).
 pub(crate) const INLINE_CONTENT: usize = 4 * 1024;
+
+/// The table of who has a part in which transition, and its columns.
+const PEOPLE_TABLE: &str = "transition_people";
+const PEOPLE_PERSON: &str = "person";
+const PEOPLE_TRANSITION: &str = "transition_id";
+
+/// One insert of `(person, transition)` rows into the people index.
+pub(crate) fn people_statement(
+    backend: DbBackend,
+    rows: Vec<(String, String)>,
+) -> Result<Statement> {
+    let mut insert = sea_orm::sea_query::Query::insert();
+    insert
+        .into_table(PEOPLE_TABLE)
+        .columns([PEOPLE_PERSON, PEOPLE_TRANSITION])
+        .on_conflict(
+            OnConflict::columns([PEOPLE_PERSON, PEOPLE_TRANSITION])
+                .do_nothing()
+                .to_owned(),
+        );
+    for (person, transition) in rows {
+        insert
+            .values([person.into(), transition.into()])
+            .map_err(|e| Error::Corrupt(format!("the people index row: {e}")))?;
+    }
+    Ok(backend.build(&insert))
+}
 
 fn snapshot(nodes: &[NodeState]) -> Result<String> {
     let inline: Vec<Option<&NodeState>> = nodes

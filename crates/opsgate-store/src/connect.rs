@@ -149,6 +149,11 @@ impl Store {
             outbox_signal: Arc::new(tokio::sync::watch::channel(0).0),
             changed: Arc::new(tokio::sync::broadcast::channel(crate::watch::CAPACITY).0),
         };
+        // Before any write: transitions from before the people index get their rows (a
+        // read-only database keeps what it has; the next start tries again).
+        if let Err(e) = store.fill_people_index().await {
+            tracing::warn!(error = %e, "the people index could not be filled: /me may miss older transitions");
+        }
         if sqlite {
             store.writer = Some(Writer::spawn(store.clone()));
         }

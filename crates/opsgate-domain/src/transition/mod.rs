@@ -38,7 +38,7 @@ pub use apply::SYSTEM_ACTOR;
 pub use events::{Event, EventKind, StoodIn};
 pub use evidence::{Attachment, Evidence, MAX_LINK_LEN, MAX_LINKS, MAX_TEXT_LEN};
 pub use participants::{
-    Participants, TransitionMeta, acting_roles, check_service_field, policy_met,
+    Participants, TransitionMeta, acting_roles, check_service_field, people_with_a_part, policy_met,
 };
 
 /// Where a node stands.

@@ -126,6 +126,25 @@ impl TransitionMeta {
     }
 }
 
+/// Everyone with a part in a transition of `workflow` with `meta`: its project and service
+/// managers, the people named for its roles, and the people the workflow names as approvers;
+/// sorted, each once. (Who may act on it at any moment is among them, deputies aside.)
+pub fn people_with_a_part(workflow: &Workflow, meta: &TransitionMeta) -> Vec<Actor> {
+    let mut people = vec![meta.project_manager.clone(), meta.service_manager.clone()];
+    people.extend(meta.participants.values().flatten().cloned());
+    for node in workflow.nodes() {
+        if let NodeKind::Deliverable(d) = &node.kind {
+            people.extend(d.approval.approvers().iter().filter_map(|a| match a {
+                Approver::Person(p) => Some(p.clone()),
+                Approver::Role(_) => None,
+            }));
+        }
+    }
+    people.sort();
+    people.dedup();
+    people
+}
+
 /// The roles that own, approve or sign off a node of `workflow`, sorted, each once.
 pub fn acting_roles(workflow: &Workflow) -> Vec<&RoleName> {
     let mut roles: Vec<&RoleName> = Vec::new();

@@ -1,7 +1,8 @@
 //! `GET /`: the SMO board. Every unfinished transition the viewer may read, with its workflow,
 //! service and version, progress (done / total), projected go-live against the target, whether
 //! it is stalled and on whom it waits; filtered by workflow, service and person
-//! (`?workflow=&service=&person=`), the latest first.
+//! (`?workflow=&service=&person=`), the most overdue open work first (the stall index's
+//! `next_due`), fifty to a page (`&page=`): it reads one page of transitions, never all.
 
 use std::collections::HashMap;
 
@@ -9,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use opsgate_domain::stalled::{StallRules, stalls};
-use opsgate_domain::{Actor, GateDecision, TransitionStatus, WaitingOn};
+use opsgate_domain::{Access, Actor, GateDecision, TransitionStatus, WaitingOn};
 
 use super::Web;
 use super::page::{esc, layout, problem, segment};
@@ -17,8 +18,6 @@ use crate::services::forecast::Histories;
 
 /// The access table's row of this page.
 pub(crate) const ROUTE: &str = "GET /";
-/// Most transitions the board reads (the nearest first once sorted).
-const MAX_ROWS: usize = 1000;
 
 /// One row of the board.
 struct Row {
@@ -52,12 +51,17 @@ pub(crate) async fn page(
             .filter(|v| !v.is_empty() && v.len() <= 200)
     };
     let (workflow, service, person) = (pick("workflow"), pick("service"), pick("person"));
-    let rows = match rows(
+    let page_number = pick("page")
+        .and_then(|p| p.parse::<u64>().ok())
+        .filter(|p| (1..=100_000).contains(p))
+        .unwrap_or(1);
+    let (rows, more) = match rows(
         &web,
         viewer.as_ref(),
         workflow.as_deref(),
         service.as_deref(),
         person.as_deref(),
+        page_number,
     )
     .await
     {
@@ -128,105 +132,199 @@ pub(crate) async fn page(
         }
         body.push_str("</tbody></table>");
     }
+    if page_number > 1 || more {
+        // The same filters, another page.
+        let link = |page: u64| {
+            let mut query: Vec<(&str, String)> = Vec::new();
+            for (key, value) in [
+                ("workflow", &workflow),
+                ("service", &service),
+                ("person", &person),
+            ] {
+                if let Some(v) = value {
+                    query.push((key, v.clone()));
+                }
+            }
+            query.push(("page", page.to_string()));
+            format!(
+                "/?{}",
+                serde_urlencoded::to_string(&query).unwrap_or_default()
+            )
+        };
+        body.push_str("<nav class=\"pages\" aria-label=\"Pages\">");
+        if page_number > 1 {
+            body.push_str(&format!(
+                "<a rel=\"prev\" href=\"{}\">Previous</a> ",
+                esc(&link(page_number - 1))
+            ));
+        }
+        body.push_str(&format!("<span>Page {page_number}</span>"));
+        if more {
+            body.push_str(&format!(
+                " <a rel=\"next\" href=\"{}\">Next</a>",
+                esc(&link(page_number + 1))
+            ));
+        }
+        body.push_str("</nav>");
+    }
     layout("Board", viewer.as_ref(), &body)
 }
 
+/// Rows of the board shown at once.
+pub(crate) const PAGE_ROWS: usize = 50;
+/// Candidate pages read to fill one page when rows are filtered out (by person or visibility).
+const MAX_ROUNDS: usize = 20;
+
+/// One page of rows (page 1 first), and whether more follow.
 async fn rows(
     web: &Web,
     viewer: Option<&crate::auth::Caller>,
     workflow: Option<&str>,
     service: Option<&str>,
     person: Option<&str>,
-) -> Result<Vec<Row>, tonic::Status> {
+    page: u64,
+) -> Result<(Vec<Row>, bool), tonic::Status> {
     let store = web.api.store();
     let now = store.now();
     let deputies = store
         .delegations_in_force()
         .await
         .map_err(crate::error::status)?;
+    // Whose transitions are candidates: the filtered person's, else those of a viewer who is
+    // neither SMO nor auditor (with the people they stand in for); the SMO's are everyone's.
+    let whose = |who: &Actor| {
+        let mut people = vec![who.clone()];
+        people.extend(
+            deputies
+                .iter()
+                .filter(|d| &d.to == who)
+                .map(|d| d.from.clone()),
+        );
+        people
+    };
+    let person = match person.map(Actor::parse) {
+        Some(Ok(p)) => Some(p),
+        Some(Err(_)) => return Ok((Vec::new(), false)),
+        None => None,
+    };
+    let people = match (&person, viewer) {
+        (Some(p), _) => Some(whose(p)),
+        (None, Some(v))
+            if v.scope.is_none()
+                && !v
+                    .roles
+                    .iter()
+                    .any(|r| matches!(r, Access::Smo | Access::Auditor)) =>
+        {
+            Some(whose(&v.actor))
+        }
+        _ => None,
+    };
+    let query = opsgate_store::BoardQuery {
+        workflow: workflow.map(str::to_owned),
+        service: service.map(str::to_owned),
+        people,
+    };
     let rules = StallRules::default();
     let mut histories = Histories::default();
     let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = store
-            .list_transitions(500, token.as_deref())
+    let mut offset = page.saturating_sub(1) * PAGE_ROWS as u64;
+    let mut more = false;
+    for _ in 0..MAX_ROUNDS {
+        let (ids, next) = store
+            .board_page(&query, offset, PAGE_ROWS as u64)
             .await
             .map_err(crate::error::status)?;
-        for t in &page.transitions {
-            if t.status == TransitionStatus::Completed
-                || workflow.is_some_and(|w| w != t.workflow_name)
-                || service.is_some_and(|s| s != t.service_name)
-                || web.api.may_read(viewer, &t.meta).await.is_err()
-            {
-                continue;
-            }
+        offset += ids.len() as u64;
+        more = next;
+        for id in &ids {
             let view = store
-                .get_transition(&t.id)
+                .get_transition(id)
                 .await
                 .map_err(crate::error::status)?;
-            let wf = &view.workflow.workflow;
-            let state = &view.state;
-            let found = stalls(wf, state, now, &rules, &deputies);
-            let mut waits_on: Vec<String> = Vec::new();
-            let mut add = |people: &[Actor]| {
-                for p in people {
-                    let p = p.to_string();
-                    if !waits_on.contains(&p) {
-                        waits_on.push(p);
-                    }
-                }
-            };
-            for s in &found {
-                add(&s.must_act);
-            }
-            let decision = GateDecision::of(wf, state);
-            for b in &decision.blockers {
-                match &b.waiting_on {
-                    WaitingOn::Role { people, .. } | WaitingOn::Approvals { people, .. } => {
-                        add(people);
-                    }
-                    WaitingOn::Nodes(_) => {}
-                }
-            }
-            if let Some(sm) = &decision.awaiting_acceptance_by {
-                add(std::slice::from_ref(sm));
-            }
-            if person.is_some_and(|p| !waits_on.iter().any(|w| w == p)) {
+            if web.api.may_read(viewer, &view.state.meta).await.is_err() {
                 continue;
             }
-            let forecast = histories
-                .forecast(&web.api, &view, now.date_naive())
-                .await?;
-            let mut stalled: Vec<String> = found
-                .iter()
-                .map(|s| s.kind.as_str().replace('_', " "))
-                .collect();
-            stalled.dedup();
-            out.push(Row {
-                id: view.id.clone(),
-                workflow: t.workflow_name.clone(),
-                service: t.service_name.clone(),
-                version: t.service_version.clone(),
-                done: state.nodes.iter().filter(|n| n.counts_as_done()).count(),
-                total: state.nodes.len(),
-                target: t.target_go_live.to_string(),
-                projected: forecast.projected_go_live,
-                days_late: i64::from(forecast.days_late),
-                stalled,
-                waits_on,
-                status: t.status,
-            });
-            if out.len() >= MAX_ROWS {
-                break;
+            if let Some(row) = row(
+                web,
+                &view,
+                now,
+                &rules,
+                &deputies,
+                person.as_ref(),
+                &mut histories,
+            )
+            .await?
+            {
+                out.push(row);
             }
         }
-        match page.next_page_token {
-            Some(next) if out.len() < MAX_ROWS => token = Some(next),
-            _ => break,
+        if out.len() >= PAGE_ROWS || !more {
+            break;
         }
     }
-    // The latest first, then the nearest target.
-    out.sort_by(|a, b| b.days_late.cmp(&a.days_late).then(a.target.cmp(&b.target)));
-    Ok(out)
+    Ok((out, more))
+}
+
+/// The board's row of `view`; `None` when it does not wait on `person`.
+async fn row(
+    web: &Web,
+    view: &opsgate_store::TransitionView,
+    now: chrono::DateTime<chrono::Utc>,
+    rules: &StallRules,
+    deputies: &[opsgate_domain::Delegation],
+    person: Option<&Actor>,
+    histories: &mut Histories,
+) -> Result<Option<Row>, tonic::Status> {
+    let wf = &view.workflow.workflow;
+    let state = &view.state;
+    let meta = &state.meta;
+    let found = stalls(wf, state, now, rules, deputies);
+    let mut waits_on: Vec<String> = Vec::new();
+    let mut add = |people: &[Actor]| {
+        for p in people {
+            let p = p.to_string();
+            if !waits_on.contains(&p) {
+                waits_on.push(p);
+            }
+        }
+    };
+    for s in &found {
+        add(&s.must_act);
+    }
+    let decision = GateDecision::of(wf, state);
+    for b in &decision.blockers {
+        match &b.waiting_on {
+            WaitingOn::Role { people, .. } | WaitingOn::Approvals { people, .. } => {
+                add(people);
+            }
+            WaitingOn::Nodes(_) => {}
+        }
+    }
+    if let Some(sm) = &decision.awaiting_acceptance_by {
+        add(std::slice::from_ref(sm));
+    }
+    if person.is_some_and(|p| !waits_on.contains(&p.to_string())) {
+        return Ok(None);
+    }
+    let forecast = histories.forecast(&web.api, view, now.date_naive()).await?;
+    let mut stalled: Vec<String> = found
+        .iter()
+        .map(|s| s.kind.as_str().replace('_', " "))
+        .collect();
+    stalled.dedup();
+    Ok(Some(Row {
+        id: view.id.clone(),
+        workflow: meta.workflow.to_string(),
+        service: meta.service_name.clone(),
+        version: meta.service_version.clone(),
+        done: state.nodes.iter().filter(|n| n.counts_as_done()).count(),
+        total: state.nodes.len(),
+        target: meta.target_go_live.to_string(),
+        projected: forecast.projected_go_live,
+        days_late: i64::from(forecast.days_late),
+        stalled,
+        waits_on,
+        status: state.status,
+    }))
 }

@@ -1,7 +1,8 @@
 //! `GET /me`: my work. Everything waiting on the signed-in person across the transitions they
 //! may read: deliverables to submit or rework, submissions to review (their own and those of the
 //! people they stand in for), handovers to accept; with due dates, the most urgent first. On a
-//! development server, where nobody signs in, `?as=NAME` says whose work to show.
+//! development server, where nobody signs in, `?as=NAME` says whose work to show. It reads only
+//! the transitions the person (or whom they stand in for) has a part in: the people index.
 
 use std::collections::HashMap;
 
@@ -9,15 +10,13 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use opsgate_domain::stalled::{due_date, must_act};
-use opsgate_domain::{Actor, GateDecision, GateState, NodeStatus, TransitionStatus};
+use opsgate_domain::{Actor, GateDecision, GateState, NodeStatus};
 
 use super::Web;
 use super::page::{esc, layout, problem, segment};
 
 /// The access table's row of this page.
 pub(crate) const ROUTE: &str = "GET /me";
-/// Most transitions read for one answer.
-const MAX_TRANSITIONS: usize = 5000;
 
 /// One thing to do.
 struct Todo {
@@ -109,67 +108,65 @@ async fn todos(
         .delegations_in_force()
         .await
         .map_err(crate::error::status)?;
+    // The transitions the person has a part in, and those of whom they stand in for.
+    let mut people = vec![person.clone()];
+    people.extend(
+        deputies
+            .iter()
+            .filter(|d| &d.to == person)
+            .map(|d| d.from.clone()),
+    );
+    let ids = store
+        .transitions_of(&people)
+        .await
+        .map_err(crate::error::status)?;
     let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    let mut read = 0usize;
-    loop {
-        let page = store
-            .list_transitions(500, token.as_deref())
+    for id in &ids {
+        let view = store
+            .get_transition(id)
             .await
             .map_err(crate::error::status)?;
-        for t in &page.transitions {
-            read += 1;
-            if t.status == TransitionStatus::Completed
-                || web.api.may_read(viewer, &t.meta).await.is_err()
-            {
+        if web.api.may_read(viewer, &view.state.meta).await.is_err() {
+            continue;
+        }
+        let t = &view.state.meta;
+        let wf = &view.workflow.workflow;
+        let state = &view.state;
+        let service = format!("{} {}", t.service_name, t.service_version);
+        for (i, node) in wf.nodes().iter().enumerate() {
+            let ns = &state.nodes[i];
+            if ns.counts_as_done() || ns.status == NodeStatus::Locked || i == wf.gate() {
                 continue;
             }
-            let view = store
-                .get_transition(&t.id)
-                .await
-                .map_err(crate::error::status)?;
-            let wf = &view.workflow.workflow;
-            let state = &view.state;
-            let service = format!("{} {}", t.service_name, t.service_version);
-            for (i, node) in wf.nodes().iter().enumerate() {
-                let ns = &state.nodes[i];
-                if ns.counts_as_done() || ns.status == NodeStatus::Locked || i == wf.gate() {
-                    continue;
-                }
-                let (people, _) = must_act(wf, state, i, now, &deputies);
-                if !people.contains(person) {
-                    continue;
-                }
-                let what = match ns.status {
-                    NodeStatus::Submitted => format!("Review '{}'", node.title),
-                    NodeStatus::ChangesRequested => format!("Rework and resubmit '{}'", node.title),
-                    _ if node.deliverable().is_some() => format!("Submit '{}'", node.title),
-                    _ => format!("Sign off '{}'", node.title),
-                };
-                out.push(Todo {
-                    transition: view.id.clone(),
-                    node: node.id.to_string(),
-                    service: service.clone(),
-                    what,
-                    due: due_date(wf, state, i),
-                    since: ns.submitted_at.unwrap_or(ns.updated_at),
-                });
+            let (people, _) = must_act(wf, state, i, now, &deputies);
+            if !people.contains(person) {
+                continue;
             }
-            let decision = GateDecision::of(wf, state);
-            if decision.state == GateState::Open && &state.meta.service_manager == person {
-                out.push(Todo {
-                    transition: view.id.clone(),
-                    node: String::new(),
-                    service,
-                    what: "Accept or reject the handover".to_owned(),
-                    due: Some(state.meta.target_go_live),
-                    since: state.nodes[wf.gate()].updated_at,
-                });
-            }
+            let what = match ns.status {
+                NodeStatus::Submitted => format!("Review '{}'", node.title),
+                NodeStatus::ChangesRequested => format!("Rework and resubmit '{}'", node.title),
+                _ if node.deliverable().is_some() => format!("Submit '{}'", node.title),
+                _ => format!("Sign off '{}'", node.title),
+            };
+            out.push(Todo {
+                transition: view.id.clone(),
+                node: node.id.to_string(),
+                service: service.clone(),
+                what,
+                due: due_date(wf, state, i),
+                since: ns.submitted_at.unwrap_or(ns.updated_at),
+            });
         }
-        match page.next_page_token {
-            Some(next) if read < MAX_TRANSITIONS => token = Some(next),
-            _ => break,
+        let decision = GateDecision::of(wf, state);
+        if decision.state == GateState::Open && &state.meta.service_manager == person {
+            out.push(Todo {
+                transition: view.id.clone(),
+                node: String::new(),
+                service,
+                what: "Accept or reject the handover".to_owned(),
+                due: Some(state.meta.target_go_live),
+                since: state.nodes[wf.gate()].updated_at,
+            });
         }
     }
     // The most urgent first: the earliest due date, undated work last, then the oldest.
