@@ -63,7 +63,7 @@ impl Decoder for Raw {
     }
 }
 
-const METHODS: [&str; 32] = [
+const METHODS: [&str; 33] = [
     "/opsgate.v1.WorkflowService/RegisterWorkflow",
     "/opsgate.v1.WorkflowService/GetWorkflow",
     "/opsgate.v1.WorkflowService/ListWorkflows",
@@ -79,6 +79,7 @@ const METHODS: [&str; 32] = [
     "/opsgate.v1.TransitionService/ChangeParticipants",
     "/opsgate.v1.TransitionService/WaiveDeliverable",
     "/opsgate.v1.TransitionService/GetTemplate",
+    "/opsgate.v1.TransitionService/GetPlan",
     "/opsgate.v1.GateService/CheckGate",
     "/opsgate.v1.GateService/WatchGate",
     "/opsgate.v1.IdentityService/CreateToken",

@@ -6,6 +6,7 @@ mod handover;
 mod heavy;
 mod kpis;
 mod notify;
+mod pages;
 mod workflow;
 
 use clap::{Parser, Subcommand};
@@ -89,6 +90,13 @@ enum Scenario {
         #[arg(long, env = "OPSGATE_TEST_POSTGRES_URL")]
         postgres_url: Option<String>,
     },
+    /// The web pages (board, /me, a transition) over many stored transitions, and the write
+    /// cost of the people index behind /me.
+    Pages {
+        /// Transitions stored before the server starts.
+        #[arg(long, default_value_t = 100_000)]
+        transitions: usize,
+    },
     /// GetKpis over a year of complete handovers, and ListStalled beside them.
     Kpis {
         /// Databases to run on.
@@ -164,6 +172,9 @@ fn main() -> anyhow::Result<()> {
         } => {
             let db = runnable(db, postgres_url.as_deref());
             runtime()?.block_on(notify::run(&db, postgres_url.as_deref(), clients, seconds))
+        }
+        Scenario::Pages { transitions } => {
+            runtime()?.block_on(pages::run(&pages::Options { transitions }))
         }
         Scenario::Kpis {
             db,

@@ -1259,3 +1259,38 @@ async fn template_show_prints_the_template_stored_with_the_workflow_version() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transition_plan_prints_the_dated_schedule_as_a_table_and_as_json() {
+    let db = TestDb::sqlite();
+    let server = TestServer::start_with(&db, Some(workflows_dir())).await;
+    let mut c = server.clients().await;
+    let t = opsgate_tests::start(&mut c, "2.0").await;
+    let out = opsgate(&server.url, None, &["transition", "plan", &t.id]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let table = stdout(&out);
+    assert!(table.contains("the gate can be reached on"), "{table}");
+    assert!(table.contains("knowledge-articles"), "{table}");
+    let out = opsgate(
+        &server.url,
+        None,
+        &["transition", "plan", &t.id, "--format", "json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let nodes = json["nodes"].as_array().unwrap();
+    let c_path = json["critical_path"].as_array().unwrap();
+    assert!(nodes.len() > 5);
+    assert_eq!(c_path.last().unwrap(), "operations-gate");
+    // Every node's latest finish is on or after its latest start.
+    for n in nodes {
+        assert!(
+            n["latest_finish"].as_str() >= n["latest_start"].as_str(),
+            "{n}"
+        );
+    }
+    let out = opsgate(&server.url, None, &["transition", "plan", "not-an-id"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    server.stop().await;
+}

@@ -86,30 +86,14 @@ pub fn forecast(
     history: &History,
     today: NaiveDate,
 ) -> Forecast {
-    let start = state.created_at.date_naive();
     let expected: Vec<(u32, usize)> = workflow
         .nodes()
         .iter()
         .enumerate()
         .map(|(i, node)| history.expected(i, node.effort_days))
         .collect();
-    let (es, ef) = workflow.forward_pass(start, |i, earliest| {
-        let ns = &state.nodes[i];
-        let finished = if i == workflow.gate() {
-            ns.status == NodeStatus::Accepted
-        } else {
-            ns.counts_as_done()
-        };
-        if finished {
-            let at = ns.updated_at.date_naive().min(today);
-            let began = ns.opened_at.map_or(at, |o| o.date_naive()).min(at);
-            return (began, at);
-        }
-        // Open work started when it opened; what is not finished finishes today at the earliest.
-        let began = ns.opened_at.map_or(earliest, |o| o.date_naive().max(start));
-        let finish = add_days(began, i64::from(expected[i].0)).max(today);
-        (began, finish)
-    });
+    let days: Vec<u32> = expected.iter().map(|e| e.0).collect();
+    let (es, ef) = progressed(workflow, state, &days, today);
     let gate = workflow.gate();
     let go_live = ef[gate];
     let target = state.meta.target_go_live;
@@ -120,11 +104,7 @@ pub fn forecast(
         .enumerate()
         .map(|(i, node)| NodeForecast {
             node: i,
-            done: if i == gate {
-                state.nodes[i].status == NodeStatus::Accepted
-            } else {
-                state.nodes[i].counts_as_done()
-            },
+            done: finished(workflow, state, i),
             planned_days: node.effort_days,
             expected_days: expected[i].0,
             samples: expected[i].1,
@@ -147,6 +127,95 @@ pub fn forecast(
         critical_path,
         driver,
         nodes,
+    }
+}
+
+/// Whether node `i` of `state` is finished (the gate: once the handover is accepted).
+fn finished(workflow: &Workflow, state: &TransitionState, i: usize) -> bool {
+    if i == workflow.gate() {
+        state.nodes[i].status == NodeStatus::Accepted
+    } else {
+        state.nodes[i].counts_as_done()
+    }
+}
+
+/// The forward pass over a running transition: what is finished keeps its real dates; open work
+/// started when it opened (else when what it needs finishes) and takes `days[i]`, finishing
+/// today at the earliest. The one computation behind the forecast (days from history) and the
+/// transition's plan (the planned effort).
+fn progressed(
+    workflow: &Workflow,
+    state: &TransitionState,
+    days: &[u32],
+    today: NaiveDate,
+) -> (Vec<NaiveDate>, Vec<NaiveDate>) {
+    let start = state.created_at.date_naive();
+    workflow.forward_pass(start, |i, earliest| {
+        let ns = &state.nodes[i];
+        if finished(workflow, state, i) {
+            let at = ns.updated_at.date_naive().min(today);
+            let began = ns.opened_at.map_or(at, |o| o.date_naive()).min(at);
+            return (began, at);
+        }
+        let began = ns.opened_at.map_or(earliest, |o| o.date_naive().max(start));
+        let finish = add_days(began, i64::from(days.get(i).copied().unwrap_or(0))).max(today);
+        (began, finish)
+    })
+}
+
+/// A running transition's dated schedule: the workflow's plan applied to its start and target
+/// go-live, over what is done (real dates) and with the planned effort for open work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitionPlan {
+    /// The dates of every node, the critical path and the nodes late on paper (negative slack).
+    pub plan: crate::workflow::Plan,
+    /// Indexed like the workflow's nodes: finished or not.
+    pub done: Vec<bool>,
+    /// Open nodes on the critical path to the gate, first first.
+    pub remaining_critical_path: Vec<usize>,
+    /// Open nodes whose latest finish (their due date, or what needs them) is before today.
+    pub late_today: Vec<usize>,
+    /// The day the gate can be reached at the earliest, with the planned effort.
+    pub projected_gate: NaiveDate,
+}
+
+/// The plan of `state` on `today`.
+pub fn transition_plan(
+    workflow: &Workflow,
+    state: &TransitionState,
+    today: NaiveDate,
+) -> TransitionPlan {
+    let start = state.created_at.date_naive();
+    let effort: Vec<u32> = workflow.nodes().iter().map(|n| n.effort_days).collect();
+    let forward = progressed(workflow, state, &effort, today);
+    let target = state.meta.target_go_live;
+    let plan = workflow.plan_from(start, target, forward, Some(target));
+    let done: Vec<bool> = (0..workflow.nodes().len())
+        .map(|i| finished(workflow, state, i))
+        .collect();
+    let remaining_critical_path = plan
+        .critical_path
+        .iter()
+        .copied()
+        .filter(|&i| !done[i])
+        .collect();
+    let late_today = plan
+        .rows
+        .iter()
+        .filter(|r| !done[r.node] && r.latest_finish < today)
+        .map(|r| r.node)
+        .collect();
+    let projected_gate = plan
+        .rows
+        .iter()
+        .find(|r| r.node == workflow.gate())
+        .map_or(start, |r| r.earliest_finish);
+    TransitionPlan {
+        plan,
+        done,
+        remaining_critical_path,
+        late_today,
+        projected_gate,
     }
 }
 
@@ -258,6 +327,70 @@ gate: {id: gate, title: Gate, needs: [b, c]}
             .execute(wf, review, Actor::parse("rae").unwrap(), later)
             .unwrap()
             .0
+    }
+
+    const DATED: &str = "\
+name: small
+roles: {reviewer: {description: reviews}}
+deliverables:
+  - {id: a, title: A, owner: project_manager, approver: reviewer, effort: 5d, due: start + 4d}
+  - {id: b, title: B, owner: project_manager, approver: reviewer, effort: 10d, needs: [a], due: go_live - 2d}
+  - {id: c, title: C, owner: project_manager, approver: reviewer, effort: 3d, needs: [a]}
+gate: {id: gate, title: Gate, needs: [b, c]}
+";
+
+    #[test]
+    fn a_transitions_plan_keeps_what_is_done_and_dates_what_is_open() {
+        let (_, state) = started();
+        let wf = Workflow::parse("small.yaml", DATED).unwrap();
+        // a is finished on the 6th, a day after its due date (start + 4d = the 5th).
+        let state = finish(&wf, state, "a", 6);
+        let (a, b, c, gate) = (0, 1, 2, 3);
+        let p = transition_plan(&wf, &state, day(8));
+        let row = |i: usize| p.plan.rows.iter().find(|r| r.node == i).unwrap().clone();
+        // Worked by hand. Forward: a done 1 -> 6; b opened on 6, 10 days -> 16; c 6 -> 9; the
+        // gate when both are done, the 16th. Backward from the target (the 20th): the gate by
+        // 20; b by its due date, go_live - 2d = 18, so it starts by 8; c by 20 (starts by 17);
+        // a by its own due date, the 5th.
+        assert_eq!(
+            (row(a).earliest_start, row(a).earliest_finish),
+            (day(1), day(6))
+        );
+        assert_eq!(
+            (row(b).earliest_start, row(b).earliest_finish),
+            (day(6), day(16))
+        );
+        assert_eq!(
+            (row(b).latest_start, row(b).latest_finish),
+            (day(8), day(18))
+        );
+        assert_eq!(
+            (row(c).earliest_finish, row(c).latest_finish),
+            (day(9), day(20))
+        );
+        assert_eq!(row(a).latest_finish, day(5));
+        assert_eq!(
+            [
+                row(a).slack_days,
+                row(b).slack_days,
+                row(c).slack_days,
+                row(gate).slack_days
+            ],
+            [-1, 2, 11, 4]
+        );
+        assert_eq!(p.done, [true, false, false, false]);
+        assert_eq!(p.projected_gate, day(16));
+        assert_eq!(p.remaining_critical_path, [b, gate]);
+        assert!(p.late_today.is_empty(), "{:?}", p.late_today);
+        // On the 19th b is still open: it finishes today at the earliest, a day past its latest.
+        let p = transition_plan(&wf, &state, day(19));
+        assert_eq!(p.late_today, [b]);
+        assert_eq!(p.projected_gate, day(19));
+        assert_eq!(
+            p.plan.rows.iter().find(|r| r.node == b).unwrap().slack_days,
+            -1
+        );
+        assert_eq!(p.plan.late, [a, b]);
     }
 
     #[test]

@@ -74,6 +74,7 @@ pub const ACCESS: &[(&str, Needs)] = &[
     ("opsgate.v1.TransitionService/GetTransition", Needs::Read),
     ("opsgate.v1.TransitionService/ListTransitions", Needs::Read),
     ("opsgate.v1.TransitionService/GetTemplate", Needs::Read),
+    ("opsgate.v1.TransitionService/GetPlan", Needs::Read),
     (
         "opsgate.v1.TransitionService/SubmitDeliverable",
         Needs::OneOf(SUBMITTERS),

@@ -28,7 +28,7 @@ pub(crate) fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     }
 }
 
-fn node_kind(kind: &NodeKind) -> pb::NodeKind {
+pub(crate) fn node_kind(kind: &NodeKind) -> pb::NodeKind {
     match kind {
         NodeKind::Deliverable(_) => pb::NodeKind::Deliverable,
         NodeKind::Milestone(_) => pb::NodeKind::Milestone,

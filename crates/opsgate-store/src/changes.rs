@@ -118,7 +118,11 @@ impl Changes {
 
     /// Writes every change. False, with the caller to roll back, when a transition's stored `seq`
     /// is not the one its change was decided from (a stale cached state).
-    pub(crate) async fn flush(&self, conn: &impl ConnectionTrait) -> Result<bool> {
+    pub(crate) async fn flush(
+        &self,
+        conn: &impl ConnectionTrait,
+        people_index: bool,
+    ) -> Result<bool> {
         if self.entries.is_empty() {
             return Ok(true);
         }
@@ -220,7 +224,7 @@ impl Changes {
         }
         // Who has a part: with a start, and again whenever its people change.
         let mut people = Vec::new();
-        for e in &self.entries {
+        for e in self.entries.iter().filter(|_| people_index) {
             let meta = &e.view.state.meta;
             match &e.before {
                 None => {}

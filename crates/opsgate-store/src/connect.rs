@@ -36,6 +36,9 @@ pub struct ConnectOptions {
     pub clock: Clock,
     /// Store each write's notices in the notification outbox (when channels are configured).
     pub notifications: bool,
+    /// Keep the people index (`/me`, a person's board) with each start and change of people;
+    /// on by default. Benchmarks turn it off to measure the write path without it.
+    pub people_index: bool,
 }
 
 /// Where the store reads the time: the system clock, or one a test controls.
@@ -78,6 +81,7 @@ impl ConnectOptions {
             exclusive: false,
             clock: Clock::default(),
             notifications: false,
+            people_index: true,
         }
     }
 }
@@ -146,12 +150,15 @@ impl Store {
             clock: options.clock.clone(),
             batches: Arc::default(),
             notify: options.notifications,
+            people_index: options.people_index,
             outbox_signal: Arc::new(tokio::sync::watch::channel(0).0),
             changed: Arc::new(tokio::sync::broadcast::channel(crate::watch::CAPACITY).0),
         };
         // Before any write: transitions from before the people index get their rows (a
         // read-only database keeps what it has; the next start tries again).
-        if let Err(e) = store.fill_people_index().await {
+        if store.people_index
+            && let Err(e) = store.fill_people_index().await
+        {
             tracing::warn!(error = %e, "the people index could not be filled: /me may miss older transitions");
         }
         if sqlite {

@@ -94,6 +94,8 @@ pub struct Store {
     batches: Arc<stats::BatchStats>,
     /// Writes store their notices in the outbox.
     notify: bool,
+    /// Write the people index (see [`ConnectOptions::people_index`]).
+    people_index: bool,
     /// Bumped after every commit that stored notices.
     outbox_signal: Arc<tokio::sync::watch::Sender<u64>>,
     /// Announces the transitions each commit changed (`watch`).

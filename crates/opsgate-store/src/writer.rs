@@ -166,7 +166,7 @@ impl Store {
                     }
                 }
             }
-            match changes.flush(txn.conn()).await {
+            match changes.flush(txn.conn(), self.people_index).await {
                 Ok(true) => {}
                 Ok(false) => {
                     rollback(txn).await;

@@ -1,4 +1,4 @@
-//! `opsgate transition ...`: start, show and list transitions.
+//! `opsgate transition ...`: start, show, plan and list transitions.
 
 use std::process::ExitCode;
 
@@ -52,6 +52,14 @@ pub(crate) enum Command {
         /// The role and everyone who acts for it from now on: ROLE=NAME[,NAME...].
         #[arg(value_name = "ROLE=NAME[,NAME...]")]
         participant: String,
+    },
+    /// A transition's dated schedule: every node's earliest and latest dates and slack over
+    /// what is done, what is late today, and the critical path that remains.
+    #[command(after_help = "Example: opsgate transition plan $ID --format json | jq '.late'")]
+    Plan {
+        transition_id: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::commands::audit::Format,
     },
     /// A transition's history: every event in order, who acted and when.
     History { transition_id: String },
@@ -170,6 +178,23 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
                 .context("server returned no transition")?;
             output::transition(&t);
         }
+        Command::Plan {
+            transition_id,
+            format,
+        } => {
+            let plan = ctx
+                .transitions()
+                .await?
+                .get_plan(ctx.reading(pb::GetPlanRequest { transition_id })?)
+                .await?
+                .into_inner();
+            match format {
+                crate::commands::audit::Format::Json => {
+                    println!("{}", serde_json::to_string_pretty(&plan_json(&plan))?);
+                }
+                crate::commands::audit::Format::Table => print_plan(&plan),
+            }
+        }
         Command::History { transition_id } => {
             let mut client = ctx.transitions().await?;
             let mut page_token = String::new();
@@ -222,4 +247,96 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The plan as a table: one row per node, dates, slack and flags.
+fn print_plan(p: &pb::GetPlanResponse) {
+    println!(
+        "{} {} ({} v{}): started {}, target go-live {}, as of {}",
+        p.service_name,
+        p.service_version,
+        p.workflow_name,
+        p.workflow_version,
+        p.start,
+        p.target_go_live,
+        p.today
+    );
+    println!(
+        "  {:<24} {:<18} {:<11} {:<11} {:<11} {:<11} {:>6}  ",
+        "NODE", "STATUS", "EARLIEST", "FINISH", "LATEST", "FINISH BY", "SLACK"
+    );
+    for n in &p.nodes {
+        let status = pb::NodeStatus::try_from(n.status)
+            .map(|s| {
+                s.as_str_name()
+                    .trim_start_matches("NODE_STATUS_")
+                    .to_lowercase()
+                    .replace('_', " ")
+            })
+            .unwrap_or_default();
+        let mut flags = Vec::new();
+        if n.done {
+            flags.push("done");
+        }
+        if n.on_critical_path {
+            flags.push("critical");
+        }
+        if n.late {
+            flags.push("LATE");
+        }
+        println!(
+            "  {:<24} {:<18} {:<11} {:<11} {:<11} {:<11} {:>5}d  {}",
+            n.node_id,
+            status,
+            n.earliest_start,
+            n.earliest_finish,
+            n.latest_start,
+            n.latest_finish,
+            n.slack_days,
+            flags.join(" ")
+        );
+    }
+    println!(
+        "  the gate can be reached on {} (target {}); critical path: {}",
+        p.projected_gate,
+        p.target_go_live,
+        if p.critical_path.is_empty() {
+            "done".to_owned()
+        } else {
+            p.critical_path.join(" -> ")
+        }
+    );
+    if !p.late.is_empty() {
+        println!("  late today: {}", p.late.join(", "));
+    }
+}
+
+fn plan_json(p: &pb::GetPlanResponse) -> serde_json::Value {
+    serde_json::json!({
+        "transition_id": p.transition_id,
+        "workflow": p.workflow_name,
+        "workflow_version": p.workflow_version,
+        "service": p.service_name,
+        "service_version": p.service_version,
+        "start": p.start,
+        "target_go_live": p.target_go_live,
+        "today": p.today,
+        "projected_gate": p.projected_gate,
+        "critical_path": p.critical_path,
+        "late": p.late,
+        "nodes": p.nodes.iter().map(|n| serde_json::json!({
+            "id": n.node_id,
+            "title": n.title,
+            "done": n.done,
+            "effort_days": n.effort_days,
+            "earliest_start": n.earliest_start,
+            "earliest_finish": n.earliest_finish,
+            "latest_start": n.latest_start,
+            "latest_finish": n.latest_finish,
+            "due": (!n.due.is_empty()).then_some(&n.due),
+            "slack_days": n.slack_days,
+            "on_critical_path": n.on_critical_path,
+            "late": n.late,
+        })).collect::<Vec<_>>(),
+    })
 }

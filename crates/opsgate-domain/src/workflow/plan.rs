@@ -54,15 +54,38 @@ impl Workflow {
     /// Plans the workflow from `start` towards `go_live`.
     pub fn plan(&self, start: NaiveDate, go_live: NaiveDate) -> Plan {
         let nodes = self.nodes();
+        let effort = |i: usize| i64::from(nodes[i].effort_days);
+        let forward = self.forward_pass(start, |i, earliest| (earliest, add(earliest, effort(i))));
+        self.plan_from(start, go_live, forward, None)
+    }
+
+    /// The plan for the earliest starts and finishes `(es, ef)` of a forward pass (the
+    /// workflow's own, or a running transition's over what is done): the backward pass from
+    /// the due dates (and `gate_due`, a transition's target go-live, for the gate), the slack,
+    /// what is late and the critical path.
+    pub(crate) fn plan_from(
+        &self,
+        start: NaiveDate,
+        go_live: NaiveDate,
+        (es, ef): (Vec<NaiveDate>, Vec<NaiveDate>),
+        gate_due: Option<NaiveDate>,
+    ) -> Plan {
+        let nodes = self.nodes();
         let n = nodes.len();
         let effort = |i: usize| i64::from(nodes[i].effort_days);
 
-        let (es, ef) = self.forward_pass(start, |i, earliest| (earliest, add(earliest, effort(i))));
-
         // Backward pass: finish by the own due date and in time for everything that needs the node.
+        let gate = self.gate();
         let due: Vec<Option<NaiveDate>> = nodes
             .iter()
-            .map(|node| node.due.map(|d| due_date(d, start, go_live)))
+            .enumerate()
+            .map(|(i, node)| {
+                let own = node.due.map(|d| due_date(d, start, go_live));
+                match (own, gate_due.filter(|_| i == gate)) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            })
             .collect();
         let horizon = ef
             .iter()

@@ -196,6 +196,7 @@ routes! {
     "opsgate.v1.TransitionService/ChangeParticipants" => TransitionService::change_participants(pb::ChangeParticipantsRequest),
     "opsgate.v1.TransitionService/WaiveDeliverable" => TransitionService::waive_deliverable(pb::WaiveDeliverableRequest),
     "opsgate.v1.TransitionService/GetTemplate" => TransitionService::get_template(pb::GetTemplateRequest),
+    "opsgate.v1.TransitionService/GetPlan" => TransitionService::get_plan(pb::GetPlanRequest),
     "opsgate.v1.WorkflowService/RegisterWorkflow" => WorkflowService::register_workflow(pb::RegisterWorkflowRequest),
     "opsgate.v1.WorkflowService/GetWorkflow" => WorkflowService::get_workflow(pb::GetWorkflowRequest),
     "opsgate.v1.WorkflowService/ListWorkflows" => WorkflowService::list_workflows(pb::ListWorkflowsRequest),

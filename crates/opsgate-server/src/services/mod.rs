@@ -8,6 +8,7 @@ mod identity;
 mod kpis;
 mod notification;
 mod people;
+pub(crate) mod plan;
 pub(crate) mod stalled;
 mod template;
 mod transition;

@@ -476,4 +476,11 @@ impl TransitionService for Api {
     ) -> Result<Response<pb::GetTemplateResponse>, Status> {
         self.get_template_rpc(request).await
     }
+
+    async fn get_plan(
+        &self,
+        request: Request<pb::GetPlanRequest>,
+    ) -> Result<Response<pb::GetPlanResponse>, Status> {
+        self.get_plan_rpc(request).await
+    }
 }
