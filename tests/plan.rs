@@ -216,3 +216,118 @@ async fn the_plan_of_a_running_transition_is_the_one_worked_out_by_hand() {
         server.stop().await;
     }
 }
+
+/// Moving the go-live: only the transition's project manager (or the SMO), with a reason, to a
+/// day not past; the plan's go-live-anchored dates move with it and the log records it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_project_manager_moves_the_go_live_and_the_dates_follow() {
+    for db in TestDb::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("dated.yaml"), DATED).unwrap();
+        let time = MovingClock::default();
+        time.pin(moment("2027-03-01T09:00:00Z"));
+        let server = TestServer::start_config(
+            &db,
+            Config {
+                workflows_dir: Some(dir.path().to_owned()),
+                insecure_dev: true,
+                clock: time.clock(),
+                ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+            },
+        )
+        .await;
+        let mut c = server.clients().await;
+        let t = c
+            .transitions
+            .start_transition(acting(
+                "Pat",
+                pb::StartTransitionRequest {
+                    workflow_name: "dated".into(),
+                    service_name: "payroll".into(),
+                    service_version: "3.0".into(),
+                    project_manager: "Pat".into(),
+                    service_manager: "Sam".into(),
+                    target_go_live: "2027-03-20".into(),
+                    participants: vec![pb::Participant {
+                        role: "reviewer".into(),
+                        people: vec!["Rae".into()],
+                    }],
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .transition
+            .unwrap();
+        let reschedule = |who: &'static str, date: &'static str, reason: &'static str| {
+            let mut c = c.transitions.clone();
+            let id = t.id.clone();
+            async move {
+                c.reschedule_transition(acting(
+                    who,
+                    pb::RescheduleTransitionRequest {
+                        transition_id: id,
+                        target_go_live: date.into(),
+                        reason: reason.into(),
+                    },
+                ))
+                .await
+            }
+        };
+        let refused = reschedule("Rae", "2027-04-03", "supplier late")
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+        assert!(refused.message().contains("Pat"), "{}", refused.message());
+        let refused = reschedule("Pat", "2027-04-03", "  ").await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+        let refused = reschedule("Pat", "2027-02-01", "back in time")
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+        let refused = reschedule("Pat", "2027-03-20", "same").await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+        let moved = reschedule("Pat", "2027-04-03", "the supplier delivers two weeks late")
+            .await
+            .unwrap()
+            .into_inner()
+            .transition
+            .unwrap();
+        assert_eq!(moved.target_go_live, "2027-04-03");
+        let p = plan(&mut c, &t.id).await;
+        assert_eq!(p.target_go_live, "2027-04-03");
+        // b is due go_live - 2d: it moved with the go-live; a (start + 4d) did not.
+        assert_eq!(node(&p, "b").due, "2027-04-01");
+        assert_eq!(node(&p, "a").due, "2027-03-05");
+        assert_eq!(node(&p, "gate").due, "2027-04-03");
+        let listed = c
+            .transitions
+            .list_transitions(acting("Pat", pb::ListTransitionsRequest::default()))
+            .await
+            .unwrap()
+            .into_inner()
+            .transitions;
+        assert_eq!(listed[0].target_go_live, "2027-04-03");
+        let events = c
+            .transitions
+            .list_events(acting(
+                "Pat",
+                pb::ListEventsRequest {
+                    transition_id: t.id.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .events;
+        let last = events.last().unwrap();
+        assert_eq!(last.kind, "go_live_moved");
+        assert_eq!(
+            last.comment,
+            "2027-03-20 -> 2027-04-03: the supplier delivers two weeks late"
+        );
+        server.stop().await;
+    }
+}

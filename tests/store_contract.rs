@@ -697,28 +697,40 @@ gate: {id: gate, title: Gate, needs: [d, e]}
 
         // The board: the earliest due first, a page at a time.
         let everyone = opsgate_store::BoardQuery::default();
-        let (all, more) = store.board_page(&everyone, 0, 10).await.unwrap();
+        let (all, next) = store.board_page(&everyone, None, 10).await.unwrap();
         assert_eq!(all, vec![early.clone(), middle.clone(), late.clone()]);
-        assert!(!more);
-        let (first, more) = store.board_page(&everyone, 0, 2).await.unwrap();
+        assert!(next.is_none());
+        let (first, next) = store.board_page(&everyone, None, 2).await.unwrap();
         assert_eq!(first, vec![early.clone(), middle.clone()]);
-        assert!(more);
-        let (second, more) = store.board_page(&everyone, 2, 2).await.unwrap();
+        let next = next.unwrap();
+        assert_eq!(next.id, middle);
+        let (second, last) = store.board_page(&everyone, Some(&next), 2).await.unwrap();
         assert_eq!(second, vec![late.clone()]);
-        assert!(!more);
+        assert!(last.is_none());
+        // The cursor survives its trip through a page's address.
+        let parsed = opsgate_store::BoardCursor::parse(&next.to_text()).unwrap();
+        assert_eq!(parsed, next);
+        assert!(opsgate_store::BoardCursor::parse("2027-01-01~<script>").is_none());
         let dora = opsgate_store::BoardQuery {
             people: Some(vec![actor("Dora")]),
             ..Default::default()
         };
         assert_eq!(
-            store.board_page(&dora, 0, 10).await.unwrap().0,
+            store.board_page(&dora, None, 10).await.unwrap().0,
             vec![middle.clone(), late.clone()]
         );
         let other = opsgate_store::BoardQuery {
             workflow: Some("standard-transition".into()),
             ..Default::default()
         };
-        assert!(store.board_page(&other, 0, 10).await.unwrap().0.is_empty());
+        assert!(
+            store
+                .board_page(&other, None, 10)
+                .await
+                .unwrap()
+                .0
+                .is_empty()
+        );
         store.close().await.unwrap();
 
         // Rows lost (a database from before the index): filled again on the next open.

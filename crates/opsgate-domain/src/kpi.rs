@@ -229,7 +229,8 @@ fn of(workflow: &Workflow, state: &TransitionState, event: &Event) -> Vec<Fact> 
         EventKind::TransitionStarted { .. }
         | EventKind::NodeRelocked { .. }
         | EventKind::ParticipantsChanged { .. }
-        | EventKind::WaiverExpired { .. } => {}
+        | EventKind::WaiverExpired { .. }
+        | EventKind::GoLiveMoved { .. } => {}
     }
     out
 }

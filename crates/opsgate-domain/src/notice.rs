@@ -28,6 +28,8 @@ pub enum NoticeKind {
     HandoverAccepted,
     HandoverRejected,
     DeliverableWaived,
+    /// The target go-live moved: every participant's dates move with it.
+    GoLiveMoved,
     /// Work is due soon.
     Reminder,
     /// Work is past its due date.
@@ -37,7 +39,7 @@ pub enum NoticeKind {
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 10] = [
+    pub const ALL: [NoticeKind; 11] = [
         NoticeKind::DeliverableSubmitted,
         NoticeKind::ChangesRequested,
         NoticeKind::DeliverableUnlocked,
@@ -45,6 +47,7 @@ impl NoticeKind {
         NoticeKind::HandoverAccepted,
         NoticeKind::HandoverRejected,
         NoticeKind::DeliverableWaived,
+        NoticeKind::GoLiveMoved,
         NoticeKind::Reminder,
         NoticeKind::Overdue,
         NoticeKind::Escalation,
@@ -60,6 +63,7 @@ impl NoticeKind {
             NoticeKind::HandoverAccepted => "handover_accepted",
             NoticeKind::HandoverRejected => "handover_rejected",
             NoticeKind::DeliverableWaived => "deliverable_waived",
+            NoticeKind::GoLiveMoved => "go_live_moved",
             NoticeKind::Reminder => "reminder",
             NoticeKind::Overdue => "overdue",
             NoticeKind::Escalation => "escalation",
@@ -379,6 +383,14 @@ fn notice(
             let mut people = owners_of(workflow, state, i);
             people.extend(approvers_of(workflow, state, i));
             n.recipients = names(&people);
+        }
+        EventKind::GoLiveMoved { from, to, reason } => {
+            n.kind = NoticeKind::GoLiveMoved;
+            n.headline = format!(
+                "{} moved the go-live of {} {} from {from} to {to}: {reason}",
+                event.actor, meta.service_name, meta.service_version
+            );
+            n.recipients = names(&everyone(state));
         }
         EventKind::TransitionStarted { .. }
         | EventKind::DeliverableApproved { .. }

@@ -75,6 +75,11 @@ pub const ACCESS: &[(&str, Needs)] = &[
     ("opsgate.v1.TransitionService/ListTransitions", Needs::Read),
     ("opsgate.v1.TransitionService/GetTemplate", Needs::Read),
     ("opsgate.v1.TransitionService/GetPlan", Needs::Read),
+    // The project manager moves the go-live (the domain checks it is theirs); the SMO any.
+    (
+        "opsgate.v1.TransitionService/RescheduleTransition",
+        Needs::OneOf(&[Access::ProjectManager, Access::Smo]),
+    ),
     (
         "opsgate.v1.TransitionService/SubmitDeliverable",
         Needs::OneOf(SUBMITTERS),

@@ -393,6 +393,7 @@ pub(crate) fn event(e: &opsgate_domain::Event) -> pb::TransitionEvent {
         | K::MilestoneSignedOff { node, comment } => (node.to_string(), comment.clone()),
         K::HandoverAccepted { comment } => (String::new(), comment.clone()),
         K::HandoverRejected { reasons, .. } => (String::new(), reasons.join("; ")),
+        K::GoLiveMoved { from, to, reason } => (String::new(), format!("{from} -> {to}: {reason}")),
         K::ParticipantsChanged { role, people } => {
             let names: Vec<&str> = people.iter().map(|p| p.as_str()).collect();
             (String::new(), format!("{role}: {}", names.join(", ")))

@@ -149,8 +149,8 @@ impl Changes {
         if !self.update_rows(conn).await? {
             return Ok(false);
         }
-        // The people of a transition change rarely (the SMO replacing someone): their own
-        // statement, only then.
+        // The people and the target go-live of a transition change rarely (the SMO replacing
+        // someone, a go-live moved): their own statement, only then.
         for e in &self.entries {
             if let Some(before) = &e.before
                 && before.meta != e.view.state.meta
@@ -159,6 +159,10 @@ impl Changes {
                     .col_expr(
                         transitions::Column::Meta,
                         Expr::val(serde_json::to_string(&e.view.state.meta)?),
+                    )
+                    .col_expr(
+                        transitions::Column::TargetGoLive,
+                        Expr::val(e.view.state.meta.target_go_live),
                     )
                     .filter(transitions::Column::Id.eq(e.view.id.as_str()))
                     .exec(conn)

@@ -47,7 +47,7 @@ pub use hex::sha256_hex;
 pub use idempotency::Remembered;
 pub use kpis::{FactGroup, KpiWindow, Kpis, MAX_GROUPS};
 pub use outbox::{Backlog, DELIVERED, DISABLED, Delivery, FAILED, PENDING, Settle};
-pub use parts::{BoardQuery, MAX_PARTS};
+pub use parts::{BoardCursor, BoardQuery, MAX_PARTS};
 pub use people::{MAX_PEOPLE, PersonRecord};
 pub use stats::{BATCH_BUCKETS, BatchSnapshot, TransitionCount};
 pub use tokens::{NewToken, TOKEN_PREFIX, TokenRecord, looks_like_token, token_hash};

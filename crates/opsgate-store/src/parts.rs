@@ -2,6 +2,7 @@
 //! people), and the two reads it serves: the unfinished transitions of some people (`/me`, a
 //! person's board), and one page of the board in order of lateness (the `next_due` index).
 
+use chrono::NaiveDate;
 use opsgate_domain::Actor;
 use opsgate_domain::transition::people_with_a_part;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
@@ -90,13 +91,15 @@ impl Store {
 
     /// One page of the board: the ids of unfinished transitions matching `query`, the most
     /// overdue open work first (its due date, from the stall index), those with nothing dated
-    /// open last; `offset` rows skipped, at most `limit`; and whether more follow.
+    /// open last, each in id order; from just after `after` (a previous page's
+    /// [`BoardCursor`]), at most `limit`; and the cursor of the next page when more follow. A
+    /// seek on the `next_due` index: any page costs what the first does.
     pub async fn board_page(
         &self,
         query: &BoardQuery,
-        offset: u64,
+        after: Option<&BoardCursor>,
         limit: u64,
-    ) -> Result<(Vec<String>, bool)> {
+    ) -> Result<(Vec<String>, Option<BoardCursor>)> {
         let backend = self.db.get_database_backend();
         let mut filter = String::from("status <> 'completed'");
         let mut values: Vec<Value> = Vec::new();
@@ -116,7 +119,7 @@ impl Store {
         }
         if let Some(people) = &query.people {
             if people.is_empty() {
-                return Ok((Vec::new(), false));
+                return Ok((Vec::new(), None));
             }
             filter.push_str(&format!(
                 " AND id IN (SELECT transition_id FROM transition_people WHERE person IN ({}))",
@@ -124,56 +127,105 @@ impl Store {
             ));
             values.extend(people.iter().map(|p| Value::from(p.to_string())));
         }
-        let ids = |sql: String| {
-            let values = values.clone();
-            async move {
-                let rows = self
-                    .db
-                    .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-                    .await?;
-                rows.iter()
-                    .map(|r| r.try_get::<String>("", "id").map_err(Into::into))
-                    .collect::<Result<Vec<String>>>()
-            }
+        let rows = |sql: String, values: Vec<Value>| async move {
+            let rows = self
+                .db
+                .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get::<String>("", "id")?,
+                        r.try_get::<Option<NaiveDate>>("", "next_due")?,
+                    ))
+                })
+                .collect::<Result<Vec<(String, Option<NaiveDate>)>>>()
         };
         let want = limit + 1;
-        let mut out = ids(format!(
-            "SELECT id FROM transitions WHERE {filter} AND next_due IS NOT NULL \
-             ORDER BY next_due, id LIMIT {want} OFFSET {offset}"
-        ))
-        .await?;
+        let mut out: Vec<(String, Option<NaiveDate>)> = Vec::new();
+        // The dated ones (unless the previous page already reached the undated ones).
+        if after.is_none_or(|a| a.due.is_some()) {
+            let mut v = values.clone();
+            let mut seek = String::new();
+            if let Some(BoardCursor { due: Some(due), id }) = after {
+                v.push((*due).into());
+                let d1 = ph(backend, v.len());
+                v.push((*due).into());
+                let d2 = ph(backend, v.len());
+                v.push(id.clone().into());
+                let i = ph(backend, v.len());
+                seek = format!(" AND next_due >= {d1} AND (next_due > {d2} OR id > {i})");
+            }
+            out = rows(
+                format!(
+                    "SELECT id, next_due FROM transitions WHERE {filter} AND next_due IS NOT \
+                     NULL{seek} ORDER BY next_due, id LIMIT {want}"
+                ),
+                v,
+            )
+            .await?;
+        }
         if (out.len() as u64) < want {
-            // Past the dated ones: how many there are says where the undated ones start.
-            let dated = if out.is_empty() {
-                let rows = self
-                    .db
-                    .query_one_raw(Statement::from_sql_and_values(
-                        backend,
-                        format!(
-                            "SELECT COUNT(*) AS n FROM transitions WHERE {filter} AND next_due \
-                             IS NOT NULL"
-                        ),
-                        values.clone(),
-                    ))
-                    .await?;
-                rows.map(|r| r.try_get::<i64>("", "n"))
-                    .transpose()?
-                    .map_or(0, |n| u64::try_from(n).unwrap_or(0))
-            } else {
-                offset + out.len() as u64
-            };
-            let skip = offset.saturating_sub(dated);
+            let mut v = values.clone();
+            let mut seek = String::new();
+            if let Some(BoardCursor { due: None, id }) = after {
+                v.push(id.clone().into());
+                seek = format!(" AND id > {}", ph(backend, v.len()));
+            }
             let more = want - out.len() as u64;
             out.extend(
-                ids(format!(
-                    "SELECT id FROM transitions WHERE {filter} AND next_due IS NULL \
-                     ORDER BY id LIMIT {more} OFFSET {skip}"
-                ))
+                rows(
+                    format!(
+                        "SELECT id, next_due FROM transitions WHERE {filter} AND next_due IS \
+                         NULL{seek} ORDER BY id LIMIT {more}"
+                    ),
+                    v,
+                )
                 .await?,
             );
         }
-        let more = out.len() as u64 > limit;
-        out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        Ok((out, more))
+        let next = if out.len() as u64 > limit {
+            out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            out.last().map(|(id, due)| BoardCursor {
+                due: *due,
+                id: id.clone(),
+            })
+        } else {
+            None
+        };
+        Ok((out.into_iter().map(|(id, _)| id).collect(), next))
+    }
+}
+
+/// Where a board page ends: the last row's earliest open due date (none for the undated ones)
+/// and id. Written in a page's address as `DATE~ID` (or `~ID`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardCursor {
+    pub due: Option<NaiveDate>,
+    pub id: String,
+}
+
+impl BoardCursor {
+    /// As written in a page's address.
+    pub fn to_text(&self) -> String {
+        match self.due {
+            Some(due) => format!("{due}~{}", self.id),
+            None => format!("~{}", self.id),
+        }
+    }
+
+    /// From a page's address; `None` when it is not one.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (due, id) = text.split_once('~')?;
+        let due = if due.is_empty() {
+            None
+        } else {
+            Some(due.parse().ok()?)
+        };
+        (!id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
+            .then(|| Self {
+                due,
+                id: id.to_owned(),
+            })
     }
 }

@@ -61,6 +61,17 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: crate::commands::audit::Format,
     },
+    /// Move the target go-live, with a reason (the project manager, or the SMO): due dates
+    /// anchored on go-live move with it, calendars update, everyone is told.
+    Reschedule {
+        transition_id: String,
+        /// The new target go-live (today or later).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        go_live: String,
+        /// Why it moves (the log and the notification say it).
+        #[arg(long)]
+        reason: String,
+    },
     /// A transition's history: every event in order, who acted and when.
     History { transition_id: String },
     /// List transitions, oldest first.
@@ -194,6 +205,25 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
                 }
                 crate::commands::audit::Format::Table => print_plan(&plan),
             }
+        }
+        Command::Reschedule {
+            transition_id,
+            go_live,
+            reason,
+        } => {
+            let t = ctx
+                .transitions()
+                .await?
+                .reschedule_transition(ctx.acting(pb::RescheduleTransitionRequest {
+                    transition_id,
+                    target_go_live: go_live,
+                    reason,
+                })?)
+                .await?
+                .into_inner()
+                .transition
+                .context("server returned no transition")?;
+            output::transition(&t);
         }
         Command::History { transition_id } => {
             let mut client = ctx.transitions().await?;

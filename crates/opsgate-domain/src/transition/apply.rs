@@ -325,6 +325,9 @@ impl TransitionState {
                 self.nodes[i].waiver = None;
                 self.nodes[i].updated_at = event.at;
             }
+            EventKind::GoLiveMoved { to, .. } => {
+                self.meta.target_go_live = *to;
+            }
             EventKind::HandoverRejected { reasons, reopened } => {
                 let gate = workflow.gate();
                 self.nodes[gate].actor = Some(event.actor.clone());

@@ -206,6 +206,15 @@ impl TransitionState {
                 self.decide_waiver(workflow, &node, &reason, until, at)?,
                 None,
             )),
+            Command::Reschedule {
+                target_go_live,
+                reason,
+            } => Ok((
+                self.decide_reschedule(acting, target_go_live, &reason, at)?,
+                Some(RoleName::parse(PROJECT_MANAGER_ROLE)?).filter(|_| {
+                    acting.access != Some(crate::Access::Smo) && &self.meta.project_manager == actor
+                }),
+            )),
             Command::ExpireWaivers => Err(Error::FailedPrecondition(
                 "no waiver of this transition has run out".into(),
             )),
@@ -367,6 +376,57 @@ impl TransitionState {
             node: id,
             reason: reason.to_owned(),
             until,
+        })
+    }
+
+    /// A new target go-live: by the project manager (or the SMO), with a reason, on or after
+    /// today, different from the current one, while the transition has not been handed over.
+    fn decide_reschedule(
+        &self,
+        acting: &Acting,
+        to: chrono::NaiveDate,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<EventKind> {
+        let actor = &acting.actor;
+        let pm = &self.meta.project_manager;
+        if acting.access != Some(crate::Access::Smo) && pm != actor {
+            return Err(Error::NotPermitted(format!(
+                "{actor} may not move the go-live: only the transition's project manager, {pm}, \
+                 or the SMO may"
+            )));
+        }
+        check_text("reason", reason)?;
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(Error::InvalidArgument {
+                field: "reason",
+                message: "say why the go-live moves: the log and the calendars show it".into(),
+            });
+        }
+        let from = self.meta.target_go_live;
+        if to == from {
+            return Err(Error::FailedPrecondition(format!(
+                "the target go-live is already {to}"
+            )));
+        }
+        let today = at.date_naive();
+        if to < today {
+            return Err(Error::InvalidArgument {
+                field: "target_go_live",
+                message: format!("{to} is in the past (today is {today})"),
+            });
+        }
+        if self.status != super::TransitionStatus::Active {
+            return Err(Error::FailedPrecondition(format!(
+                "the transition is {}: its go-live has happened",
+                self.status.as_str()
+            )));
+        }
+        Ok(EventKind::GoLiveMoved {
+            from,
+            to,
+            reason: reason.to_owned(),
         })
     }
 

@@ -82,6 +82,12 @@ pub enum EventKind {
     WaiverExpired {
         node: NodeId,
     },
+    /// The target go-live moved (and with it every due date anchored on it).
+    GoLiveMoved {
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+        reason: String,
+    },
 }
 
 /// A deputy's approval: whom they stood in for, through which delegation.
@@ -108,6 +114,7 @@ impl EventKind {
             EventKind::ParticipantsChanged { .. } => "participants_changed",
             EventKind::DeliverableWaived { .. } => "deliverable_waived",
             EventKind::WaiverExpired { .. } => "waiver_expired",
+            EventKind::GoLiveMoved { .. } => "go_live_moved",
         }
     }
 }

@@ -288,6 +288,12 @@ pub enum Command {
         role: String,
         people: Vec<String>,
     },
+    /// The target go-live moves, with a reason: the transition's project manager, or the SMO
+    /// (the server checks the role). Due dates anchored on go-live move with it.
+    Reschedule {
+        target_go_live: chrono::NaiveDate,
+        reason: String,
+    },
     /// The SMO waives a deliverable until `until`, with a reason (the server checks the role).
     Waive {
         node: String,

@@ -2,7 +2,8 @@
 //! service and version, progress (done / total), projected go-live against the target, whether
 //! it is stalled and on whom it waits; filtered by workflow, service and person
 //! (`?workflow=&service=&person=`), the most overdue open work first (the stall index's
-//! `next_due`), fifty to a page (`&page=`): it reads one page of transitions, never all.
+//! `next_due`), about fifty to a page (`&after=` where the last one ended): it reads one page
+//! of transitions, never all.
 
 use std::collections::HashMap;
 
@@ -51,17 +52,14 @@ pub(crate) async fn page(
             .filter(|v| !v.is_empty() && v.len() <= 200)
     };
     let (workflow, service, person) = (pick("workflow"), pick("service"), pick("person"));
-    let page_number = pick("page")
-        .and_then(|p| p.parse::<u64>().ok())
-        .filter(|p| (1..=100_000).contains(p))
-        .unwrap_or(1);
-    let (rows, more) = match rows(
+    let after = pick("after").and_then(|a| opsgate_store::BoardCursor::parse(&a));
+    let (rows, next) = match rows(
         &web,
         viewer.as_ref(),
         workflow.as_deref(),
         service.as_deref(),
         person.as_deref(),
-        page_number,
+        after.clone(),
     )
     .await
     {
@@ -132,9 +130,9 @@ pub(crate) async fn page(
         }
         body.push_str("</tbody></table>");
     }
-    if page_number > 1 || more {
-        // The same filters, another page.
-        let link = |page: u64| {
+    if after.is_some() || next.is_some() {
+        // The same filters, the first or the next page.
+        let link = |after: Option<&opsgate_store::BoardCursor>| {
             let mut query: Vec<(&str, String)> = Vec::new();
             for (key, value) in [
                 ("workflow", &workflow),
@@ -145,24 +143,25 @@ pub(crate) async fn page(
                     query.push((key, v.clone()));
                 }
             }
-            query.push(("page", page.to_string()));
+            if let Some(a) = after {
+                query.push(("after", a.to_text()));
+            }
             format!(
                 "/?{}",
                 serde_urlencoded::to_string(&query).unwrap_or_default()
             )
         };
         body.push_str("<nav class=\"pages\" aria-label=\"Pages\">");
-        if page_number > 1 {
+        if after.is_some() {
             body.push_str(&format!(
-                "<a rel=\"prev\" href=\"{}\">Previous</a> ",
-                esc(&link(page_number - 1))
+                "<a rel=\"first\" href=\"{}\">First page</a> ",
+                esc(&link(None))
             ));
         }
-        body.push_str(&format!("<span>Page {page_number}</span>"));
-        if more {
+        if let Some(next) = &next {
             body.push_str(&format!(
-                " <a rel=\"next\" href=\"{}\">Next</a>",
-                esc(&link(page_number + 1))
+                "<a rel=\"next\" href=\"{}\">Next page</a>",
+                esc(&link(Some(next)))
             ));
         }
         body.push_str("</nav>");
@@ -175,15 +174,15 @@ pub(crate) const PAGE_ROWS: usize = 50;
 /// Candidate pages read to fill one page when rows are filtered out (by person or visibility).
 const MAX_ROUNDS: usize = 20;
 
-/// One page of rows (page 1 first), and whether more follow.
+/// One page of rows, from just after `after`; and where the next page starts, if one does.
 async fn rows(
     web: &Web,
     viewer: Option<&crate::auth::Caller>,
     workflow: Option<&str>,
     service: Option<&str>,
     person: Option<&str>,
-    page: u64,
-) -> Result<(Vec<Row>, bool), tonic::Status> {
+    after: Option<opsgate_store::BoardCursor>,
+) -> Result<(Vec<Row>, Option<opsgate_store::BoardCursor>), tonic::Status> {
     let store = web.api.store();
     let now = store.now();
     let deputies = store
@@ -204,7 +203,7 @@ async fn rows(
     };
     let person = match person.map(Actor::parse) {
         Some(Ok(p)) => Some(p),
-        Some(Err(_)) => return Ok((Vec::new(), false)),
+        Some(Err(_)) => return Ok((Vec::new(), None)),
         None => None,
     };
     let people = match (&person, viewer) {
@@ -228,15 +227,13 @@ async fn rows(
     let rules = StallRules::default();
     let mut histories = Histories::default();
     let mut out = Vec::new();
-    let mut offset = page.saturating_sub(1) * PAGE_ROWS as u64;
-    let mut more = false;
+    let mut cursor = after;
     for _ in 0..MAX_ROUNDS {
         let (ids, next) = store
-            .board_page(&query, offset, PAGE_ROWS as u64)
+            .board_page(&query, cursor.as_ref(), PAGE_ROWS as u64)
             .await
             .map_err(crate::error::status)?;
-        offset += ids.len() as u64;
-        more = next;
+        cursor = next;
         for id in &ids {
             let view = store
                 .get_transition(id)
@@ -259,11 +256,11 @@ async fn rows(
                 out.push(row);
             }
         }
-        if out.len() >= PAGE_ROWS || !more {
+        if out.len() >= PAGE_ROWS || cursor.is_none() {
             break;
         }
     }
-    Ok((out, more))
+    Ok((out, cursor))
 }
 
 /// The board's row of `view`; `None` when it does not wait on `person`.

@@ -9,6 +9,7 @@ mod kpis;
 mod notification;
 mod people;
 pub(crate) mod plan;
+mod reschedule;
 pub(crate) mod stalled;
 mod template;
 mod transition;

@@ -483,4 +483,11 @@ impl TransitionService for Api {
     ) -> Result<Response<pb::GetPlanResponse>, Status> {
         self.get_plan_rpc(request).await
     }
+
+    async fn reschedule_transition(
+        &self,
+        request: Request<pb::RescheduleTransitionRequest>,
+    ) -> Result<Response<pb::RescheduleTransitionResponse>, Status> {
+        self.reschedule_transition_rpc(request).await
+    }
 }

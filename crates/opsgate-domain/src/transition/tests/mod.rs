@@ -59,7 +59,7 @@ fn status(wf: &Workflow, state: &TransitionState, id: &str) -> NodeStatus {
 /// Who a test sends a command as: the project manager submits, Dana reviews, the service manager decides.
 fn actor_for(cmd: &Command) -> Actor {
     match cmd {
-        Command::Submit { .. } => actor("pat"),
+        Command::Submit { .. } | Command::Reschedule { .. } => actor("pat"),
         Command::Review { .. } | Command::SignOff { .. } => actor("dana"),
         Command::AcceptHandover { .. } | Command::RejectHandover { .. } => actor("sam"),
         Command::ChangeParticipants { .. } | Command::Waive { .. } | Command::ExpireWaivers => {
@@ -577,6 +577,9 @@ fn check_allowed(
         }
         Command::AcceptHandover { .. } | Command::RejectHandover { .. } => {
             prop_assert_eq!(who, &meta.service_manager);
+        }
+        Command::Reschedule { .. } => {
+            prop_assert_eq!(who, &meta.project_manager);
         }
         // Who may change participants is the server's access table (role smo), not the domain's.
         Command::ChangeParticipants { .. } | Command::Waive { .. } | Command::ExpireWaivers => {}
