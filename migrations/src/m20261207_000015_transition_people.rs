@@ -4,50 +4,37 @@
 //! the store fills it for transitions from before this migration when it opens the database.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::string;
+use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-#[derive(DeriveIden)]
-enum TransitionPeople {
-    Table,
-    Person,
-    TransitionId,
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(TransitionPeople::Table)
-                    .col(string(TransitionPeople::Person))
-                    .col(string(TransitionPeople::TransitionId))
-                    .primary_key(
-                        Index::create()
-                            .col(TransitionPeople::Person)
-                            .col(TransitionPeople::TransitionId),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        // A change of people replaces a transition's rows.
-        manager
-            .create_index(
-                Index::create()
-                    .name("transition_people_transition")
-                    .table(TransitionPeople::Table)
-                    .col(TransitionPeople::TransitionId)
-                    .to_owned(),
-            )
-            .await
+        // Keyed by person then transition, and nothing else: a start writes a row per person, so
+        // every further structure is paid on the write path. On SQLite the key is the table
+        // (WITHOUT ROWID: one b-tree, not two). A change of people deletes by the old people's
+        // keys; no index by transition is needed.
+        let sql = match manager.get_database_backend() {
+            DbBackend::Sqlite => {
+                "CREATE TABLE transition_people (person TEXT NOT NULL, transition_id TEXT NOT \
+                 NULL, PRIMARY KEY (person, transition_id)) WITHOUT ROWID"
+            }
+            _ => {
+                "CREATE TABLE transition_people (person TEXT NOT NULL, transition_id TEXT NOT \
+                 NULL, PRIMARY KEY (person, transition_id))"
+            }
+        };
+        manager.get_connection().execute_unprepared(sql).await?;
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .drop_table(Table::drop().table(TransitionPeople::Table).to_owned())
-            .await
+            .get_connection()
+            .execute_unprepared("DROP TABLE transition_people")
+            .await?;
+        Ok(())
     }
 }

@@ -229,20 +229,31 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
         "board",
     )
     .await?;
+    // A deep page: follow "Next page" 500 times, then time that page.
+    let mut deep = "/".to_owned();
+    for _ in 0..500 {
+        let html = http.get(format!("{base}{deep}")).send().await?.text().await?;
+        deep = html
+            .split("<a rel=\"next\" href=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .context("a next page")?
+            .replace("&amp;", "&");
+    }
     time_page(
         &http,
         &base,
-        "GET /?page=500 (rows 24,951-25,000)",
-        &|_| "/?page=500".to_owned(),
-        "Page 500",
+        "GET /?after=... (the 501st page)",
+        &|_| deep.clone(),
+        "Transitions in progress",
     )
     .await?;
     time_page(
         &http,
         &base,
-        "GET /?person=... (a reviewer's transitions)",
-        &|i| format!("/?person=reviewer%20{}", i % REVIEWERS),
-        "board",
+        "GET /?person=... (a reviewer with work)",
+        &|i| format!("/?person=reviewer%20{}", (i % 50) * 10),
+        "Transitions in progress",
     )
     .await?;
     time_page(

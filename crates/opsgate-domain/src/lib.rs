@@ -1,6 +1,7 @@
 //! Pure domain core of opsgate: workflow model and validation, transition state machine, gate decision. No IO.
 
 pub mod access;
+pub mod calendar;
 pub mod contact;
 pub mod error;
 pub mod forecast;

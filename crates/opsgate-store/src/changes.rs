@@ -233,10 +233,16 @@ impl Changes {
             match &e.before {
                 None => {}
                 Some(before) if before.meta != *meta => {
+                    // By the old people's keys (the table has no index by transition).
+                    let old: Vec<String> = people_with_a_part(&e.view.workflow.workflow, &before.meta)
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect();
                     rest.push(
                         backend.build(
                             sea_orm::sea_query::Query::delete()
                                 .from_table(PEOPLE_TABLE)
+                                .and_where(Expr::col(PEOPLE_PERSON).is_in(old))
                                 .and_where(Expr::col(PEOPLE_TRANSITION).eq(e.view.id.as_str())),
                         ),
                     );
@@ -247,8 +253,8 @@ impl Changes {
                 people.push((person.to_string(), e.view.id.clone()));
             }
         }
-        if !people.is_empty() {
-            rest.push(people_statement(backend, people)?);
+        for statement in people_statements(backend, people)? {
+            rest.push(statement);
         }
         rest.run(conn).await.map_err(|e| {
             // An event (or its facts) already stored under its sequence number: another
@@ -365,11 +371,22 @@ const PEOPLE_TABLE: &str = "transition_people";
 const PEOPLE_PERSON: &str = "person";
 const PEOPLE_TRANSITION: &str = "transition_id";
 
-/// One insert of `(person, transition)` rows into the people index.
-pub(crate) fn people_statement(
+/// Rows of the people index one insert carries (two parameters each: well below the 32,766 of
+/// SQLite and the 65,535 of PostgreSQL).
+const PEOPLE_ROWS: usize = 4_000;
+
+/// The inserts of `(person, transition)` rows into the people index.
+pub(crate) fn people_statements(
     backend: DbBackend,
     rows: Vec<(String, String)>,
-) -> Result<Statement> {
+) -> Result<Vec<Statement>> {
+    rows.chunks(PEOPLE_ROWS)
+        .map(|chunk| people_statement(backend, chunk.to_vec()))
+        .collect()
+}
+
+/// One insert of `(person, transition)` rows into the people index.
+fn people_statement(backend: DbBackend, rows: Vec<(String, String)>) -> Result<Statement> {
     let mut insert = sea_orm::sea_query::Query::insert();
     insert
         .into_table(PEOPLE_TABLE)

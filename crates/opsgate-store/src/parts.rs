@@ -36,35 +36,61 @@ impl Store {
     /// Fills the people index for transitions stored before it existed (or by a build without
     /// it); how many. Run when the database is opened; idempotent, safe on several replicas.
     pub(crate) async fn fill_people_index(&self) -> Result<usize> {
-        let mut filled = 0;
-        loop {
-            let rows = self
-                .write_db
-                .query_all_raw(Statement::from_string(
-                    self.write_db.get_database_backend(),
-                    format!(
-                        "SELECT id FROM transitions t WHERE NOT EXISTS (SELECT 1 FROM \
-                         transition_people p WHERE p.transition_id = t.id) LIMIT {FILL_ROUND}"
-                    ),
-                ))
-                .await?;
-            if rows.is_empty() {
-                return Ok(filled);
+        // Every transition has rows (its managers at least): equal counts, nothing to fill.
+        let count = |sql: &str| {
+            let sql = sql.to_owned();
+            async move {
+                let row = self
+                    .write_db
+                    .query_one_raw(Statement::from_string(
+                        self.write_db.get_database_backend(),
+                        sql,
+                    ))
+                    .await?;
+                row.map(|r| r.try_get::<i64>("", "n"))
+                    .transpose()
+                    .map(|n| n.unwrap_or(0))
+                    .map_err(crate::Error::from)
             }
+        };
+        let stored = count("SELECT COUNT(*) AS n FROM transitions").await?;
+        let indexed =
+            count("SELECT COUNT(DISTINCT transition_id) AS n FROM transition_people").await?;
+        if stored == indexed {
+            return Ok(0);
+        }
+        // Some are missing: every transition's rows again (those present are kept), a page at
+        // a time from the row's own meta (one pass, no lookup per transition).
+        let mut filled = 0;
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.list_transitions(FILL_ROUND as u32, token.as_deref()).await?;
             let mut people = Vec::new();
-            for row in &rows {
-                let id: String = row.try_get("", "id")?;
-                let view = self.get_transition(&id).await?;
-                for person in people_with_a_part(&view.workflow.workflow, &view.state.meta) {
-                    people.push((person.to_string(), id.clone()));
+            for t in &page.transitions {
+                let workflow = self
+                    .get_workflow(&t.workflow_name, Some(t.workflow_version))
+                    .await?;
+                for person in people_with_a_part(&workflow.workflow, &t.meta) {
+                    people.push((person.to_string(), t.id.clone()));
                 }
             }
-            let statement =
-                crate::changes::people_statement(self.write_db.get_database_backend(), people)?;
-            self.write_db.execute_raw(statement).await?;
-            filled += rows.len();
-            tracing::info!(filled, "people index: transitions from before it filled");
+            for statement in crate::changes::people_statements(
+                self.write_db.get_database_backend(),
+                people,
+            )? {
+                self.write_db.execute_raw(statement).await?;
+            }
+            filled += page.transitions.len();
+            match page.next_page_token {
+                Some(next) => token = Some(next),
+                None => break,
+            }
         }
+        tracing::info!(
+            transitions = filled,
+            "people index: filled for transitions stored before it"
+        );
+        Ok(filled)
     }
 
     /// The unfinished transitions any of `people` has a part in, by id, at most [`MAX_PARTS`].
