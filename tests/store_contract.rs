@@ -740,6 +740,12 @@ gate: {id: gate, title: Gate, needs: [d, e]}
             conn.execute_unprepared("DELETE FROM transition_people")
                 .await
                 .unwrap();
+            // As the migration marks a database that had transitions before the index.
+            conn.execute_unprepared(
+                "INSERT INTO pending_backfills (name) VALUES ('transition_people')",
+            )
+            .await
+            .unwrap();
             conn.close().await.unwrap();
         }
         let reopened = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();

@@ -26,7 +26,19 @@ impl MigrationTrait for Migration {
                  NULL, PRIMARY KEY (person, transition_id))"
             }
         };
-        manager.get_connection().execute_unprepared(sql).await?;
+        let conn = manager.get_connection();
+        conn.execute_unprepared(sql).await?;
+        // Transitions stored before: the store fills their rows when it next opens the
+        // database, and removes the mark (a cheap check at every start, not a count).
+        conn.execute_unprepared(
+            "CREATE TABLE pending_backfills (name VARCHAR(64) NOT NULL PRIMARY KEY)",
+        )
+        .await?;
+        conn.execute_unprepared(
+            "INSERT INTO pending_backfills (name) SELECT 'transition_people' WHERE EXISTS \
+             (SELECT 1 FROM transitions)",
+        )
+        .await?;
         Ok(())
     }
 
@@ -34,6 +46,10 @@ impl MigrationTrait for Migration {
         manager
             .get_connection()
             .execute_unprepared("DROP TABLE transition_people")
+            .await?;
+        manager
+            .get_connection()
+            .execute_unprepared("DROP TABLE pending_backfills")
             .await?;
         Ok(())
     }

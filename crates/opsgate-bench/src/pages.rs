@@ -232,7 +232,12 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     // A deep page: follow "Next page" 500 times, then time that page.
     let mut deep = "/".to_owned();
     for _ in 0..500 {
-        let html = http.get(format!("{base}{deep}")).send().await?.text().await?;
+        let html = http
+            .get(format!("{base}{deep}"))
+            .send()
+            .await?
+            .text()
+            .await?;
         deep = html
             .split("<a rel=\"next\" href=\"")
             .nth(1)

@@ -1,6 +1,6 @@
 //! A transition's meetings and dates as an iCalendar feed (RFC 5545): the startup meeting, the
-//! recurring follow-ups until go-live, the readiness review, each deliverable's due date, the
-//! go-live and the end of post-go-live support. Meetings at a configured local time in a
+//! recurring follow-ups until go-live, the readiness review, each deliverable's and dated
+//! milestone's day, the go-live and the end of post-go-live support. Meetings at a configured local time in a
 //! configured time zone (with its VTIMEZONE) or in UTC; dates as all-day events. UIDs are
 //! stable per transition and node; SEQUENCE is the transition's event count, so it grows
 //! whenever something changed (a moved go-live included) and clients replace what they had.
@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Offset, Ti
 use chrono_tz::{OffsetComponents, OffsetName, Tz};
 
 use crate::transition::TransitionState;
-use crate::workflow::{MeetingKind, NodeKind, Workflow, due_date};
+use crate::workflow::{Anchor, MeetingKind, NodeKind, Workflow, due_date};
 
 /// How meetings are placed: at `meeting_time` local time in `time_zone` (UTC when `None`),
 /// lasting `meeting_minutes`; `link` is the transition's page, when known.
@@ -117,43 +117,53 @@ pub fn transition_calendar(
                 });
             }
             NodeKind::Gate => {}
-            _ if node.due.is_some() => entries.push(Entry {
+            // The end of post-go-live support: its duration after go-live.
+            NodeKind::Milestone(m) if m.ends_support => {
+                let days = workflow.support().map_or(0, |s| s.duration_days);
+                let end = go_live
+                    .checked_add_signed(Duration::days(i64::from(days)))
+                    .unwrap_or(go_live);
+                entries.push(Entry {
+                    uid,
+                    summary: format!("{} ({service})", node.title),
+                    description,
+                    category: "support",
+                    when: When::Day(end),
+                });
+            }
+            NodeKind::Milestone(_) if node.due.is_some() => entries.push(Entry {
+                uid,
+                summary: format!("{} ({service})", node.title),
+                description,
+                category: "milestone",
+                when: When::Day(day_of(i)),
+            }),
+            NodeKind::Deliverable(_) if node.due.is_some() => entries.push(Entry {
                 uid,
                 summary: format!("Due: {} ({service})", node.title),
                 description,
-                category: if node.deliverable().is_some() {
-                    "deliverable"
-                } else {
-                    "milestone"
-                },
+                category: "deliverable",
                 when: When::Day(day_of(i)),
             }),
             _ => {}
         }
     }
-    entries.push(Entry {
-        uid: format!("{id}.go-live@opsgate"),
-        summary: format!("Go-live: {service}"),
-        description: format!(
-            "{service} goes live; the service manager {} accepts the handover at the operations gate",
-            meta.service_manager
-        ),
-        category: "go-live",
-        when: When::Day(go_live),
+    // The go-live itself, unless a milestone of the workflow already marks it.
+    let marked = workflow.nodes().iter().any(|n| {
+        matches!(n.kind, NodeKind::Milestone(_))
+            && n.due
+                .is_some_and(|d| d.anchor == Anchor::GoLive && d.days == 0)
     });
-    if let Some(support) = workflow.support() {
-        let end = go_live
-            .checked_add_signed(Duration::days(i64::from(support.duration_days)))
-            .unwrap_or(go_live);
+    if !marked {
         entries.push(Entry {
-            uid: format!("{id}.support-end@opsgate"),
-            summary: format!("End of post-go-live support: {service}"),
+            uid: format!("{id}.go-live@opsgate"),
+            summary: format!("Go-live: {service}"),
             description: format!(
-                "{service}: {} days of post-go-live support end; the project hands its last duties to operations",
-                support.duration_days
+                "{service} goes live; the service manager {} accepts the handover at the operations gate",
+                meta.service_manager
             ),
-            category: "support",
-            when: When::Day(end),
+            category: "go-live",
+            when: When::Day(go_live),
         });
     }
 
@@ -242,7 +252,10 @@ fn utc_of(options: &CalendarOptions, at: NaiveDateTime) -> DateTime<Utc> {
         Some(tz) => tz
             .from_local_datetime(&at)
             .earliest()
-            .or_else(|| tz.from_local_datetime(&(at + Duration::hours(1))).earliest())
+            .or_else(|| {
+                tz.from_local_datetime(&(at + Duration::hours(1)))
+                    .earliest()
+            })
             .map_or_else(|| at.and_utc(), |t| t.with_timezone(&Utc)),
         None => at.and_utc(),
     }
@@ -277,15 +290,16 @@ fn vtimezone(out: &mut String, tz: Tz, from: NaiveDate, until: NaiveDate) {
         before = after;
         at = next;
     }
-    let observance = |out: &mut String, when: NaiveDateTime, from: i32, to: i32, dst: bool, name: &str| {
-        let kind = if dst { "DAYLIGHT" } else { "STANDARD" };
-        line(out, &format!("BEGIN:{kind}"));
-        line(out, &format!("DTSTART:{}", when.format("%Y%m%dT%H%M%S")));
-        line(out, &format!("TZOFFSETFROM:{}", hhmm(from)));
-        line(out, &format!("TZOFFSETTO:{}", hhmm(to)));
-        line(out, &format!("TZNAME:{}", text(name)));
-        line(out, &format!("END:{kind}"));
-    };
+    let observance =
+        |out: &mut String, when: NaiveDateTime, from: i32, to: i32, dst: bool, name: &str| {
+            let kind = if dst { "DAYLIGHT" } else { "STANDARD" };
+            line(out, &format!("BEGIN:{kind}"));
+            line(out, &format!("DTSTART:{}", when.format("%Y%m%dT%H%M%S")));
+            line(out, &format!("TZOFFSETFROM:{}", hhmm(from)));
+            line(out, &format!("TZOFFSETTO:{}", hhmm(to)));
+            line(out, &format!("TZNAME:{}", text(name)));
+            line(out, &format!("END:{kind}"));
+        };
     if changes.is_empty() {
         let o = offset(begin);
         let seconds = o.fix().local_minus_utc();
@@ -359,7 +373,11 @@ mod tests {
         let long = format!("SUMMARY:{}", "é".repeat(60));
         line(&mut out, &long);
         for physical in out.split("\r\n").filter(|l| !l.is_empty()) {
-            assert!(physical.len() <= 75, "{physical:?} has {} octets", physical.len());
+            assert!(
+                physical.len() <= 75,
+                "{physical:?} has {} octets",
+                physical.len()
+            );
         }
         let unfolded = out.replace("\r\n ", "");
         assert_eq!(unfolded, format!("{long}\r\n"));

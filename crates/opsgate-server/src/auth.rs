@@ -75,6 +75,7 @@ pub const ACCESS: &[(&str, Needs)] = &[
     ("opsgate.v1.TransitionService/ListTransitions", Needs::Read),
     ("opsgate.v1.TransitionService/GetTemplate", Needs::Read),
     ("opsgate.v1.TransitionService/GetPlan", Needs::Read),
+    ("opsgate.v1.TransitionService/GetCalendar", Needs::Read),
     // The project manager moves the go-live (the domain checks it is theirs); the SMO any.
     (
         "opsgate.v1.TransitionService/RescheduleTransition",
@@ -190,6 +191,7 @@ pub const ACCESS: &[(&str, Needs)] = &[
     ("GET /transitions/{id}/live", Needs::Read),
     ("GET /transitions/{id}/templates/{node}", Needs::Read),
     ("GET /transitions/{id}/attachments/{sha256}", Needs::Read),
+    ("GET /transitions/{id}/calendar.ics", Needs::Read),
     // A page's actions: the roles of the RPC each calls (which then decides on the person).
     ("POST /transitions/{id}/submit", Needs::OneOf(SUBMITTERS)),
     ("POST /transitions/{id}/review", Needs::OneOf(REVIEWERS)),

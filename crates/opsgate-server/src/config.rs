@@ -54,6 +54,69 @@ pub struct ConfigFile {
     pub notify: NotifySection,
     #[serde(default)]
     pub auth_proxy: AuthProxySection,
+    #[serde(default)]
+    pub calendar: CalendarSection,
+}
+
+/// `[calendar]`: how a transition's iCalendar feed places its meetings.
+///
+/// ```toml
+/// [calendar]
+/// time_zone = "Europe/Amsterdam"
+/// meeting_time = "10:00"
+/// meeting_minutes = 60
+/// ```
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarSection {
+    /// An IANA time zone name; meetings in UTC when unset.
+    pub time_zone: Option<String>,
+    /// Local time of the meetings, HH:MM [default: 10:00].
+    pub meeting_time: Option<String>,
+    /// How long a meeting lasts [default: 60].
+    pub meeting_minutes: Option<u32>,
+}
+
+impl CalendarSection {
+    /// The feed's options (with the transition page's link prefix `base_url`), or every problem.
+    pub fn options(
+        &self,
+        base_url: Option<&str>,
+    ) -> Result<opsgate_domain::calendar::CalendarOptions, Vec<String>> {
+        let mut problems = Vec::new();
+        let mut options = opsgate_domain::calendar::CalendarOptions::default();
+        if let Some(zone) = &self.time_zone {
+            match zone.parse::<chrono_tz::Tz>() {
+                Ok(tz) => options.time_zone = Some(tz),
+                Err(_) => problems.push(format!(
+                    "calendar.time_zone: '{zone}' is not an IANA time zone such as Europe/Amsterdam"
+                )),
+            }
+        }
+        if let Some(time) = &self.meeting_time {
+            match chrono::NaiveTime::parse_from_str(time, "%H:%M") {
+                Ok(t) => options.meeting_time = t,
+                Err(_) => problems.push(format!(
+                    "calendar.meeting_time: '{time}' is not a time as HH:MM"
+                )),
+            }
+        }
+        if let Some(minutes) = self.meeting_minutes {
+            if (1..=24 * 60).contains(&minutes) {
+                options.meeting_minutes = minutes;
+            } else {
+                problems.push(format!(
+                    "calendar.meeting_minutes: from 1 to 1440, not {minutes}"
+                ));
+            }
+        }
+        options.link = base_url.map(|b| b.trim_end_matches('/').to_owned());
+        if problems.is_empty() {
+            Ok(options)
+        } else {
+            Err(problems)
+        }
+    }
 }
 
 /// `[auth_proxy]`: web sign-in behind an SSO reverse proxy (oauth2-proxy, or any proxy that sets
@@ -524,6 +587,14 @@ impl ConfigFile {
             .chain(
                 file.notify
                     .problems()
+                    .into_iter()
+                    .map(|p| format!("{name}: {p}")),
+            )
+            .chain(
+                file.calendar
+                    .options(None)
+                    .err()
+                    .unwrap_or_default()
                     .into_iter()
                     .map(|p| format!("{name}: {p}")),
             )

@@ -70,6 +70,8 @@ pub struct Config {
     pub notify: config::NotifySection,
     /// Web sign-in behind an SSO reverse proxy (`[auth_proxy]`, `--auth-proxy-header`).
     pub auth_proxy: config::AuthProxySection,
+    /// How a transition's calendar places its meetings (`[calendar]`).
+    pub calendar: config::CalendarSection,
 }
 
 /// TLS settings: the server's certificate chain and key, and optionally the CA whose client
@@ -122,6 +124,7 @@ impl Config {
             clock: Clock::default(),
             notify: config::NotifySection::default(),
             auth_proxy: config::AuthProxySection::default(),
+            calendar: config::CalendarSection::default(),
         }
     }
 }
@@ -191,6 +194,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let oidc = oidc::Oidc::new(&config.oidc).map_err(StartError::Config)?;
     let auth_proxy = proxy::AuthProxy::new(&config.auth_proxy)
         .map_err(|problems| StartError::Config(problems.join("\n")))?;
+    let calendar = config
+        .calendar
+        .options(config.notify.base_url.as_deref())
+        .map_err(|problems| StartError::Config(problems.join("\n")))?;
     let tls = config.tls.as_ref().map(Tls::server_config).transpose()?;
     let store = Store::connect(options).await?;
     if let Some(dir) = &config.workflows_dir {
@@ -245,7 +252,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         tracing::info!(issuer = %issuer.issuer, audience = %issuer.audience, rules = issuer.rules.len(), "trusting CI tokens");
     }
     let secure = tls.is_some();
-    let api = services::Api::new(store.clone(), config.insecure_dev, oidc);
+    let api = services::Api::new(store.clone(), config.insecure_dev, oidc).with_calendar(calendar);
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<WorkflowServiceServer<services::Api>>()

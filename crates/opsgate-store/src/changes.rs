@@ -234,10 +234,11 @@ impl Changes {
                 None => {}
                 Some(before) if before.meta != *meta => {
                     // By the old people's keys (the table has no index by transition).
-                    let old: Vec<String> = people_with_a_part(&e.view.workflow.workflow, &before.meta)
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect();
+                    let old: Vec<String> =
+                        people_with_a_part(&e.view.workflow.workflow, &before.meta)
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect();
                     rest.push(
                         backend.build(
                             sea_orm::sea_query::Query::delete()

@@ -33,30 +33,19 @@ fn list(backend: DbBackend, first: usize, count: usize) -> String {
 }
 
 impl Store {
-    /// Fills the people index for transitions stored before it existed (or by a build without
-    /// it); how many. Run when the database is opened; idempotent, safe on several replicas.
+    /// Fills the people index for transitions stored before it existed (the migration marks
+    /// that in `pending_backfills`); how many. Run when the database is opened; idempotent
+    /// (rows present are kept), safe on several replicas.
     pub(crate) async fn fill_people_index(&self) -> Result<usize> {
-        // Every transition has rows (its managers at least): equal counts, nothing to fill.
-        let count = |sql: &str| {
-            let sql = sql.to_owned();
-            async move {
-                let row = self
-                    .write_db
-                    .query_one_raw(Statement::from_string(
-                        self.write_db.get_database_backend(),
-                        sql,
-                    ))
-                    .await?;
-                row.map(|r| r.try_get::<i64>("", "n"))
-                    .transpose()
-                    .map(|n| n.unwrap_or(0))
-                    .map_err(crate::Error::from)
-            }
-        };
-        let stored = count("SELECT COUNT(*) AS n FROM transitions").await?;
-        let indexed =
-            count("SELECT COUNT(DISTINCT transition_id) AS n FROM transition_people").await?;
-        if stored == indexed {
+        let backend = self.write_db.get_database_backend();
+        let pending = self
+            .write_db
+            .query_one_raw(Statement::from_string(
+                backend,
+                "SELECT name FROM pending_backfills WHERE name = 'transition_people'",
+            ))
+            .await?;
+        if pending.is_none() {
             return Ok(0);
         }
         // Some are missing: every transition's rows again (those present are kept), a page at
@@ -64,7 +53,9 @@ impl Store {
         let mut filled = 0;
         let mut token: Option<String> = None;
         loop {
-            let page = self.list_transitions(FILL_ROUND as u32, token.as_deref()).await?;
+            let page = self
+                .list_transitions(FILL_ROUND as u32, token.as_deref())
+                .await?;
             let mut people = Vec::new();
             for t in &page.transitions {
                 let workflow = self
@@ -74,10 +65,9 @@ impl Store {
                     people.push((person.to_string(), t.id.clone()));
                 }
             }
-            for statement in crate::changes::people_statements(
-                self.write_db.get_database_backend(),
-                people,
-            )? {
+            for statement in
+                crate::changes::people_statements(self.write_db.get_database_backend(), people)?
+            {
                 self.write_db.execute_raw(statement).await?;
             }
             filled += page.transitions.len();
@@ -86,6 +76,12 @@ impl Store {
                 None => break,
             }
         }
+        self.write_db
+            .execute_raw(Statement::from_string(
+                backend,
+                "DELETE FROM pending_backfills WHERE name = 'transition_people'",
+            ))
+            .await?;
         tracing::info!(
             transitions = filled,
             "people index: filled for transitions stored before it"

@@ -72,6 +72,9 @@ pub(crate) enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// The transition's meetings and dates as iCalendar (import it into a calendar).
+    #[command(after_help = "Example: opsgate transition calendar $ID > payroll-transition.ics")]
+    Calendar { transition_id: String },
     /// A transition's history: every event in order, who acted and when.
     History { transition_id: String },
     /// List transitions, oldest first.
@@ -224,6 +227,16 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
                 .transition
                 .context("server returned no transition")?;
             output::transition(&t);
+        }
+        Command::Calendar { transition_id } => {
+            let ics = ctx
+                .transitions()
+                .await?
+                .get_calendar(ctx.reading(pb::GetCalendarRequest { transition_id })?)
+                .await?
+                .into_inner()
+                .ics;
+            print!("{ics}");
         }
         Command::History { transition_id } => {
             let mut client = ctx.transitions().await?;

@@ -197,6 +197,7 @@ routes! {
     "opsgate.v1.TransitionService/WaiveDeliverable" => TransitionService::waive_deliverable(pb::WaiveDeliverableRequest),
     "opsgate.v1.TransitionService/GetTemplate" => TransitionService::get_template(pb::GetTemplateRequest),
     "opsgate.v1.TransitionService/GetPlan" => TransitionService::get_plan(pb::GetPlanRequest),
+    "opsgate.v1.TransitionService/GetCalendar" => TransitionService::get_calendar(pb::GetCalendarRequest),
     "opsgate.v1.TransitionService/RescheduleTransition" => TransitionService::reschedule_transition(pb::RescheduleTransitionRequest),
     "opsgate.v1.WorkflowService/RegisterWorkflow" => WorkflowService::register_workflow(pb::RegisterWorkflowRequest),
     "opsgate.v1.WorkflowService/GetWorkflow" => WorkflowService::get_workflow(pb::GetWorkflowRequest),

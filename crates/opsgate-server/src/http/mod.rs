@@ -8,6 +8,7 @@
 mod actions;
 mod attachment;
 mod board;
+mod calendar;
 mod connect;
 mod gates;
 mod live;
@@ -171,6 +172,7 @@ pub(crate) async fn serve(
             "/transitions/{id}/templates/{node}",
             get(template::download),
         )
+        .route("/transitions/{id}/calendar.ics", get(calendar::feed))
         .route(
             "/transitions/{id}/attachments/{sha256}",
             get(attachment::download),

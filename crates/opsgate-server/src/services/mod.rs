@@ -1,6 +1,7 @@
 //! The gRPC service implementations, one file per service; all share [`Api`].
 
 mod audit;
+pub(crate) mod calendar;
 mod delegation;
 pub(crate) mod forecast;
 mod gate;
@@ -34,6 +35,8 @@ pub(crate) struct Api {
     auth: Arc<Authenticator>,
     /// Gate watches open at once ([`watch_gate::MAX_WATCHES`]).
     watches: Arc<tokio::sync::Semaphore>,
+    /// How calendars place meetings (`[calendar]`).
+    calendar: Arc<opsgate_domain::calendar::CalendarOptions>,
 }
 
 impl Api {
@@ -43,7 +46,17 @@ impl Api {
             store,
             auth,
             watches: Arc::new(tokio::sync::Semaphore::new(watch_gate::MAX_WATCHES)),
+            calendar: Arc::default(),
         }
+    }
+
+    /// The same, with calendars placing meetings as `calendar` says.
+    pub(crate) fn with_calendar(
+        mut self,
+        calendar: opsgate_domain::calendar::CalendarOptions,
+    ) -> Self {
+        self.calendar = Arc::new(calendar);
+        self
     }
 
     /// The authenticator, for the HTTP pages (one place decides for both).

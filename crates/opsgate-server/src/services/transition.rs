@@ -490,4 +490,11 @@ impl TransitionService for Api {
     ) -> Result<Response<pb::RescheduleTransitionResponse>, Status> {
         self.reschedule_transition_rpc(request).await
     }
+
+    async fn get_calendar(
+        &self,
+        request: Request<pb::GetCalendarRequest>,
+    ) -> Result<Response<pb::GetCalendarResponse>, Status> {
+        self.get_calendar_rpc(request).await
+    }
 }
