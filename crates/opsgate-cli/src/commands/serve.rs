@@ -137,6 +137,7 @@ impl Args {
             oidc: file.oidc.issuers,
             notify: file.notify,
             auth_proxy,
+            calendar: file.calendar,
             tls,
             clock: opsgate_store::Clock::default(),
         })
