@@ -31,6 +31,7 @@ bench:
 	./target/release/opsgate-bench workflow
 	./target/release/opsgate-bench handover
 	./target/release/opsgate-bench gates
+	./target/release/opsgate-bench pages
 	./target/release/opsgate-bench kpis
 	./target/release/opsgate-bench notify
 	./target/release/opsgate-bench heavy

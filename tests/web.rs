@@ -881,14 +881,35 @@ async fn the_transition_page_offers_each_deliverables_template() {
         .await
         .unwrap();
     for expected in [
-        "standard-transition",
-        "service-desk-first",
-        "<strong>service_desk_lead</strong>",
-        "<svg class=\"dag\"",
-        "go_live - 15d",
+        "href=\"/workflows/standard-transition\"",
+        "href=\"/workflows/service-desk-first\"",
     ] {
         assert!(workflows.contains(expected), "{expected}: {workflows}");
     }
+    // One workflow's whole description: the document `opsgate workflow docs` writes.
+    let one = http
+        .get(format!("{}/workflows/standard-transition", server.http_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "<code>service_desk_lead</code>",
+        "<svg class=\"dag\"",
+        "go_live - 15d",
+        "templates/knowledge-article.md",
+        "Roles and responsibilities",
+    ] {
+        assert!(one.contains(expected), "{expected}: {one}");
+    }
+    let missing = http
+        .get(format!("{}/workflows/no-such-workflow", server.http_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
     server.stop().await;
 }
 

@@ -281,6 +281,9 @@ def main():
         sam.go(base + "/workflows")
         check("Workflows" in sam.text(), "the workflows page answers")
         accessible(sam, "the workflows page")
+        sam.go(base + "/workflows/one")
+        check("Roles and responsibilities" in sam.text(), "a workflow's process description answers")
+        accessible(sam, "a workflow's process description")
 
         # A sign-in header from an address that is not the trusted proxy counts for nothing.
         request = urllib.request.Request(base + "/me", headers={"X-Forwarded-User": "Sam"})

@@ -1294,3 +1294,27 @@ async fn transition_plan_prints_the_dated_schedule_as_a_table_and_as_json() {
     assert_eq!(out.status.code(), Some(2));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_docs_writes_the_process_description_offline() {
+    let file = workflows_dir().join("standard-transition.yaml");
+    let file = file.to_str().unwrap();
+    let out = opsgate("http://127.0.0.1:9", None, &["workflow", "docs", file]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("# Service transition: standard-transition"));
+    let out = opsgate(
+        "http://127.0.0.1:9",
+        None,
+        &["workflow", "docs", file, "--format", "html"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("<!doctype html>"));
+    let out = opsgate(
+        "http://127.0.0.1:9",
+        None,
+        &["workflow", "docs", "no-such-file.yaml"],
+    )
+    .await;
+    assert_ne!(out.status.code(), Some(0));
+}

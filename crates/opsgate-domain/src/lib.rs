@@ -3,6 +3,7 @@
 pub mod access;
 pub mod calendar;
 pub mod contact;
+pub mod docs;
 pub mod error;
 pub mod forecast;
 pub mod gate;

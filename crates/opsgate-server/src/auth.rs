@@ -187,6 +187,7 @@ pub const ACCESS: &[(&str, Needs)] = &[
     ("GET /me", Needs::Read),
     ("GET /stalled", Needs::Read),
     ("GET /workflows", Needs::Read),
+    ("GET /workflows/{name}", Needs::Read),
     ("GET /transitions/{id}", Needs::Read),
     ("GET /transitions/{id}/live", Needs::Read),
     ("GET /transitions/{id}/templates/{node}", Needs::Read),

@@ -53,6 +53,24 @@ pub(crate) enum Command {
     },
     /// What changed between two versions of a workflow file.
     Diff { old: PathBuf, new: PathBuf },
+    /// The process description an SMO publishes: purpose, roles and responsibilities, contacts,
+    /// meetings, every deliverable, the gate's checklist, post-go-live support, the graph.
+    #[command(
+        after_help = "Example: opsgate workflow docs workflows/standard-transition.yaml --format html > transition.html"
+    )]
+    Docs {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = DocsFormat::Markdown)]
+        format: DocsFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum DocsFormat {
+    /// Markdown, the graph in Mermaid.
+    Markdown,
+    /// A standalone HTML page, the graph in SVG.
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -109,6 +127,17 @@ fn load(file: &PathBuf) -> anyhow::Result<opsgate_domain::Workflow> {
 pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Validate { files } => Ok(validate(&files)),
+        Command::Docs { file, format } => {
+            let wf = load(&file)?;
+            print!(
+                "{}",
+                match format {
+                    DocsFormat::Markdown => opsgate_domain::docs::markdown(&wf),
+                    DocsFormat::Html => opsgate_domain::docs::html(&wf),
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Graph { file, format } => {
             let wf = load(&file)?;
             print!(

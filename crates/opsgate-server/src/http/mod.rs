@@ -19,6 +19,7 @@ mod signin;
 mod stalled;
 mod template;
 mod transition;
+mod workflow_doc;
 mod workflows;
 
 use std::net::SocketAddr;
@@ -166,6 +167,7 @@ pub(crate) async fn serve(
         .route("/me", get(me::page))
         .route("/stalled", get(stalled::page))
         .route("/workflows", get(workflows::page))
+        .route("/workflows/{name}", get(workflow_doc::page))
         .route("/transitions/{id}", get(transition::page))
         .route("/transitions/{id}/live", get(live::stream))
         .route(

@@ -15,18 +15,7 @@ pub(crate) const SESSION: &str = "opsgate_session";
 
 /// `text` safe inside HTML text and attribute values.
 pub(crate) fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    opsgate_domain::docs::html_escape(text)
 }
 
 /// `text` as one path segment of a URL.

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use opsgate_domain::notice::{approvers_of, owners_of};
 use opsgate_domain::stalled::{due_date, must_act};
-use opsgate_domain::{Actor, GateDecision, NodeKind, NodeStatus, WaitingOn, Workflow};
+use opsgate_domain::{Actor, GateDecision, NodeKind, NodeStatus, WaitingOn};
 use opsgate_store::TransitionView;
 
 use super::Web;
@@ -108,7 +108,7 @@ pub(crate) async fn page(
     body.push_str(&actions(&view, &decision, who, &csrf, now, &deputies));
     body.push_str("<section aria-labelledby=\"graph\"><h2 id=\"graph\">The plan</h2>");
     body.push_str("<div class=\"scroll\">");
-    body.push_str(&dag(wf, Some(&view.state)));
+    body.push_str(&opsgate_domain::docs::svg(wf, Some(&view.state)));
     body.push_str("</div>");
     body.push_str("</section>");
     body.push_str(
@@ -408,96 +408,4 @@ fn link(url: &str) -> String {
     } else {
         esc(url)
     }
-}
-
-/// The workflow's graph as SVG: one column per depth (a node stands right of everything it
-/// needs), each node a box coloured by its state in `state` (its kind without one), each
-/// `needs` an arrow.
-pub(super) fn dag(wf: &Workflow, state: Option<&opsgate_domain::TransitionState>) -> String {
-    const W: usize = 190;
-    const H: usize = 46;
-    const GAP_X: usize = 56;
-    const GAP_Y: usize = 14;
-    let nodes = wf.nodes();
-    let mut depth = vec![0usize; nodes.len()];
-    for (i, node) in nodes.iter().enumerate() {
-        depth[i] = node.needs.iter().map(|&n| depth[n] + 1).max().unwrap_or(0);
-    }
-    let columns = depth.iter().max().map_or(0, |d| d + 1);
-    let mut row = vec![0usize; nodes.len()];
-    let mut filled = vec![0usize; columns];
-    for i in 0..nodes.len() {
-        row[i] = filled[depth[i]];
-        filled[depth[i]] += 1;
-    }
-    let rows = filled.iter().copied().max().unwrap_or(0);
-    let width = columns * (W + GAP_X);
-    let height = rows * (H + GAP_Y) + GAP_Y;
-    let at = |i: usize| (depth[i] * (W + GAP_X) + 4, row[i] * (H + GAP_Y) + GAP_Y);
-    let mut svg = format!(
-        "<svg class=\"dag\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
-         viewBox=\"0 0 {width} {height}\" role=\"group\" aria-label=\"The workflow's graph with each \
-         node's state\"><defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" \
-         markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 \
-         L 0 10 z\"/></marker></defs>"
-    );
-    for (i, node) in nodes.iter().enumerate() {
-        let (x, y) = at(i);
-        for &n in &node.needs {
-            let (nx, ny) = at(n);
-            svg.push_str(&format!(
-                "<path class=\"edge\" d=\"M {} {} C {} {}, {} {}, {} {}\" marker-end=\"url(#arrow)\"/>",
-                nx + W,
-                ny + H / 2,
-                nx + W + GAP_X / 2,
-                ny + H / 2,
-                x - GAP_X / 2,
-                y + H / 2,
-                x - 2,
-                y + H / 2
-            ));
-        }
-    }
-    for (i, node) in nodes.iter().enumerate() {
-        let (x, y) = at(i);
-        let (class, word) = match state.map(|st| &st.nodes[i]) {
-            Some(ns) => (
-                if ns.waiver.is_some() && !ns.status.is_done() {
-                    "waived".to_owned()
-                } else {
-                    ns.status.as_str().to_owned()
-                },
-                match ns.status {
-                    NodeStatus::ChangesRequested => "changes requested".to_owned(),
-                    s => s.as_str().to_owned(),
-                },
-            ),
-            None => ("plan".to_owned(), node.kind.label().to_owned()),
-        };
-        let shape = match node.kind {
-            NodeKind::Gate => "gate",
-            NodeKind::Milestone(_) => "milestone",
-            NodeKind::Deliverable(_) => "deliverable",
-        };
-        let title: String = node.title.chars().take(26).collect();
-        let title = if title.len() < node.title.len() {
-            format!("{title}…")
-        } else {
-            title
-        };
-        svg.push_str(&format!(
-            "<a href=\"#node-{id}\"><g class=\"node n-{class} {shape}\"><title>{full}: {word}</title>\
-             <rect x=\"{x}\" y=\"{y}\" width=\"{W}\" height=\"{H}\" rx=\"6\"/>\
-             <text x=\"{tx}\" y=\"{ty1}\">{title}</text><text class=\"state\" x=\"{tx}\" y=\"{ty2}\">{word}</text></g></a>",
-            id = esc(node.id.as_str()),
-            full = esc(&node.title),
-            title = esc(&title),
-            word = esc(&word),
-            tx = x + 10,
-            ty1 = y + 19,
-            ty2 = y + 36,
-        ));
-    }
-    svg.push_str("</svg>");
-    svg
 }
