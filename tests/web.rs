@@ -96,6 +96,19 @@ async fn the_board_and_a_transition_page_show_the_state_escaped_and_locked_down(
     assert!(html.contains("waits on approval"), "{html}");
     assert!(html.contains("<svg class=\"dag\""), "{html}");
     assert!(html.contains("n-submitted"), "{html}");
+    // The history: the start and the submission, by whom, the latest first.
+    let history = &html[html
+        .find("<h2 id=\"history\">History</h2>")
+        .expect("a history")..];
+    let submitted = history.find("</td><td>deliverable submitted</td><td>d</td>");
+    let started = history.find("<td>transition started</td>");
+    assert!(submitted.is_some() && started.is_some(), "{history}");
+    assert!(submitted < started, "the latest first: {history}");
+    assert!(
+        history.contains("<td>Pat <span class=\"id\">as project_manager</span></td>"),
+        "{history}"
+    );
+    assert!(html.contains(&format!("/transitions/{}/calendar.ics", t.id)));
     // The SVG drawn is well-formed XML.
     let start = html.find("<svg class=\"dag\"").unwrap();
     let end = html[start..].find("</svg>").unwrap() + start + "</svg>".len();

@@ -171,7 +171,7 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     // The write cost of the people index: starts through the store, on and off, alternating.
     let mut on = Vec::new();
     let mut off = Vec::new();
-    for round in 0..2 {
+    for round in 0..3 {
         off.push(start_rate(dir.path(), round, false).await?);
         on.push(start_rate(dir.path(), round, true).await?);
     }

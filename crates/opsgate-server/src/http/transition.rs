@@ -193,6 +193,14 @@ pub(crate) async fn page(
         ));
     }
     body.push_str("</tbody></table></section>");
+    match history(&web, &view).await {
+        Ok(h) => body.push_str(&h),
+        Err(s) => return problem(super::connect::http_status(s.code()), who, s.message()),
+    }
+    body.push_str(&format!(
+        "<p class=\"links\"><a href=\"/transitions/{id}/calendar.ics\">Calendar (iCalendar)</a></p>",
+        id = super::page::segment(&view.id)
+    ));
     let live = format!(
         "/transitions/{}/live?seq={}",
         super::page::segment(&view.id),
@@ -408,4 +416,59 @@ fn link(url: &str) -> String {
     } else {
         esc(url)
     }
+}
+
+/// Events the page shows, the latest first (the whole log: `opsgate transition history`).
+const HISTORY: u64 = 100;
+
+/// The transition's history: its latest events, who did what, as which role, when, and why.
+async fn history(web: &Web, view: &TransitionView) -> Result<String, tonic::Status> {
+    let after = view.state.seq.saturating_sub(HISTORY);
+    let mut events = web
+        .api
+        .store()
+        .events_page(&view.id, after, None)
+        .await
+        .map_err(crate::error::status)?;
+    events.reverse();
+    let mut out = format!(
+        "<section aria-labelledby=\"history\"><h2 id=\"history\">History</h2>{}\
+         <table class=\"history\"><thead><tr><th scope=\"col\">When (UTC)</th>\
+         <th scope=\"col\">Who</th><th scope=\"col\">What</th><th scope=\"col\">Node</th>\
+         <th scope=\"col\">Comment</th></tr></thead><tbody>",
+        if after > 0 {
+            format!(
+                "<p class=\"note\">The latest {HISTORY} of {} events (the whole log: \
+                 <code>opsgate transition history</code>).</p>",
+                view.state.seq
+            )
+        } else {
+            String::new()
+        }
+    );
+    for e in &events {
+        let row = crate::convert::event(e);
+        let mut who = esc(&row.actor);
+        if !row.acted_as.is_empty() {
+            who.push_str(&format!(
+                " <span class=\"id\">as {}</span>",
+                esc(&row.acted_as)
+            ));
+        }
+        if !row.on_behalf_of.is_empty() {
+            who.push_str(&format!(
+                " <span class=\"id\">for {}</span>",
+                esc(&row.on_behalf_of)
+            ));
+        }
+        out.push_str(&format!(
+            "<tr><td>{at}</td><td>{who}</td><td>{what}</td><td>{node}</td><td>{comment}</td></tr>",
+            at = e.at.format("%Y-%m-%d %H:%M"),
+            what = esc(&row.kind.replace('_', " ")),
+            node = esc(&row.node_id),
+            comment = esc(&row.comment),
+        ));
+    }
+    out.push_str("</tbody></table></section>");
+    Ok(out)
 }
