@@ -263,6 +263,12 @@ def main():
             f" return fetch('/transitions/{a.transition}/accept', {{method: 'POST', body,"
             " redirect: 'manual'}).then(r => r.status); })()")
         check(status == 403, f"a forged acceptance by Dana is refused ({status})")
+        # A POST from her signed-in browser without the page's CSRF token is refused too.
+        status = dana.eval(
+            f"fetch('/transitions/{a.transition}/review', {{method: 'POST',"
+            " body: new URLSearchParams({node: 'd', decision: 'approve'}),"
+            " redirect: 'manual'}).then(r => r.status)")
+        check(status == 403, f"a POST without the CSRF token is refused ({status})")
 
         sam.sign_in(base, a.sam)
         sam.go(base + "/me")
