@@ -7,8 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use opsgate_proto::v1 as pb;
-use opsgate_tests::{ONE, TestDb, TestServer, bearer, create_token, go_live};
+use opsgate_tests::{ONE, TestDb, TestServer, create_token};
 
 const BOOTSTRAP: &str = "og_b00c0c1b2a3948576a6b5c4d3e2f10011223344556677889900aabbccddeef12";
 
@@ -41,29 +40,7 @@ async fn a_handover_through_the_pages_in_chromium() {
     let dana = create_token(&server.url, BOOTSTRAP, "Dana", &["approver"]).await;
     let sam = create_token(&server.url, BOOTSTRAP, "Sam", &["service_manager"]).await;
     let mut c = server.clients().await;
-    let t = c
-        .transitions
-        .start_transition(bearer(
-            &pat,
-            pb::StartTransitionRequest {
-                workflow_name: "one".into(),
-                service_name: "payroll".into(),
-                service_version: "7.0".into(),
-                project_manager: "Pat".into(),
-                service_manager: "Sam".into(),
-                target_go_live: go_live(),
-                participants: vec![pb::Participant {
-                    role: "desk".into(),
-                    people: vec!["Dana".into()],
-                }],
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .transition
-        .unwrap();
+    let t = opsgate_tests::start_one_by(&mut c, &pat, "payroll", "7.0").await;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/handover.py");
     let mut command = tokio::process::Command::new("python3");
     command

@@ -63,7 +63,7 @@ impl Decoder for Raw {
     }
 }
 
-const METHODS: [&str; 35] = [
+const METHODS: [&str; 39] = [
     "/opsgate.v1.WorkflowService/RegisterWorkflow",
     "/opsgate.v1.WorkflowService/GetWorkflow",
     "/opsgate.v1.WorkflowService/ListWorkflows",
@@ -80,6 +80,10 @@ const METHODS: [&str; 35] = [
     "/opsgate.v1.TransitionService/WaiveDeliverable",
     "/opsgate.v1.TransitionService/GetTemplate",
     "/opsgate.v1.TransitionService/GetPlan",
+    "/opsgate.v1.CatalogService/AddService",
+    "/opsgate.v1.CatalogService/SetService",
+    "/opsgate.v1.CatalogService/GetService",
+    "/opsgate.v1.CatalogService/ListServices",
     "/opsgate.v1.TransitionService/GetCalendar",
     "/opsgate.v1.TransitionService/RescheduleTransition",
     "/opsgate.v1.GateService/CheckGate",

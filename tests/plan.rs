@@ -36,6 +36,51 @@ async fn plan(c: &mut opsgate_tests::Clients, id: &str) -> pb::GetPlanResponse {
         .into_inner()
 }
 
+/// A development server with the workflow `dated`, its clock pinned to 2027-03-01 09:00 UTC.
+async fn dated_server(db: &TestDb) -> (TestServer, MovingClock, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("dated.yaml"), DATED).unwrap();
+    let time = MovingClock::default();
+    time.pin(moment("2027-03-01T09:00:00Z"));
+    let server = TestServer::start_config(
+        db,
+        Config {
+            workflows_dir: Some(dir.path().to_owned()),
+            insecure_dev: true,
+            clock: time.clock(),
+            ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
+        },
+    )
+    .await;
+    (server, time, dir)
+}
+
+/// Starts payroll `version` on `dated` (Pat, Sam, Rae reviews), going live on 2027-03-20.
+async fn start_dated(c: &mut opsgate_tests::Clients, version: &str) -> pb::Transition {
+    c.transitions
+        .start_transition(acting(
+            "Pat",
+            pb::StartTransitionRequest {
+                workflow_name: "dated".into(),
+                service_name: "payroll".into(),
+                service_version: version.into(),
+                project_manager: "Pat".into(),
+                service_manager: "Sam".into(),
+                target_go_live: "2027-03-20".into(),
+                participants: vec![pb::Participant {
+                    role: "reviewer".into(),
+                    people: vec!["Rae".into()],
+                }],
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .transition
+        .unwrap()
+}
+
 fn node<'a>(p: &'a pb::GetPlanResponse, id: &str) -> &'a pb::PlanNode {
     p.nodes.iter().find(|n| n.node_id == id).unwrap()
 }
@@ -43,44 +88,9 @@ fn node<'a>(p: &'a pb::GetPlanResponse, id: &str) -> &'a pb::PlanNode {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plan_of_a_running_transition_is_the_one_worked_out_by_hand() {
     for db in TestDb::all().await {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("dated.yaml"), DATED).unwrap();
-        let time = MovingClock::default();
-        time.pin(moment("2027-03-01T09:00:00Z"));
-        let server = TestServer::start_config(
-            &db,
-            Config {
-                workflows_dir: Some(dir.path().to_owned()),
-                insecure_dev: true,
-                clock: time.clock(),
-                ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
-            },
-        )
-        .await;
+        let (server, time, _dir) = dated_server(&db).await;
         let mut c = server.clients().await;
-        let t = c
-            .transitions
-            .start_transition(acting(
-                "Pat",
-                pb::StartTransitionRequest {
-                    workflow_name: "dated".into(),
-                    service_name: "payroll".into(),
-                    service_version: "2.0".into(),
-                    project_manager: "Pat".into(),
-                    service_manager: "Sam".into(),
-                    target_go_live: "2027-03-20".into(),
-                    participants: vec![pb::Participant {
-                        role: "reviewer".into(),
-                        people: vec!["Rae".into()],
-                    }],
-                    ..Default::default()
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .transition
-            .unwrap();
+        let t = start_dated(&mut c, "2.0").await;
         // a is done on the 6th, a day after its due date (start + 4d).
         time.pin(moment("2027-03-06T10:00:00Z"));
         c.transitions
@@ -222,44 +232,9 @@ async fn the_plan_of_a_running_transition_is_the_one_worked_out_by_hand() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_project_manager_moves_the_go_live_and_the_dates_follow() {
     for db in TestDb::all().await {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("dated.yaml"), DATED).unwrap();
-        let time = MovingClock::default();
-        time.pin(moment("2027-03-01T09:00:00Z"));
-        let server = TestServer::start_config(
-            &db,
-            Config {
-                workflows_dir: Some(dir.path().to_owned()),
-                insecure_dev: true,
-                clock: time.clock(),
-                ..Config::new("127.0.0.1:0".parse().unwrap(), &db.url)
-            },
-        )
-        .await;
+        let (server, _time, _dir) = dated_server(&db).await;
         let mut c = server.clients().await;
-        let t = c
-            .transitions
-            .start_transition(acting(
-                "Pat",
-                pb::StartTransitionRequest {
-                    workflow_name: "dated".into(),
-                    service_name: "payroll".into(),
-                    service_version: "3.0".into(),
-                    project_manager: "Pat".into(),
-                    service_manager: "Sam".into(),
-                    target_go_live: "2027-03-20".into(),
-                    participants: vec![pb::Participant {
-                        role: "reviewer".into(),
-                        people: vec!["Rae".into()],
-                    }],
-                    ..Default::default()
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .transition
-            .unwrap();
+        let t = start_dated(&mut c, "3.0").await;
         let reschedule = |who: &'static str, date: &'static str, reason: &'static str| {
             let mut c = c.transitions.clone();
             let id = t.id.clone();

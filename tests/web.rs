@@ -355,29 +355,7 @@ async fn a_file_uploaded_as_evidence_is_stored_with_its_hash_and_downloaded_by_r
     let eve = Browser::sign_in(&server.http_url, &token("Eve", "approver").await).await;
     let mut c = server.clients().await;
     c.credentials = None;
-    let t = c
-        .transitions
-        .start_transition(opsgate_tests::bearer(
-            &pat_token,
-            pb::StartTransitionRequest {
-                workflow_name: "one".into(),
-                service_name: "payroll".into(),
-                service_version: "6.0".into(),
-                project_manager: "Pat".into(),
-                service_manager: "Sam".into(),
-                target_go_live: opsgate_tests::go_live(),
-                participants: vec![pb::Participant {
-                    role: "desk".into(),
-                    people: vec!["Dana".into()],
-                }],
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .transition
-        .unwrap();
+    let t = opsgate_tests::start_one_by(&mut c, &pat_token, "payroll", "6.0").await;
     let page = format!("/transitions/{}", t.id);
     let submit = format!("{page}/submit");
     let runbook = b"# Payroll runbook\nRestart: systemctl restart payroll\n".to_vec();
@@ -513,29 +491,7 @@ async fn people_submit_review_and_accept_on_the_page_each_only_what_is_theirs() 
     let mut c = server.clients().await;
     let pat_token = token("Pat", "project_manager").await;
     c.credentials = None;
-    let t = c
-        .transitions
-        .start_transition(opsgate_tests::bearer(
-            &pat_token,
-            pb::StartTransitionRequest {
-                workflow_name: "one".into(),
-                service_name: "payroll".into(),
-                service_version: "5.0".into(),
-                project_manager: "Pat".into(),
-                service_manager: "Sam".into(),
-                target_go_live: opsgate_tests::go_live(),
-                participants: vec![pb::Participant {
-                    role: "desk".into(),
-                    people: vec!["Dana".into()],
-                }],
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .transition
-        .unwrap();
+    let t = opsgate_tests::start_one_by(&mut c, &pat_token, "payroll", "5.0").await;
     let page = format!("/transitions/{}", t.id);
     let submit = format!("{page}/submit");
     let review = format!("{page}/review");

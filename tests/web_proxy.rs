@@ -68,29 +68,7 @@ async fn the_person_a_trusted_proxy_names_reads_and_acts_on_the_pages() {
     let (server, _dir) = server(&db, &["127.0.0.1/32", "::1/128"]).await;
     let pat_token = create_token(&server.url, BOOTSTRAP, "Pat", &["project_manager"]).await;
     let mut c = server.clients().await;
-    let t = c
-        .transitions
-        .start_transition(opsgate_tests::bearer(
-            &pat_token,
-            pb::StartTransitionRequest {
-                workflow_name: "one".into(),
-                service_name: "payroll".into(),
-                service_version: "7.0".into(),
-                project_manager: "Pat".into(),
-                service_manager: "Sam".into(),
-                target_go_live: opsgate_tests::go_live(),
-                participants: vec![pb::Participant {
-                    role: "desk".into(),
-                    people: vec!["Dana".into()],
-                }],
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .transition
-        .unwrap();
+    let t = opsgate_tests::start_one_by(&mut c, &pat_token, "payroll", "7.0").await;
     let base = &server.http_url;
     let page = format!("{base}/transitions/{}", t.id);
     let web = http();

@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "opsgate/v1/identity.proto",
         "opsgate/v1/audit.proto",
         "opsgate/v1/notification.proto",
+        "opsgate/v1/catalog.proto",
     ];
     let fds = protox::compile(files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);

@@ -18,6 +18,7 @@ mod m20261206_000012_timers;
 mod m20261206_000013_workflow_templates;
 mod m20261207_000014_attachments;
 mod m20261207_000015_transition_people;
+mod m20261207_000016_services;
 
 /// Every migration in order.
 #[derive(Debug)]
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000013_workflow_templates::Migration),
             Box::new(m20261207_000014_attachments::Migration),
             Box::new(m20261207_000015_transition_people::Migration),
+            Box::new(m20261207_000016_services::Migration),
         ]
     }
 }

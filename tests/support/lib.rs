@@ -759,23 +759,41 @@ pub async fn server_with_one(
 /// Starts a transition of the workflow `one` (Pat manages the project, Sam the service, Dana
 /// reviews for the desk).
 pub async fn start_one(c: &mut Clients, service: &str, version: &str) -> pb::Transition {
+    start_one_request(c, acting("Pat", one_request(service, version))).await
+}
+
+/// [`start_one`] by Pat's API token `token` (a secure server).
+pub async fn start_one_by(
+    c: &mut Clients,
+    token: &str,
+    service: &str,
+    version: &str,
+) -> pb::Transition {
+    start_one_request(c, bearer(token, one_request(service, version))).await
+}
+
+fn one_request(service: &str, version: &str) -> pb::StartTransitionRequest {
+    pb::StartTransitionRequest {
+        workflow_name: "one".into(),
+        service_name: service.into(),
+        service_version: version.into(),
+        project_manager: "Pat".into(),
+        service_manager: "Sam".into(),
+        target_go_live: go_live(),
+        participants: vec![pb::Participant {
+            role: "desk".into(),
+            people: vec!["Dana".into()],
+        }],
+        ..Default::default()
+    }
+}
+
+async fn start_one_request(
+    c: &mut Clients,
+    request: Request<pb::StartTransitionRequest>,
+) -> pb::Transition {
     c.transitions
-        .start_transition(acting(
-            "Pat",
-            pb::StartTransitionRequest {
-                workflow_name: "one".into(),
-                service_name: service.into(),
-                service_version: version.into(),
-                project_manager: "Pat".into(),
-                service_manager: "Sam".into(),
-                target_go_live: go_live(),
-                participants: vec![pb::Participant {
-                    role: "desk".into(),
-                    people: vec!["Dana".into()],
-                }],
-                ..Default::default()
-            },
-        ))
+        .start_transition(request)
         .await
         .unwrap()
         .into_inner()

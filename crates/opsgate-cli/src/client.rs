@@ -106,6 +106,17 @@ impl Context {
         Ok(AuditServiceClient::new(self.channel().await?))
     }
 
+    pub async fn catalog(
+        &self,
+    ) -> anyhow::Result<opsgate_proto::v1::catalog_service_client::CatalogServiceClient<Channel>>
+    {
+        Ok(
+            opsgate_proto::v1::catalog_service_client::CatalogServiceClient::new(
+                self.channel().await?,
+            ),
+        )
+    }
+
     pub async fn notifications(
         &self,
     ) -> anyhow::Result<

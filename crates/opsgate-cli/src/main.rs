@@ -116,6 +116,10 @@ enum Command {
     /// The templates deliverables start from.
     #[command(subcommand)]
     Template(commands::template::Command),
+    /// The service catalog: services with owner, service manager, criticality, default
+    /// workflow, and every version's transition.
+    #[command(subcommand)]
+    Service(commands::service::Command),
 }
 
 /// The command line. `--server` and `--as` are global for the client commands but mean nothing
@@ -181,6 +185,7 @@ fn main() -> ExitCode {
             Command::Delegation(cmd) => commands::delegation::run(&ctx, cmd).await,
             Command::Person(cmd) => commands::person::run(&ctx, cmd).await,
             Command::Template(cmd) => commands::template::run(&ctx, cmd).await,
+            Command::Service(cmd) => commands::service::run(&ctx, cmd).await,
             Command::Audit(cmd) => commands::audit::run(&ctx, cmd).await,
             Command::Notifications(cmd) => commands::notifications::run(&ctx, cmd).await,
         }

@@ -173,6 +173,17 @@ pub const ACCESS: &[(&str, Needs)] = &[
         "opsgate.v1.NotificationService/RetryDelivery",
         Needs::OneOf(&[Access::Smo]),
     ),
+    // The service catalog: kept by the SMO, read by anyone signed in.
+    (
+        "opsgate.v1.CatalogService/AddService",
+        Needs::OneOf(&[Access::Smo]),
+    ),
+    (
+        "opsgate.v1.CatalogService/SetService",
+        Needs::OneOf(&[Access::Smo]),
+    ),
+    ("opsgate.v1.CatalogService/GetService", Needs::Read),
+    ("opsgate.v1.CatalogService/ListServices", Needs::Read),
     // HTTP routes (`METHOD /path`), decided by the same code as the RPCs. Prometheus scrapes
     // with an API token of any role.
     ("GET /metrics", Needs::Read),

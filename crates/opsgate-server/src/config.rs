@@ -56,6 +56,18 @@ pub struct ConfigFile {
     pub auth_proxy: AuthProxySection,
     #[serde(default)]
     pub calendar: CalendarSection,
+    #[serde(default)]
+    pub catalog: CatalogSection,
+}
+
+/// `[catalog]`: the service catalog.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSection {
+    /// Start transitions only for services the SMO added (`opsgate service add`) [default:
+    /// false: a start for a new service adds it, recorded as an event].
+    #[serde(default)]
+    pub closed: bool,
 }
 
 /// `[calendar]`: how a transition's iCalendar feed places its meetings.

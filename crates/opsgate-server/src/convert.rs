@@ -110,7 +110,7 @@ pub(crate) fn node_status(status: NodeStatus) -> pb::NodeStatus {
     }
 }
 
-fn transition_status(status: TransitionStatus) -> pb::TransitionStatus {
+pub(crate) fn transition_status(status: TransitionStatus) -> pb::TransitionStatus {
     match status {
         TransitionStatus::Active => pb::TransitionStatus::Active,
         TransitionStatus::HandedOver => pb::TransitionStatus::HandedOver,

@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use opsgate_proto::v1::audit_service_server::AuditServiceServer;
+use opsgate_proto::v1::catalog_service_server::CatalogServiceServer;
 use opsgate_proto::v1::gate_service_server::GateServiceServer;
 use opsgate_proto::v1::identity_service_server::IdentityServiceServer;
 use opsgate_proto::v1::notification_service_server::NotificationServiceServer;
@@ -72,6 +73,8 @@ pub struct Config {
     pub auth_proxy: config::AuthProxySection,
     /// How a transition's calendar places its meetings (`[calendar]`).
     pub calendar: config::CalendarSection,
+    /// The service catalog (`[catalog]`).
+    pub catalog: config::CatalogSection,
 }
 
 /// TLS settings: the server's certificate chain and key, and optionally the CA whose client
@@ -125,6 +128,7 @@ impl Config {
             notify: config::NotifySection::default(),
             auth_proxy: config::AuthProxySection::default(),
             calendar: config::CalendarSection::default(),
+            catalog: config::CatalogSection::default(),
         }
     }
 }
@@ -252,7 +256,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         tracing::info!(issuer = %issuer.issuer, audience = %issuer.audience, rules = issuer.rules.len(), "trusting CI tokens");
     }
     let secure = tls.is_some();
-    let api = services::Api::new(store.clone(), config.insecure_dev, oidc).with_calendar(calendar);
+    let api = services::Api::new(store.clone(), config.insecure_dev, oidc)
+        .with_calendar(calendar)
+        .with_closed_catalog(config.catalog.closed);
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<WorkflowServiceServer<services::Api>>()
@@ -271,6 +277,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .await;
     health
         .set_serving::<NotificationServiceServer<services::Api>>()
+        .await;
+    health
+        .set_serving::<CatalogServiceServer<services::Api>>()
         .await;
     // Reflection v1, and v1alpha beside it: Python's grpcio-reflection client, Evans and older
     // grpcui speak only v1alpha.
@@ -345,7 +354,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
                 .max_encoding_message_size(MAX_RESPONSE_BYTES),
         )
         .add_service(
-            NotificationServiceServer::new(api)
+            NotificationServiceServer::new(api.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_RESPONSE_BYTES),
+        )
+        .add_service(
+            CatalogServiceServer::new(api)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_RESPONSE_BYTES),
         );

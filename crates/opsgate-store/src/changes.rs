@@ -226,6 +226,30 @@ impl Changes {
         if !notices.is_empty() {
             rest.push(outbox::Entity::insert_many(notices).build(backend));
         }
+        // A start for a service the catalog lacks adds it (with an event saying so).
+        for e in self.entries.iter().filter(|e| e.before.is_none()) {
+            let meta = &e.view.state.meta;
+            let actor = e
+                .events
+                .first()
+                .and_then(|ev| match &ev.actor {
+                    sea_orm::ActiveValue::Set(a) | sea_orm::ActiveValue::Unchanged(a) => {
+                        Some(a.clone())
+                    }
+                    sea_orm::ActiveValue::NotSet => None,
+                })
+                .unwrap_or_else(|| meta.project_manager.to_string());
+            for statement in crate::catalog::catalog_statements(
+                backend,
+                &meta.service_name,
+                meta.service_manager.as_str(),
+                meta.workflow.as_str(),
+                &actor,
+                e.view.state.created_at,
+            ) {
+                rest.push(statement);
+            }
+        }
         // Who has a part: with a start, and again whenever its people change.
         let mut people = Vec::new();
         for e in self.entries.iter().filter(|_| people_index) {

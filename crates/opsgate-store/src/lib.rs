@@ -10,6 +10,7 @@
 mod attachments;
 mod audit;
 mod cache;
+mod catalog;
 mod changes;
 mod connect;
 mod delegations;
@@ -40,6 +41,7 @@ use sea_orm::{
 pub use attachments::{MAX_ATTACHMENT_BYTES, NewAttachment, StoredAttachment};
 pub use audit::{BreakKind, ChainBreak, ChainReport, ExportedEvent, MAX_EXPORT_PAGE};
 pub use cache::DEFAULT_STATE_CACHE_MIB;
+pub use catalog::{CatalogEntry, MAX_SERVICES, ServiceFields, ServiceVersion, not_in_catalog};
 pub use connect::{Clock, ConnectOptions, DEFAULT_DATABASE_URL};
 pub use delegations::{DelegationRecord, NewDelegation};
 pub use error::{Error, Result};

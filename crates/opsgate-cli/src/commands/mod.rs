@@ -9,6 +9,7 @@ pub(crate) mod insight;
 pub(crate) mod notifications;
 pub(crate) mod person;
 pub(crate) mod serve;
+pub(crate) mod service;
 pub(crate) mod template;
 pub(crate) mod token;
 pub(crate) mod transition;

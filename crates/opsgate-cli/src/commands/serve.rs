@@ -138,6 +138,7 @@ impl Args {
             notify: file.notify,
             auth_proxy,
             calendar: file.calendar,
+            catalog: file.catalog,
             tls,
             clock: opsgate_store::Clock::default(),
         })

@@ -12,9 +12,9 @@ use crate::output;
 pub(crate) enum Command {
     /// Start a transition of a service version through a workflow.
     Start {
-        /// Workflow name.
+        /// Workflow name [default: the service's default workflow in the catalog].
         #[arg(long)]
-        workflow: String,
+        workflow: Option<String>,
         /// Workflow version [default: the latest].
         #[arg(long, value_name = "N")]
         workflow_version: Option<u32>,
@@ -115,7 +115,7 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
             quiet,
         } => {
             let request = pb::StartTransitionRequest {
-                workflow_name: workflow,
+                workflow_name: workflow.unwrap_or_default(),
                 workflow_version,
                 service_name: service,
                 service_version,

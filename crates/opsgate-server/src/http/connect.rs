@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use opsgate_proto::v1 as pb;
 use opsgate_proto::v1::audit_service_server::AuditService;
+use opsgate_proto::v1::catalog_service_server::CatalogService;
 use opsgate_proto::v1::gate_service_server::GateService;
 use opsgate_proto::v1::identity_service_server::IdentityService;
 use opsgate_proto::v1::notification_service_server::NotificationService;
@@ -173,6 +174,10 @@ routes! {
     "opsgate.v1.AuditService/ListStalled" => AuditService::list_stalled(pb::ListStalledRequest),
     "opsgate.v1.AuditService/GetForecast" => AuditService::get_forecast(pb::GetForecastRequest),
     "opsgate.v1.AuditService/GetKpis" => AuditService::get_kpis(pb::GetKpisRequest),
+    "opsgate.v1.CatalogService/AddService" => CatalogService::add_service(pb::AddServiceRequest),
+    "opsgate.v1.CatalogService/SetService" => CatalogService::set_service(pb::SetServiceRequest),
+    "opsgate.v1.CatalogService/GetService" => CatalogService::get_service(pb::GetServiceRequest),
+    "opsgate.v1.CatalogService/ListServices" => CatalogService::list_services(pb::ListServicesRequest),
     "opsgate.v1.GateService/CheckGate" => GateService::check_gate(pb::CheckGateRequest),
     "opsgate.v1.IdentityService/CreateToken" => IdentityService::create_token(pb::CreateTokenRequest),
     "opsgate.v1.IdentityService/ListTokens" => IdentityService::list_tokens(pb::ListTokensRequest),

@@ -2,6 +2,7 @@
 
 mod audit;
 pub(crate) mod calendar;
+mod catalog;
 mod delegation;
 pub(crate) mod forecast;
 mod gate;
@@ -37,6 +38,8 @@ pub(crate) struct Api {
     watches: Arc<tokio::sync::Semaphore>,
     /// How calendars place meetings (`[calendar]`).
     calendar: Arc<opsgate_domain::calendar::CalendarOptions>,
+    /// Starts only for services the catalog has (`[catalog] closed`).
+    catalog_closed: bool,
 }
 
 impl Api {
@@ -47,7 +50,14 @@ impl Api {
             auth,
             watches: Arc::new(tokio::sync::Semaphore::new(watch_gate::MAX_WATCHES)),
             calendar: Arc::default(),
+            catalog_closed: false,
         }
+    }
+
+    /// The same, starting transitions only for services in the catalog when `closed`.
+    pub(crate) fn with_closed_catalog(mut self, closed: bool) -> Self {
+        self.catalog_closed = closed;
+        self
     }
 
     /// The same, with calendars placing meetings as `calendar` says.

@@ -102,12 +102,38 @@ impl TransitionService for Api {
                 format!("'{}' is not a date as YYYY-MM-DD: {e}", clip(go_live)),
             )
         })?;
-        let workflow_name = required("workflow_name", &req.workflow_name)?;
-        WorkflowName::parse(workflow_name).map_err(domain_status)?;
         let service_name = required("service_name", &req.service_name)?;
         let service_version = required("service_version", &req.service_version)?;
         check_service_field("service name", service_name).map_err(domain_status)?;
         check_service_field("service version", service_version).map_err(domain_status)?;
+        // The catalog: a closed one knows every service first; a start without a workflow uses
+        // the service's default one.
+        let listed = if self.catalog_closed || req.workflow_name.trim().is_empty() {
+            self.store.service(service_name).await.map_err(status)?
+        } else {
+            None
+        };
+        if self.catalog_closed && listed.is_none() {
+            return Err(Status::failed_precondition(
+                opsgate_store::not_in_catalog(service_name).to_string(),
+            ));
+        }
+        let default = listed.map(|l| l.default_workflow).unwrap_or_default();
+        let workflow_name = match req.workflow_name.trim() {
+            "" if default.is_empty() => {
+                return Err(invalid_argument(
+                    "workflow_name",
+                    format!(
+                        "name the workflow: service '{}' has no default workflow in the \
+                         catalog (opsgate service set NAME --default-workflow WORKFLOW)",
+                        clip(service_name)
+                    ),
+                ));
+            }
+            "" => default.as_str(),
+            name => name,
+        };
+        WorkflowName::parse(workflow_name).map_err(domain_status)?;
         let new = NewTransition {
             workflow_name: workflow_name.to_owned(),
             workflow_version: req.workflow_version,
