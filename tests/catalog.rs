@@ -328,3 +328,29 @@ async fn a_closed_catalog_starts_only_services_it_has() {
         server.stop().await;
     }
 }
+
+/// Many versions of a new service started at once (one write batch on SQLite, concurrent
+/// transactions on PostgreSQL): the service is added once, with one event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_service_started_many_times_at_once_is_added_once() {
+    for db in TestDb::all().await {
+        let (server, _dir) = server(&db, false).await;
+        let c = server.clients().await;
+        let starts: Vec<_> = (0..24)
+            .map(|i| {
+                let mut c = c.clone();
+                tokio::spawn(async move { start_one(&mut c, "ledger", &format!("{i}.0")).await })
+            })
+            .collect();
+        for s in starts {
+            s.await.unwrap();
+        }
+        assert_eq!(
+            service_events(&db, "ledger").await.len(),
+            1,
+            "{}",
+            db.backend
+        );
+        server.stop().await;
+    }
+}

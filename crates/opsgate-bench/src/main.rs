@@ -96,6 +96,9 @@ enum Scenario {
         /// Transitions stored before the server starts.
         #[arg(long, default_value_t = 100_000)]
         transitions: usize,
+        /// Only the write cost of the people index and the catalog (no pages).
+        #[arg(long)]
+        starts_only: bool,
     },
     /// GetKpis over a year of complete handovers, and ListStalled beside them.
     Kpis {
@@ -173,9 +176,13 @@ fn main() -> anyhow::Result<()> {
             let db = runnable(db, postgres_url.as_deref());
             runtime()?.block_on(notify::run(&db, postgres_url.as_deref(), clients, seconds))
         }
-        Scenario::Pages { transitions } => {
-            runtime()?.block_on(pages::run(&pages::Options { transitions }))
-        }
+        Scenario::Pages {
+            transitions,
+            starts_only,
+        } => runtime()?.block_on(pages::run(&pages::Options {
+            transitions,
+            starts_only,
+        })),
         Scenario::Kpis {
             db,
             transitions,

@@ -101,65 +101,89 @@ fn event(
     )
 }
 
-/// The statements a start for service `name` adds to its transaction: when the catalog has no
-/// such service, an event saying it was added by the start, then the entry (its service
-/// manager and workflow from the start). Nothing when it is there.
-pub(crate) fn catalog_statements(
-    backend: DbBackend,
-    name: &str,
-    service_manager: &str,
-    workflow: &str,
-    actor: &str,
-    at: DateTime<Utc>,
-) -> [Statement; 2] {
+/// Services remembered as being in the catalog before the memory starts again.
+pub(crate) const MAX_KNOWN: usize = 100_000;
+
+/// A service a start may add to the catalog.
+pub(crate) struct Added {
+    pub service: String,
+    pub service_manager: String,
+    pub workflow: String,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The statements a batch of starts adds to its transaction for services the catalog may lack
+/// (one row each): the `service_added` events of those it lacks, then their entries (service
+/// manager and workflow from the start); nothing for a service that is there.
+pub(crate) fn catalog_statements(backend: DbBackend, added: &[Added]) -> [Statement; 2] {
+    let timestamp = if backend == DbBackend::Postgres {
+        "TIMESTAMPTZ"
+    } else {
+        "TEXT"
+    };
     // Placeholders numbered in the order they appear (SQLite's `?` are positional).
-    let payload =
-        serde_json::json!({ "by": "the start of a transition", "workflow": workflow }).to_string();
-    let added = Statement::from_sql_and_values(
+    let mut n = 0;
+    let mut rows = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    for a in added {
+        let p: Vec<String> = (1..=4).map(|k| ph(backend, n + k)).collect();
+        n += 4;
+        rows.push(format!(
+            "({}, {}, CAST({} AS {timestamp}), {})",
+            p[0], p[1], p[2], p[3]
+        ));
+        let payload = serde_json::json!({
+            "by": "the start of a transition",
+            "workflow": a.workflow,
+        });
+        values.extend([
+            a.service.clone().into(),
+            a.actor.clone().into(),
+            a.at.into(),
+            payload.to_string().into(),
+        ]);
+    }
+    let events = Statement::from_sql_and_values(
         backend,
         format!(
-            "INSERT INTO service_events (service, kind, actor, at, payload) SELECT {}, \
-             'service_added', {}, {}, {} WHERE NOT EXISTS (SELECT 1 FROM services WHERE name = \
-             {})",
-            ph(backend, 1),
-            ph(backend, 2),
-            ph(backend, 3),
-            ph(backend, 4),
-            ph(backend, 5)
-        ),
-        [
-            name.into(),
-            actor.into(),
-            at.into(),
-            payload.into(),
-            name.into(),
-        ],
-    );
-    let values: Vec<Value> = vec![
-        name.into(),
-        service_manager.into(),
-        workflow.into(),
-        at.into(),
-        actor.into(),
-        at.into(),
-        actor.into(),
-    ];
-    let entry = Statement::from_sql_and_values(
-        backend,
-        format!(
-            "INSERT INTO services ({COLUMNS}) VALUES ({}, '', '', {}, '', {}, {}, {}, {}, {}) \
-             ON CONFLICT (name) DO NOTHING",
-            ph(backend, 1),
-            ph(backend, 2),
-            ph(backend, 3),
-            ph(backend, 4),
-            ph(backend, 5),
-            ph(backend, 6),
-            ph(backend, 7),
+            "WITH v (service, actor, at, payload) AS (VALUES {}) INSERT INTO service_events \
+             (service, kind, actor, at, payload) SELECT service, 'service_added', actor, at, \
+             payload FROM v WHERE NOT EXISTS (SELECT 1 FROM services s WHERE s.name = \
+             v.service)",
+            rows.join(", ")
         ),
         values,
     );
-    [added, entry]
+    let mut n = 0;
+    let mut rows = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    for a in added {
+        let p: Vec<String> = (1..=7).map(|k| ph(backend, n + k)).collect();
+        n += 7;
+        rows.push(format!(
+            "({}, '', '', {}, '', {}, {}, {}, {}, {})",
+            p[0], p[1], p[2], p[3], p[4], p[5], p[6]
+        ));
+        values.extend([
+            a.service.clone().into(),
+            a.service_manager.clone().into(),
+            a.workflow.clone().into(),
+            a.at.into(),
+            a.actor.clone().into(),
+            a.at.into(),
+            a.actor.clone().into(),
+        ]);
+    }
+    let entries = Statement::from_sql_and_values(
+        backend,
+        format!(
+            "INSERT INTO services ({COLUMNS}) VALUES {} ON CONFLICT (name) DO NOTHING",
+            rows.join(", ")
+        ),
+        values,
+    );
+    [events, entries]
 }
 
 fn check(fields: &ServiceFields) -> Result<()> {

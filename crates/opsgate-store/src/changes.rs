@@ -60,6 +60,14 @@ impl Changes {
         self.entries.iter().map(|e| e.view.id.as_str())
     }
 
+    /// The services of the transitions this transaction starts.
+    pub(crate) fn started_services(&self) -> impl Iterator<Item = &str> {
+        self.entries
+            .iter()
+            .filter(|e| e.before.is_none())
+            .map(|e| e.view.state.meta.service_name.as_str())
+    }
+
     /// Whether a flush stores notices (the dispatcher is woken after the commit).
     pub(crate) fn has_notices(&self) -> bool {
         self.entries.iter().any(|e| !e.outbox.is_empty())
@@ -122,6 +130,7 @@ impl Changes {
         &self,
         conn: &impl ConnectionTrait,
         people_index: bool,
+        new_services: &[String],
     ) -> Result<bool> {
         if self.entries.is_empty() {
             return Ok(true);
@@ -226,9 +235,16 @@ impl Changes {
         if !notices.is_empty() {
             rest.push(outbox::Entity::insert_many(notices).build(backend));
         }
-        // A start for a service the catalog lacks adds it (with an event saying so).
+        // Starts for services the catalog may lack: one statement adds the events of those it
+        // lacks, one the entries (nothing for a service that is there).
+        let mut added: Vec<crate::catalog::Added> = Vec::new();
         for e in self.entries.iter().filter(|e| e.before.is_none()) {
             let meta = &e.view.state.meta;
+            if !new_services.contains(&meta.service_name)
+                || added.iter().any(|a| a.service == meta.service_name)
+            {
+                continue;
+            }
             let actor = e
                 .events
                 .first()
@@ -239,14 +255,16 @@ impl Changes {
                     sea_orm::ActiveValue::NotSet => None,
                 })
                 .unwrap_or_else(|| meta.project_manager.to_string());
-            for statement in crate::catalog::catalog_statements(
-                backend,
-                &meta.service_name,
-                meta.service_manager.as_str(),
-                meta.workflow.as_str(),
-                &actor,
-                e.view.state.created_at,
-            ) {
+            added.push(crate::catalog::Added {
+                service: meta.service_name.clone(),
+                service_manager: meta.service_manager.to_string(),
+                workflow: meta.workflow.to_string(),
+                actor,
+                at: e.view.state.created_at,
+            });
+        }
+        if !added.is_empty() {
+            for statement in crate::catalog::catalog_statements(backend, &added) {
                 rest.push(statement);
             }
         }

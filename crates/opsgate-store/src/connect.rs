@@ -39,6 +39,9 @@ pub struct ConnectOptions {
     /// Keep the people index (`/me`, a person's board) with each start and change of people;
     /// on by default. Benchmarks turn it off to measure the write path without it.
     pub people_index: bool,
+    /// Add a start's service to the catalog when it is not there (with its event); on by
+    /// default. Benchmarks turn it off to measure the write path without it.
+    pub catalog: bool,
 }
 
 /// Where the store reads the time: the system clock, or one a test controls.
@@ -82,6 +85,7 @@ impl ConnectOptions {
             clock: Clock::default(),
             notifications: false,
             people_index: true,
+            catalog: true,
         }
     }
 }
@@ -151,8 +155,10 @@ impl Store {
             batches: Arc::default(),
             notify: options.notifications,
             people_index: options.people_index,
+            catalog: options.catalog,
             outbox_signal: Arc::new(tokio::sync::watch::channel(0).0),
             changed: Arc::new(tokio::sync::broadcast::channel(crate::watch::CAPACITY).0),
+            known_services: Arc::default(),
         };
         // Before any write: transitions from before the people index get their rows (a
         // read-only database keeps what it has; the next start tries again).

@@ -98,10 +98,15 @@ pub struct Store {
     notify: bool,
     /// Write the people index (see [`ConnectOptions::people_index`]).
     people_index: bool,
+    /// Add starts' services to the catalog (see [`ConnectOptions::catalog`]).
+    catalog: bool,
     /// Bumped after every commit that stored notices.
     outbox_signal: Arc<tokio::sync::watch::Sender<u64>>,
     /// Announces the transitions each commit changed (`watch`).
     changed: Arc<tokio::sync::broadcast::Sender<watch::Changed>>,
+    /// Services known to be in the catalog (services are never removed): a start for one of
+    /// them writes nothing to the catalog.
+    known_services: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// A write transaction, holding this process's write turn on SQLite until it ends.

@@ -166,7 +166,21 @@ impl Store {
                     }
                 }
             }
-            match changes.flush(txn.conn(), self.people_index).await {
+            // The catalog: the services of this batch's starts not known to be there already.
+            let unknown: Vec<String> = if self.catalog {
+                let known = self
+                    .known_services
+                    .lock()
+                    .map_err(|_| Error::Corrupt("the known services' lock was poisoned".into()))?;
+                changes
+                    .started_services()
+                    .filter(|s| !known.contains(*s))
+                    .map(str::to_owned)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            match changes.flush(txn.conn(), self.people_index, &unknown).await {
                 Ok(true) => {}
                 Ok(false) => {
                     rollback(txn).await;
@@ -182,6 +196,14 @@ impl Store {
                 }
             }
             txn.commit().await?;
+            if !unknown.is_empty()
+                && let Ok(mut known) = self.known_services.lock()
+            {
+                if known.len() > crate::catalog::MAX_KNOWN {
+                    known.clear();
+                }
+                known.extend(unknown);
+            }
             self.batches.record(writes.len());
             if changes.has_notices() {
                 self.signal_outbox();
