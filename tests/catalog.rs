@@ -354,3 +354,60 @@ async fn a_new_service_started_many_times_at_once_is_added_once() {
         server.stop().await;
     }
 }
+
+/// A database from before the catalog and the people index (their migrations undone, then
+/// applied again): its service names become catalog entries with their latest workflow as the
+/// default, and the people index is filled when the store opens it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_service_names_become_catalog_entries_on_upgrade() {
+    use opsgate_migration::MigratorTrait;
+    for db in TestDb::all().await {
+        let (server, dir) = server(&db, false).await;
+        let mut c = server.clients().await;
+        start_one(&mut c, "payroll", "1.0").await;
+        start_one(&mut c, "billing", "1.0").await;
+        server.stop().await;
+        let conn = sea_orm::Database::connect(&db.url).await.unwrap();
+        opsgate_migration::Migrator::down(&conn, Some(2))
+            .await
+            .unwrap();
+        opsgate_migration::Migrator::up(&conn, None).await.unwrap();
+        let rows = conn
+            .query_all_raw(Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT name, default_workflow, created_by FROM services ORDER BY name".to_owned(),
+            ))
+            .await
+            .unwrap();
+        let services: Vec<(String, String, String)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get("", "name").unwrap(),
+                    r.try_get("", "default_workflow").unwrap(),
+                    r.try_get("", "created_by").unwrap(),
+                )
+            })
+            .collect();
+        conn.close().await.unwrap();
+        let expected = |name: &str| (name.to_owned(), "one".to_owned(), "migration".to_owned());
+        assert_eq!(
+            services,
+            [expected("billing"), expected("payroll")],
+            "{}",
+            db.backend
+        );
+        assert_eq!(
+            service_events(&db, "payroll").await,
+            [("service_added".to_owned(), "migration".to_owned())]
+        );
+        // The people index is filled when the store opens the database again.
+        let store = opsgate_store::Store::connect(opsgate_store::ConnectOptions::new(&db.url))
+            .await
+            .unwrap();
+        let dana = vec![opsgate_domain::Actor::parse("Dana").unwrap()];
+        assert_eq!(store.transitions_of(&dana).await.unwrap().len(), 2);
+        store.close().await.unwrap();
+        drop(dir);
+    }
+}
