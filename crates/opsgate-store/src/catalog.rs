@@ -114,24 +114,26 @@ pub(crate) struct Added {
 }
 
 /// The statements a batch of starts adds to its transaction for services the catalog may lack
-/// (one row each): the `service_added` events of those it lacks, then their entries (service
-/// manager and workflow from the start); nothing for a service that is there.
-pub(crate) fn catalog_statements(backend: DbBackend, added: &[Added]) -> [Statement; 2] {
+/// (one row each): their entries (service manager and workflow from the start) and a
+/// `service_added` event for each entry really added; nothing for a service that is there.
+/// PostgreSQL: one statement, the events made from what the insert returned, so that a
+/// concurrent transaction adding the same service (which waits on the entry's key and then adds
+/// nothing) records no second event. SQLite (one writer): the events of the services not there
+/// yet, then the entries.
+pub(crate) fn catalog_statements(backend: DbBackend, added: &[Added]) -> Vec<Statement> {
     let timestamp = if backend == DbBackend::Postgres {
         "TIMESTAMPTZ"
     } else {
         "TEXT"
     };
     // Placeholders numbered in the order they appear (SQLite's `?` are positional).
-    let mut n = 0;
     let mut rows = Vec::new();
     let mut values: Vec<Value> = Vec::new();
-    for a in added {
-        let p: Vec<String> = (1..=4).map(|k| ph(backend, n + k)).collect();
-        n += 4;
+    for (i, a) in added.iter().enumerate() {
+        let p: Vec<String> = (1..=6).map(|k| ph(backend, i * 6 + k)).collect();
         rows.push(format!(
-            "({}, {}, CAST({} AS {timestamp}), {})",
-            p[0], p[1], p[2], p[3]
+            "({}, {}, {}, {}, CAST({} AS {timestamp}), {})",
+            p[0], p[1], p[2], p[3], p[4], p[5]
         ));
         let payload = serde_json::json!({
             "by": "the start of a transition",
@@ -139,51 +141,44 @@ pub(crate) fn catalog_statements(backend: DbBackend, added: &[Added]) -> [Statem
         });
         values.extend([
             a.service.clone().into(),
+            a.service_manager.clone().into(),
+            a.workflow.clone().into(),
             a.actor.clone().into(),
             a.at.into(),
             payload.to_string().into(),
         ]);
     }
-    let events = Statement::from_sql_and_values(
-        backend,
-        format!(
-            "WITH v (service, actor, at, payload) AS (VALUES {}) INSERT INTO service_events \
-             (service, kind, actor, at, payload) SELECT service, 'service_added', actor, at, \
-             payload FROM v WHERE NOT EXISTS (SELECT 1 FROM services s WHERE s.name = \
-             v.service)",
-            rows.join(", ")
-        ),
-        values,
+    let v = format!(
+        "v (service, service_manager, workflow, actor, at, payload) AS (VALUES {})",
+        rows.join(", ")
     );
-    let mut n = 0;
-    let mut rows = Vec::new();
-    let mut values: Vec<Value> = Vec::new();
-    for a in added {
-        let p: Vec<String> = (1..=7).map(|k| ph(backend, n + k)).collect();
-        n += 7;
-        rows.push(format!(
-            "({}, '', '', {}, '', {}, {}, {}, {}, {})",
-            p[0], p[1], p[2], p[3], p[4], p[5], p[6]
-        ));
-        values.extend([
-            a.service.clone().into(),
-            a.service_manager.clone().into(),
-            a.workflow.clone().into(),
-            a.at.into(),
-            a.actor.clone().into(),
-            a.at.into(),
-            a.actor.clone().into(),
-        ]);
+    let entries = format!(
+        "INSERT INTO services ({COLUMNS}) SELECT service, '', '', service_manager, '', \
+         workflow, at, actor, at, actor FROM v WHERE true ON CONFLICT (name) DO NOTHING"
+    );
+    if backend == DbBackend::Postgres {
+        return vec![Statement::from_sql_and_values(
+            backend,
+            format!(
+                "WITH {v}, ins AS ({entries} RETURNING name) INSERT INTO service_events \
+                 (service, kind, actor, at, payload) SELECT v.service, 'service_added', \
+                 v.actor, v.at, v.payload FROM v JOIN ins ON ins.name = v.service"
+            ),
+            values,
+        )];
     }
-    let entries = Statement::from_sql_and_values(
-        backend,
-        format!(
-            "INSERT INTO services ({COLUMNS}) VALUES {} ON CONFLICT (name) DO NOTHING",
-            rows.join(", ")
+    vec![
+        Statement::from_sql_and_values(
+            backend,
+            format!(
+                "WITH {v} INSERT INTO service_events (service, kind, actor, at, payload) SELECT \
+                 service, 'service_added', actor, at, payload FROM v WHERE NOT EXISTS (SELECT 1 \
+                 FROM services s WHERE s.name = v.service)"
+            ),
+            values.clone(),
         ),
-        values,
-    );
-    [events, entries]
+        Statement::from_sql_and_values(backend, format!("WITH {v} {entries}"), values),
+    ]
 }
 
 fn check(fields: &ServiceFields) -> Result<()> {
