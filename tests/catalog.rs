@@ -137,6 +137,22 @@ async fn the_catalog_grows_with_starts_and_lists_each_versions_transition() {
         assert_eq!(listed, [("2.0", ""), ("1.0", "Sam")], "newest first");
         assert!(versions[1].accepted_at.is_some() && versions[0].accepted_at.is_none());
         assert_eq!(versions[0].status, pb::TransitionStatus::Active as i32);
+        // The service's page says the same.
+        let page = reqwest::get(format!("{}/services/payroll", server.http_url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains(&format!("/transitions/{}\">1.0</a>", first.id)),
+            "{page}"
+        );
+        assert!(page.contains("by Sam"), "{page}");
+        let missing = reqwest::get(format!("{}/services/nothing", server.http_url))
+            .await
+            .unwrap();
+        assert_eq!(missing.status().as_u16(), 404);
 
         // The SMO adds a service with a default workflow; a start naming none takes it.
         let added = cat

@@ -287,6 +287,10 @@ def main():
         sam.go(base + "/workflows")
         check("Workflows" in sam.text(), "the workflows page answers")
         accessible(sam, "the workflows page")
+        sam.go(base + "/services/payroll")
+        check("Versions" in sam.text() and "by Sam" in sam.text(),
+              "the service's page lists the version Sam accepted")
+        accessible(sam, "a service's page")
         sam.go(base + "/workflows/one")
         check("Roles and responsibilities" in sam.text(), "a workflow's process description answers")
         accessible(sam, "a workflow's process description")

@@ -199,6 +199,7 @@ pub const ACCESS: &[(&str, Needs)] = &[
     ("GET /stalled", Needs::Read),
     ("GET /workflows", Needs::Read),
     ("GET /workflows/{name}", Needs::Read),
+    ("GET /services/{name}", Needs::Read),
     ("GET /transitions/{id}", Needs::Read),
     ("GET /transitions/{id}/live", Needs::Read),
     ("GET /transitions/{id}/templates/{node}", Needs::Read),

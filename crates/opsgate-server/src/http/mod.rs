@@ -15,6 +15,7 @@ mod live;
 mod me;
 mod metrics;
 mod page;
+mod service;
 mod signin;
 mod stalled;
 mod template;
@@ -166,6 +167,7 @@ pub(crate) async fn serve(
         .route("/", get(board::page))
         .route("/me", get(me::page))
         .route("/stalled", get(stalled::page))
+        .route("/services/{name}", get(service::page))
         .route("/workflows", get(workflows::page))
         .route("/workflows/{name}", get(workflow_doc::page))
         .route("/transitions/{id}", get(transition::page))

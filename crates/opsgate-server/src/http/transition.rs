@@ -48,7 +48,8 @@ pub(crate) async fn page(
     let mut body = format!(
         "<h1>{service} {version}</h1><p class=\"meta\">Workflow <strong>{workflow}</strong> \
          version {wv} · {status} · project manager {pm} · service manager {sm} · target go-live \
-         {golive}</p>",
+         {golive} · <a href=\"/services/{link}\">the service in the catalog</a></p>",
+        link = super::page::segment(&meta.service_name),
         service = esc(&meta.service_name),
         version = esc(&meta.service_version),
         workflow = esc(meta.workflow.as_str()),
