@@ -191,16 +191,7 @@ async fn rows(
         .map_err(crate::error::status)?;
     // Whose transitions are candidates: the filtered person's, else those of a viewer who is
     // neither SMO nor auditor (with the people they stand in for); the SMO's are everyone's.
-    let whose = |who: &Actor| {
-        let mut people = vec![who.clone()];
-        people.extend(
-            deputies
-                .iter()
-                .filter(|d| &d.to == who)
-                .map(|d| d.from.clone()),
-        );
-        people
-    };
+    let whose = |who: &Actor| super::me::with_stand_ins(who, &deputies);
     let person = match person.map(Actor::parse) {
         Some(Ok(p)) => Some(p),
         Some(Err(_)) => return Ok((Vec::new(), None)),

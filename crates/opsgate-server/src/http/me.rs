@@ -109,15 +109,8 @@ async fn todos(
         .await
         .map_err(crate::error::status)?;
     // The transitions the person has a part in, and those of whom they stand in for.
-    let mut people = vec![person.clone()];
-    people.extend(
-        deputies
-            .iter()
-            .filter(|d| &d.to == person)
-            .map(|d| d.from.clone()),
-    );
     let ids = store
-        .transitions_of(&people)
+        .transitions_of(&with_stand_ins(person, &deputies))
         .await
         .map_err(crate::error::status)?;
     let mut out = Vec::new();
@@ -172,4 +165,20 @@ async fn todos(
     // The most urgent first: the earliest due date, undated work last, then the oldest.
     out.sort_by_key(|t| (t.due.is_none(), t.due, t.since));
     Ok(out)
+}
+
+/// `person` and the people they stand in for under `deputies` (delegations in force): whose
+/// transitions are theirs to look at.
+pub(super) fn with_stand_ins(
+    person: &Actor,
+    deputies: &[opsgate_domain::Delegation],
+) -> Vec<Actor> {
+    let mut people = vec![person.clone()];
+    people.extend(
+        deputies
+            .iter()
+            .filter(|d| &d.to == person)
+            .map(|d| d.from.clone()),
+    );
+    people
 }

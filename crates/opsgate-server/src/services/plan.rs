@@ -36,6 +36,7 @@ pub(crate) fn plan(
     let meta = &state.meta;
     let p = transition_plan(wf, state, today);
     let on_path = |i: usize| p.remaining_critical_path.contains(&i);
+    // The plan's rows are in workflow order (node index), as GetTransition lists nodes.
     let nodes = p
         .plan
         .rows
@@ -61,9 +62,6 @@ pub(crate) fn plan(
             }
         })
         .collect::<Vec<_>>();
-    // Workflow order, as GetTransition lists nodes.
-    let mut nodes = nodes;
-    nodes.sort_by_key(|n| wf.position(&n.node_id).unwrap_or(usize::MAX));
     let ids = |list: &[usize]| list.iter().map(|&i| wf.node(i).id.to_string()).collect();
     pb::GetPlanResponse {
         transition_id: view.id.clone(),
