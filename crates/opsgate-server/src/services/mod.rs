@@ -28,6 +28,7 @@ use tonic::Status;
 
 use crate::auth::{Authenticator, Caller, has_part, may_read};
 use crate::error::{invalid_argument, status};
+use crate::idempotency::{Recall, idempotency_key, recall};
 
 /// State shared by every service.
 #[derive(Debug, Clone)]
@@ -76,6 +77,35 @@ impl Api {
 
     pub(crate) fn store(&self) -> &Store {
         &self.store
+    }
+}
+
+/// How an RPC that changes something begins: the answer its idempotency key already has, or
+/// the caller, the request and the key's record to keep the answer in.
+// Made and taken apart once per call: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Change<Req, Resp> {
+    /// The same request under the same key was answered before: that answer, nothing done.
+    Answered(Resp),
+    New(Caller, Req, Recall<Resp>),
+}
+
+impl Api {
+    /// Authorizes `method` for a change and looks its idempotency key up (see [`Change`]).
+    pub(crate) async fn begin_change<Req: prost::Message, Resp: prost::Message + Default>(
+        &self,
+        request: tonic::Request<Req>,
+        method: &str,
+    ) -> Result<Change<Req, Resp>, Status> {
+        let caller = self.auth.changer(&request, method).await?;
+        let key = idempotency_key(&request)?;
+        let req = request.into_inner();
+        let mut recalled =
+            recall::<_, Resp>(&self.store, key.as_deref(), &caller.actor, method, &req).await?;
+        Ok(match recalled.answer.take() {
+            Some(answer) => Change::Answered(answer),
+            None => Change::New(caller, req, recalled),
+        })
     }
 }
 

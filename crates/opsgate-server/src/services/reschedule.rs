@@ -6,9 +6,9 @@ use opsgate_domain::{Command, clip};
 use opsgate_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::{Api, required};
+use super::{Api, Change, required};
 use crate::error::invalid_argument;
-use crate::idempotency::{idempotency_key, keep, recall};
+use crate::idempotency::keep;
 
 const METHOD: &str = "opsgate.v1.TransitionService/RescheduleTransition";
 
@@ -17,20 +17,10 @@ impl Api {
         &self,
         request: Request<pb::RescheduleTransitionRequest>,
     ) -> Result<Response<pb::RescheduleTransitionResponse>, Status> {
-        let caller = self.auth.changer(&request, METHOD).await?;
-        let key = idempotency_key(&request)?;
-        let req = request.into_inner();
-        let recalled = recall::<_, pb::RescheduleTransitionResponse>(
-            &self.store,
-            key.as_deref(),
-            &caller.actor,
-            METHOD,
-            &req,
-        )
-        .await?;
-        if let Some(answer) = recalled.answer {
-            return Ok(Response::new(answer));
-        }
+        let (caller, req, recalled) = match self.begin_change(request, METHOD).await? {
+            Change::Answered(answer) => return Ok(Response::new(answer)),
+            Change::New(caller, req, recalled) => (caller, req, recalled),
+        };
         let date = required("target_go_live", &req.target_go_live)?;
         let target_go_live = NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|e| {
             invalid_argument(

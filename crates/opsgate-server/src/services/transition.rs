@@ -13,11 +13,11 @@ use opsgate_proto::v1::transition_service_server::TransitionService;
 use opsgate_store::NewTransition;
 use tonic::{Request, Response, Status};
 
-use super::{Api, required, transition_id};
+use super::{Api, Change, required, transition_id};
 use crate::auth::{Caller, may_read};
 use crate::convert;
 use crate::error::{domain_status, invalid_argument, status};
-use crate::idempotency::{idempotency_key, keep, recall};
+use crate::idempotency::keep;
 
 /// Default and largest page of `ListEvents`.
 const DEFAULT_EVENTS_PAGE: u32 = 100;
@@ -78,23 +78,11 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::StartTransitionRequest>,
     ) -> Result<Response<pb::StartTransitionResponse>, Status> {
-        let caller = self
-            .auth
-            .changer(&request, "opsgate.v1.TransitionService/StartTransition")
-            .await?;
-        let key = idempotency_key(&request)?;
-        let req = request.into_inner();
-        let recalled = recall::<_, pb::StartTransitionResponse>(
-            &self.store,
-            key.as_deref(),
-            &caller.actor,
-            "opsgate.v1.TransitionService/StartTransition",
-            &req,
-        )
-        .await?;
-        if let Some(answer) = recalled.answer {
-            return Ok(Response::new(answer));
-        }
+        let method = "opsgate.v1.TransitionService/StartTransition";
+        let (caller, req, recalled) = match self.begin_change(request, method).await? {
+            Change::Answered(answer) => return Ok(Response::new(answer)),
+            Change::New(caller, req, recalled) => (caller, req, recalled),
+        };
         let go_live = required("target_go_live", &req.target_go_live)?;
         let target_go_live = NaiveDate::parse_from_str(go_live, "%Y-%m-%d").map_err(|e| {
             invalid_argument(
@@ -231,23 +219,11 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::SubmitDeliverableRequest>,
     ) -> Result<Response<pb::SubmitDeliverableResponse>, Status> {
-        let caller = self
-            .auth
-            .changer(&request, "opsgate.v1.TransitionService/SubmitDeliverable")
-            .await?;
-        let key = idempotency_key(&request)?;
-        let req = request.into_inner();
-        let recalled = recall::<_, pb::SubmitDeliverableResponse>(
-            &self.store,
-            key.as_deref(),
-            &caller.actor,
-            "opsgate.v1.TransitionService/SubmitDeliverable",
-            &req,
-        )
-        .await?;
-        if let Some(answer) = recalled.answer {
-            return Ok(Response::new(answer));
-        }
+        let method = "opsgate.v1.TransitionService/SubmitDeliverable";
+        let (caller, req, recalled) = match self.begin_change(request, method).await? {
+            Change::Answered(answer) => return Ok(Response::new(answer)),
+            Change::New(caller, req, recalled) => (caller, req, recalled),
+        };
         let evidence = req.evidence.unwrap_or_default();
         let attachments = evidence
             .attachments
@@ -275,23 +251,11 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::ReviewDeliverableRequest>,
     ) -> Result<Response<pb::ReviewDeliverableResponse>, Status> {
-        let caller = self
-            .auth
-            .changer(&request, "opsgate.v1.TransitionService/ReviewDeliverable")
-            .await?;
-        let key = idempotency_key(&request)?;
-        let req = request.into_inner();
-        let recalled = recall::<_, pb::ReviewDeliverableResponse>(
-            &self.store,
-            key.as_deref(),
-            &caller.actor,
-            "opsgate.v1.TransitionService/ReviewDeliverable",
-            &req,
-        )
-        .await?;
-        if let Some(answer) = recalled.answer {
-            return Ok(Response::new(answer));
-        }
+        let method = "opsgate.v1.TransitionService/ReviewDeliverable";
+        let (caller, req, recalled) = match self.begin_change(request, method).await? {
+            Change::Answered(answer) => return Ok(Response::new(answer)),
+            Change::New(caller, req, recalled) => (caller, req, recalled),
+        };
         let decision = match pb::ReviewDecision::try_from(req.decision) {
             Ok(pb::ReviewDecision::Approve) => ReviewDecision::Approve,
             Ok(pb::ReviewDecision::RequestChanges) => ReviewDecision::RequestChanges,
@@ -319,23 +283,11 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::AcceptHandoverRequest>,
     ) -> Result<Response<pb::AcceptHandoverResponse>, Status> {
-        let caller = self
-            .auth
-            .changer(&request, "opsgate.v1.TransitionService/AcceptHandover")
-            .await?;
-        let key = idempotency_key(&request)?;
-        let req = request.into_inner();
-        let recalled = recall::<_, pb::AcceptHandoverResponse>(
-            &self.store,
-            key.as_deref(),
-            &caller.actor,
-            "opsgate.v1.TransitionService/AcceptHandover",
-            &req,
-        )
-        .await?;
-        if let Some(answer) = recalled.answer {
-            return Ok(Response::new(answer));
-        }
+        let method = "opsgate.v1.TransitionService/AcceptHandover";
+        let (caller, req, recalled) = match self.begin_change(request, method).await? {
+            Change::Answered(answer) => return Ok(Response::new(answer)),
+            Change::New(caller, req, recalled) => (caller, req, recalled),
+        };
         let command = Command::AcceptHandover {
             comment: req.comment,
         };
@@ -351,23 +303,11 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::RejectHandoverRequest>,
     ) -> Result<Response<pb::RejectHandoverResponse>, Status> {
-        let caller = self
-            .auth
-            .changer(&request, "opsgate.v1.TransitionService/RejectHandover")
-            .await?;
-        let key = idempotency_key(&request)?;
-        let req = request.into_inner();
-        let recalled = recall::<_, pb::RejectHandoverResponse>(
-            &self.store,
-            key.as_deref(),
-            &caller.actor,
-            "opsgate.v1.TransitionService/RejectHandover",
-            &req,
-        )
-        .await?;
-        if let Some(answer) = recalled.answer {
-            return Ok(Response::new(answer));
-        }
+        let method = "opsgate.v1.TransitionService/RejectHandover";
+        let (caller, req, recalled) = match self.begin_change(request, method).await? {
+            Change::Answered(answer) => return Ok(Response::new(answer)),
+            Change::New(caller, req, recalled) => (caller, req, recalled),
+        };
         let command = Command::RejectHandover {
             reasons: req.reasons,
             reopen: req
@@ -460,23 +400,11 @@ impl TransitionService for Api {
         &self,
         request: Request<pb::SignOffMilestoneRequest>,
     ) -> Result<Response<pb::SignOffMilestoneResponse>, Status> {
-        let caller = self
-            .auth
-            .changer(&request, "opsgate.v1.TransitionService/SignOffMilestone")
-            .await?;
-        let key = idempotency_key(&request)?;
-        let req = request.into_inner();
-        let recalled = recall::<_, pb::SignOffMilestoneResponse>(
-            &self.store,
-            key.as_deref(),
-            &caller.actor,
-            "opsgate.v1.TransitionService/SignOffMilestone",
-            &req,
-        )
-        .await?;
-        if let Some(answer) = recalled.answer {
-            return Ok(Response::new(answer));
-        }
+        let method = "opsgate.v1.TransitionService/SignOffMilestone";
+        let (caller, req, recalled) = match self.begin_change(request, method).await? {
+            Change::Answered(answer) => return Ok(Response::new(answer)),
+            Change::New(caller, req, recalled) => (caller, req, recalled),
+        };
         let command = Command::SignOff {
             node: required("milestone_id", &req.milestone_id)?.to_owned(),
             comment: req.comment,

@@ -5,9 +5,9 @@ use opsgate_domain::Command;
 use opsgate_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::{Api, required};
+use super::{Api, Change, required};
 use crate::convert;
-use crate::idempotency::{idempotency_key, keep, recall};
+use crate::idempotency::keep;
 
 const METHOD: &str = "opsgate.v1.TransitionService/WaiveDeliverable";
 
@@ -16,20 +16,10 @@ impl Api {
         &self,
         request: Request<pb::WaiveDeliverableRequest>,
     ) -> Result<Response<pb::WaiveDeliverableResponse>, Status> {
-        let caller = self.auth.changer(&request, METHOD).await?;
-        let key = idempotency_key(&request)?;
-        let req = request.into_inner();
-        let recalled = recall::<_, pb::WaiveDeliverableResponse>(
-            &self.store,
-            key.as_deref(),
-            &caller.actor,
-            METHOD,
-            &req,
-        )
-        .await?;
-        if let Some(answer) = recalled.answer {
-            return Ok(Response::new(answer));
-        }
+        let (caller, req, recalled) = match self.begin_change(request, METHOD).await? {
+            Change::Answered(answer) => return Ok(Response::new(answer)),
+            Change::New(caller, req, recalled) => (caller, req, recalled),
+        };
         let command = Command::Waive {
             node: required("deliverable_id", &req.deliverable_id)?.to_owned(),
             reason: req.reason,
