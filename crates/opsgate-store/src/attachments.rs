@@ -109,32 +109,26 @@ impl Store {
         transition_id: &str,
         sha256: &str,
     ) -> Result<Option<StoredAttachment>> {
-        // A replica may not have it yet: then the primary.
-        for db in [&self.db, &self.write_db] {
-            let backend = db.get_database_backend();
-            let row = db
-                .query_one_raw(Statement::from_sql_and_values(
-                    backend,
-                    format!(
-                        "SELECT transition_id, sha256, name, content_type, content, uploaded_by \
-                         FROM attachments WHERE transition_id = {} AND sha256 = {}",
-                        ph(backend, 1),
-                        ph(backend, 2)
-                    ),
-                    [transition_id.into(), sha256.into()],
-                ))
-                .await?;
-            if let Some(r) = row {
-                return Ok(Some(StoredAttachment {
-                    transition_id: r.try_get("", "transition_id")?,
-                    sha256: r.try_get("", "sha256")?,
-                    name: r.try_get("", "name")?,
-                    content_type: r.try_get("", "content_type")?,
-                    content: r.try_get("", "content")?,
-                    uploaded_by: r.try_get("", "uploaded_by")?,
-                }));
-            }
-        }
-        Ok(None)
+        let backend = self.db.get_database_backend();
+        let sql = format!(
+            "SELECT transition_id, sha256, name, content_type, content, uploaded_by FROM \
+             attachments WHERE transition_id = {} AND sha256 = {}",
+            ph(backend, 1),
+            ph(backend, 2)
+        );
+        let Some(r) = self
+            .one_row_fresh(&sql, vec![transition_id.into(), sha256.into()])
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(StoredAttachment {
+            transition_id: r.try_get("", "transition_id")?,
+            sha256: r.try_get("", "sha256")?,
+            name: r.try_get("", "name")?,
+            content_type: r.try_get("", "content_type")?,
+            content: r.try_get("", "content")?,
+            uploaded_by: r.try_get("", "uploaded_by")?,
+        }))
     }
 }

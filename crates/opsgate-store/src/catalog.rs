@@ -341,24 +341,15 @@ impl Store {
 
     /// Service `name`, if the catalog has it.
     pub async fn service(&self, name: &str) -> Result<Option<CatalogEntry>> {
-        // A service just added through another connection: the primary answers.
-        for db in [&self.db, &self.write_db] {
-            let backend = db.get_database_backend();
-            let row = db
-                .query_one_raw(Statement::from_sql_and_values(
-                    backend,
-                    format!(
-                        "SELECT {COLUMNS} FROM services WHERE name = {}",
-                        ph(backend, 1)
-                    ),
-                    [name.into()],
-                ))
-                .await?;
-            if let Some(r) = row {
-                return entry(&r).map(Some);
-            }
-        }
-        Ok(None)
+        let backend = self.db.get_database_backend();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM services WHERE name = {}",
+            ph(backend, 1)
+        );
+        self.one_row_fresh(&sql, vec![name.into()])
+            .await?
+            .map(|r| entry(&r))
+            .transpose()
     }
 
     /// Every service, by name, at most [`MAX_SERVICES`].

@@ -261,6 +261,28 @@ pub(crate) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+impl Store {
+    /// The one row `sql` (placeholders from [`ph`]) finds with `values`: from the read pool,
+    /// else from the primary (a replica may not have a row just written yet).
+    pub(crate) async fn one_row_fresh(
+        &self,
+        sql: &str,
+        values: Vec<sea_orm::Value>,
+    ) -> Result<Option<sea_orm::QueryResult>> {
+        for db in [&self.db, &self.write_db] {
+            let statement = sea_orm::Statement::from_sql_and_values(
+                db.get_database_backend(),
+                sql,
+                values.clone(),
+            );
+            if let Some(row) = db.query_one_raw(statement).await? {
+                return Ok(Some(row));
+            }
+        }
+        Ok(None)
+    }
+}
+
 /// The `n`th (1-based) placeholder of a raw statement: `$n` on PostgreSQL, `?` on SQLite.
 pub(crate) fn ph(backend: DbBackend, n: usize) -> String {
     if backend == DbBackend::Postgres {
