@@ -130,6 +130,10 @@ fn webhook(name: &str, url: &str) -> ChannelConfig {
         jetstream: false,
         secrets: vec![SECRET.into(), OLD_SECRET.into()],
         cloudevents: false,
+        token: None,
+        token_env: None,
+        api_url: None,
+        channel: None,
         concurrency: Some(16),
     }
 }
@@ -360,6 +364,19 @@ async fn a_channel_config_with_problems_is_refused_naming_each() {
                     secrets: Vec::new(),
                     ..webhook("mail", "smtp://127.0.0.1:25")
                 },
+                ChannelConfig {
+                    kind: "slack".into(),
+                    token: Some("xoxp-a-user-token".into()),
+                    secrets: Vec::new(),
+                    ..webhook("dm", "http://127.0.0.1:9/x")
+                },
+                ChannelConfig {
+                    kind: "slack".into(),
+                    url: None,
+                    token: Some("xoxb-1-2-bot".into()),
+                    secrets: Vec::new(),
+                    ..webhook("bot", "")
+                },
             ],
             routes: vec![
                 RouteConfig {
@@ -374,7 +391,7 @@ async fn a_channel_config_with_problems_is_refused_naming_each() {
                 },
                 RouteConfig {
                     events: vec!["gate_open".into()],
-                    channels: vec!["mail".into()],
+                    channels: vec!["mail".into(), "bot".into()],
                     ..RouteConfig::default()
                 },
             ],
@@ -384,11 +401,18 @@ async fn a_channel_config_with_problems_is_refused_naming_each() {
     })
     .await;
     let err = result.unwrap_err().to_string();
+    assert!(
+        !err.contains("xoxp-a-user-token"),
+        "a token is never shown: {err}"
+    );
     for expected in [
         "notify.channels[0] (hooks): secrets[0]: a webhook secret starts with whsec_",
         "notify.channels[1] (hooks): another channel has the same name",
         "notify.channels[1] (hooks): unknown kind 'pager'",
-        "notify.channels[2] (chat): a slack channel needs url (or url_env, the environment variable holding it)",
+        "notify.channels[2] (chat): a slack channel needs url (or url_env, the environment variable holding it) for an incoming webhook, or token (or token_env) for a bot token",
+        "notify.channels[5] (dm): the token is not a Slack bot token (xoxb-...)",
+        "notify.channels[5] (dm): a slack channel with a bot token posts through the Web API",
+        "notify.routes[2]: the slack channel 'bot' posts with a bot token and has no `channel`",
         "notify.channels[3] (cards): url_env names OPSGATE_TEST_NO_SUCH_VARIABLE, which is not set",
         "notify.channels[4] (mail): an email channel needs from",
         "notify.routes[0]: unknown event 'deliverable_eaten'",
@@ -817,6 +841,176 @@ async fn routes_to_people_reach_each_at_their_own_address_and_deputies_too() {
                 "Pat has no email address: opsgate person set \"Pat\" --email ADDRESS".to_owned()
             ),
         ]
+    );
+    server.stop().await;
+}
+
+/// A Slack Web API-shaped receiver: `chat.postMessage` with the bot token, JSON; keeps every
+/// message; Slack's own error (HTTP 200, `ok: false`) for a wrong token or an unknown member.
+async fn start_slack_api(token: &'static str) -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let keep = seen.clone();
+    let app = axum::Router::new().route(
+        "/api/chat.postMessage",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let keep = keep.clone();
+            async move {
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+                if auth != Some(&format!("Bearer {token}")) {
+                    return serde_json::json!({"ok": false, "error": "invalid_auth"}).to_string();
+                }
+                assert_eq!(
+                    headers.get("content-type").unwrap(),
+                    "application/json; charset=utf-8"
+                );
+                let message: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                let channel = message["channel"].as_str().unwrap_or_default().to_owned();
+                keep.lock().unwrap().push(message);
+                if channel == "U0NOBODY0" {
+                    serde_json::json!({"ok": false, "error": "channel_not_found"})
+                } else {
+                    serde_json::json!({"ok": true, "channel": "D0DM000001", "ts": "1.000100"})
+                }
+                .to_string()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+/// A Slack channel with a bot token sends each person a direct message through
+/// `chat.postMessage` (their member id as the conversation), posts routes to the channel in its
+/// `channel`, and dead-letters a person Slack does not know, saying what mends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slack_bot_token_sends_each_person_a_direct_message() {
+    let db = TestDb::sqlite();
+    let (api_url, slack) = start_slack_api("xoxb-test-1-token").await;
+    let (server, _dir) = notifying(
+        &db,
+        NotifySection {
+            allow_loopback: true,
+            channels: vec![ChannelConfig {
+                kind: "slack".into(),
+                url: None,
+                secrets: Vec::new(),
+                token: Some("xoxb-test-1-token".into()),
+                api_url: Some(api_url),
+                channel: Some("C0HANDOVER".into()),
+                ..webhook("dm", "")
+            }],
+            routes: vec![
+                RouteConfig {
+                    events: vec!["deliverable_submitted".into()],
+                    channels: vec!["dm".into()],
+                    to: RouteTo::People,
+                },
+                RouteConfig {
+                    events: vec!["deliverable_submitted".into()],
+                    channels: vec!["dm".into()],
+                    to: RouteTo::Channel,
+                },
+            ],
+            ..NotifySection::default()
+        },
+    )
+    .await;
+    let mut c = server.clients().await;
+    for (name, slack) in [("Dana", "U0DANA0001"), ("Dee", "U0NOBODY0")] {
+        c.identity
+            .set_person(acting(
+                "Sue",
+                pb::SetPersonRequest {
+                    name: name.into(),
+                    email: String::new(),
+                    slack: slack.into(),
+                    teams_webhook: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    let now = chrono::Utc::now().timestamp();
+    c.identity
+        .add_delegation(acting(
+            "Dana",
+            pb::AddDelegationRequest {
+                to: "Dee".into(),
+                starts_at: Some(prost_types::Timestamp {
+                    seconds: now - 60,
+                    nanos: 0,
+                }),
+                ends_at: Some(prost_types::Timestamp {
+                    seconds: now + 86_400,
+                    nanos: 0,
+                }),
+                reason: "holiday".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    let t = start_one(&mut c, "payroll", "4.0").await;
+    opsgate_tests::submit(&mut c, &t.id, "d", "Pat")
+        .await
+        .unwrap();
+    let mut notifications = NotificationServiceClient::connect(server.url.clone())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let failed = loop {
+        let failed = notifications
+            .list_failed_deliveries(acting(
+                "Sue",
+                pb::ListFailedDeliveriesRequest { limit: 100 },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        if (slack.lock().unwrap().len() >= 3 && !failed.deliveries.is_empty())
+            || Instant::now() > deadline
+        {
+            break failed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut messages = slack.lock().unwrap().clone();
+    messages.sort_by_key(|m| m["channel"].as_str().unwrap_or_default().to_owned());
+    let channels: Vec<&str> = messages
+        .iter()
+        .map(|m| m["channel"].as_str().unwrap())
+        .collect();
+    // Dana's direct message, the channel's message, and the attempt for Dee Slack refused.
+    assert_eq!(
+        channels,
+        ["C0HANDOVER", "U0DANA0001", "U0NOBODY0"],
+        "{messages:#?}"
+    );
+    let dm = &messages[1];
+    assert_eq!(
+        dm["blocks"][0]["type"], "header",
+        "a DM needs no 'For' line: {dm:#?}"
+    );
+    assert_eq!(dm["text"], "'D' was submitted by Pat");
+    assert_eq!(dm["unfurl_links"], false);
+    assert_eq!(messages[0]["text"], "'D' was submitted by Pat");
+    let failed: Vec<(String, String, String)> = failed
+        .deliveries
+        .iter()
+        .map(|d| (d.channel.clone(), d.recipient.clone(), d.last_error.clone()))
+        .collect();
+    assert_eq!(
+        failed,
+        [(
+            "dm".to_owned(),
+            "Dee".to_owned(),
+            "Slack answered channel_not_found: check Dee's Slack id (U0NOBODY0) and that the \
+             app may post there: opsgate person set \"Dee\" --slack U0123ABCD"
+                .to_owned()
+        )]
     );
     server.stop().await;
 }

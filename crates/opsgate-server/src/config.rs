@@ -254,6 +254,15 @@ pub struct ChannelConfig {
     /// Post a CloudEvents 1.0 JSON envelope instead of the plain event.
     #[serde(default)]
     pub cloudevents: bool,
+    /// slack: a bot token (`xoxb-...`) posting through the Web API instead of an incoming
+    /// webhook, so that routes to people reach each in a direct message.
+    pub token: Option<String>,
+    /// slack: the environment variable holding the bot token instead.
+    pub token_env: Option<String>,
+    /// slack with a bot token: the Web API's base URL [default: https://slack.com/api].
+    pub api_url: Option<String>,
+    /// slack with a bot token: the conversation routes to the channel post in (`C0123ABCD`).
+    pub channel: Option<String>,
     /// Deliveries in flight to this channel at once [default: 8].
     pub concurrency: Option<usize>,
 }
@@ -266,6 +275,20 @@ impl ChannelConfig {
                 .as_ref()
                 .and_then(|var| std::env::var(var).ok())
         })
+    }
+
+    /// The Slack bot token: `token`, or the value of the variable `token_env` names.
+    pub fn resolved_token(&self) -> Option<String> {
+        self.token.clone().or_else(|| {
+            self.token_env
+                .as_ref()
+                .and_then(|var| std::env::var(var).ok())
+        })
+    }
+
+    /// Whether this is a Slack channel posting with a bot token.
+    pub fn is_slack_bot(&self) -> bool {
+        self.kind == "slack" && (self.token.is_some() || self.token_env.is_some())
     }
 }
 
@@ -292,6 +315,10 @@ impl std::fmt::Debug for ChannelConfig {
             .field("to", &self.to)
             .field("secrets", &format!("{} secret(s)", self.secrets.len()))
             .field("cloudevents", &self.cloudevents)
+            .field("token", &self.token.as_ref().map(|_| "(secret)"))
+            .field("token_env", &self.token_env)
+            .field("api_url", &self.api_url)
+            .field("channel", &self.channel)
             .field("concurrency", &self.concurrency)
             .finish()
     }
@@ -336,8 +363,63 @@ impl NotifySection {
             }
             match c.kind.as_str() {
                 "log" => {}
+                "slack" if c.is_slack_bot() => {
+                    match (&c.token, &c.token_env) {
+                        (Some(_), Some(_)) => {
+                            problems.push(format!("{at}: give token or token_env, not both"));
+                        }
+                        (None, Some(var)) if std::env::var(var).is_err() => {
+                            problems.push(format!("{at}: token_env names {var}, which is not set"));
+                        }
+                        _ => {
+                            if !c.resolved_token().is_some_and(|t| {
+                                opsgate_notify::channels::slack_bot::is_bot_token(&t)
+                            }) {
+                                problems.push(format!(
+                                    "{at}: the token is not a Slack bot token (xoxb-...)"
+                                ));
+                            }
+                        }
+                    }
+                    if c.url.is_some() || c.url_env.is_some() {
+                        problems.push(format!(
+                            "{at}: a slack channel with a bot token posts through the Web API \
+                             (api_url); url and url_env are for incoming webhooks: make them two \
+                             channels"
+                        ));
+                    }
+                    if !c.secrets.is_empty()
+                        || c.cloudevents
+                        || c.from.is_some()
+                        || !c.to.is_empty()
+                        || c.subject.is_some()
+                        || c.jetstream
+                    {
+                        problems.push(format!(
+                            "{at}: a slack channel takes token or token_env, api_url, channel and \
+                             concurrency"
+                        ));
+                    }
+                    if let Some(api) = &c.api_url
+                        && !(api.starts_with("https://") || api.starts_with("http://"))
+                    {
+                        problems.push(format!("{at}: api_url is not an http(s) URL"));
+                    }
+                    if c.channel.as_ref().is_some_and(|ch| {
+                        ch.is_empty() || ch.len() > 80 || ch.chars().any(char::is_whitespace)
+                    }) {
+                        problems.push(format!(
+                            "{at}: channel is a Slack conversation id (C0123ABCD) or #name"
+                        ));
+                    }
+                }
                 "webhook" | "slack" | "teams" | "email" | "nats" => {
                     match (&c.url, &c.url_env) {
+                        (None, None) if c.kind == "slack" => problems.push(format!(
+                            "{at}: a slack channel needs url (or url_env, the environment \
+                             variable holding it) for an incoming webhook, or token (or \
+                             token_env) for a bot token"
+                        )),
                         (None, None) => problems.push(format!(
                             "{at}: a {} channel needs url (or url_env, the environment variable \
                              holding it)",
@@ -371,6 +453,16 @@ impl NotifySection {
                         }
                     } else if c.subject.is_some() || c.jetstream {
                         problems.push(format!("{at}: subject and jetstream are for nats channels"));
+                    }
+                    if c.api_url.is_some()
+                        || c.channel.is_some()
+                        || c.token.is_some()
+                        || c.token_env.is_some()
+                    {
+                        problems.push(format!(
+                            "{at}: token, token_env, api_url and channel are for slack channels \
+                             (a bot token)"
+                        ));
                     }
                     for (k, secret) in c.secrets.iter().enumerate() {
                         if let Err(e) = opsgate_notify::signature::Secret::parse(secret) {
@@ -415,6 +507,14 @@ impl NotifySection {
                         "notify.routes[{i}]: the email channel '{c}' has no `to` addresses: give \
                          it some, or route it with to = \"people\""
                     )),
+                    (RouteTo::Channel, "slack")
+                        if channel.is_slack_bot() && channel.channel.is_none() =>
+                    {
+                        problems.push(format!(
+                            "notify.routes[{i}]: the slack channel '{c}' posts with a bot token \
+                             and has no `channel`: give it one, or route it with to = \"people\""
+                        ))
+                    }
                     (RouteTo::Channel, _) => {}
                 }
             }

@@ -17,6 +17,7 @@ use opsgate_notify::channels::chat::ChatNotifier;
 use opsgate_notify::channels::email::EmailNotifier;
 use opsgate_notify::channels::log::LogNotifier;
 use opsgate_notify::channels::nats::NatsNotifier;
+use opsgate_notify::channels::slack_bot::SlackBot;
 use opsgate_notify::channels::webhook::WebhookNotifier;
 use opsgate_notify::signature::Secret;
 use opsgate_notify::target::TargetPolicy;
@@ -191,6 +192,16 @@ fn channels(config: &NotifySection) -> Result<Vec<Channel>, String> {
                         .map_err(|e| format!("notify channel {}: {e}", c.name))?,
                     )
                 }
+                "slack" if c.is_slack_bot() => Arc::new(
+                    SlackBot::new(
+                        c.api_url.as_deref(),
+                        &c.resolved_token().unwrap_or_default(),
+                        c.channel.clone(),
+                        link_base.clone(),
+                        policy,
+                    )
+                    .map_err(|e| format!("notify channel {}: {e}", c.name))?,
+                ),
                 "slack" => Arc::new(
                     ChatNotifier::slack(
                         &c.resolved_url().unwrap_or_default(),

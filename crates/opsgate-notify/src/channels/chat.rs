@@ -1,8 +1,9 @@
 //! `slack` and `teams`: a chat webhook taking one JSON message per notice, the shared `Message`
 //! laid out by the platform's layout (`slack::blocks`, `teams::card`) and posted through one
 //! `JsonTarget`. For one person (a route with `to = "people"`), Slack posts to the channel's
-//! webhook mentioning the person's member id (an incoming webhook posts only where it was made),
-//! Teams posts to the person's own Workflows webhook.
+//! webhook mentioning the person's member id (an incoming webhook posts only where it was made;
+//! `slack_bot` sends a direct message instead), Teams posts to the person's own Workflows
+//! webhook.
 
 use serde_json::Value;
 
@@ -74,7 +75,7 @@ pub fn slack_mention(slack: &str) -> String {
 }
 
 /// `body` (Block Kit) opened with a line for `mention`.
-fn addressed(mut body: Value, mention: &str) -> Value {
+pub(crate) fn addressed(mut body: Value, mention: &str) -> Value {
     if let Some(blocks) = body.get_mut("blocks").and_then(Value::as_array_mut) {
         blocks.insert(
             0,

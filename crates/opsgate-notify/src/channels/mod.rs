@@ -8,5 +8,6 @@ pub mod log;
 pub mod message;
 pub mod nats;
 pub mod slack;
+pub mod slack_bot;
 pub mod teams;
 pub mod webhook;
