@@ -757,3 +757,80 @@ gate: {id: gate, title: Gate, needs: [d, e]}
         reopened.close().await.unwrap();
     }
 }
+
+/// With the dispatcher's routes installed, a write stores the deliveries of notices that go only
+/// to channels itself (claimed, with the notice; no outbox row) and hands them over after its
+/// commit; a notice of a kind routed to people goes to the outbox. Queued outcomes are stored by
+/// the next write batch on SQLite and by `settle_queued` on PostgreSQL.
+#[tokio::test]
+async fn writes_store_channel_deliveries_and_settle_queued_outcomes() {
+    use opsgate_domain::notice::NoticeKind;
+    use opsgate_store::{Delivery, Settle, WriteRoutes};
+    for db in TestDb::all().await {
+        let mut options = ConnectOptions::new(&db.url);
+        options.notifications = true;
+        let store = Store::connect(options).await.unwrap();
+        store
+            .register_workflow(
+                "standard-transition.yaml",
+                &standard_source(),
+                &actor("Smo"),
+            )
+            .await
+            .unwrap();
+        let handed: Arc<std::sync::Mutex<Vec<Delivery>>> = Arc::default();
+        let keep = handed.clone();
+        store.route_in_writes(Some(WriteRoutes {
+            // Submissions reach people (the outbox); everything else goes to `hook` only.
+            channels_for: Box::new(|kind| {
+                (kind != NoticeKind::DeliverableSubmitted).then(|| vec!["hook".to_owned()])
+            }),
+            sink: Box::new(move |made| keep.lock().unwrap().extend(made)),
+            lease: chrono::Duration::seconds(60),
+        }));
+        let id = start_and_submit_sla(&store).await;
+        let made = handed.lock().unwrap().clone();
+        assert!(!made.is_empty(), "{}: the start's notices", db.backend);
+        assert!(made.iter().all(|d| d.channel == "hook"
+            && d.notice.transition_id == id
+            && d.notice.kind != NoticeKind::DeliverableSubmitted
+            && d.webhook_id.starts_with("msg_")));
+        let backlog = store.outbox_backlog().await.unwrap();
+        assert_eq!(
+            backlog.notices, 1,
+            "{}: the submission went to the outbox",
+            db.backend
+        );
+        assert_eq!(backlog.pending, made.len() as u64, "{}", db.backend);
+        // Claimed by this process: no claim hands them out again while the lease runs.
+        let again = store
+            .claim_deliveries("hook", 100, chrono::Duration::seconds(60))
+            .await
+            .unwrap();
+        assert!(again.is_empty(), "{}: {again:?}", db.backend);
+
+        store.queue_settlements(
+            made.iter()
+                .map(|d| (d.webhook_id.clone(), Settle::Delivered)),
+        );
+        if store.settles_in_writes() {
+            // The next write batch's transaction stores them, even one whose only write is
+            // refused (the SLA is submitted already).
+            store
+                .execute(&id, submit("sla"), actor("Pat"))
+                .await
+                .unwrap_err();
+        } else {
+            store.settle_queued().await.unwrap();
+        }
+        let backlog = store.outbox_backlog().await.unwrap();
+        assert_eq!(
+            backlog.pending, 0,
+            "{}: the queued outcomes are stored",
+            db.backend
+        );
+        // Nothing is left for the dispatcher's own transaction.
+        store.settle_queued().await.unwrap();
+        store.route_in_writes(None);
+    }
+}

@@ -19,6 +19,7 @@ mod m20261206_000013_workflow_templates;
 mod m20261207_000014_attachments;
 mod m20261207_000015_transition_people;
 mod m20261207_000016_services;
+mod m20261208_000017_delivery_notice;
 
 /// Every migration in order.
 #[derive(Debug)]
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000014_attachments::Migration),
             Box::new(m20261207_000015_transition_people::Migration),
             Box::new(m20261207_000016_services::Migration),
+            Box::new(m20261208_000017_delivery_notice::Migration),
         ]
     }
 }

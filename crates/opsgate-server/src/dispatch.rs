@@ -1,10 +1,11 @@
-//! The notification dispatcher: fans the outbox's notices out into deliveries by the configured
+//! The notification dispatcher: gives the store its routes to channels (writes store those
+//! deliveries themselves), fans the outbox's notices out into deliveries by the configured
 //! routes, starts the timers (`timers`), and runs one worker per channel that claims that
 //! channel's due deliveries (under a lease, so each is attempted by one replica) and attempts
 //! them with the channel's own concurrency, so that a slow endpoint holds up only itself.
-//! Outcomes are stored in batches: delivered, retried on the Standard Webhooks schedule (the same
-//! `webhook-id` every time), dead-lettered after the last attempt, or disabled with the channel
-//! on a 410.
+//! Outcomes are stored in batches (on SQLite by the writes' own transactions): delivered,
+//! retried on the Standard Webhooks schedule (the same `webhook-id` every time), dead-lettered
+//! after the last attempt, or disabled with the channel on a 410.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use opsgate_notify::channels::webhook::WebhookNotifier;
 use opsgate_notify::signature::Secret;
 use opsgate_notify::target::TargetPolicy;
 use opsgate_notify::{Notifier, Outcome, Recipient, schedule};
-use opsgate_store::{Delivery, Settle, Store};
+use opsgate_store::{Delivery, Settle, Store, WriteRoutes};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -107,6 +108,26 @@ impl Routes {
             }
         }
         Self { entries }
+    }
+
+    /// The channels a notice of `kind` goes to, when no route takes that kind to people (then
+    /// a write stores its deliveries itself); `None` when the outbox must take it.
+    fn channels_only(&self, kind: NoticeKind) -> Option<Vec<String>> {
+        let takes = |e: &RouteEntry| e.kinds.as_ref().is_none_or(|k| k.contains(&kind));
+        if self
+            .entries
+            .iter()
+            .any(|e| e.to == RouteTo::People && takes(e))
+        {
+            return None;
+        }
+        Some(
+            self.entries
+                .iter()
+                .filter(|e| takes(e))
+                .map(|e| e.channel.clone())
+                .collect(),
+        )
     }
 
     /// Whether any route reaches people (the fan-out then needs the delegations in force).
@@ -251,6 +272,7 @@ fn channels(config: &NotifySection) -> Result<Vec<Channel>, String> {
 #[derive(Debug)]
 pub(crate) struct Dispatcher {
     tasks: Vec<JoinHandle<()>>,
+    store: Store,
 }
 
 impl Dispatcher {
@@ -266,7 +288,7 @@ impl Dispatcher {
         if let Err(e) = store.release_claims().await {
             tracing::warn!(error = %e, "could not release the previous run's delivery claims");
         }
-        let (settled, queue) = mpsc::channel::<(i64, Settle, Option<String>)>(4096);
+        let (settled, queue) = mpsc::channel::<(String, Settle, Option<String>)>(4096);
         let mut tasks = vec![
             tokio::spawn(settle(store.clone(), queue)),
             crate::timers::spawn(store.clone(), config.timers, stop.clone()),
@@ -286,6 +308,23 @@ impl Dispatcher {
                 stop.clone(),
             )));
         }
+        // Notices that go only to channels: their deliveries are stored by the write itself
+        // and handed straight to the channels' workers after its commit.
+        let in_writes = routes.clone();
+        let sinks = fresh.clone();
+        store.route_in_writes(Some(WriteRoutes {
+            channels_for: Box::new(move |kind| in_writes.channels_only(kind)),
+            sink: Box::new(move |made| {
+                for d in made {
+                    if let Some(worker) = sinks.get(&d.channel) {
+                        // A closed worker (the server stopping) leaves the delivery claimed in
+                        // the database: attempted when its lease runs out or at the next start.
+                        let _ = worker.send(d);
+                    }
+                }
+            }),
+            lease: chrono::Duration::seconds(LEASE_SECONDS),
+        }));
         tasks.push(tokio::spawn(fan_out(
             store.clone(),
             routes,
@@ -297,12 +336,13 @@ impl Dispatcher {
             routes = config.routes.len(),
             "notifications on"
         );
-        Ok(Self { tasks })
+        Ok(Self { tasks, store })
     }
 
     /// Waits for every task to finish (after `stop` turned true): in-flight attempts complete
     /// and their outcomes are stored.
     pub(crate) async fn finish(self) {
+        self.store.route_in_writes(None);
         for task in self.tasks {
             let _ = task.await;
         }
@@ -369,36 +409,59 @@ async fn fan_out(
     }
 }
 
-/// Stores outcomes in batches: one transaction for whatever has arrived.
-async fn settle(store: Store, mut queue: mpsc::Receiver<(i64, Settle, Option<String>)>) {
+/// Stores outcomes: queued for the writes' own transactions on SQLite (the next write batch
+/// takes them, so the dispatcher costs the one writer no turn of its own while writes flow);
+/// what no batch took within [`GATHER`], and everything on PostgreSQL, in a transaction of its
+/// own for all that has arrived.
+async fn settle(store: Store, mut queue: mpsc::Receiver<(String, Settle, Option<String>)>) {
     let mut batch = Vec::with_capacity(512);
-    while queue.recv_many(&mut batch, 512).await > 0 {
-        // Let the other attempts in flight finish too: one transaction for all of them.
-        tokio::time::sleep(GATHER).await;
-        while batch.len() < 2048 {
-            match queue.try_recv() {
-                Ok(outcome) => batch.push(outcome),
-                Err(_) => break,
-            }
-        }
-        for (_, _, gone) in &batch {
-            if let Some((channel, reason)) = gone.as_ref().and_then(|g| g.split_once('\n')) {
-                if let Err(e) = store.disable_channel(channel, reason).await {
-                    tracing::warn!(error = %e, channel, "could not disable the channel");
+    // When to store what is queued, and the write batches committed when it was armed.
+    let mut due: Option<(tokio::time::Instant, u64)> = None;
+    loop {
+        let wake = due.map(|(at, _)| at);
+        tokio::select! {
+            n = queue.recv_many(&mut batch, 2048) => {
+                if n == 0 {
+                    break;
                 }
-                tracing::warn!(
-                    channel,
-                    reason,
-                    "notification channel disabled: its endpoint is gone"
-                );
+                for (_, _, gone) in &batch {
+                    if let Some((channel, reason)) = gone.as_ref().and_then(|g| g.split_once('\n')) {
+                        if let Err(e) = store.disable_channel(channel, reason).await {
+                            tracing::warn!(error = %e, channel, "could not disable the channel");
+                        }
+                        tracing::warn!(
+                            channel,
+                            reason,
+                            "notification channel disabled: its endpoint is gone"
+                        );
+                    }
+                }
+                store.queue_settlements(batch.drain(..).map(|(id, s, _)| (id, s)));
+                if due.is_none() {
+                    due = Some((tokio::time::Instant::now() + GATHER, store.write_batches()));
+                }
+            }
+            _ = tokio::time::sleep_until(wake.unwrap_or_else(tokio::time::Instant::now)), if wake.is_some() => {
+                let armed = due.map(|(_, b)| b).unwrap_or_default();
+                let batches = store.write_batches();
+                if store.settles_in_writes() && batches != armed {
+                    // Writes are flowing: the next batch takes what is queued.
+                    due = Some((tokio::time::Instant::now() + GATHER, batches));
+                    continue;
+                }
+                due = None;
+                // A failure leaves them queued: the next batch or round stores them; until
+                // then their leases keep them from being attempted twice.
+                if let Err(e) = store.settle_queued().await {
+                    tracing::warn!(error = %e, "could not store delivery outcomes");
+                    due = Some((tokio::time::Instant::now() + TICK, store.write_batches()));
+                }
             }
         }
-        let outcomes: Vec<(i64, Settle)> = batch.drain(..).map(|(id, s, _)| (id, s)).collect();
-        // A failure here leaves the deliveries claimed: their leases run out and they are
-        // attempted again (at least once, never lost).
-        if let Err(e) = store.settle_deliveries(&outcomes).await {
-            tracing::warn!(error = %e, count = outcomes.len(), "could not store delivery outcomes");
-        }
+    }
+    // Every sender is gone (the server is stopping): store what is left.
+    if let Err(e) = store.settle_queued().await {
+        tracing::warn!(error = %e, "could not store delivery outcomes");
     }
 }
 
@@ -407,7 +470,7 @@ async fn deliver(
     channel: Channel,
     scale: f64,
     mut fresh: mpsc::UnboundedReceiver<Delivery>,
-    settled: mpsc::Sender<(i64, Settle, Option<String>)>,
+    settled: mpsc::Sender<(String, Settle, Option<String>)>,
     mut stop: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(channel.concurrency));
@@ -488,14 +551,16 @@ async fn start(
     store: &Store,
     channel: &Channel,
     permits: &Arc<Semaphore>,
-    settled: &mpsc::Sender<(i64, Settle, Option<String>)>,
+    settled: &mpsc::Sender<(String, Settle, Option<String>)>,
     disabled: &Option<String>,
     scale: f64,
     d: Delivery,
 ) {
     if let Some(reason) = disabled {
         let error = format!("channel {} is disabled: {reason}", channel.name);
-        let _ = settled.send((d.id, Settle::Disabled { error }, None)).await;
+        let _ = settled
+            .send((d.webhook_id, Settle::Disabled { error }, None))
+            .await;
         return;
     }
     let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -513,7 +578,7 @@ async fn start(
             Settle::Disabled { error } => Some(format!("{name}\n{error}")),
             _ => None,
         };
-        let _ = settled.send((d.id, outcome, gone)).await;
+        let _ = settled.send((d.webhook_id.clone(), outcome, gone)).await;
         drop(permit);
     });
 }

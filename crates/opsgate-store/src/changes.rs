@@ -17,8 +17,10 @@ use sea_orm::{
 
 use crate::entities::{events, node_states, outbox, transitions};
 use crate::error::is_unique_violation;
+use crate::outbox::{Delivery, Settle, WriteRoutes, settle_statements};
 use crate::transitions::{TransitionView, i64_of};
 use crate::{Error, Result};
+use opsgate_domain::notice::{Notice, NoticeKind};
 
 /// One transition's change within the transaction.
 struct Entry {
@@ -66,11 +68,6 @@ impl Changes {
             .iter()
             .filter(|e| e.before.is_none())
             .map(|e| e.view.state.meta.service_name.as_str())
-    }
-
-    /// Whether a flush stores notices (the dispatcher is woken after the commit).
-    pub(crate) fn has_notices(&self) -> bool {
-        self.entries.iter().any(|e| !e.outbox.is_empty())
     }
 
     pub(crate) fn add_start(
@@ -126,14 +123,26 @@ impl Changes {
 
     /// Writes every change. False, with the caller to roll back, when a transition's stored `seq`
     /// is not the one its change was decided from (a stale cached state).
+    /// `routes`: the dispatcher's routes to channels, when it runs: the deliveries of notices
+    /// that go only to channels are stored here (claimed) instead of their outbox rows, and
+    /// returned for the dispatcher. `None` when a cached state was stale.
     pub(crate) async fn flush(
         &self,
         conn: &impl ConnectionTrait,
         people_index: bool,
         new_services: &[String],
-    ) -> Result<bool> {
+        routes: Option<&WriteRoutes>,
+        settling: &[(String, Settle)],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<Flushed>> {
+        let backend = conn.get_database_backend();
         if self.entries.is_empty() {
-            return Ok(true);
+            let mut rest = Statements::new(backend);
+            for statement in settle_statements(backend, settling, now) {
+                rest.push(statement);
+            }
+            rest.run(conn).await?;
+            return Ok(Some(Flushed::default()));
         }
         let new_rows = self
             .entries
@@ -156,7 +165,7 @@ impl Changes {
                 })?;
         }
         if !self.update_rows(conn).await? {
-            return Ok(false);
+            return Ok(None);
         }
         // The people and the target go-live of a transition change rarely (the SMO replacing
         // someone, a go-live moved): their own statement, only then.
@@ -182,6 +191,7 @@ impl Changes {
         let mut new_events = Vec::new();
         let mut new_facts = Vec::new();
         let mut notices = Vec::new();
+        let mut deliveries: Vec<Delivery> = Vec::new();
         for e in &self.entries {
             let id = e.view.id.as_str();
             for (i, (node, state)) in e
@@ -202,12 +212,20 @@ impl Changes {
             }
             new_events.extend(e.events.iter().cloned());
             new_facts.extend(e.facts.iter().cloned());
-            notices.extend(e.outbox.iter().cloned());
+            for (index, row) in e.outbox.iter().enumerate() {
+                match routes.and_then(|r| written_deliveries(r, row, index).transpose()) {
+                    Some(made) => deliveries.extend(made?),
+                    None => notices.push(row.clone()),
+                }
+            }
         }
         // The rest goes to the database in one round trip where it takes several statements at
         // once (SQLite: each statement is a hand-over to its thread and back).
-        let backend = conn.get_database_backend();
         let mut rest = Statements::new(backend);
+        // Outcomes of delivery attempts ride along: no transaction of their own.
+        for statement in settle_statements(backend, settling, now) {
+            rest.push(statement);
+        }
         if !nodes.is_empty() {
             rest.push(
                 node_states::Entity::insert_many(nodes)
@@ -232,8 +250,18 @@ impl Changes {
         if !new_facts.is_empty() {
             rest.push(facts_statement(backend, &new_facts)?);
         }
-        if !notices.is_empty() {
+        let stored_notices = !notices.is_empty();
+        if stored_notices {
             rest.push(outbox::Entity::insert_many(notices).build(backend));
+        }
+        if let Some(routes) = routes {
+            for chunk in deliveries.chunks(1000) {
+                rest.push(crate::outbox::deliveries_statement(
+                    backend,
+                    chunk,
+                    routes.lease,
+                )?);
+            }
         }
         // Starts for services the catalog may lack: one statement adds the events of those it
         // lacks, one the entries (nothing for a service that is there).
@@ -311,7 +339,10 @@ impl Changes {
                 e.into()
             }
         })?;
-        Ok(true)
+        Ok(Some(Flushed {
+            deliveries,
+            stored_notices,
+        }))
     }
 
     /// One UPDATE for every changed stored transition, each row guarded by the `seq` its change
@@ -734,4 +765,66 @@ mod tests {
             )
         );
     }
+}
+
+/// What a flush stored beside the changes.
+#[derive(Debug, Default)]
+pub(crate) struct Flushed {
+    /// Deliveries of notices routed to channels, claimed by this process.
+    pub(crate) deliveries: Vec<Delivery>,
+    /// Whether notices went to the outbox (the fan-out has work).
+    pub(crate) stored_notices: bool,
+}
+
+/// The value of `v`, when set.
+fn value<T: Into<sea_orm::Value>>(v: &sea_orm::ActiveValue<T>) -> Option<&T> {
+    match v {
+        sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => Some(v),
+        sea_orm::ActiveValue::NotSet => None,
+    }
+}
+
+/// The deliveries a write stores for its `index`th notice `row`, or `None` when the notice
+/// goes through the outbox (a route of its kind reaches people, or the row is not complete).
+fn written_deliveries(
+    routes: &WriteRoutes,
+    row: &outbox::ActiveModel,
+    index: usize,
+) -> Result<Option<Vec<Delivery>>> {
+    let (Some(kind), Some(json), Some(transition), Some(seq), Some(at)) = (
+        value(&row.kind),
+        value(&row.notice),
+        value(&row.transition_id),
+        value(&row.seq),
+        value(&row.created_at),
+    ) else {
+        return Ok(None);
+    };
+    let Some(channels) = NoticeKind::parse(kind).and_then(|k| (routes.channels_for)(k)) else {
+        return Ok(None);
+    };
+    if channels.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    let notice: Notice = serde_json::from_str(json)?;
+    let at = *at;
+    Ok(Some(
+        channels
+            .into_iter()
+            .map(|channel| Delivery {
+                id: 0,
+                webhook_id: crate::outbox::written_webhook_id(
+                    transition, *seq, kind, index, &channel,
+                ),
+                channel,
+                recipient: String::new(),
+                status: crate::outbox::PENDING.to_owned(),
+                attempts: 0,
+                next_attempt_at: at,
+                last_error: None,
+                created_at: at,
+                notice: notice.clone(),
+            })
+            .collect(),
+    ))
 }

@@ -159,6 +159,8 @@ impl Store {
             outbox_signal: Arc::new(tokio::sync::watch::channel(0).0),
             changed: Arc::new(tokio::sync::broadcast::channel(crate::watch::CAPACITY).0),
             known_services: Arc::default(),
+            write_routes: Arc::default(),
+            settlements: Arc::default(),
         };
         // Before any write: transitions from before the people index get their rows (a
         // read-only database keeps what it has; the next start tries again).

@@ -48,7 +48,7 @@ pub use error::{Error, Result};
 pub use hex::sha256_hex;
 pub use idempotency::Remembered;
 pub use kpis::{FactGroup, KpiWindow, Kpis, MAX_GROUPS};
-pub use outbox::{Backlog, DELIVERED, DISABLED, Delivery, FAILED, PENDING, Settle};
+pub use outbox::{Backlog, DELIVERED, DISABLED, Delivery, FAILED, PENDING, Settle, WriteRoutes};
 pub use parts::{BoardCursor, BoardQuery, MAX_PARTS};
 pub use people::{MAX_PEOPLE, PersonRecord};
 pub use stats::{BATCH_BUCKETS, BatchSnapshot, TransitionCount};
@@ -107,6 +107,11 @@ pub struct Store {
     /// Services known to be in the catalog (services are never removed): a start for one of
     /// them writes nothing to the catalog.
     known_services: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// The dispatcher's routes to channels, while it runs: writes store those deliveries
+    /// themselves (`outbox::WriteRoutes`).
+    write_routes: Arc<std::sync::RwLock<Option<Arc<outbox::WriteRoutes>>>>,
+    /// Outcomes of delivery attempts waiting to be stored (`Store::queue_settlements`).
+    settlements: Arc<std::sync::Mutex<Vec<(String, outbox::Settle)>>>,
 }
 
 /// A write transaction, holding this process's write turn on SQLite until it ends.

@@ -1,14 +1,15 @@
 //! The notification outbox: the notices of a write's events are stored in the same transaction
-//! as the events (`outbox`), fanned out once into one delivery per channel and recipient
-//! (`deliveries`), and each delivery claimed under a lease by exactly one dispatcher (on
+//! as the events: as their deliveries directly when they go only to channels (`WriteRoutes`),
+//! else in `outbox`, fanned out once into one delivery per channel and recipient
+//! (`deliveries`). Each delivery is claimed under a lease by exactly one dispatcher (on
 //! PostgreSQL `FOR UPDATE SKIP LOCKED`, so replicas share the work; a crashed replica's leases
-//! run out and its deliveries are claimed again), settled, listed when it failed for good, and
-//! retried by the SMO.
+//! run out and its deliveries are claimed again), settled (on SQLite by the next write batch),
+//! listed when it failed for good, and retried by the SMO.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use opsgate_domain::notice::Notice;
+use opsgate_domain::notice::{Notice, NoticeKind};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
 use crate::{Error, Result, Store, ph};
@@ -69,6 +70,160 @@ pub struct Backlog {
     pub failed: u64,
 }
 
+/// The dispatcher's routes to channels, installed while it runs (`Store::route_in_writes`): a
+/// write whose notice goes only to channels (no route of its kind reaches people) stores the
+/// notice's deliveries itself, in its own transaction and claimed for `lease`, and hands them to
+/// `sink` after its commit; no outbox row, no fan-out transaction. A notice of a kind some route
+/// takes to people goes through the outbox as before (the fan-out reads the delegations in force
+/// for it).
+pub struct WriteRoutes {
+    /// The channels a notice of this kind goes to, or `None` when the outbox must take it.
+    pub channels_for: Box<dyn Fn(NoticeKind) -> Option<Vec<String>> + Send + Sync>,
+    /// Takes the deliveries a commit stored (already claimed by this process).
+    pub sink: Box<dyn Fn(Vec<Delivery>) + Send + Sync>,
+    pub lease: chrono::Duration,
+}
+
+impl std::fmt::Debug for WriteRoutes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteRoutes")
+            .field("lease", &self.lease)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `webhook-id` of the delivery to `channel` of the `index`th notice a write stored for
+/// `transition` at `seq`: derived, so that a batch decided again makes the same one.
+pub(crate) fn written_webhook_id(
+    transition: &str,
+    seq: i64,
+    kind: &str,
+    index: usize,
+    channel: &str,
+) -> String {
+    format!(
+        "msg_{}",
+        &crate::sha256_hex(
+            format!("w\n{transition}\n{seq}\n{kind}\n{index}\n{channel}").as_bytes()
+        )[..32]
+    )
+}
+
+/// The statement storing `made` (deliveries of a write's notices, with their notice), claimed
+/// for `lease` from their creation: the writing process attempts them after its commit.
+pub(crate) fn deliveries_statement(
+    backend: DbBackend,
+    made: &[Delivery],
+    lease: chrono::Duration,
+) -> Result<Statement> {
+    let tuples = (0..made.len())
+        .map(|i| {
+            let p = |k: usize| ph(backend, 7 * i + k);
+            format!(
+                "(0, {}, '', {}, {}, 0, {}, {}, {}, {})",
+                p(1),
+                p(2),
+                p(3),
+                p(4),
+                p(5),
+                p(6),
+                p(7),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut values: Vec<Value> = Vec::with_capacity(7 * made.len());
+    for d in made {
+        values.extend([
+            d.channel.clone().into(),
+            d.webhook_id.clone().into(),
+            PENDING.into(),
+            d.created_at.into(),
+            (d.created_at + lease).into(),
+            d.created_at.into(),
+            serde_json::to_string(&d.notice)?.into(),
+        ]);
+    }
+    Ok(Statement::from_sql_and_values(
+        backend,
+        format!(
+            "INSERT INTO deliveries (outbox_id, channel, recipient, webhook_id, status, attempts, \
+             next_attempt_at, claimed_until, created_at, notice) VALUES {tuples}"
+        ),
+        values,
+    ))
+}
+
+/// The statements storing `outcomes` (by `webhook-id`) at `now`: the delivered ones, the common
+/// outcome, in one statement per 1,000; each other outcome its own.
+pub(crate) fn settle_statements(
+    backend: DbBackend,
+    outcomes: &[(String, Settle)],
+    now: DateTime<Utc>,
+) -> Vec<Statement> {
+    let p = |n| ph(backend, n);
+    let mut statements = Vec::new();
+    let delivered: Vec<&str> = outcomes
+        .iter()
+        .filter(|(_, o)| *o == Settle::Delivered)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    for chunk in delivered.chunks(1000) {
+        let list = (0..chunk.len())
+            .map(|i| p(i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut values: Vec<Value> = vec![DELIVERED.into(), now.into()];
+        values.extend(chunk.iter().map(|id| Value::from(*id)));
+        statements.push(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "UPDATE deliveries SET status = {}, attempts = attempts + 1, delivered_at = {}, \
+                 claimed_until = NULL, last_error = NULL WHERE webhook_id IN ({list})",
+                p(1),
+                p(2),
+            ),
+            values,
+        ));
+    }
+    for (id, outcome) in outcomes {
+        let (sql, values): (String, Vec<Value>) = match outcome {
+            Settle::Delivered => continue,
+            Settle::Retry { at, error } => (
+                format!(
+                    "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = {}, \
+                     claimed_until = NULL, last_error = {} WHERE webhook_id = {}",
+                    p(1),
+                    p(2),
+                    p(3)
+                ),
+                vec![(*at).into(), clip(error).into(), id.as_str().into()],
+            ),
+            Settle::Failed { error } | Settle::Disabled { error } => (
+                format!(
+                    "UPDATE deliveries SET status = {}, attempts = attempts + 1, \
+                     claimed_until = NULL, last_error = {} WHERE webhook_id = {}",
+                    p(1),
+                    p(2),
+                    p(3)
+                ),
+                vec![
+                    if matches!(outcome, Settle::Failed { .. }) {
+                        FAILED
+                    } else {
+                        DISABLED
+                    }
+                    .into(),
+                    clip(error).into(),
+                    id.as_str().into(),
+                ],
+            ),
+        };
+        statements.push(Statement::from_sql_and_values(backend, sql, values));
+    }
+    statements
+}
+
 /// Most bytes of an error kept with a delivery.
 const MAX_ERROR: usize = 500;
 
@@ -90,7 +245,10 @@ fn skip_locked(backend: DbBackend) -> &'static str {
 }
 
 const DELIVERY_COLUMNS: &str = "d.id, d.channel, d.recipient, d.webhook_id, d.status, d.attempts, \
-     d.next_attempt_at, d.last_error, d.created_at, o.notice";
+     d.next_attempt_at, d.last_error, d.created_at, COALESCE(d.notice, o.notice) AS notice";
+
+/// Deliveries with their notice: their own (stored by a write) or their outbox row's.
+const DELIVERIES_WITH_NOTICE: &str = "deliveries d LEFT JOIN outbox o ON o.id = d.outbox_id";
 
 fn delivery(row: &sea_orm::QueryResult) -> Result<Delivery> {
     let notice: String = row.try_get("", "notice")?;
@@ -109,6 +267,19 @@ fn delivery(row: &sea_orm::QueryResult) -> Result<Delivery> {
 }
 
 impl Store {
+    /// Installs the dispatcher's routes to channels (`WriteRoutes`); `None` removes them (the
+    /// dispatcher stopped: notices go to the outbox again).
+    pub fn route_in_writes(&self, routes: Option<WriteRoutes>) {
+        if let Ok(mut installed) = self.write_routes.write() {
+            *installed = routes.map(std::sync::Arc::new);
+        }
+    }
+
+    /// The routes writes store deliveries by, while the dispatcher runs.
+    pub(crate) fn write_routes(&self) -> Option<std::sync::Arc<WriteRoutes>> {
+        self.write_routes.read().ok().and_then(|r| r.clone())
+    }
+
     /// Whether writes store their notices in the outbox.
     pub fn notifications(&self) -> bool {
         self.notify
@@ -317,7 +488,7 @@ impl Store {
             .query_all_raw(Statement::from_string(
                 backend,
                 format!(
-                    "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o ON o.id = d.outbox_id \
+                    "SELECT {DELIVERY_COLUMNS} FROM {DELIVERIES_WITH_NOTICE} \
                      WHERE d.id IN ({ids}) ORDER BY d.next_attempt_at, d.id"
                 ),
             ))
@@ -326,79 +497,75 @@ impl Store {
         claimed.iter().map(delivery).collect()
     }
 
-    /// Stores what came of attempts, all in one transaction.
-    pub async fn settle_deliveries(&self, outcomes: &[(i64, Settle)]) -> Result<()> {
+    /// Stores what came of attempts (by `webhook-id`), all in one transaction.
+    pub async fn settle_deliveries(&self, outcomes: &[(String, Settle)]) -> Result<()> {
         if outcomes.is_empty() {
             return Ok(());
         }
-        let now = self.now();
         let txn = self.begin_bookkeeping().await?;
         let conn = txn.conn();
-        let backend = conn.get_database_backend();
-        let p = |n| ph(backend, n);
-        // The common outcome in one statement per 1,000: a statement per delivery was a round
-        // trip to SQLite's thread each, as many as the writes' own.
-        let delivered: Vec<i64> = outcomes
-            .iter()
-            .filter(|(_, o)| *o == Settle::Delivered)
-            .map(|(id, _)| *id)
-            .collect();
-        for chunk in delivered.chunks(1000) {
-            let list = chunk
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
-            conn.execute_raw(Statement::from_sql_and_values(
-                backend,
-                format!(
-                    "UPDATE deliveries SET status = {}, attempts = attempts + 1, \
-                     delivered_at = {}, claimed_until = NULL, last_error = NULL WHERE id IN ({list})",
-                    p(1),
-                    p(2),
-                ),
-                [DELIVERED.into(), now.into()],
-            ))
-            .await?;
-        }
-        for (id, outcome) in outcomes {
-            let (sql, values): (String, Vec<Value>) = match outcome {
-                Settle::Delivered => continue,
-                Settle::Retry { at, error } => (
-                    format!(
-                        "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = {}, \
-                         claimed_until = NULL, last_error = {} WHERE id = {}",
-                        p(1),
-                        p(2),
-                        p(3)
-                    ),
-                    vec![(*at).into(), clip(error).into(), (*id).into()],
-                ),
-                Settle::Failed { error } | Settle::Disabled { error } => (
-                    format!(
-                        "UPDATE deliveries SET status = {}, attempts = attempts + 1, \
-                         claimed_until = NULL, last_error = {} WHERE id = {}",
-                        p(1),
-                        p(2),
-                        p(3)
-                    ),
-                    vec![
-                        if matches!(outcome, Settle::Failed { .. }) {
-                            FAILED
-                        } else {
-                            DISABLED
-                        }
-                        .into(),
-                        clip(error).into(),
-                        (*id).into(),
-                    ],
-                ),
-            };
-            conn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-                .await?;
+        for statement in settle_statements(conn.get_database_backend(), outcomes, self.now()) {
+            conn.execute_raw(statement).await?;
         }
         txn.commit().await?;
         Ok(())
+    }
+
+    /// Queues outcomes of attempts to be stored: on SQLite by the next write batch, in its own
+    /// transaction (no turn of its own on the one writer), else by [`Store::settle_queued`].
+    pub fn queue_settlements(&self, outcomes: impl IntoIterator<Item = (String, Settle)>) {
+        if let Ok(mut queued) = self.settlements.lock() {
+            queued.extend(outcomes);
+        }
+    }
+
+    /// Stores the queued outcomes no write batch took, in a transaction of their own.
+    pub async fn settle_queued(&self) -> Result<()> {
+        if self
+            .settlements
+            .lock()
+            .map(|q| q.is_empty())
+            .unwrap_or(true)
+        {
+            return Ok(());
+        }
+        let txn = self.begin_bookkeeping().await?;
+        // Taken with the write turn held: a batch that took them first has committed them.
+        let outcomes = self.take_settlements();
+        if outcomes.is_empty() {
+            txn.rollback().await?;
+            return Ok(());
+        }
+        let conn = txn.conn();
+        let written = async {
+            for statement in settle_statements(conn.get_database_backend(), &outcomes, self.now()) {
+                conn.execute_raw(statement).await?;
+            }
+            Ok::<(), Error>(())
+        }
+        .await;
+        match written {
+            Ok(()) => match txn.commit().await {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    self.queue_settlements(outcomes);
+                    Err(e)
+                }
+            },
+            Err(e) => {
+                let _ = txn.rollback().await;
+                self.queue_settlements(outcomes);
+                Err(e)
+            }
+        }
+    }
+
+    /// The queued outcomes, taken (a writer that fails to commit them queues them again).
+    pub(crate) fn take_settlements(&self) -> Vec<(String, Settle)> {
+        self.settlements
+            .lock()
+            .map(|mut q| std::mem::take(&mut *q))
+            .unwrap_or_default()
     }
 
     /// Marks `channel` disabled (an endpoint answered 410): its deliveries are not attempted
@@ -456,7 +623,7 @@ impl Store {
             .query_all_raw(Statement::from_sql_and_values(
                 backend,
                 format!(
-                    "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o ON o.id = d.outbox_id \
+                    "SELECT {DELIVERY_COLUMNS} FROM {DELIVERIES_WITH_NOTICE} \
                      WHERE d.status IN ({}, {}) ORDER BY d.id DESC LIMIT {}",
                     ph(backend, 1),
                     ph(backend, 2),
@@ -483,7 +650,7 @@ impl Store {
             .query_one_raw(Statement::from_sql_and_values(
                 backend,
                 format!(
-                    "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN outbox o ON o.id = d.outbox_id \
+                    "SELECT {DELIVERY_COLUMNS} FROM {DELIVERIES_WITH_NOTICE} \
                      WHERE d.id = {}",
                     ph(backend, 1)
                 ),

@@ -43,6 +43,11 @@ impl BatchStats {
         self.batches.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Batches committed so far.
+    pub fn batches(&self) -> u64 {
+        self.batches.load(Ordering::Relaxed)
+    }
+
     pub fn snapshot(&self) -> BatchSnapshot {
         let mut total = 0;
         let cumulative = self
@@ -73,6 +78,17 @@ impl Store {
     /// The write batches committed since the store opened.
     pub fn batch_stats(&self) -> BatchSnapshot {
         self.batches.snapshot()
+    }
+
+    /// Write batches committed so far (cheap: one atomic read).
+    pub fn write_batches(&self) -> u64 {
+        self.batches.batches()
+    }
+
+    /// Whether write batches store the queued outcomes of delivery attempts (SQLite: its one
+    /// writer), so that the dispatcher needs a transaction of its own only when writes pause.
+    pub fn settles_in_writes(&self) -> bool {
+        self.backend() == sea_orm::DbBackend::Sqlite
     }
 
     /// Transitions by workflow and status: one grouped query.

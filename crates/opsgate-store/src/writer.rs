@@ -180,9 +180,31 @@ impl Store {
             } else {
                 Vec::new()
             };
-            match changes.flush(txn.conn(), self.people_index, &unknown).await {
-                Ok(true) => {}
-                Ok(false) => {
+            let routes = if self.notify {
+                self.write_routes()
+            } else {
+                None
+            };
+            // On SQLite the dispatcher's outcomes are stored by the writes' own transactions.
+            let settling = if self.settles_in_writes() {
+                self.take_settlements()
+            } else {
+                Vec::new()
+            };
+            let flushed = match changes
+                .flush(
+                    txn.conn(),
+                    self.people_index,
+                    &unknown,
+                    routes.as_deref(),
+                    &settling,
+                    self.now(),
+                )
+                .await
+            {
+                Ok(Some(flushed)) => flushed,
+                Ok(None) => {
+                    self.queue_settlements(settling);
                     rollback(txn).await;
                     tracing::debug!("a cached state was stale; deciding the batch again");
                     for id in changes.ids() {
@@ -191,11 +213,15 @@ impl Store {
                     continue;
                 }
                 Err(failed) => {
+                    self.queue_settlements(settling);
                     rollback(txn).await;
                     return Err(failed);
                 }
+            };
+            if let Err(e) = txn.commit().await {
+                self.queue_settlements(settling);
+                return Err(e);
             }
-            txn.commit().await?;
             if !unknown.is_empty()
                 && let Ok(mut known) = self.known_services.lock()
             {
@@ -205,8 +231,13 @@ impl Store {
                 known.extend(unknown);
             }
             self.batches.record(writes.len());
-            if changes.has_notices() {
+            if flushed.stored_notices {
                 self.signal_outbox();
+            }
+            if let Some(routes) = &routes
+                && !flushed.deliveries.is_empty()
+            {
+                (routes.sink)(flushed.deliveries);
             }
             self.announce(changes.ids());
             // `make soak` (tests/fsync.rs) checks an fsync of the WAL precedes every such line.
