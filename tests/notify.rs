@@ -739,49 +739,14 @@ async fn routes_to_people_reach_each_at_their_own_address_and_deputies_too() {
     )
     .await;
     let mut c = server.clients().await;
-    for (name, email, slack) in [
-        ("Dana", "dana@example.org", "U0DANA0001"),
-        ("Dee", "dee@example.org", ""),
-    ] {
-        c.identity
-            .set_person(acting(
-                "Sue",
-                pb::SetPersonRequest {
-                    name: name.into(),
-                    email: email.into(),
-                    slack: slack.into(),
-                    teams_webhook: String::new(),
-                },
-            ))
-            .await
-            .unwrap();
-    }
-    // Dee stands in for Dana.
-    let now = chrono::Utc::now().timestamp();
-    c.identity
-        .add_delegation(acting(
-            "Dana",
-            pb::AddDelegationRequest {
-                to: "Dee".into(),
-                starts_at: Some(prost_types::Timestamp {
-                    seconds: now - 60,
-                    nanos: 0,
-                }),
-                ends_at: Some(prost_types::Timestamp {
-                    seconds: now + 86_400,
-                    nanos: 0,
-                }),
-                reason: "holiday".into(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap();
-    // The start unlocks the deliverable for its owner, Pat, who has no address.
-    let t = start_one(&mut c, "payroll", "4.0").await;
-    opsgate_tests::submit(&mut c, &t.id, "d", "Pat")
-        .await
-        .unwrap();
+    submission_for_dana_and_her_deputy(
+        &mut c,
+        [
+            ("Dana", "dana@example.org", "U0DANA0001"),
+            ("Dee", "dee@example.org", ""),
+        ],
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while (mail.lock().unwrap().len() < 2 || slack.lock().unwrap().is_empty())
         && Instant::now() < deadline
@@ -843,6 +808,52 @@ async fn routes_to_people_reach_each_at_their_own_address_and_deputies_too() {
         ]
     );
     server.stop().await;
+}
+
+/// Sets Dana's and Dee's contact details (`people`: name, email, Slack id), lets Dee stand in
+/// for Dana for a day, starts payroll 4.0 and submits its deliverable as Pat: a submission for
+/// Dana, the approver, and so for Dee.
+async fn submission_for_dana_and_her_deputy(
+    c: &mut opsgate_tests::Clients,
+    people: [(&str, &str, &str); 2],
+) {
+    for (name, email, slack) in people {
+        c.identity
+            .set_person(acting(
+                "Sue",
+                pb::SetPersonRequest {
+                    name: name.into(),
+                    email: email.into(),
+                    slack: slack.into(),
+                    teams_webhook: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    let now = chrono::Utc::now().timestamp();
+    c.identity
+        .add_delegation(acting(
+            "Dana",
+            pb::AddDelegationRequest {
+                to: "Dee".into(),
+                starts_at: Some(prost_types::Timestamp {
+                    seconds: now - 60,
+                    nanos: 0,
+                }),
+                ends_at: Some(prost_types::Timestamp {
+                    seconds: now + 86_400,
+                    nanos: 0,
+                }),
+                reason: "holiday".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    // The start unlocks the deliverable for its owner, Pat, who has no address.
+    let t = start_one(c, "payroll", "4.0").await;
+    opsgate_tests::submit(c, &t.id, "d", "Pat").await.unwrap();
 }
 
 /// A Slack Web API-shaped receiver: `chat.postMessage` with the bot token, JSON; keeps every
@@ -918,44 +929,11 @@ async fn a_slack_bot_token_sends_each_person_a_direct_message() {
     )
     .await;
     let mut c = server.clients().await;
-    for (name, slack) in [("Dana", "U0DANA0001"), ("Dee", "U0NOBODY0")] {
-        c.identity
-            .set_person(acting(
-                "Sue",
-                pb::SetPersonRequest {
-                    name: name.into(),
-                    email: String::new(),
-                    slack: slack.into(),
-                    teams_webhook: String::new(),
-                },
-            ))
-            .await
-            .unwrap();
-    }
-    let now = chrono::Utc::now().timestamp();
-    c.identity
-        .add_delegation(acting(
-            "Dana",
-            pb::AddDelegationRequest {
-                to: "Dee".into(),
-                starts_at: Some(prost_types::Timestamp {
-                    seconds: now - 60,
-                    nanos: 0,
-                }),
-                ends_at: Some(prost_types::Timestamp {
-                    seconds: now + 86_400,
-                    nanos: 0,
-                }),
-                reason: "holiday".into(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap();
-    let t = start_one(&mut c, "payroll", "4.0").await;
-    opsgate_tests::submit(&mut c, &t.id, "d", "Pat")
-        .await
-        .unwrap();
+    submission_for_dana_and_her_deputy(
+        &mut c,
+        [("Dana", "", "U0DANA0001"), ("Dee", "", "U0NOBODY0")],
+    )
+    .await;
     let mut notifications = NotificationServiceClient::connect(server.url.clone())
         .await
         .unwrap();

@@ -96,7 +96,12 @@ async fn assert_log_replays_to(store: &Store, view: &opsgate_store::TransitionVi
 }
 
 async fn store(db: &TestDb) -> Store {
-    let store = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
+    store_with(ConnectOptions::new(&db.url)).await
+}
+
+/// A store connected with `options`, the standard workflow registered.
+async fn store_with(options: ConnectOptions) -> Store {
+    let store = Store::connect(options).await.unwrap();
     store
         .register_workflow(
             "standard-transition.yaml",
@@ -769,15 +774,7 @@ async fn writes_store_channel_deliveries_and_settle_queued_outcomes() {
     for db in TestDb::all().await {
         let mut options = ConnectOptions::new(&db.url);
         options.notifications = true;
-        let store = Store::connect(options).await.unwrap();
-        store
-            .register_workflow(
-                "standard-transition.yaml",
-                &standard_source(),
-                &actor("Smo"),
-            )
-            .await
-            .unwrap();
+        let store = store_with(options).await;
         let handed: Arc<std::sync::Mutex<Vec<Delivery>>> = Arc::default();
         let keep = handed.clone();
         store.route_in_writes(Some(WriteRoutes {

@@ -74,6 +74,13 @@ pub fn slack_mention(slack: &str) -> String {
     }
 }
 
+/// The outcome for a person with no Slack id, saying what fixes it.
+pub(crate) fn no_slack_id(name: &str) -> Outcome {
+    Outcome::Undeliverable {
+        reason: format!("{name} has no Slack id: opsgate person set \"{name}\" --slack U0123ABCD"),
+    }
+}
+
 /// `body` (Block Kit) opened with a line for `mention`.
 pub(crate) fn addressed(mut body: Value, mention: &str) -> Value {
     if let Some(blocks) = body.get_mut("blocks").and_then(Value::as_array_mut) {
@@ -110,11 +117,7 @@ impl Notifier for ChatNotifier {
                         let body = addressed(self.body(notice), &slack_mention(slack));
                         self.target.post(&body).await
                     }
-                    None => Outcome::Undeliverable {
-                        reason: format!(
-                            "{name} has no Slack id: opsgate person set \"{name}\" --slack U0123ABCD"
-                        ),
-                    },
+                    None => no_slack_id(name),
                 },
                 Platform::Teams => match &to.contact.teams_webhook {
                     Some(url) => self.target.post_to(url, &self.body(notice)).await,

@@ -234,11 +234,7 @@ impl Notifier for SlackBot {
         Box::pin(async move {
             let name = &to.name;
             let Some(slack) = &to.contact.slack else {
-                return Outcome::Undeliverable {
-                    reason: format!(
-                        "{name} has no Slack id: opsgate person set \"{name}\" --slack U0123ABCD"
-                    ),
-                };
+                return super::chat::no_slack_id(name);
             };
             // A member id opens the direct message with the app; a channel gets the message
             // addressed to the person.
