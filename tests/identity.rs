@@ -473,3 +473,114 @@ async fn every_rpc_for_every_role_follows_the_access_table() {
     }
     server.stop().await;
 }
+
+/// A workflow can name an approver in person (`approval: {any_of: [{person: Alex}]}`): Alex then
+/// has a part in its transitions, so he reads the transition he must review (and reviews it);
+/// someone with no part is still refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approver_named_in_person_by_the_workflow_reads_the_transition() {
+    const NAMED: &str = "\
+name: named-approver
+deliverables:
+  - {id: e, title: Security review, owner: project_manager, approval: {any_of: [{person: Alex}]}}
+gate: {id: gate, title: Gate, needs: [e]}
+";
+    let db = TestDb::sqlite();
+    let server = TestServer::start_secure(&db, BOOTSTRAP).await;
+    let mut c: Clients = server.clients().await;
+    c.workflows
+        .register_workflow(with_token(
+            BOOTSTRAP,
+            pb::RegisterWorkflowRequest {
+                source: NAMED.into(),
+                file_name: "named-approver.yaml".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let pat = token(&server, "Pat", &["project_manager"]).await;
+    let alex = token(&server, "Alex", &["approver"]).await;
+    let mallory = token(&server, "Mallory", &["approver"]).await;
+    let t = c
+        .transitions
+        .start_transition(with_token(
+            &pat,
+            pb::StartTransitionRequest {
+                workflow_name: "named-approver".into(),
+                service_name: "ledger".into(),
+                service_version: "1.0".into(),
+                project_manager: "Pat".into(),
+                service_manager: "Sam".into(),
+                target_go_live: opsgate_tests::go_live(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .transition
+        .unwrap();
+    c.transitions
+        .submit_deliverable(with_token(
+            &pat,
+            pb::SubmitDeliverableRequest {
+                transition_id: t.id.clone(),
+                deliverable_id: "e".into(),
+                evidence: Some(pb::Evidence {
+                    links: vec!["https://wiki.example/security".into()],
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+    let get = |token: &str| {
+        with_token(
+            token,
+            pb::GetTransitionRequest {
+                transition_id: t.id.clone(),
+            },
+        )
+    };
+    c.transitions.get_transition(get(&alex)).await.unwrap();
+    for (who, listed) in [(&alex, 1), (&mallory, 0)] {
+        let page = c
+            .transitions
+            .list_transitions(with_token(who, pb::ListTransitionsRequest::default()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(page.transitions.len(), listed);
+    }
+    let (code_, message) = code(c.transitions.get_transition(get(&mallory)).await);
+    assert_eq!(code_, Code::PermissionDenied, "{message}");
+    let reviewed = c
+        .transitions
+        .review_deliverable(with_token(
+            &alex,
+            pb::ReviewDeliverableRequest {
+                transition_id: t.id.clone(),
+                deliverable_id: "e".into(),
+                decision: pb::ReviewDecision::Approve.into(),
+                comment: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .transition
+        .unwrap();
+    assert_eq!(
+        opsgate_tests::status_of(&reviewed, "e"),
+        pb::NodeStatus::Approved
+    );
+    // The web page too: Alex's token as the sign-in cookie's credential.
+    let page = reqwest::Client::new()
+        .get(format!("{}/transitions/{}", server.http_url, t.id))
+        .bearer_auth(&alex)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    server.stop().await;
+}

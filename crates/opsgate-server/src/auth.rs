@@ -304,6 +304,7 @@ impl Caller {
 pub(crate) fn may_read(
     caller: Option<&Caller>,
     meta: &opsgate_domain::transition::TransitionMeta,
+    workflow: Option<&opsgate_domain::Workflow>,
 ) -> Result<(), Status> {
     let Some(caller) = caller else {
         return Ok(());
@@ -319,25 +320,33 @@ pub(crate) fn may_read(
         return Ok(());
     }
     let who = &caller.actor;
-    if has_part(meta, who) {
+    if has_part(meta, workflow, who) {
         return Ok(());
     }
     Err(Status::permission_denied(format!(
         "{who} has no part in the transition of {} {}: only its project and service managers, \
-         the people named for its roles, the SMO and auditors read it",
+         the people named for its roles or as approvers by its workflow, the SMO and auditors \
+         read it",
         opsgate_domain::clip(&meta.service_name),
         opsgate_domain::clip(&meta.service_version)
     )))
 }
 
-/// Whether `who` is the transition's project or service manager, or named for one of its roles.
-pub(crate) fn has_part(meta: &opsgate_domain::transition::TransitionMeta, who: &Actor) -> bool {
+/// Whether `who` is the transition's project or service manager, named for one of its roles,
+/// or named as an approver by its `workflow` (`approvers: [{person: ...}]`; not known when
+/// `None`).
+pub(crate) fn has_part(
+    meta: &opsgate_domain::transition::TransitionMeta,
+    workflow: Option<&opsgate_domain::Workflow>,
+    who: &Actor,
+) -> bool {
     &meta.project_manager == who
         || &meta.service_manager == who
         || meta
             .participants
             .values()
             .any(|people| people.contains(who))
+        || workflow.is_some_and(|w| w.names_approver(who))
 }
 
 /// Authenticates requests against the store's tokens, with a short-lived cache.

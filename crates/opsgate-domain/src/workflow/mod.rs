@@ -383,6 +383,18 @@ impl Workflow {
         &self.nodes
     }
 
+    /// Whether a deliverable names `who` as an approver in person (`approvers: [{person: ...}]`).
+    pub fn names_approver(&self, who: &Actor) -> bool {
+        self.nodes.iter().any(|node| match &node.kind {
+            NodeKind::Deliverable(d) => d
+                .approval
+                .approvers()
+                .iter()
+                .any(|a| matches!(a, Approver::Person(p) if p == who)),
+            _ => false,
+        })
+    }
+
     pub fn node(&self, index: usize) -> &Node {
         &self.nodes[index]
     }

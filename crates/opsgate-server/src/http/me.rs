@@ -119,7 +119,12 @@ async fn todos(
             .get_transition(id)
             .await
             .map_err(crate::error::status)?;
-        if web.api.may_read(viewer, &view.state.meta).await.is_err() {
+        if web
+            .api
+            .may_read(viewer, &view.state.meta, Some(&view.workflow.workflow))
+            .await
+            .is_err()
+        {
             continue;
         }
         let t = &view.state.meta;

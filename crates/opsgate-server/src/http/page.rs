@@ -194,7 +194,11 @@ impl Web {
                 ));
             }
         };
-        if let Err(s) = self.api.may_read(who, &view.state.meta).await {
+        if let Err(s) = self
+            .api
+            .may_read(who, &view.state.meta, Some(&view.workflow.workflow))
+            .await
+        {
             return Err(problem(StatusCode::FORBIDDEN, who, s.message()));
         }
         Ok(view)

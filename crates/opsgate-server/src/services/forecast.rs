@@ -138,7 +138,11 @@ impl Api {
                 let view = self.current(id).await?;
                 if !everything
                     && self
-                        .may_read(caller.as_ref(), &view.state.meta)
+                        .may_read(
+                            caller.as_ref(),
+                            &view.state.meta,
+                            Some(&view.workflow.workflow),
+                        )
                         .await
                         .is_err()
                 {
@@ -152,7 +156,12 @@ impl Api {
         } else {
             let id = transition_id("transition_id", &req.transition_id)?;
             let view = self.current(id).await?;
-            self.may_read(caller.as_ref(), &view.state.meta).await?;
+            self.may_read(
+                caller.as_ref(),
+                &view.state.meta,
+                Some(&view.workflow.workflow),
+            )
+            .await?;
             forecasts.push(histories.forecast(self, &view, today).await?);
         }
         forecasts.sort_by_key(|f| std::cmp::Reverse(f.days_late));

@@ -143,8 +143,9 @@ impl Api {
         &self,
         caller: Option<&Caller>,
         meta: &TransitionMeta,
+        workflow: Option<&opsgate_domain::Workflow>,
     ) -> Result<(), Status> {
-        let refused = match may_read(caller, meta) {
+        let refused = match may_read(caller, meta, workflow) {
             Ok(()) => return Ok(()),
             Err(refused) => refused,
         };
@@ -155,7 +156,7 @@ impl Api {
         let delegations = self.auth.delegations_to(&caller.actor).await?;
         if delegations
             .iter()
-            .any(|d| d.in_force(now) && has_part(meta, &d.from))
+            .any(|d| d.in_force(now) && has_part(meta, workflow, &d.from))
         {
             return Ok(());
         }

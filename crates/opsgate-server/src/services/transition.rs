@@ -156,7 +156,12 @@ impl TransitionService for Api {
         let req = request.into_inner();
         let id = transition_id("transition_id", &req.transition_id)?;
         let view = self.current(id).await?;
-        self.may_read(caller.as_ref(), &view.state.meta).await?;
+        self.may_read(
+            caller.as_ref(),
+            &view.state.meta,
+            Some(&view.workflow.workflow),
+        )
+        .await?;
         Ok(Response::new(pb::GetTransitionResponse {
             transition: Some(convert::transition(&view)),
         }))
@@ -202,15 +207,31 @@ impl TransitionService for Api {
             .list_transitions(size, token)
             .await
             .map_err(status)?;
+        // Only the transitions the caller may read (a page may so hold fewer than asked; follow
+        // next_page_token to the end): by the people it was started with, else by the people
+        // its workflow names as approvers (each workflow version read once a page).
+        let mut workflows: std::collections::HashMap<(String, u32), Option<_>> =
+            std::collections::HashMap::new();
+        let mut transitions = Vec::with_capacity(page.transitions.len());
+        for t in page.transitions {
+            if may_read(caller.as_ref(), &t.meta, None).is_err() {
+                let key = (t.workflow_name.clone(), t.workflow_version);
+                if !workflows.contains_key(&key) {
+                    let found = self.store.get_workflow(&key.0, Some(key.1)).await.ok();
+                    workflows.insert(key.clone(), found);
+                }
+                let named = workflows
+                    .get(&key)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|w| may_read(caller.as_ref(), &t.meta, Some(&w.workflow)).is_ok());
+                if !named {
+                    continue;
+                }
+            }
+            transitions.push(convert::transition_summary(t));
+        }
         Ok(Response::new(pb::ListTransitionsResponse {
-            // Only the transitions the caller may read (a page may so hold fewer than asked;
-            // follow next_page_token to the end).
-            transitions: page
-                .transitions
-                .into_iter()
-                .filter(|t| may_read(caller.as_ref(), &t.meta).is_ok())
-                .map(convert::transition_summary)
-                .collect(),
+            transitions,
             next_page_token: page.next_page_token.unwrap_or_default(),
         }))
     }
@@ -355,7 +376,12 @@ impl TransitionService for Api {
         let id = transition_id("transition_id", &req.transition_id)?;
         if caller.is_some() {
             let view = self.store.get_transition(id).await.map_err(status)?;
-            self.may_read(caller.as_ref(), &view.state.meta).await?;
+            self.may_read(
+                caller.as_ref(),
+                &view.state.meta,
+                Some(&view.workflow.workflow),
+            )
+            .await?;
         }
         if req.page_size > MAX_EVENTS_PAGE {
             return Err(invalid_argument(
