@@ -93,6 +93,7 @@ pub async fn run(
         )?;
         let mut off = Vec::new();
         let mut on = Vec::new();
+        let (mut off_cpu, mut on_cpu) = (Vec::new(), Vec::new());
         // Alternate, so that a machine that speeds up or slows down favours neither.
         for round in 0..2 {
             for notify in [false, true] {
@@ -103,6 +104,7 @@ pub async fn run(
                 if let Ok(mut seen) = seen.lock() {
                     seen.reset();
                 }
+                let (_, _, cpu_before) = server.usage()?;
                 let measured =
                     load(&server, clients, seconds, round * 2 + usize::from(notify)).await?;
                 if notify {
@@ -114,11 +116,16 @@ pub async fn run(
                     {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
+                    // The server's CPU over the load and the drain: what a call costs it
+                    // with its notice delivered (steadier than the rate on a noisy machine).
+                    let (_, _, cpu_after) = server.usage()?;
+                    let per_call = cpu_per_call(cpu_after - cpu_before, &measured);
+                    on_cpu.push(per_call);
                     let seen = seen
                         .lock()
                         .map_err(|_| anyhow::anyhow!("receiver poisoned"))?;
                     println!(
-                        "{}\n    delivered {} notices (about {expected} expected); commit to receiver p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms; drained {:.1} s after the load",
+                        "{}\n    delivered {} notices (about {expected} expected); commit to receiver p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms; drained {:.1} s after the load; server CPU {per_call:.0} us a call",
                         measured.line("with a webhook for every notice"),
                         seen.len(),
                         seen.value_at_quantile(0.5) as f64 / 1000.0,
@@ -128,7 +135,13 @@ pub async fn run(
                     );
                     on.push(measured.rate());
                 } else {
-                    println!("{}", measured.line("without notification channels"));
+                    let (_, _, cpu_after) = server.usage()?;
+                    let per_call = cpu_per_call(cpu_after - cpu_before, &measured);
+                    off_cpu.push(per_call);
+                    println!(
+                        "{}\n    server CPU {per_call:.0} us a call",
+                        measured.line("without notification channels")
+                    );
                     off.push(measured.rate());
                 }
                 server.stop().await?;
@@ -142,8 +155,19 @@ pub async fn run(
             mean(&on),
             mean(&off)
         );
+        println!(
+            "  = server CPU a call: {:.0} us with, {:.0} us without ({:.2}x)",
+            mean(&on_cpu),
+            mean(&off_cpu),
+            mean(&on_cpu) / mean(&off_cpu).max(1e-9)
+        );
     }
     Ok(())
+}
+
+/// Microseconds of server CPU per mutating call of `load`.
+fn cpu_per_call(cpu_seconds: f64, load: &Load) -> f64 {
+    cpu_seconds * 1e6 / (load.calls().max(1) as f64)
 }
 
 /// Notices one diamond handover makes: the first deliverable unlocked at the start, each of the
