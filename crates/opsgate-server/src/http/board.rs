@@ -230,12 +230,7 @@ async fn rows(
                 .get_transition(id)
                 .await
                 .map_err(crate::error::status)?;
-            if web
-                .api
-                .may_read(viewer, &view.state.meta, Some(&view.workflow.workflow))
-                .await
-                .is_err()
-            {
+            if web.api.may_read(viewer, &view).await.is_err() {
                 continue;
             }
             if let Some(row) = row(

@@ -119,12 +119,7 @@ async fn todos(
             .get_transition(id)
             .await
             .map_err(crate::error::status)?;
-        if web
-            .api
-            .may_read(viewer, &view.state.meta, Some(&view.workflow.workflow))
-            .await
-            .is_err()
-        {
+        if web.api.may_read(viewer, &view).await.is_err() {
             continue;
         }
         let t = &view.state.meta;

@@ -194,11 +194,7 @@ impl Web {
                 ));
             }
         };
-        if let Err(s) = self
-            .api
-            .may_read(who, &view.state.meta, Some(&view.workflow.workflow))
-            .await
-        {
+        if let Err(s) = self.api.may_read(who, &view).await {
             return Err(problem(StatusCode::FORBIDDEN, who, s.message()));
         }
         Ok(view)

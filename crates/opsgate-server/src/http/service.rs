@@ -71,11 +71,7 @@ pub(crate) async fn page(
         );
         for v in &versions {
             let readable = match store.get_transition(&v.transition_id).await {
-                Ok(view) => web
-                    .api
-                    .may_read(who, &view.state.meta, Some(&view.workflow.workflow))
-                    .await
-                    .is_ok(),
+                Ok(view) => web.api.may_read(who, &view).await.is_ok(),
                 Err(_) => false,
             };
             let version = if readable {

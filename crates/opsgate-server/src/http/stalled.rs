@@ -67,12 +67,7 @@ pub(crate) async fn page(
         let Some(view) = stalled.listed.get(&item.transition_id) else {
             continue;
         };
-        if web
-            .api
-            .may_read(who, &view.state.meta, Some(&view.workflow.workflow))
-            .await
-            .is_err()
-        {
+        if web.api.may_read(who, view).await.is_err() {
             continue;
         }
         let anchor = if item.node_id.is_empty() {

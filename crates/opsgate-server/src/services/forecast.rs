@@ -136,16 +136,7 @@ impl Api {
                 .map_err(status)?;
             for id in &ids {
                 let view = self.current(id).await?;
-                if !everything
-                    && self
-                        .may_read(
-                            caller.as_ref(),
-                            &view.state.meta,
-                            Some(&view.workflow.workflow),
-                        )
-                        .await
-                        .is_err()
-                {
+                if !everything && self.may_read(caller.as_ref(), &view).await.is_err() {
                     continue;
                 }
                 let f = histories.forecast(self, &view, today).await?;
@@ -156,12 +147,7 @@ impl Api {
         } else {
             let id = transition_id("transition_id", &req.transition_id)?;
             let view = self.current(id).await?;
-            self.may_read(
-                caller.as_ref(),
-                &view.state.meta,
-                Some(&view.workflow.workflow),
-            )
-            .await?;
+            self.may_read(caller.as_ref(), &view).await?;
             forecasts.push(histories.forecast(self, &view, today).await?);
         }
         forecasts.sort_by_key(|f| std::cmp::Reverse(f.days_late));

@@ -21,7 +21,6 @@ mod workflow;
 
 use std::sync::Arc;
 
-use opsgate_domain::transition::TransitionMeta;
 use opsgate_domain::{Acting, Actor, Command, SYSTEM_ACTOR};
 use opsgate_store::{Store, TransitionView};
 use tonic::Status;
@@ -142,9 +141,9 @@ impl Api {
     pub(crate) async fn may_read(
         &self,
         caller: Option<&Caller>,
-        meta: &TransitionMeta,
-        workflow: Option<&opsgate_domain::Workflow>,
+        view: &opsgate_store::TransitionView,
     ) -> Result<(), Status> {
+        let (meta, workflow) = (&view.state.meta, Some(&view.workflow.workflow));
         let refused = match may_read(caller, meta, workflow) {
             Ok(()) => return Ok(()),
             Err(refused) => refused,

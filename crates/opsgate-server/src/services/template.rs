@@ -21,12 +21,7 @@ impl Api {
         let id = transition_id("transition_id", &req.transition_id)?;
         let node = required("deliverable_id", &req.deliverable_id)?;
         let view = self.store.get_transition(id).await.map_err(status)?;
-        self.may_read(
-            caller.as_ref(),
-            &view.state.meta,
-            Some(&view.workflow.workflow),
-        )
-        .await?;
+        self.may_read(caller.as_ref(), &view).await?;
         self.template(&view, node).await.map(Response::new)
     }
 

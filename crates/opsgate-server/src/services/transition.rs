@@ -156,12 +156,7 @@ impl TransitionService for Api {
         let req = request.into_inner();
         let id = transition_id("transition_id", &req.transition_id)?;
         let view = self.current(id).await?;
-        self.may_read(
-            caller.as_ref(),
-            &view.state.meta,
-            Some(&view.workflow.workflow),
-        )
-        .await?;
+        self.may_read(caller.as_ref(), &view).await?;
         Ok(Response::new(pb::GetTransitionResponse {
             transition: Some(convert::transition(&view)),
         }))
@@ -376,12 +371,7 @@ impl TransitionService for Api {
         let id = transition_id("transition_id", &req.transition_id)?;
         if caller.is_some() {
             let view = self.store.get_transition(id).await.map_err(status)?;
-            self.may_read(
-                caller.as_ref(),
-                &view.state.meta,
-                Some(&view.workflow.workflow),
-            )
-            .await?;
+            self.may_read(caller.as_ref(), &view).await?;
         }
         if req.page_size > MAX_EVENTS_PAGE {
             return Err(invalid_argument(
