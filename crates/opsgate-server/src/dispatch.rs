@@ -66,6 +66,13 @@ struct RouteEntry {
     kinds: Option<HashSet<NoticeKind>>,
 }
 
+impl RouteEntry {
+    /// Whether this route takes notices of `kind`.
+    fn takes(&self, kind: NoticeKind) -> bool {
+        self.kinds.as_ref().is_none_or(|k| k.contains(&kind))
+    }
+}
+
 impl Routes {
     fn from_config(config: &NotifySection) -> Self {
         if config.routes.is_empty() {
@@ -113,18 +120,17 @@ impl Routes {
     /// The channels a notice of `kind` goes to, when no route takes that kind to people (then
     /// a write stores its deliveries itself); `None` when the outbox must take it.
     fn channels_only(&self, kind: NoticeKind) -> Option<Vec<String>> {
-        let takes = |e: &RouteEntry| e.kinds.as_ref().is_none_or(|k| k.contains(&kind));
         if self
             .entries
             .iter()
-            .any(|e| e.to == RouteTo::People && takes(e))
+            .any(|e| e.to == RouteTo::People && e.takes(kind))
         {
             return None;
         }
         Some(
             self.entries
                 .iter()
-                .filter(|e| takes(e))
+                .filter(|e| e.takes(kind))
                 .map(|e| e.channel.clone())
                 .collect(),
         )
@@ -141,7 +147,7 @@ impl Routes {
     fn of(&self, notice: &Notice, deputies: &[Delegation]) -> Vec<(String, String)> {
         let mut out = Vec::new();
         for e in &self.entries {
-            if e.kinds.as_ref().is_some_and(|k| !k.contains(&notice.kind)) {
+            if !e.takes(notice.kind) {
                 continue;
             }
             match e.to {

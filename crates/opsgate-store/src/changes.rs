@@ -256,10 +256,12 @@ impl Changes {
         }
         if let Some(routes) = routes {
             for chunk in deliveries.chunks(1000) {
+                let rows: Vec<(i64, &Delivery)> = chunk.iter().map(|d| (0, d)).collect();
                 rest.push(crate::outbox::deliveries_statement(
                     backend,
-                    chunk,
+                    &rows,
                     routes.lease,
+                    true,
                 )?);
             }
         }
@@ -276,12 +278,7 @@ impl Changes {
             let actor = e
                 .events
                 .first()
-                .and_then(|ev| match &ev.actor {
-                    sea_orm::ActiveValue::Set(a) | sea_orm::ActiveValue::Unchanged(a) => {
-                        Some(a.clone())
-                    }
-                    sea_orm::ActiveValue::NotSet => None,
-                })
+                .and_then(|ev| ev.actor.try_as_ref().cloned())
                 .unwrap_or_else(|| meta.project_manager.to_string());
             added.push(crate::catalog::Added {
                 service: meta.service_name.clone(),
@@ -776,14 +773,6 @@ pub(crate) struct Flushed {
     pub(crate) stored_notices: bool,
 }
 
-/// The value of `v`, when set.
-fn value<T: Into<sea_orm::Value>>(v: &sea_orm::ActiveValue<T>) -> Option<&T> {
-    match v {
-        sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => Some(v),
-        sea_orm::ActiveValue::NotSet => None,
-    }
-}
-
 /// The deliveries a write stores for its `index`th notice `row`, or `None` when the notice
 /// goes through the outbox (a route of its kind reaches people, or the row is not complete).
 fn written_deliveries(
@@ -792,11 +781,11 @@ fn written_deliveries(
     index: usize,
 ) -> Result<Option<Vec<Delivery>>> {
     let (Some(kind), Some(json), Some(transition), Some(seq), Some(at)) = (
-        value(&row.kind),
-        value(&row.notice),
-        value(&row.transition_id),
-        value(&row.seq),
-        value(&row.created_at),
+        row.kind.try_as_ref(),
+        row.notice.try_as_ref(),
+        row.transition_id.try_as_ref(),
+        row.seq.try_as_ref(),
+        row.created_at.try_as_ref(),
     ) else {
         return Ok(None);
     };

@@ -25,6 +25,8 @@ pub const DISABLED: &str = "disabled";
 /// One delivery of a notice to a channel (and recipient).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
+    /// The row's id; 0 in a delivery handed to the dispatcher straight from its insert (it is
+    /// settled by `webhook_id`).
     pub id: i64,
     pub channel: String,
     /// The person, for channels that reach people; empty for an endpoint.
@@ -109,18 +111,21 @@ pub(crate) fn written_webhook_id(
     )
 }
 
-/// The statement storing `made` (deliveries of a write's notices, with their notice), claimed
-/// for `lease` from their creation: the writing process attempts them after its commit.
+/// The statement storing `made`, each with the outbox row it came from (0: none), claimed for
+/// `lease` from its creation: whoever made them attempts them at once. `carry_notice`: each row
+/// keeps its notice's JSON (a write's deliveries, which have no outbox row). At most 1,000 rows
+/// (9 values each; PostgreSQL takes at most 65,535 per statement).
 pub(crate) fn deliveries_statement(
     backend: DbBackend,
-    made: &[Delivery],
+    made: &[(i64, &Delivery)],
     lease: chrono::Duration,
+    carry_notice: bool,
 ) -> Result<Statement> {
     let tuples = (0..made.len())
         .map(|i| {
-            let p = |k: usize| ph(backend, 7 * i + k);
+            let p = |k: usize| ph(backend, 9 * i + k);
             format!(
-                "(0, {}, '', {}, {}, 0, {}, {}, {}, {})",
+                "({}, {}, {}, {}, {}, 0, {}, {}, {}, {})",
                 p(1),
                 p(2),
                 p(3),
@@ -128,20 +133,29 @@ pub(crate) fn deliveries_statement(
                 p(5),
                 p(6),
                 p(7),
+                p(8),
+                p(9),
             )
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let mut values: Vec<Value> = Vec::with_capacity(7 * made.len());
-    for d in made {
+    let mut values: Vec<Value> = Vec::with_capacity(9 * made.len());
+    for (outbox_id, d) in made {
+        let notice = if carry_notice {
+            Some(serde_json::to_string(&d.notice)?)
+        } else {
+            None
+        };
         values.extend([
+            (*outbox_id).into(),
             d.channel.clone().into(),
+            d.recipient.clone().into(),
             d.webhook_id.clone().into(),
             PENDING.into(),
             d.created_at.into(),
             (d.created_at + lease).into(),
             d.created_at.into(),
-            serde_json::to_string(&d.notice)?.into(),
+            notice.into(),
         ]);
     }
     Ok(Statement::from_sql_and_values(
@@ -326,9 +340,9 @@ impl Store {
             return Ok((0, Vec::new()));
         }
         let now = self.now();
-        let claimed_until = now + lease;
         let mut ids = Vec::with_capacity(rows.len());
-        let mut made: Vec<Delivery> = Vec::new();
+        // Each delivery with the outbox row it comes from.
+        let mut made: Vec<(i64, Delivery)> = Vec::new();
         for row in &rows {
             let id: i64 = row.try_get("", "id")?;
             let notice: Notice = serde_json::from_str(&row.try_get::<String>("", "notice")?)?;
@@ -348,75 +362,27 @@ impl Store {
                         .as_bytes()
                     )[..32]
                 );
-                made.push(Delivery {
+                made.push((
                     id,
-                    channel,
-                    recipient,
-                    webhook_id,
-                    status: PENDING.to_owned(),
-                    attempts: 0,
-                    next_attempt_at: now,
-                    last_error: None,
-                    created_at: now,
-                    notice: notice.clone(),
-                });
+                    Delivery {
+                        id: 0,
+                        channel,
+                        recipient,
+                        webhook_id,
+                        status: PENDING.to_owned(),
+                        attempts: 0,
+                        next_attempt_at: now,
+                        last_error: None,
+                        created_at: now,
+                        notice: notice.clone(),
+                    },
+                ));
             }
         }
-        // 8 values a delivery; PostgreSQL takes at most 65,535 per statement. `id` holds the
-        // outbox id until the insert names the delivery's own.
-        let mut by_webhook_id: HashMap<String, i64> = HashMap::with_capacity(made.len());
         for chunk in made.chunks(1000) {
-            let tuples = (0..chunk.len())
-                .map(|i| {
-                    let p = |k: usize| ph(backend, 8 * i + k);
-                    format!(
-                        "({}, {}, {}, {}, {}, 0, {}, {}, {})",
-                        p(1),
-                        p(2),
-                        p(3),
-                        p(4),
-                        p(5),
-                        p(6),
-                        p(7),
-                        p(8)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let values: Vec<Value> = chunk
-                .iter()
-                .flat_map(|d| {
-                    [
-                        d.id.into(),
-                        d.channel.clone().into(),
-                        d.recipient.clone().into(),
-                        d.webhook_id.clone().into(),
-                        PENDING.into(),
-                        now.into(),
-                        claimed_until.into(),
-                        now.into(),
-                    ]
-                })
-                .collect();
-            let inserted = conn
-                .query_all_raw(Statement::from_sql_and_values(
-                    backend,
-                    format!(
-                        "INSERT INTO deliveries (outbox_id, channel, recipient, webhook_id, status, \
-                         attempts, next_attempt_at, claimed_until, created_at) VALUES {tuples} \
-                         RETURNING id, webhook_id"
-                    ),
-                    values,
-                ))
+            let rows: Vec<(i64, &Delivery)> = chunk.iter().map(|(o, d)| (*o, d)).collect();
+            conn.execute_raw(deliveries_statement(backend, &rows, lease, false)?)
                 .await?;
-            for row in inserted {
-                by_webhook_id.insert(row.try_get("", "webhook_id")?, row.try_get("", "id")?);
-            }
-        }
-        for d in &mut made {
-            d.id = by_webhook_id.get(&d.webhook_id).copied().ok_or_else(|| {
-                Error::Corrupt(format!("delivery {} was not stored", d.webhook_id))
-            })?;
         }
         let list = ids
             .iter()
@@ -428,7 +394,7 @@ impl Store {
         ))
         .await?;
         txn.commit().await?;
-        Ok((ids.len(), made))
+        Ok((ids.len(), made.into_iter().map(|(_, d)| d).collect()))
     }
 
     /// Claims up to `limit` deliveries of `channel` that are due, for `lease`: nobody else
