@@ -6,7 +6,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use std::time::{Duration, Instant};
 
 use opsgate_migration::{Migrator, MigratorTrait};
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectionTrait, Database, DbBackend, TransactionTrait};
 
 use crate::cache::StateCache;
@@ -90,6 +90,21 @@ impl ConnectOptions {
     }
 }
 
+/// The pragmas of every SQLite connection, with its `synchronous` level (sea-orm keeps one such
+/// function per options, so each connection's must be whole).
+fn sqlite_options(
+    busy: Duration,
+    synchronous: SqliteSynchronous,
+) -> impl Fn(SqliteConnectOptions) -> SqliteConnectOptions + Send + Sync + 'static {
+    move |o| {
+        o.create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
+            .busy_timeout(busy)
+            .foreign_keys(true)
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the database and applies pending migrations.
     pub async fn connect(options: ConnectOptions) -> Result<Self> {
@@ -114,15 +129,11 @@ impl Store {
             // A local file does not drop connections: no ping (a round trip to the connection's
             // worker thread) before every query.
             opts.test_before_acquire(false);
-            let busy = options.busy_timeout;
-            opts.map_sqlx_sqlite_opts(move |o| {
-                o.create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    // Durable commits: an acknowledged write survives power loss.
-                    .synchronous(SqliteSynchronous::Full)
-                    .busy_timeout(busy)
-                    .foreign_keys(true)
-            });
+            opts.map_sqlx_sqlite_opts(sqlite_options(
+                options.busy_timeout,
+                // Durable commits: an acknowledged write survives power loss.
+                SqliteSynchronous::Full,
+            ));
         }
         let sqlite = url.starts_with("sqlite:");
         let (db, write_db, relaxed_db) = if sqlite {
@@ -130,7 +141,11 @@ impl Store {
             one.max_connections(1).min_connections(1);
             let write_db = Database::connect(one.clone()).await?;
             migrate(&write_db).await?;
-            one.map_sqlx_sqlite_opts(|o| o.synchronous(SqliteSynchronous::Normal));
+            // The options as a whole: sea-orm keeps one function, a second call replaces it.
+            one.map_sqlx_sqlite_opts(sqlite_options(
+                options.busy_timeout,
+                SqliteSynchronous::Normal,
+            ));
             let relaxed_db = Database::connect(one).await?;
             (Database::connect(opts).await?, write_db, relaxed_db)
         } else {
@@ -310,5 +325,37 @@ mod tests {
         );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://x@y/z"), None);
+    }
+
+    /// The bookkeeping connection once lost every pragma but `synchronous` (sea-orm keeps one
+    /// options function; a second call replaced the first), and with them the busy timeout.
+    #[tokio::test]
+    async fn every_sqlite_connection_has_the_configured_pragmas() {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        let dir =
+            std::env::temp_dir().join(format!("opsgate-pragmas-{}", uuid::Uuid::now_v7().simple()));
+        let mut options = super::ConnectOptions::new(format!("sqlite://{}/x.db", dir.display()));
+        options.busy_timeout = std::time::Duration::from_millis(1234);
+        let store = crate::Store::connect(options).await.unwrap();
+        let pragma = |conn: &sea_orm::DatabaseConnection, name: &str| {
+            let conn = conn.clone();
+            let sql = format!("PRAGMA {name}");
+            async move {
+                let row = conn
+                    .query_one_raw(Statement::from_string(DbBackend::Sqlite, sql))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                row.try_get_by_index::<i64>(0).unwrap()
+            }
+        };
+        // synchronous: FULL (2) for the writes, NORMAL (1) for the bookkeeping.
+        for (conn, synchronous) in [(&store.write_db, 2), (&store.relaxed_db, 1), (&store.db, 2)] {
+            assert_eq!(pragma(conn, "busy_timeout").await, 1234);
+            assert_eq!(pragma(conn, "foreign_keys").await, 1);
+            assert_eq!(pragma(conn, "synchronous").await, synchronous);
+        }
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
