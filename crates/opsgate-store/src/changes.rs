@@ -20,7 +20,7 @@ use crate::error::is_unique_violation;
 use crate::outbox::{Delivery, Settle, WriteRoutes, settle_statements};
 use crate::transitions::{TransitionView, i64_of};
 use crate::{Error, Result};
-use opsgate_domain::notice::{Notice, NoticeKind};
+use opsgate_domain::notice::Notice;
 
 /// One transition's change within the transaction.
 struct Entry {
@@ -33,7 +33,7 @@ struct Entry {
     /// The KPI facts the events made.
     facts: Vec<FactRow>,
     /// The notices the events made (empty when notifications are off).
-    outbox: Vec<outbox::ActiveModel>,
+    outbox: Vec<Noticed>,
 }
 
 /// Decided but unwritten changes, in decision order, at most one entry per transition.
@@ -74,7 +74,7 @@ impl Changes {
         &mut self,
         view: TransitionView,
         events: Vec<events::ActiveModel>,
-        outbox: Vec<outbox::ActiveModel>,
+        outbox: Vec<Noticed>,
     ) {
         let meta = &view.state.meta;
         self.started.insert(
@@ -98,7 +98,7 @@ impl Changes {
         after: TransitionView,
         events: Vec<events::ActiveModel>,
         facts: Vec<FactRow>,
-        outbox: Vec<outbox::ActiveModel>,
+        outbox: Vec<Noticed>,
     ) {
         match self.by_id.get(&after.id) {
             Some(&i) => {
@@ -191,7 +191,8 @@ impl Changes {
         let mut new_events = Vec::new();
         let mut new_facts = Vec::new();
         let mut notices = Vec::new();
-        let mut deliveries: Vec<Delivery> = Vec::new();
+        // Each delivery with its notice's JSON (the row carries it: no outbox row).
+        let mut deliveries: Vec<(Delivery, &str)> = Vec::new();
         for e in &self.entries {
             let id = e.view.id.as_str();
             for (i, (node, state)) in e
@@ -212,10 +213,10 @@ impl Changes {
             }
             new_events.extend(e.events.iter().cloned());
             new_facts.extend(e.facts.iter().cloned());
-            for (index, row) in e.outbox.iter().enumerate() {
-                match routes.and_then(|r| written_deliveries(r, row, index).transpose()) {
-                    Some(made) => deliveries.extend(made?),
-                    None => notices.push(row.clone()),
+            for (index, noticed) in e.outbox.iter().enumerate() {
+                match routes.and_then(|r| written_deliveries(r, noticed, index)) {
+                    Some(made) => deliveries.extend(made),
+                    None => notices.push(noticed.row.clone()),
                 }
             }
         }
@@ -256,13 +257,13 @@ impl Changes {
         }
         if let Some(routes) = routes {
             for chunk in deliveries.chunks(1000) {
-                let rows: Vec<(i64, &Delivery)> = chunk.iter().map(|d| (0, d)).collect();
+                let rows: Vec<(i64, &Delivery, Option<&str>)> =
+                    chunk.iter().map(|(d, json)| (0, d, Some(*json))).collect();
                 rest.push(crate::outbox::deliveries_statement(
                     backend,
                     &rows,
                     routes.lease,
-                    true,
-                )?);
+                ));
             }
         }
         // Starts for services the catalog may lack: one statement adds the events of those it
@@ -337,7 +338,7 @@ impl Changes {
             }
         })?;
         Ok(Some(Flushed {
-            deliveries,
+            deliveries: deliveries.into_iter().map(|(d, _)| d).collect(),
             stored_notices,
         }))
     }
@@ -676,21 +677,34 @@ impl Statements {
     }
 }
 
-/// The outbox rows of the notices `events` make in `view` (the transition after them).
+/// A notice a write made, beside its outbox row (whose JSON is the notice's): a write that
+/// delivers it itself takes the notice from here, not by parsing the row back.
+#[derive(Debug, Clone)]
+pub(crate) struct Noticed {
+    pub(crate) notice: Notice,
+    pub(crate) row: outbox::ActiveModel,
+}
+
+/// The notices `events` make in `view` (the transition after them), with their outbox rows.
 pub(crate) fn outbox_rows(
     view: &TransitionView,
     events: &[Event],
     at: chrono::DateTime<chrono::Utc>,
-) -> Result<Vec<outbox::ActiveModel>> {
+) -> Result<Vec<Noticed>> {
     opsgate_domain::notice::notices(&view.workflow.workflow, &view.state, &view.id, events)
-        .iter()
-        .map(|n| outbox_row(n, at))
+        .into_iter()
+        .map(|notice| {
+            Ok(Noticed {
+                row: outbox_row(&notice, at)?,
+                notice,
+            })
+        })
         .collect()
 }
 
 /// The outbox row of notice `n`, stored at `at`.
 pub(crate) fn outbox_row(
-    n: &opsgate_domain::notice::Notice,
+    n: &Notice,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<outbox::ActiveModel> {
     Ok(outbox::ActiveModel {
@@ -773,47 +787,50 @@ pub(crate) struct Flushed {
     pub(crate) stored_notices: bool,
 }
 
-/// The deliveries a write stores for its `index`th notice `row`, or `None` when the notice
-/// goes through the outbox (a route of its kind reaches people, or the row is not complete).
-fn written_deliveries(
+/// The deliveries a write stores for its `index`th notice, each with the notice's JSON, or
+/// `None` when the notice goes through the outbox (a route of its kind reaches people, or the
+/// row is not complete).
+fn written_deliveries<'a>(
     routes: &WriteRoutes,
-    row: &outbox::ActiveModel,
+    noticed: &'a Noticed,
     index: usize,
-) -> Result<Option<Vec<Delivery>>> {
-    let (Some(kind), Some(json), Some(transition), Some(seq), Some(at)) = (
-        row.kind.try_as_ref(),
+) -> Option<Vec<(Delivery, &'a str)>> {
+    let row = &noticed.row;
+    let (Some(json), Some(transition), Some(seq), Some(at)) = (
         row.notice.try_as_ref(),
         row.transition_id.try_as_ref(),
         row.seq.try_as_ref(),
         row.created_at.try_as_ref(),
     ) else {
-        return Ok(None);
+        return None;
     };
-    let Some(channels) = NoticeKind::parse(kind).and_then(|k| (routes.channels_for)(k)) else {
-        return Ok(None);
-    };
-    if channels.is_empty() {
-        return Ok(Some(Vec::new()));
-    }
-    let notice: Notice = serde_json::from_str(json)?;
+    let kind = noticed.notice.kind;
+    let channels = (routes.channels_for)(kind)?;
     let at = *at;
-    Ok(Some(
+    Some(
         channels
             .into_iter()
-            .map(|channel| Delivery {
-                id: 0,
-                webhook_id: crate::outbox::written_webhook_id(
-                    transition, *seq, kind, index, &channel,
-                ),
-                channel,
-                recipient: String::new(),
-                status: crate::outbox::PENDING.to_owned(),
-                attempts: 0,
-                next_attempt_at: at,
-                last_error: None,
-                created_at: at,
-                notice: notice.clone(),
+            .map(|channel| {
+                let delivery = Delivery {
+                    id: 0,
+                    webhook_id: crate::outbox::written_webhook_id(
+                        transition,
+                        *seq,
+                        kind.as_str(),
+                        index,
+                        &channel,
+                    ),
+                    channel,
+                    recipient: String::new(),
+                    status: crate::outbox::PENDING.to_owned(),
+                    attempts: 0,
+                    next_attempt_at: at,
+                    last_error: None,
+                    created_at: at,
+                    notice: noticed.notice.clone(),
+                };
+                (delivery, json.as_str())
             })
             .collect(),
-    ))
+    )
 }

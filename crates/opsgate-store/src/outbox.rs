@@ -111,16 +111,15 @@ pub(crate) fn written_webhook_id(
     )
 }
 
-/// The statement storing `made`, each with the outbox row it came from (0: none), claimed for
-/// `lease` from its creation: whoever made them attempts them at once. `carry_notice`: each row
-/// keeps its notice's JSON (a write's deliveries, which have no outbox row). At most 1,000 rows
-/// (9 values each; PostgreSQL takes at most 65,535 per statement).
+/// The statement storing `made`, each with the outbox row it came from (0: none) and the
+/// notice's JSON it keeps (a write's deliveries, which have no outbox row), claimed for `lease`
+/// from its creation: whoever made them attempts them at once. At most 1,000 rows (9 values
+/// each; PostgreSQL takes at most 65,535 per statement).
 pub(crate) fn deliveries_statement(
     backend: DbBackend,
-    made: &[(i64, &Delivery)],
+    made: &[(i64, &Delivery, Option<&str>)],
     lease: chrono::Duration,
-    carry_notice: bool,
-) -> Result<Statement> {
+) -> Statement {
     let tuples = (0..made.len())
         .map(|i| {
             let p = |k: usize| ph(backend, 9 * i + k);
@@ -140,12 +139,7 @@ pub(crate) fn deliveries_statement(
         .collect::<Vec<_>>()
         .join(", ");
     let mut values: Vec<Value> = Vec::with_capacity(9 * made.len());
-    for (outbox_id, d) in made {
-        let notice = if carry_notice {
-            Some(serde_json::to_string(&d.notice)?)
-        } else {
-            None
-        };
+    for (outbox_id, d, notice) in made {
         values.extend([
             (*outbox_id).into(),
             d.channel.clone().into(),
@@ -155,17 +149,17 @@ pub(crate) fn deliveries_statement(
             d.created_at.into(),
             (d.created_at + lease).into(),
             d.created_at.into(),
-            notice.into(),
+            notice.map(str::to_owned).into(),
         ]);
     }
-    Ok(Statement::from_sql_and_values(
+    Statement::from_sql_and_values(
         backend,
         format!(
             "INSERT INTO deliveries (outbox_id, channel, recipient, webhook_id, status, attempts, \
              next_attempt_at, claimed_until, created_at, notice) VALUES {tuples}"
         ),
         values,
-    ))
+    )
 }
 
 /// The statements storing `outcomes` (by `webhook-id`) at `now`: the delivered ones, the common
@@ -380,8 +374,9 @@ impl Store {
             }
         }
         for chunk in made.chunks(1000) {
-            let rows: Vec<(i64, &Delivery)> = chunk.iter().map(|(o, d)| (*o, d)).collect();
-            conn.execute_raw(deliveries_statement(backend, &rows, lease, false)?)
+            let rows: Vec<(i64, &Delivery, Option<&str>)> =
+                chunk.iter().map(|(o, d)| (*o, d, None)).collect();
+            conn.execute_raw(deliveries_statement(backend, &rows, lease))
                 .await?;
         }
         let list = ids

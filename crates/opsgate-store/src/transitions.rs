@@ -13,7 +13,7 @@ use sea_orm::{
 };
 
 use crate::changes::{Changes, event_rows, fact_rows, outbox_rows};
-use crate::entities::{events, node_states, outbox, transitions};
+use crate::entities::{events, node_states, transitions};
 use crate::workflows::WorkflowRecord;
 use crate::writer::Write;
 use crate::{Error, MAX_PAGE_SIZE, Result, Store};
@@ -78,7 +78,7 @@ pub(crate) enum Decided<T> {
 pub(crate) struct Started {
     pub view: TransitionView,
     pub events: Vec<events::ActiveModel>,
-    pub outbox: Vec<outbox::ActiveModel>,
+    pub outbox: Vec<crate::changes::Noticed>,
 }
 
 /// A decided command: the state it was decided from, the state after, and the events between.
@@ -87,7 +87,7 @@ pub(crate) struct Executed {
     pub after: TransitionView,
     pub events: Vec<events::ActiveModel>,
     pub facts: Vec<crate::changes::FactRow>,
-    pub outbox: Vec<outbox::ActiveModel>,
+    pub outbox: Vec<crate::changes::Noticed>,
 }
 
 pub(crate) fn i64_of(seq: u64) -> Result<i64> {
