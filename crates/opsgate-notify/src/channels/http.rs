@@ -31,11 +31,8 @@ impl JsonTarget {
 
     /// Posts `body` and classifies the answer.
     pub(crate) async fn post(&self, body: &serde_json::Value) -> Outcome {
-        if let Err(refused) = check_url(&self.url, self.policy) {
-            return Outcome::Retry {
-                reason: refused.0,
-                after: None,
-            };
+        if let Some(refused) = refused(&self.url, self.policy) {
+            return refused;
         }
         send(self.http.post(self.url.clone()).json(body), &self.url).await
     }
@@ -50,26 +47,44 @@ impl JsonTarget {
                 };
             }
         };
-        if let Err(refused) = check_url(&url, self.policy) {
-            return Outcome::Retry {
-                reason: refused.0,
-                after: None,
-            };
+        if let Some(refused) = refused(&url, self.policy) {
+            return refused;
         }
         send(self.http.post(url.clone()).json(body), &url).await
     }
+}
+
+/// `url` checked again at the time of sending (its name may resolve elsewhere by now): a
+/// refusal is retried on the schedule.
+pub(crate) fn refused(url: &reqwest::Url, policy: TargetPolicy) -> Option<Outcome> {
+    check_url(url, policy).err().map(|refused| Outcome::Retry {
+        reason: refused.0,
+        after: None,
+    })
+}
+
+/// A request to `url` that got no answer (a network failure): retried on the schedule.
+pub(crate) fn unanswered(url: &reqwest::Url, e: &reqwest::Error) -> Outcome {
+    Outcome::Retry {
+        reason: format!("{}: {}", redacted(url), error_chain(e)),
+        after: None,
+    }
+}
+
+/// The wait an answer asks for in its `Retry-After`, if it gives one.
+pub(crate) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::schedule::retry_after)
 }
 
 /// Sends `request` (a POST to `url`) and classifies the answer.
 pub(crate) async fn send(request: reqwest::RequestBuilder, url: &reqwest::Url) -> Outcome {
     let response = match request.send().await {
         Ok(r) => r,
-        Err(e) => {
-            return Outcome::Retry {
-                reason: format!("{}: {}", redacted(url), error_chain(&e)),
-                after: None,
-            };
-        }
+        Err(e) => return unanswered(url, &e),
     };
     let status = response.status();
     if status.is_success() {
@@ -80,11 +95,7 @@ pub(crate) async fn send(request: reqwest::RequestBuilder, url: &reqwest::Url) -
             reason: format!("{} answered 410 Gone", redacted(url)),
         };
     }
-    let after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(crate::schedule::retry_after);
+    let after = retry_after(&response);
     // The receiver's own words, bounded (Slack answers `invalid_token`, `channel_not_found`).
     let said = response
         .text()

@@ -8,7 +8,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::Value;
 
 use super::chat::slack_mention;
-use super::http::{TIMEOUT, error_chain, redacted};
+use super::http::{TIMEOUT, redacted, refused, retry_after, unanswered};
 use super::message::Message;
 use crate::target::{TargetPolicy, check_url, client};
 use crate::{Attempt, Notice, Notifier, Outcome, Recipient};
@@ -94,11 +94,8 @@ impl SlackBot {
     }
 
     async fn post(&self, body: &Value, fix: &str) -> Outcome {
-        if let Err(refused) = check_url(&self.post_message, self.policy) {
-            return Outcome::Retry {
-                reason: refused.0,
-                after: None,
-            };
+        if let Some(refused) = refused(&self.post_message, self.policy) {
+            return refused;
         }
         let sent = self
             .http
@@ -113,28 +110,14 @@ impl SlackBot {
             .await;
         let response = match sent {
             Ok(r) => r,
-            Err(e) => {
-                return Outcome::Retry {
-                    reason: format!("{}: {}", redacted(&self.post_message), error_chain(&e)),
-                    after: None,
-                };
-            }
+            Err(e) => return unanswered(&self.post_message, &e),
         };
         let status = response.status();
-        let after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(crate::schedule::retry_after);
+        let after = retry_after(&response);
         // Slack's answers are small; a receiver sending more is cut off at 64 KiB.
         let text = match response.bytes().await {
             Ok(b) => String::from_utf8_lossy(&b[..b.len().min(65_536)]).into_owned(),
-            Err(e) => {
-                return Outcome::Retry {
-                    reason: format!("{}: {}", redacted(&self.post_message), error_chain(&e)),
-                    after: None,
-                };
-            }
+            Err(e) => return unanswered(&self.post_message, &e),
         };
         answer(status, after, &text, fix)
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::signature::{Secret, header};
 use crate::target::{TargetPolicy, check_url, client};
-use crate::{Attempt, Notice, Notifier, Outcome};
+use crate::{Attempt, Notice, Notifier};
 
 /// Longest wait for a receiver's answer.
 pub const TIMEOUT: Duration = Duration::from_secs(15);
@@ -97,11 +97,8 @@ pub(crate) fn plain_event(notice: &Notice, data: serde_json::Value) -> serde_jso
 impl Notifier for WebhookNotifier {
     fn deliver<'a>(&'a self, id: &'a str, notice: &'a Notice) -> Attempt<'a> {
         Box::pin(async move {
-            if let Err(refused) = check_url(&self.url, self.policy) {
-                return Outcome::Retry {
-                    reason: refused.0,
-                    after: None,
-                };
+            if let Some(refused) = super::http::refused(&self.url, self.policy) {
+                return refused;
             }
             let body = self.body(id, notice);
             let timestamp = chrono::Utc::now().timestamp();
