@@ -121,11 +121,11 @@ impl Changes {
         }
     }
 
-    /// Writes every change. False, with the caller to roll back, when a transition's stored `seq`
-    /// is not the one its change was decided from (a stale cached state).
-    /// `routes`: the dispatcher's routes to channels, when it runs: the deliveries of notices
-    /// that go only to channels are stored here (claimed) instead of their outbox rows, and
-    /// returned for the dispatcher. `None` when a cached state was stale.
+    /// Writes every change, and `settling`, the queued outcomes of delivery attempts. `None`, with
+    /// the caller to roll back, when a transition's stored `seq` is not the one its change was
+    /// decided from (a stale cached state). `routes`: the dispatcher's routes to channels, when
+    /// it runs: the deliveries of notices that go only to channels are stored here (claimed)
+    /// instead of their outbox rows, and returned for the dispatcher.
     pub(crate) async fn flush(
         &self,
         conn: &impl ConnectionTrait,
@@ -136,11 +136,14 @@ impl Changes {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<Flushed>> {
         let backend = conn.get_database_backend();
+        // What goes to the database in one round trip at the end (several statements at once on
+        // SQLite, where each statement is a hand-over to its thread and back). Outcomes of
+        // delivery attempts ride along: no transaction of their own.
+        let mut rest = Statements::new(backend);
+        for statement in settle_statements(backend, settling, now) {
+            rest.push(statement);
+        }
         if self.entries.is_empty() {
-            let mut rest = Statements::new(backend);
-            for statement in settle_statements(backend, settling, now) {
-                rest.push(statement);
-            }
             rest.run(conn).await?;
             return Ok(Some(Flushed::default()));
         }
@@ -219,13 +222,6 @@ impl Changes {
                     None => notices.push(noticed.row.clone()),
                 }
             }
-        }
-        // The rest goes to the database in one round trip where it takes several statements at
-        // once (SQLite: each statement is a hand-over to its thread and back).
-        let mut rest = Statements::new(backend);
-        // Outcomes of delivery attempts ride along: no transaction of their own.
-        for statement in settle_statements(backend, settling, now) {
-            rest.push(statement);
         }
         if !nodes.is_empty() {
             rest.push(
@@ -761,23 +757,6 @@ pub(crate) fn event_rows(
     Ok((rows, prev))
 }
 
-#[cfg(test)]
-mod tests {
-    use opsgate_domain::kpi::FactKind;
-
-    #[test]
-    fn the_done_kinds_are_spelled_as_the_facts_are_stored() {
-        assert_eq!(
-            done_kinds!(),
-            format!(
-                "('{}', '{}')",
-                FactKind::Approved.as_str(),
-                FactKind::SignedOff.as_str()
-            )
-        );
-    }
-}
-
 /// What a flush stored beside the changes.
 #[derive(Debug, Default)]
 pub(crate) struct Flushed {
@@ -795,42 +774,48 @@ fn written_deliveries<'a>(
     noticed: &'a Noticed,
     index: usize,
 ) -> Option<Vec<(Delivery, &'a str)>> {
-    let row = &noticed.row;
-    let (Some(json), Some(transition), Some(seq), Some(at)) = (
-        row.notice.try_as_ref(),
-        row.transition_id.try_as_ref(),
-        row.seq.try_as_ref(),
-        row.created_at.try_as_ref(),
+    let notice = &noticed.notice;
+    let (Some(json), Some(at)) = (
+        noticed.row.notice.try_as_ref(),
+        noticed.row.created_at.try_as_ref(),
     ) else {
         return None;
     };
-    let kind = noticed.notice.kind;
+    let kind = notice.kind;
     let channels = (routes.channels_for)(kind)?;
     let at = *at;
     Some(
         channels
             .into_iter()
             .map(|channel| {
-                let delivery = Delivery {
-                    id: 0,
-                    webhook_id: crate::outbox::written_webhook_id(
-                        transition,
-                        *seq,
-                        kind.as_str(),
-                        index,
-                        &channel,
-                    ),
-                    channel,
-                    recipient: String::new(),
-                    status: crate::outbox::PENDING.to_owned(),
-                    attempts: 0,
-                    next_attempt_at: at,
-                    last_error: None,
-                    created_at: at,
-                    notice: noticed.notice.clone(),
-                };
+                let webhook_id = crate::outbox::written_webhook_id(
+                    &notice.transition_id,
+                    notice.seq,
+                    kind.as_str(),
+                    index,
+                    &channel,
+                );
+                let delivery =
+                    Delivery::pending(channel, String::new(), webhook_id, at, notice.clone());
                 (delivery, json.as_str())
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use opsgate_domain::kpi::FactKind;
+
+    #[test]
+    fn the_done_kinds_are_spelled_as_the_facts_are_stored() {
+        assert_eq!(
+            done_kinds!(),
+            format!(
+                "('{}', '{}')",
+                FactKind::Approved.as_str(),
+                FactKind::SignedOff.as_str()
+            )
+        );
+    }
 }

@@ -42,6 +42,31 @@ pub struct Delivery {
     pub notice: Notice,
 }
 
+impl Delivery {
+    /// A delivery of `notice` made at `at`, not attempted yet, as its insert stores it (the row
+    /// id is not known: 0).
+    pub(crate) fn pending(
+        channel: String,
+        recipient: String,
+        webhook_id: String,
+        at: DateTime<Utc>,
+        notice: Notice,
+    ) -> Self {
+        Self {
+            id: 0,
+            channel,
+            recipient,
+            webhook_id,
+            status: PENDING.to_owned(),
+            attempts: 0,
+            next_attempt_at: at,
+            last_error: None,
+            created_at: at,
+            notice,
+        }
+    }
+}
+
 /// What came of an attempt, to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settle {
@@ -98,17 +123,20 @@ impl std::fmt::Debug for WriteRoutes {
 /// `transition` at `seq`: derived, so that a batch decided again makes the same one.
 pub(crate) fn written_webhook_id(
     transition: &str,
-    seq: i64,
+    seq: u64,
     kind: &str,
     index: usize,
     channel: &str,
 ) -> String {
-    format!(
-        "msg_{}",
-        &crate::sha256_hex(
-            format!("w\n{transition}\n{seq}\n{kind}\n{index}\n{channel}").as_bytes()
-        )[..32]
-    )
+    derived_webhook_id(&format!(
+        "w\n{transition}\n{seq}\n{kind}\n{index}\n{channel}"
+    ))
+}
+
+/// A `webhook-id` derived from what identifies a delivery, not random: made again for the same
+/// delivery, it is the same, and receivers deduplicate on it.
+fn derived_webhook_id(identity: &str) -> String {
+    format!("msg_{}", &crate::sha256_hex(identity.as_bytes())[..32])
 }
 
 /// The statement storing `made`, each with the outbox row it came from (0: none) and the
@@ -344,32 +372,15 @@ impl Store {
             for (channel, recipient) in route(&notice) {
                 // Derived, not random: a notice fanned out again (its first fan-out lost to a
                 // power cut, `begin_bookkeeping`) gets the same id, which receivers deduplicate on.
-                let webhook_id = format!(
-                    "msg_{}",
-                    &crate::sha256_hex(
-                        format!(
-                            "{id}\n{}\n{}\n{}\n{channel}\n{recipient}",
-                            notice.transition_id,
-                            notice.seq,
-                            notice.kind.as_str()
-                        )
-                        .as_bytes()
-                    )[..32]
-                );
+                let webhook_id = derived_webhook_id(&format!(
+                    "{id}\n{}\n{}\n{}\n{channel}\n{recipient}",
+                    notice.transition_id,
+                    notice.seq,
+                    notice.kind.as_str()
+                ));
                 made.push((
                     id,
-                    Delivery {
-                        id: 0,
-                        channel,
-                        recipient,
-                        webhook_id,
-                        status: PENDING.to_owned(),
-                        attempts: 0,
-                        next_attempt_at: now,
-                        last_error: None,
-                        created_at: now,
-                        notice: notice.clone(),
-                    },
+                    Delivery::pending(channel, recipient, webhook_id, now, notice.clone()),
                 ));
             }
         }
@@ -456,20 +467,6 @@ impl Store {
             .await?;
         txn.commit().await?;
         claimed.iter().map(delivery).collect()
-    }
-
-    /// Stores what came of attempts (by `webhook-id`), all in one transaction.
-    pub async fn settle_deliveries(&self, outcomes: &[(String, Settle)]) -> Result<()> {
-        if outcomes.is_empty() {
-            return Ok(());
-        }
-        let txn = self.begin_bookkeeping().await?;
-        let conn = txn.conn();
-        for statement in settle_statements(conn.get_database_backend(), outcomes, self.now()) {
-            conn.execute_raw(statement).await?;
-        }
-        txn.commit().await?;
-        Ok(())
     }
 
     /// Queues outcomes of attempts to be stored: on SQLite by the next write batch, in its own
