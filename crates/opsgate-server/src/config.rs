@@ -267,23 +267,23 @@ pub struct ChannelConfig {
     pub concurrency: Option<usize>,
 }
 
+/// `value`, or else the value of the environment variable `var` names (a secret kept out of
+/// the file).
+fn value_or_env(value: Option<&String>, var: Option<&String>) -> Option<String> {
+    value
+        .cloned()
+        .or_else(|| var.and_then(|var| std::env::var(var).ok()))
+}
+
 impl ChannelConfig {
     /// The receiver's URL: `url`, or the value of the variable `url_env` names.
     pub fn resolved_url(&self) -> Option<String> {
-        self.url.clone().or_else(|| {
-            self.url_env
-                .as_ref()
-                .and_then(|var| std::env::var(var).ok())
-        })
+        value_or_env(self.url.as_ref(), self.url_env.as_ref())
     }
 
     /// The Slack bot token: `token`, or the value of the variable `token_env` names.
     pub fn resolved_token(&self) -> Option<String> {
-        self.token.clone().or_else(|| {
-            self.token_env
-                .as_ref()
-                .and_then(|var| std::env::var(var).ok())
-        })
+        value_or_env(self.token.as_ref(), self.token_env.as_ref())
     }
 
     /// Whether this is a Slack channel posting with a bot token.
