@@ -180,6 +180,7 @@ async fn metrics_are_valid_prometheus_text_with_the_figures_the_server_saw() {
             ("opsgate_stalled_items", "gauge"),
             ("opsgate_stalled_oldest_seconds", "gauge"),
             ("opsgate_write_batch_size", "histogram"),
+            ("opsgate_write_busy_seconds_total", "counter"),
         ] {
             assert_eq!(
                 types.get(family).map(String::as_str),
@@ -256,6 +257,9 @@ async fn metrics_are_valid_prometheus_text_with_the_figures_the_server_saw() {
         assert!(oldest >= 8.0 * 86_400.0, "{oldest}");
         // At least the start (and the token) were committed in batches.
         assert!(value(&parsed, "opsgate_write_batch_size_count", &[]).unwrap() >= 1.0);
+        // Those commits took time (and not more than the server has been up).
+        let busy = value(&parsed, "opsgate_write_busy_seconds_total", &[]).unwrap();
+        assert!(busy > 0.0 && busy < 60.0, "{busy}");
 
         // Authorized like the RPCs: this server takes tokens, so a scrape without one is refused.
         server.stop().await;

@@ -1,6 +1,6 @@
 //! What the store tells the metrics endpoint: a histogram of write batch sizes (writes per
-//! committed transaction: many on SQLite's group commit, one a transaction on PostgreSQL) and
-//! the transitions by workflow and status.
+//! committed transaction: many on SQLite's group commit, one a transaction on PostgreSQL), the
+//! time spent in write transactions, and the transitions by workflow and status.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,6 +20,8 @@ pub struct BatchStats {
     buckets: [AtomicU64; BATCH_BUCKETS.len() + 1],
     writes: AtomicU64,
     batches: AtomicU64,
+    /// Microseconds from each committed batch's begin to its commit.
+    busy_micros: AtomicU64,
 }
 
 /// A copy of [`BatchStats`] for rendering.
@@ -29,10 +31,12 @@ pub struct BatchSnapshot {
     pub cumulative: Vec<u64>,
     pub writes: u64,
     pub batches: u64,
+    /// Microseconds from each committed batch's begin to its commit, summed.
+    pub busy_micros: u64,
 }
 
 impl BatchStats {
-    pub(crate) fn record(&self, writes: usize) {
+    pub(crate) fn record(&self, writes: usize, busy: std::time::Duration) {
         let n = writes as u64;
         let i = BATCH_BUCKETS
             .iter()
@@ -41,6 +45,10 @@ impl BatchStats {
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
         self.writes.fetch_add(n, Ordering::Relaxed);
         self.batches.fetch_add(1, Ordering::Relaxed);
+        self.busy_micros.fetch_add(
+            u64::try_from(busy.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// Batches committed so far.
@@ -62,6 +70,7 @@ impl BatchStats {
             cumulative,
             writes: self.writes.load(Ordering::Relaxed),
             batches: self.batches.load(Ordering::Relaxed),
+            busy_micros: self.busy_micros.load(Ordering::Relaxed),
         }
     }
 }

@@ -153,6 +153,7 @@ impl Store {
         &self,
         writes: &[Write],
     ) -> Result<Vec<Result<TransitionView>>> {
+        let began = std::time::Instant::now();
         for _ in 0..2 {
             let txn = self.begin_write().await?;
             let mut changes = Changes::default();
@@ -230,7 +231,7 @@ impl Store {
                 }
                 known.extend(unknown);
             }
-            self.batches.record(writes.len());
+            self.batches.record(writes.len(), began.elapsed());
             if flushed.stored_notices {
                 self.signal_outbox();
             }

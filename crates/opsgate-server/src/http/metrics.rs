@@ -1,8 +1,8 @@
 //! `GET /metrics`: the Prometheus text exposition (format 0.0.4) of the server: RPCs by method and
 //! status, transitions by workflow and status, what is stalled and the oldest stall's age (read
-//! at most every 15 s), the store's write batch sizes, and with notifications on the outbox
-//! backlog and the dead-lettered deliveries. Any authenticated caller (Prometheus
-//! with an API token, `authorization.credentials_file`).
+//! at most every 15 s), the store's write batch sizes and time in write transactions, and with
+//! notifications on the outbox backlog and the dead-lettered deliveries. Any authenticated
+//! caller (Prometheus with an API token, `authorization.credentials_file`).
 
 use std::time::{Duration, Instant};
 
@@ -175,6 +175,18 @@ async fn render(web: &Web) -> Result<String, tonic::Status> {
         "opsgate_write_batch_size_count",
         &[],
         batches.batches as f64,
+    );
+    family(
+        &mut out,
+        "opsgate_write_busy_seconds_total",
+        "counter",
+        "Seconds spent in committed write transactions, from begin to commit. On SQLite, whose one writer runs one batch at a time, a rate near 1 means writes are queueing behind it.",
+    );
+    sample(
+        &mut out,
+        "opsgate_write_busy_seconds_total",
+        &[],
+        batches.busy_micros as f64 / 1e6,
     );
     Ok(out)
 }
