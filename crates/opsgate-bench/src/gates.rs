@@ -203,16 +203,8 @@ pub async fn run(
         };
         let versions = std::sync::Arc::new(seed(&db.url, options.transitions).await?);
 
-        let http_port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let server = Server::start_with(
-            &db.url,
-            &workflows,
-            &dir.path().join("server.log"),
-            &["--http".to_owned(), format!("127.0.0.1:{http_port}")],
-        )
-        .await?;
+        let (server, http_port) =
+            Server::start_with_http(&db.url, &workflows, &dir.path().join("server.log")).await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let (idle, _, _) = server.usage()?;
         println!(

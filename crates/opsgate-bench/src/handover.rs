@@ -412,6 +412,26 @@ impl Server {
         Self::start_with(db_url, workflows, log, &[]).await
     }
 
+    /// [`Server::start`] with its HTTP listener (`--http`) on a free loopback port, returned
+    /// beside it.
+    pub(crate) async fn start_with_http(
+        db_url: &str,
+        workflows: &Path,
+        log: &Path,
+    ) -> anyhow::Result<(Self, u16)> {
+        let http_port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let server = Self::start_with(
+            db_url,
+            workflows,
+            log,
+            &["--http".to_owned(), format!("127.0.0.1:{http_port}")],
+        )
+        .await?;
+        Ok((server, http_port))
+    }
+
     /// [`Server::start`] with more arguments for `opsgate serve`.
     pub(crate) async fn start_with(
         db_url: &str,
@@ -585,7 +605,10 @@ pub async fn run(
         for &n in clients {
             inserts.push(bare_inserts(&db.url, n, duration).await?);
         }
-        let server = Server::start(&db.url, &workflows, &dir.path().join("server.log")).await?;
+        // With its metrics listener, to read how busy its writer was in each load.
+        let (server, http_port) =
+            Server::start_with_http(&db.url, &workflows, &dir.path().join("server.log")).await?;
+        let writer = WriterFigures::new(http_port)?;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let (idle_rss, _, _) = server.usage()?;
         println!(
@@ -600,6 +623,7 @@ pub async fn run(
             })
             .await?;
             let (_, _, cpu_before) = server.usage()?;
+            let writer_before = writer.read().await?;
             let ch = channel.clone();
             let load = drive(n, duration, move |i, deadline| {
                 handovers(
@@ -613,6 +637,10 @@ pub async fn run(
             })
             .await?;
             let (rss, _, cpu_after) = server.usage()?;
+            let written = writer
+                .read()
+                .await?
+                .since(&writer_before, load.elapsed, backend);
             // The same load with authentication on: each client with its own tokens.
             let mut credentials = Vec::with_capacity(n);
             for _ in 0..n {
@@ -649,6 +677,7 @@ pub async fn run(
                 100.0 * (cpu_after - cpu_before) / load.elapsed.as_secs_f64(),
                 rss as f64 / 1024.0
             );
+            println!("    {written}");
             println!("{}", authenticated.line("the same with a token per client"));
             println!(
                 "    = {:.2} of the rate without authentication; server CPU {:.1} s ({:.0}% of one core)",
@@ -667,6 +696,74 @@ pub async fn run(
         db.drop_it().await?;
     }
     Ok(())
+}
+
+/// The server's write figures from its `/metrics`: how busy its writer was and how many writes
+/// each committed batch carried (on SQLite: is the one writer the limit?).
+struct WriterFigures {
+    http: reqwest::Client,
+    url: String,
+}
+
+/// `opsgate_write_busy_seconds_total` and the batch size histogram's sum and count at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+struct WriterReading {
+    busy_seconds: f64,
+    writes: f64,
+    batches: f64,
+}
+
+impl WriterFigures {
+    fn new(http_port: u16) -> anyhow::Result<Self> {
+        Ok(Self {
+            http: reqwest::Client::builder().build()?,
+            url: format!("http://127.0.0.1:{http_port}/metrics"),
+        })
+    }
+
+    async fn read(&self) -> anyhow::Result<WriterReading> {
+        let text = self
+            .http
+            .get(&self.url)
+            .bearer_auth(BENCH_BOOTSTRAP)
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        let value = |name: &str| -> anyhow::Result<f64> {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .with_context(|| format!("{name} missing from /metrics"))?
+                .trim()
+                .parse::<f64>()
+                .with_context(|| format!("{name} is not a number"))
+        };
+        Ok(WriterReading {
+            busy_seconds: value("opsgate_write_busy_seconds_total")?,
+            writes: value("opsgate_write_batch_size_sum")?,
+            batches: value("opsgate_write_batch_size_count")?,
+        })
+    }
+}
+
+impl WriterReading {
+    /// What happened between `before` and this reading, over `elapsed`. On SQLite the busy time
+    /// is its one writer's; on PostgreSQL writes overlap and their times add up beyond 100%.
+    fn since(&self, before: &Self, elapsed: Duration, backend: &str) -> String {
+        let batches = self.batches - before.batches;
+        let who = if backend == "sqlite" {
+            "writer busy"
+        } else {
+            "write transactions open (summed)"
+        };
+        format!(
+            "{who} {:.0}% of the time, {:.1} writes a batch, {:.2} ms a batch",
+            100.0 * (self.busy_seconds - before.busy_seconds) / elapsed.as_secs_f64(),
+            (self.writes - before.writes) / batches.max(1.0),
+            1000.0 * (self.busy_seconds - before.busy_seconds) / batches.max(1.0)
+        )
+    }
 }
 
 /// After a bulk load, what PostgreSQL's autovacuum does within a minute or so: drop the dead row

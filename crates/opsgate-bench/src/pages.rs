@@ -226,16 +226,8 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
         );
         ids
     };
-    let http_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let server = Server::start_with(
-        &db.url,
-        &workflows,
-        &dir.path().join("server.log"),
-        &["--http".to_owned(), format!("127.0.0.1:{http_port}")],
-    )
-    .await?;
+    let (server, http_port) =
+        Server::start_with_http(&db.url, &workflows, &dir.path().join("server.log")).await?;
     let base = format!("http://127.0.0.1:{http_port}");
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(1)
