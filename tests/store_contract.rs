@@ -831,3 +831,96 @@ async fn writes_store_channel_deliveries_and_settle_queued_outcomes() {
         store.route_in_writes(None);
     }
 }
+
+/// After every write the row's stall columns (which the stalled list seeks by) hold what the
+/// state says, also when a write changes some of them and leaves the others as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stall_columns_follow_every_write() {
+    use opsgate_domain::stalled::StallIndex;
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+    for db in TestDb::all().await {
+        let store = store(&db).await;
+        let backend = store.backend();
+        let check = async |view: &opsgate_store::TransitionView, what: &str| {
+            let index = StallIndex::of(&view.workflow.workflow, &view.state);
+            let sql = if backend == DbBackend::Postgres {
+                "SELECT COUNT(*) AS n FROM transitions WHERE id = $1 \
+                 AND next_due IS NOT DISTINCT FROM $2 AND oldest_submission IS NOT DISTINCT FROM $3 \
+                 AND most_bounces = $4 AND gate_open_since IS NOT DISTINCT FROM $5"
+            } else {
+                "SELECT COUNT(*) AS n FROM transitions WHERE id = ? \
+                 AND next_due IS ? AND oldest_submission IS ? \
+                 AND most_bounces = ? AND gate_open_since IS ?"
+            };
+            let values: Vec<Value> = vec![
+                view.id.clone().into(),
+                index.next_due.into(),
+                index.oldest_submission.into(),
+                i32::try_from(index.most_bounces).unwrap().into(),
+                index.gate_open_since.into(),
+            ];
+            let row = store
+                .connection()
+                .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await
+                .unwrap()
+                .unwrap();
+            let n: i64 = row.try_get("", "n").unwrap();
+            assert_eq!(n, 1, "{}: after {what} the row holds {index:?}", db.backend);
+        };
+        let mut view = store
+            .start_transition(new_transition("1.0"), actor("Pat"))
+            .await
+            .unwrap();
+        check(&view, "the start").await;
+        // Sent back twice: the bounces move, nothing else does on the second submission.
+        for round in 0..2 {
+            view = store
+                .execute(&view.id, submit("sla"), actor("Pat"))
+                .await
+                .unwrap();
+            check(&view, &format!("submission {round}")).await;
+            view = store
+                .execute(
+                    &view.id,
+                    Command::Review {
+                        node: "sla".into(),
+                        decision: ReviewDecision::RequestChanges,
+                        comment: "more".into(),
+                    },
+                    actor(opsgate_tests::approver_of("sla")),
+                )
+                .await
+                .unwrap();
+            check(&view, &format!("sending back {round}")).await;
+        }
+        assert_eq!(
+            StallIndex::of(&view.workflow.workflow, &view.state).most_bounces,
+            2
+        );
+        // Then every deliverable through: due dates and submissions move, bounces stay.
+        for _ in 0..20 {
+            let open = open_deliverables(&view);
+            if open.is_empty() {
+                break;
+            }
+            for node in &open {
+                view = store
+                    .execute(&view.id, submit(node), actor(opsgate_tests::owner_of(node)))
+                    .await
+                    .unwrap();
+                check(&view, &format!("submitting {node}")).await;
+                view = store
+                    .execute(
+                        &view.id,
+                        approve(node),
+                        actor(opsgate_tests::approver_of(node)),
+                    )
+                    .await
+                    .unwrap();
+                check(&view, &format!("approving {node}")).await;
+            }
+        }
+        assert!(open_deliverables(&view).is_empty());
+    }
+}
