@@ -832,8 +832,9 @@ async fn writes_store_channel_deliveries_and_settle_queued_outcomes() {
     }
 }
 
-/// After every write the row's stall columns (which the stalled list seeks by) hold what the
-/// state says, also when a write changes some of them and leaves the others as they were.
+/// After every write the row's stall columns (which the stalled list, the board and the timers
+/// seek by) hold what the state says: also on a row from before the stall index, and when a
+/// write changes some of them and leaves the others as they were.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stall_columns_follow_every_write() {
     use opsgate_domain::stalled::StallIndex;
@@ -873,6 +874,17 @@ async fn the_stall_columns_follow_every_write() {
             .await
             .unwrap();
         check(&view, "the start").await;
+        // A row from before the stall index (its columns NULL, `most_bounces` too) is filled by
+        // its next write, whatever that write changes.
+        store
+            .connection()
+            .execute_unprepared(&format!(
+                "UPDATE transitions SET next_due = NULL, oldest_submission = NULL, \
+                 most_bounces = NULL, gate_open_since = NULL WHERE id = '{}'",
+                view.id
+            ))
+            .await
+            .unwrap();
         // Sent back twice: the bounces move, nothing else does on the second submission.
         for round in 0..2 {
             view = store
