@@ -66,8 +66,8 @@ impl Store {
             ph(backend, 8)
         );
         let size = i64::try_from(file.content.len()).unwrap_or(i64::MAX);
-        let done = self
-            .write_db
+        let txn = self.begin_write().await?;
+        let done = txn
             .execute_raw(Statement::from_sql_and_values(
                 backend,
                 sql,
@@ -83,23 +83,25 @@ impl Store {
                 ],
             ))
             .await?;
+        txn.commit().await?;
         Ok((sha256, done.rows_affected() == 1))
     }
 
     /// Removes an attachment this request stored when what it was for was refused.
     pub async fn remove_attachment(&self, transition_id: &str, sha256: &str) -> Result<()> {
         let backend = self.write_db.get_database_backend();
-        self.write_db
-            .execute_raw(Statement::from_sql_and_values(
-                backend,
-                format!(
-                    "DELETE FROM attachments WHERE transition_id = {} AND sha256 = {}",
-                    ph(backend, 1),
-                    ph(backend, 2)
-                ),
-                [transition_id.into(), sha256.into()],
-            ))
-            .await?;
+        let txn = self.begin_write().await?;
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "DELETE FROM attachments WHERE transition_id = {} AND sha256 = {}",
+                ph(backend, 1),
+                ph(backend, 2)
+            ),
+            [transition_id.into(), sha256.into()],
+        ))
+        .await?;
+        txn.commit().await?;
         Ok(())
     }
 

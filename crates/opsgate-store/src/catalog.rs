@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use opsgate_domain::{Actor, TransitionStatus};
-use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
 use crate::{Error, Result, Store, ph};
 
@@ -227,7 +227,7 @@ impl Store {
         opsgate_domain::transition::check_service_field("service name", name)?;
         check(fields)?;
         let at = self.now();
-        let txn = self.write_db.begin().await?;
+        let txn = self.begin_write().await?;
         let backend = txn.get_database_backend();
         let text = |v: &Option<String>| v.clone().unwrap_or_default();
         let inserted = txn
@@ -286,7 +286,7 @@ impl Store {
     ) -> Result<CatalogEntry> {
         check(fields)?;
         let at = self.now();
-        let txn = self.write_db.begin().await?;
+        let txn = self.begin_write().await?;
         let backend = txn.get_database_backend();
         let mut sets = Vec::new();
         let mut values: Vec<Value> = Vec::new();

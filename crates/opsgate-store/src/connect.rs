@@ -153,7 +153,25 @@ impl Store {
             migrate(&db).await?;
             (db.clone(), db.clone(), db)
         };
-        let write_turn = sqlite.then(|| Arc::new(tokio::sync::Mutex::new(())));
+        // SQLite's write transactions run on a connection of their own, outside any pool
+        // (`write_conn`), with the write connection's pragmas.
+        let write_turn = match sqlite {
+            true => {
+                use sea_orm::sqlx::ConnectOptions as _;
+                let conn = sqlite_options(options.busy_timeout, SqliteSynchronous::Full)(
+                    url.parse::<SqliteConnectOptions>()
+                        .map_err(|e| Error::Config(format!("invalid database url: {e}")))?,
+                )
+                .disable_statement_logging()
+                .connect()
+                .await
+                .map_err(|e| {
+                    Error::Unavailable(format!("cannot open the write connection: {e}"))
+                })?;
+                Some(crate::write_conn::turn(conn))
+            }
+            false => None,
+        };
         let mut store = Store {
             db,
             write_db,
@@ -355,6 +373,25 @@ mod tests {
             assert_eq!(pragma(conn, "foreign_keys").await, 1);
             assert_eq!(pragma(conn, "synchronous").await, synchronous);
         }
+        // The write turn's own connection, where write transactions run: durable commits.
+        let txn = store.begin_write().await.unwrap();
+        assert!(matches!(txn, crate::WriteTxn::Owned(_)));
+        for (name, value) in [
+            ("busy_timeout", 1234),
+            ("foreign_keys", 1),
+            ("synchronous", 2),
+        ] {
+            let row = txn
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Sqlite,
+                    format!("PRAGMA {name}"),
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(row.try_get_by_index::<i64>(0).unwrap(), value, "{name}");
+        }
+        txn.rollback().await.unwrap();
         drop(store);
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -28,14 +28,15 @@ mod tokens;
 mod transitions;
 mod watch;
 mod workflows;
+mod write_conn;
 mod writer;
 
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
+    QueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 pub use attachments::{MAX_ATTACHMENT_BYTES, NewAttachment, StoredAttachment};
@@ -68,8 +69,9 @@ pub const MAX_PAGE_SIZE: u32 = 500;
 pub struct Store {
     /// Reads.
     db: DatabaseConnection,
-    /// Writes: on SQLite a pool of one connection (the database has one writer at a time anyway),
-    /// on PostgreSQL the read pool.
+    /// On SQLite a pool of one connection for the migrations and the backfills when the database
+    /// opens (write transactions run on the write turn's own connection, `write_turn`); on
+    /// PostgreSQL the read pool, where every write runs.
     write_db: DatabaseConnection,
     /// The notification dispatcher's bookkeeping (fan-out, claims, outcomes): on SQLite one
     /// connection whose commits do not wait for an fsync (`synchronous = NORMAL`); the next
@@ -79,8 +81,9 @@ pub struct Store {
     /// [`WORKFLOW_CACHE`] (rows never change, so an entry is never stale).
     workflows: Arc<Mutex<lru::LruCache<i64, Arc<WorkflowRecord>>>>,
     /// SQLite only: writers of this process take turns here (first come, first served) instead of
-    /// colliding on the database lock and sleeping in SQLite's busy handler.
-    write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// colliding on the database lock and sleeping in SQLite's busy handler; the turn holds the
+    /// connection write transactions run on (`write_conn`).
+    write_turn: Option<write_conn::Turn>,
     /// Decoded transition states by id.
     states: Arc<cache::StateCache>,
     /// True when this process holds the SQLite database's lock file: nobody else writes, so the
@@ -115,22 +118,77 @@ pub struct Store {
 }
 
 /// A write transaction, holding this process's write turn on SQLite until it ends.
-pub(crate) struct WriteTxn {
-    txn: DatabaseTransaction,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+pub(crate) enum WriteTxn {
+    /// On a pool: PostgreSQL, or SQLite's bookkeeping connection (which holds the turn).
+    Pooled {
+        txn: DatabaseTransaction,
+        _turn: Option<write_conn::TurnGuard>,
+    },
+    /// On SQLite's write connection, owned by the turn.
+    Owned(write_conn::OwnedTxn),
 }
 
 impl WriteTxn {
-    pub(crate) fn conn(&self) -> &DatabaseTransaction {
-        &self.txn
+    pub(crate) fn conn(&self) -> &Self {
+        self
     }
 
     pub(crate) async fn commit(self) -> Result<()> {
-        Ok(self.txn.commit().await?)
+        match self {
+            Self::Pooled { txn, .. } => Ok(txn.commit().await?),
+            Self::Owned(txn) => Ok(txn.commit().await?),
+        }
     }
 
     pub(crate) async fn rollback(self) -> Result<()> {
-        Ok(self.txn.rollback().await?)
+        match self {
+            Self::Pooled { txn, .. } => Ok(txn.rollback().await?),
+            Self::Owned(txn) => Ok(txn.rollback().await?),
+        }
+    }
+}
+
+#[sea_orm::prelude::async_trait::async_trait]
+impl ConnectionTrait for WriteTxn {
+    fn get_database_backend(&self) -> DbBackend {
+        match self {
+            Self::Pooled { txn, .. } => txn.get_database_backend(),
+            Self::Owned(txn) => txn.get_database_backend(),
+        }
+    }
+
+    async fn execute_raw(&self, statement: Statement) -> std::result::Result<ExecResult, DbErr> {
+        match self {
+            Self::Pooled { txn, .. } => txn.execute_raw(statement).await,
+            Self::Owned(txn) => txn.execute_raw(statement).await,
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> std::result::Result<ExecResult, DbErr> {
+        match self {
+            Self::Pooled { txn, .. } => txn.execute_unprepared(sql).await,
+            Self::Owned(txn) => txn.execute_unprepared(sql).await,
+        }
+    }
+
+    async fn query_one_raw(
+        &self,
+        statement: Statement,
+    ) -> std::result::Result<Option<QueryResult>, DbErr> {
+        match self {
+            Self::Pooled { txn, .. } => txn.query_one_raw(statement).await,
+            Self::Owned(txn) => txn.query_one_raw(statement).await,
+        }
+    }
+
+    async fn query_all_raw(
+        &self,
+        statement: Statement,
+    ) -> std::result::Result<Vec<QueryResult>, DbErr> {
+        match self {
+            Self::Pooled { txn, .. } => txn.query_all_raw(statement).await,
+            Self::Owned(txn) => txn.query_all_raw(statement).await,
+        }
     }
 }
 
@@ -156,14 +214,13 @@ impl Store {
     /// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite so that the write lock is taken up
     /// front (a deferred one can fail with SQLITE_BUSY_SNAPSHOT past the busy timeout).
     async fn begin_write(&self) -> Result<WriteTxn> {
-        let turn = self.write_turn().await;
-        let options = TransactionOptions {
-            sqlite_transaction_mode: (self.backend() == DbBackend::Sqlite)
-                .then_some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        };
-        let txn = self.write_db.begin_with_options(options).await?;
-        Ok(WriteTxn { txn, _turn: turn })
+        match self.write_turn().await {
+            Some(turn) => Ok(WriteTxn::Owned(write_conn::OwnedTxn::begin(turn).await?)),
+            None => Ok(WriteTxn::Pooled {
+                txn: self.write_db.begin().await?,
+                _turn: None,
+            }),
+        }
     }
 
     /// Starts a transaction of the dispatcher's bookkeeping, whose commit need not be durable on
@@ -180,23 +237,32 @@ impl Store {
             ..TransactionOptions::default()
         };
         let txn = self.relaxed_db.begin_with_options(options).await?;
-        Ok(WriteTxn { txn, _turn: turn })
+        Ok(WriteTxn::Pooled { txn, _turn: turn })
     }
 
     /// Runs one statement on the connection writes use, outside any transaction. For fault drills
     /// and tests on SQLite, whose limits are per connection: `PRAGMA max_page_count = N` (a full
     /// disk), `PRAGMA query_only = 1` (a read-only one), and back.
     pub async fn execute_on_write_connection(&self, sql: &str) -> Result<()> {
-        let _turn = self.write_turn().await;
-        self.write_db.execute_unprepared(sql).await?;
+        match self.write_turn().await {
+            Some(mut turn) => turn.execute_unprepared(sql).await?,
+            None => {
+                self.write_db.execute_unprepared(sql).await?;
+            }
+        }
         Ok(())
     }
 
-    /// This process's turn on the SQLite write connection (first come, first served); `None` on
-    /// PostgreSQL, where writers do not take turns.
-    async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    /// This process's turn on the SQLite write connection (first come, first served), with any
+    /// transaction its last holder abandoned rolled back; `None` on PostgreSQL, where writers do
+    /// not take turns.
+    async fn write_turn(&self) -> Option<write_conn::TurnGuard> {
         match &self.write_turn {
-            Some(turn) => Some(turn.clone().lock_owned().await),
+            Some(turn) => {
+                let mut turn = turn.clone().lock_owned().await;
+                turn.settle().await;
+                Some(turn)
+            }
             None => None,
         }
     }
@@ -215,7 +281,7 @@ impl Store {
         for _ in 0..read.options().get_max_connections() {
             held.push(read.acquire().await.map_err(unavailable)?);
         }
-        let _turn = self.write_turn().await;
+        let mut turn = self.write_turn().await;
         let mut write = self
             .write_db
             .get_sqlite_connection_pool()
@@ -233,6 +299,9 @@ impl Store {
                 .await
                 .map_err(unavailable)?;
             out.push((journal, synchronous));
+        }
+        if let Some(turn) = turn.as_mut() {
+            out.push(turn.pragmas().await.map_err(unavailable)?);
         }
         Ok(out)
     }
@@ -255,6 +324,9 @@ impl Store {
     /// Closes the pools.
     pub async fn close(self) -> Result<()> {
         if self.backend() == DbBackend::Sqlite {
+            if let Some(mut turn) = self.write_turn().await {
+                turn.close().await?;
+            }
             self.write_db.close().await?;
         }
         Ok(self.db.close().await?)

@@ -50,6 +50,7 @@ impl Store {
             updated_at: Set(self.now()),
             updated_by: Set(by.to_string()),
         };
+        let txn = self.begin_write().await?;
         people::Entity::insert(row)
             .on_conflict(
                 OnConflict::column(people::Column::Name)
@@ -62,13 +63,15 @@ impl Store {
                     ])
                     .to_owned(),
             )
-            .exec_without_returning(&self.write_db)
+            .exec_without_returning(txn.conn())
             .await?;
-        people::Entity::find_by_id(person.to_string())
-            .one(&self.write_db)
+        let stored = people::Entity::find_by_id(person.to_string())
+            .one(txn.conn())
             .await?
             .map(record)
-            .ok_or_else(|| crate::Error::Corrupt("a person just written is missing".into()))
+            .ok_or_else(|| crate::Error::Corrupt("a person just written is missing".into()))?;
+        txn.commit().await?;
+        Ok(stored)
     }
 
     /// People by name (every one when `names` is empty), sorted by name, at most [`MAX_PEOPLE`].

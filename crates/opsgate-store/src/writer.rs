@@ -14,7 +14,6 @@
 //! its own transaction on the pool, through the same code.
 
 use opsgate_domain::{Acting, Command};
-use sea_orm::DatabaseTransaction;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::changes::Changes;
@@ -266,7 +265,7 @@ impl Store {
     /// database failure (the batch fails); the inner result is this write's answer.
     async fn decide(
         &self,
-        conn: &DatabaseTransaction,
+        conn: &crate::WriteTxn,
         changes: &mut Changes,
         write: &Write,
     ) -> Result<Result<TransitionView>> {
