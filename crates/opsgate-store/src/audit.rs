@@ -78,7 +78,71 @@ pub struct ExportedEvent {
     pub hash: Option<String>,
 }
 
+/// Rows whose stall columns one round of [`Store::fill_stall_columns`] fills.
+const FILL_ROUND: u64 = 500;
+
 impl Store {
+    /// Fills the stall columns of the rows that lack them (`most_bounces` NULL: rows from before
+    /// the stall index, or set back to NULL for a recompute after `StallIndex::of` changed); how
+    /// many. Run when the database is opened, before any write: a write sets only the columns it
+    /// changes, so it relies on the stored ones being those of the state it starts from. Each row
+    /// is written only at the `seq` its columns were computed from; cheap when none lack them
+    /// (one seek on the `most_bounces` index).
+    pub(crate) async fn fill_stall_columns(&self) -> Result<usize> {
+        use transitions::Column as C;
+        let mut filled = 0;
+        loop {
+            let ids: Vec<String> = transitions::Entity::find()
+                .select_only()
+                .column(C::Id)
+                .filter(C::MostBounces.is_null())
+                .order_by_asc(C::Id)
+                .limit(FILL_ROUND)
+                .into_tuple()
+                .all(&self.write_db)
+                .await?;
+            let mut round = 0;
+            for id in &ids {
+                let Some(view) = self.fetch(&self.write_db, id, false).await? else {
+                    continue;
+                };
+                let index =
+                    opsgate_domain::stalled::StallIndex::of(&view.workflow.workflow, &view.state);
+                let seq = crate::transitions::i64_of(view.state.seq)?;
+                let done = transitions::Entity::update_many()
+                    .col_expr(C::NextDue, sea_orm::sea_query::Expr::val(index.next_due))
+                    .col_expr(
+                        C::OldestSubmission,
+                        sea_orm::sea_query::Expr::val(index.oldest_submission),
+                    )
+                    .col_expr(
+                        C::MostBounces,
+                        sea_orm::sea_query::Expr::val(
+                            i32::try_from(index.most_bounces).unwrap_or(i32::MAX),
+                        ),
+                    )
+                    .col_expr(
+                        C::GateOpenSince,
+                        sea_orm::sea_query::Expr::val(index.gate_open_since),
+                    )
+                    .filter(C::Id.eq(id.as_str()))
+                    .filter(C::Seq.eq(seq))
+                    .exec(&self.write_db)
+                    .await?;
+                round += usize::try_from(done.rows_affected).unwrap_or(0);
+            }
+            filled += round;
+            // A row written meanwhile (another replica) was filled by that write.
+            if round == 0 || (ids.len() as u64) < FILL_ROUND {
+                break;
+            }
+        }
+        if filled > 0 {
+            tracing::info!(transitions = filled, "stall columns filled");
+        }
+        Ok(filled)
+    }
+
     /// Ids of the transitions the stalled list may report at `now` under `rules`, in id order:
     /// not completed, and idle, or with a stall index that qualifies, or not indexed yet. One
     /// query per condition, each a range seek on its own index, so that finding few among many

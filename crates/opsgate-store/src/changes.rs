@@ -364,6 +364,10 @@ impl Changes {
             CaseStatement::new(),
             CaseStatement::new(),
         );
+        // Which of the stall columns some row of this update changes: each has an index, and
+        // SQLite rewrites an index entry whose column is set even to the value it holds (a page
+        // written to the WAL for nothing); a column no row changes is left out of the update.
+        let mut moved = [false; 4];
         for (e, before) in &changed {
             let id = e.view.id.as_str();
             let next = &e.view.state;
@@ -375,22 +379,33 @@ impl Changes {
             nodes = nodes.case(this(), Expr::val(snapshot(&next.nodes)?));
             head = head.case(this(), Expr::val(hex(&e.view.head)));
             let index = StallIndex::of(&e.view.workflow.workflow, next);
+            let was = StallIndex::of(&e.view.workflow.workflow, before);
+            moved[0] |= was.next_due != index.next_due;
+            moved[1] |= was.oldest_submission != index.oldest_submission;
+            moved[2] |= was.most_bounces != index.most_bounces;
+            moved[3] |= was.gate_open_since != index.gate_open_since;
             due = due.case(this(), Expr::val(index.next_due));
             submission = submission.case(this(), Expr::val(index.oldest_submission));
             bounces = bounces.case(this(), Expr::val(most_bounces(&index)));
             gate = gate.case(this(), Expr::val(index.gate_open_since));
         }
-        let update = transitions::Entity::update_many()
+        let mut update = transitions::Entity::update_many()
             .col_expr(transitions::Column::Seq, seq.into())
             .col_expr(transitions::Column::Status, status.into())
             .col_expr(transitions::Column::UpdatedAt, updated_at.into())
             .col_expr(transitions::Column::Nodes, nodes.into())
-            .col_expr(transitions::Column::HeadHash, head.into())
-            .col_expr(transitions::Column::NextDue, due.into())
-            .col_expr(transitions::Column::OldestSubmission, submission.into())
-            .col_expr(transitions::Column::MostBounces, bounces.into())
-            .col_expr(transitions::Column::GateOpenSince, gate.into())
-            .filter(guard);
+            .col_expr(transitions::Column::HeadHash, head.into());
+        for (column, case, moved) in [
+            (transitions::Column::NextDue, due, moved[0]),
+            (transitions::Column::OldestSubmission, submission, moved[1]),
+            (transitions::Column::MostBounces, bounces, moved[2]),
+            (transitions::Column::GateOpenSince, gate, moved[3]),
+        ] {
+            if moved {
+                update = update.col_expr(column, case.into());
+            }
+        }
+        let update = update.filter(guard);
         let backend = conn.get_database_backend();
         let mut statement = update.build(backend);
         if backend == DbBackend::Postgres {

@@ -202,6 +202,10 @@ impl Store {
         {
             tracing::warn!(error = %e, "the people index could not be filled: /me may miss older transitions");
         }
+        // Before any write, too: a write sets only the stall columns it changes.
+        if let Err(e) = store.fill_stall_columns().await {
+            tracing::warn!(error = %e, "the stall columns could not be filled: the stalled list keeps the transitions lacking them as candidates");
+        }
         if sqlite {
             store.writer = Some(Writer::spawn(store.clone()));
         }

@@ -417,7 +417,7 @@ impl Store {
     }
 
     /// Reads the row of `id`, then the cached view at its `seq` or the stored node states.
-    async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         conn: &impl ConnectionTrait,
         id: &str,
