@@ -833,7 +833,8 @@ async fn writes_store_channel_deliveries_and_settle_queued_outcomes() {
 }
 
 /// After every write the row's stall columns (which the stalled list, the board and the timers
-/// seek by) hold what the state says: also on a row from before the stall index (filled when the
+/// seek by), its status and the day of its last change (the idle transitions' index) hold what
+/// the state says: also on a row from before the stall index (filled when the
 /// database opens), and when a write changes some of them and leaves the others as they were.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stall_columns_follow_every_write() {
@@ -847,11 +848,13 @@ async fn the_stall_columns_follow_every_write() {
             let sql = if backend == DbBackend::Postgres {
                 "SELECT COUNT(*) AS n FROM transitions WHERE id = $1 \
                  AND next_due IS NOT DISTINCT FROM $2 AND oldest_submission IS NOT DISTINCT FROM $3 \
-                 AND most_bounces = $4 AND gate_open_since IS NOT DISTINCT FROM $5"
+                 AND most_bounces = $4 AND gate_open_since IS NOT DISTINCT FROM $5 \
+                 AND status = $6 AND updated_day = $7"
             } else {
                 "SELECT COUNT(*) AS n FROM transitions WHERE id = ? \
                  AND next_due IS ? AND oldest_submission IS ? \
-                 AND most_bounces = ? AND gate_open_since IS ?"
+                 AND most_bounces = ? AND gate_open_since IS ? \
+                 AND status = ? AND updated_day = ?"
             };
             let values: Vec<Value> = vec![
                 view.id.clone().into(),
@@ -859,6 +862,8 @@ async fn the_stall_columns_follow_every_write() {
                 index.oldest_submission.into(),
                 i32::try_from(index.most_bounces).unwrap().into(),
                 index.gate_open_since.into(),
+                view.state.status.as_str().into(),
+                view.state.updated_at.date_naive().into(),
             ];
             let row = store
                 .connection()
@@ -928,5 +933,81 @@ async fn the_stall_columns_follow_every_write() {
             }
         }
         assert!(open_deliverables(&view).is_empty());
+    }
+}
+
+/// The idle transitions are sought by the day of their last change (an index on the exact time
+/// would be rewritten by every write): a write on a later day moves the day, and a transition is
+/// idle exactly from `idle` after its last change, not from the start of that day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_transitions_are_found_by_the_day_and_the_time_of_their_last_change() {
+    use opsgate_domain::stalled::StallRules;
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    for db in TestDb::all().await {
+        let time = opsgate_tests::MovingClock::default();
+        let start = "2026-03-02T15:00:00Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap();
+        time.pin(start);
+        let mut options = ConnectOptions::new(&db.url);
+        options.clock = time.clock();
+        let store = store_with(options).await;
+        let view = store
+            .start_transition(new_transition("1.0"), actor("Pat"))
+            .await
+            .unwrap();
+        // Two days later, in the afternoon: the last change moves to that day.
+        let changed = start + chrono::Duration::days(2) + chrono::Duration::hours(3);
+        time.pin(changed);
+        store
+            .execute(&view.id, submit("sla"), actor("Pat"))
+            .await
+            .unwrap();
+        let day = store
+            .connection()
+            .query_one_raw(Statement::from_sql_and_values(
+                store.backend(),
+                if store.backend() == DbBackend::Postgres {
+                    "SELECT COUNT(*) AS n FROM transitions WHERE id = $1 AND updated_day = $2"
+                } else {
+                    "SELECT COUNT(*) AS n FROM transitions WHERE id = ? AND updated_day = ?"
+                },
+                [view.id.clone().into(), changed.date_naive().into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(day.try_get::<i64>("", "n").unwrap(), 1, "{}", db.backend);
+        // Idle exactly from seven days after the change: not an hour before (though its day is
+        // past), and an hour after.
+        // The submission waits for review all along: only idleness is asked about here.
+        let rules = StallRules {
+            review: chrono::Duration::days(3650),
+            ..StallRules::default()
+        };
+        let idle = |at| {
+            let store = store.clone();
+            let rules = rules.clone();
+            let id = view.id.clone();
+            async move {
+                let ids = store
+                    .stall_candidates(at, &rules, None, None)
+                    .await
+                    .unwrap();
+                ids.contains(&id)
+            }
+        };
+        // Nothing else makes it a candidate: nothing is due before the go-live's months.
+        let week = changed + rules.idle;
+        assert!(
+            !idle(week - chrono::Duration::hours(1)).await,
+            "{}",
+            db.backend
+        );
+        assert!(
+            idle(week + chrono::Duration::hours(1)).await,
+            "{}",
+            db.backend
+        );
     }
 }

@@ -20,6 +20,7 @@ mod m20261207_000014_attachments;
 mod m20261207_000015_transition_people;
 mod m20261207_000016_services;
 mod m20261208_000017_delivery_notice;
+mod m20261208_000018_updated_day;
 
 /// Every migration in order.
 #[derive(Debug)]
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000015_transition_people::Migration),
             Box::new(m20261207_000016_services::Migration),
             Box::new(m20261208_000017_delivery_notice::Migration),
+            Box::new(m20261208_000018_updated_day::Migration),
         ]
     }
 }

@@ -162,8 +162,10 @@ impl Store {
         let conditions = [
             C::MostBounces.is_null(),
             // Status first: the index on both seeks the unfinished ones, not every old row.
+            // By the day first (what the index holds), then the time on the rows found.
             C::Status
                 .is_in(unfinished)
+                .and(C::UpdatedDay.lte((now - rules.idle).date_naive()))
                 .and(C::UpdatedAt.lt(now - rules.idle)),
             C::NextDue.lt(now.date_naive()),
             C::OldestSubmission.lt(now - rules.review),

@@ -364,10 +364,12 @@ impl Changes {
             CaseStatement::new(),
             CaseStatement::new(),
         );
-        // Which of the stall columns some row of this update changes: each has an index, and
-        // SQLite rewrites an index entry whose column is set even to the value it holds (a page
-        // written to the WAL for nothing); a column no row changes is left out of the update.
-        let mut moved = [false; 4];
+        // Which of the indexed columns some row of this update changes (the four stall
+        // columns, the status, the day of the last change): SQLite rewrites an index entry whose
+        // column is set even to the value it holds (a page written to the WAL for nothing); a
+        // column no row changes is left out of the update.
+        let mut moved = [false; 6];
+        let mut day = CaseStatement::new();
         for (e, before) in &changed {
             let id = e.view.id.as_str();
             let next = &e.view.state;
@@ -384,6 +386,9 @@ impl Changes {
             moved[1] |= was.oldest_submission != index.oldest_submission;
             moved[2] |= was.most_bounces != index.most_bounces;
             moved[3] |= was.gate_open_since != index.gate_open_since;
+            moved[4] |= before.status != next.status;
+            moved[5] |= before.updated_at.date_naive() != next.updated_at.date_naive();
+            day = day.case(this(), Expr::val(next.updated_at.date_naive()));
             due = due.case(this(), Expr::val(index.next_due));
             submission = submission.case(this(), Expr::val(index.oldest_submission));
             bounces = bounces.case(this(), Expr::val(most_bounces(&index)));
@@ -391,7 +396,6 @@ impl Changes {
         }
         let mut update = transitions::Entity::update_many()
             .col_expr(transitions::Column::Seq, seq.into())
-            .col_expr(transitions::Column::Status, status.into())
             .col_expr(transitions::Column::UpdatedAt, updated_at.into())
             .col_expr(transitions::Column::Nodes, nodes.into())
             .col_expr(transitions::Column::HeadHash, head.into());
@@ -400,6 +404,8 @@ impl Changes {
             (transitions::Column::OldestSubmission, submission, moved[1]),
             (transitions::Column::MostBounces, bounces, moved[2]),
             (transitions::Column::GateOpenSince, gate, moved[3]),
+            (transitions::Column::Status, status, moved[4]),
+            (transitions::Column::UpdatedDay, day, moved[5]),
         ] {
             if moved {
                 update = update.col_expr(column, case.into());
@@ -521,6 +527,7 @@ fn transition_row(view: &TransitionView) -> Result<transitions::ActiveModel> {
         oldest_submission: Set(index.oldest_submission),
         most_bounces: Set(Some(most_bounces(&index))),
         gate_open_since: Set(index.gate_open_since),
+        updated_day: Set(Some(state.updated_at.date_naive())),
     })
 }
 

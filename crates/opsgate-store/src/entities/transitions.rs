@@ -32,6 +32,9 @@ pub struct Model {
     pub oldest_submission: Option<DateTimeUtc>,
     pub most_bounces: Option<i32>,
     pub gate_open_since: Option<DateTimeUtc>,
+    /// The UTC day of `updated_at`, which the stalled list's idle query seeks by (an index on
+    /// `updated_at` itself would be rewritten by every write); NULL only on a row being migrated.
+    pub updated_day: Option<Date>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
