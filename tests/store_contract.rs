@@ -987,7 +987,6 @@ async fn idle_transitions_are_found_by_the_day_and_the_time_of_their_last_change
         };
         let idle = |at| {
             let store = store.clone();
-            let rules = rules.clone();
             let id = view.id.clone();
             async move {
                 let ids = store

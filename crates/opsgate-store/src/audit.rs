@@ -6,9 +6,10 @@ use chrono::{DateTime, Utc};
 use opsgate_domain::TransitionStatus;
 use opsgate_domain::hash::{GENESIS, StoredEvent, event_hash, hex, unhex32};
 use opsgate_domain::stalled::StallRules;
-use sea_orm::sea_query::ExprTrait as _;
+use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
+use crate::changes::most_bounces;
 use crate::entities::{events, transitions};
 use crate::{Error, Result, Store};
 
@@ -110,21 +111,10 @@ impl Store {
                     opsgate_domain::stalled::StallIndex::of(&view.workflow.workflow, &view.state);
                 let seq = crate::transitions::i64_of(view.state.seq)?;
                 let done = transitions::Entity::update_many()
-                    .col_expr(C::NextDue, sea_orm::sea_query::Expr::val(index.next_due))
-                    .col_expr(
-                        C::OldestSubmission,
-                        sea_orm::sea_query::Expr::val(index.oldest_submission),
-                    )
-                    .col_expr(
-                        C::MostBounces,
-                        sea_orm::sea_query::Expr::val(
-                            i32::try_from(index.most_bounces).unwrap_or(i32::MAX),
-                        ),
-                    )
-                    .col_expr(
-                        C::GateOpenSince,
-                        sea_orm::sea_query::Expr::val(index.gate_open_since),
-                    )
+                    .col_expr(C::NextDue, Expr::val(index.next_due))
+                    .col_expr(C::OldestSubmission, Expr::val(index.oldest_submission))
+                    .col_expr(C::MostBounces, Expr::val(most_bounces(&index)))
+                    .col_expr(C::GateOpenSince, Expr::val(index.gate_open_since))
                     .filter(C::Id.eq(id.as_str()))
                     .filter(C::Seq.eq(seq))
                     .exec(&self.write_db)
@@ -161,8 +151,9 @@ impl Store {
         ];
         let conditions = [
             C::MostBounces.is_null(),
-            // Status first: the index on both seeks the unfinished ones, not every old row.
-            // By the day first (what the index holds), then the time on the rows found.
+            // Status first: the index on both seeks the unfinished ones, not every old row;
+            // then by the day of the last change (what the index holds), and the exact time on
+            // the rows found.
             C::Status
                 .is_in(unfinished)
                 .and(C::UpdatedDay.lte((now - rules.idle).date_naive()))

@@ -501,7 +501,7 @@ fn snapshot(nodes: &[NodeState]) -> Result<String> {
     Ok(serde_json::to_string(&inline)?)
 }
 
-fn most_bounces(index: &StallIndex) -> i32 {
+pub(crate) fn most_bounces(index: &StallIndex) -> i32 {
     i32::try_from(index.most_bounces).unwrap_or(i32::MAX)
 }
 
