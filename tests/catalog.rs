@@ -384,7 +384,16 @@ async fn existing_service_names_become_catalog_entries_on_upgrade() {
         start_one(&mut c, "billing", "1.0").await;
         server.stop().await;
         let conn = sea_orm::Database::connect(&db.url).await.unwrap();
-        opsgate_migration::Migrator::down(&conn, Some(2))
+        // The people index's migration and every one after it (the catalog among them).
+        let applied = opsgate_migration::Migrator::get_applied_migrations(&conn)
+            .await
+            .unwrap();
+        let since_people = applied.len()
+            - applied
+                .iter()
+                .position(|m| m.name() == "m20261207_000015_transition_people")
+                .unwrap();
+        opsgate_migration::Migrator::down(&conn, Some(u32::try_from(since_people).unwrap()))
             .await
             .unwrap();
         opsgate_migration::Migrator::up(&conn, None).await.unwrap();
