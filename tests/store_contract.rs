@@ -1010,3 +1010,56 @@ async fn idle_transitions_are_found_by_the_day_and_the_time_of_their_last_change
         );
     }
 }
+
+/// The SQLite rebuild of `node_states` (clustered by transition, `WITHOUT ROWID`) keeps every
+/// row: after undoing and redoing it on a database with a transition, the state read back from
+/// `node_states` alone (the row's snapshot removed) is the one written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuilding_node_states_keeps_every_node() {
+    use opsgate_migration::MigratorTrait;
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    for db in TestDb::all().await {
+        let store = store(&db).await;
+        let id = start_and_submit_sla(&store).await;
+        let view = store
+            .execute(&id, approve("sla"), actor("Olga"))
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+        let conn = sea_orm::Database::connect(&db.url).await.unwrap();
+        let definition = async |conn: &sea_orm::DatabaseConnection| {
+            let row = conn
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Sqlite,
+                    "SELECT sql FROM sqlite_master WHERE name = 'node_states'",
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get_by_index::<String>(0).unwrap()
+        };
+        if conn.get_database_backend() == DbBackend::Sqlite {
+            assert!(definition(&conn).await.ends_with("WITHOUT ROWID"));
+        }
+        opsgate_migration::Migrator::down(&conn, Some(1))
+            .await
+            .unwrap();
+        if conn.get_database_backend() == DbBackend::Sqlite {
+            assert!(!definition(&conn).await.contains("WITHOUT ROWID"));
+        }
+        opsgate_migration::Migrator::up(&conn, None).await.unwrap();
+        conn.execute_unprepared(&format!(
+            "UPDATE transitions SET nodes = NULL WHERE id = '{id}'"
+        ))
+        .await
+        .unwrap();
+        let reopened = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
+        assert_eq!(
+            reopened.get_transition(&id).await.unwrap().state,
+            view.state,
+            "{}",
+            db.backend
+        );
+        reopened.close().await.unwrap();
+    }
+}

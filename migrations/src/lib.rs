@@ -21,6 +21,7 @@ mod m20261207_000015_transition_people;
 mod m20261207_000016_services;
 mod m20261208_000017_delivery_notice;
 mod m20261208_000018_updated_day;
+mod m20261208_000019_node_states_clustered;
 
 /// Every migration in order.
 #[derive(Debug)]
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000016_services::Migration),
             Box::new(m20261208_000017_delivery_notice::Migration),
             Box::new(m20261208_000018_updated_day::Migration),
+            Box::new(m20261208_000019_node_states_clustered::Migration),
         ]
     }
 }
