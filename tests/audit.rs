@@ -182,7 +182,6 @@ async fn every_kind_of_tampering_is_named_at_its_first_broken_event() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_migration_chains_an_existing_log_exactly_as_the_server_does() {
-    use opsgate_migration::MigratorTrait as _;
     for db in TestDb::all().await {
         let server = TestServer::start(&db).await;
         let mut c = server.clients().await;
@@ -207,18 +206,7 @@ async fn the_migration_chains_an_existing_log_exactly_as_the_server_does() {
         let (conn, written) = hashes(conn).await;
         // A database from before the chain: the chain's migration (and the stall index after
         // it) undone, then applied again.
-        let applied = opsgate_migration::Migrator::get_applied_migrations(&conn)
-            .await
-            .unwrap();
-        let since_chain = applied.len()
-            - applied
-                .iter()
-                .position(|m| m.name() == "m20261124_000007_event_chain")
-                .unwrap();
-        opsgate_migration::Migrator::down(&conn, Some(u32::try_from(since_chain).unwrap()))
-            .await
-            .unwrap();
-        opsgate_migration::Migrator::up(&conn, None).await.unwrap();
+        opsgate_tests::migrate_again_since(&conn, "m20261124_000007_event_chain").await;
         let (conn, migrated) = hashes(conn).await;
         conn.close().await.ok();
         assert_eq!(written, migrated, "{}", db.backend);

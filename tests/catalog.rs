@@ -376,7 +376,6 @@ async fn a_new_service_started_many_times_at_once_is_added_once() {
 /// default, and the people index is filled when the store opens it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn existing_service_names_become_catalog_entries_on_upgrade() {
-    use opsgate_migration::MigratorTrait;
     for db in TestDb::all().await {
         let (server, dir) = server(&db, false).await;
         let mut c = server.clients().await;
@@ -384,19 +383,7 @@ async fn existing_service_names_become_catalog_entries_on_upgrade() {
         start_one(&mut c, "billing", "1.0").await;
         server.stop().await;
         let conn = sea_orm::Database::connect(&db.url).await.unwrap();
-        // The people index's migration and every one after it (the catalog among them).
-        let applied = opsgate_migration::Migrator::get_applied_migrations(&conn)
-            .await
-            .unwrap();
-        let since_people = applied.len()
-            - applied
-                .iter()
-                .position(|m| m.name() == "m20261207_000015_transition_people")
-                .unwrap();
-        opsgate_migration::Migrator::down(&conn, Some(u32::try_from(since_people).unwrap()))
-            .await
-            .unwrap();
-        opsgate_migration::Migrator::up(&conn, None).await.unwrap();
+        opsgate_tests::migrate_again_since(&conn, "m20261207_000015_transition_people").await;
         let rows = conn
             .query_all_raw(Statement::from_string(
                 conn.get_database_backend(),

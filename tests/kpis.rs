@@ -399,19 +399,7 @@ async fn kpis_of_the_fixed_history_are_the_figures_worked_out_by_hand() {
         let written = facts(&conn).await;
         // One a review, submission, acceptance, waiver, end of support; one a rejection's reason.
         assert_eq!(written.len(), 22, "{written:#?}");
-        use opsgate_migration::MigratorTrait as _;
-        let applied = opsgate_migration::Migrator::get_applied_migrations(&conn)
-            .await
-            .unwrap();
-        let since_facts = applied.len()
-            - applied
-                .iter()
-                .position(|m| m.name() == "m20261206_000009_facts")
-                .unwrap();
-        opsgate_migration::Migrator::down(&conn, Some(u32::try_from(since_facts).unwrap()))
-            .await
-            .unwrap();
-        opsgate_migration::Migrator::up(&conn, None).await.unwrap();
+        opsgate_tests::migrate_again_since(&conn, "m20261206_000009_facts").await;
         assert_eq!(written, facts(&conn).await, "{}", db.backend);
         conn.close().await.ok();
     }

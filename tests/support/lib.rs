@@ -800,3 +800,21 @@ async fn start_one_request(
         .transition
         .unwrap()
 }
+
+/// Undoes migration `name` and every one applied after it, then applies them all again: a
+/// database as it was before `name`, upgraded.
+pub async fn migrate_again_since(conn: &sea_orm::DatabaseConnection, name: &str) {
+    use opsgate_migration::MigratorTrait as _;
+    let applied = opsgate_migration::Migrator::get_applied_migrations(conn)
+        .await
+        .unwrap();
+    let position = applied
+        .iter()
+        .position(|m| m.name() == name)
+        .unwrap_or_else(|| panic!("migration {name} is not applied"));
+    let since = u32::try_from(applied.len() - position).unwrap();
+    opsgate_migration::Migrator::down(conn, Some(since))
+        .await
+        .unwrap();
+    opsgate_migration::Migrator::up(conn, None).await.unwrap();
+}
