@@ -155,22 +155,19 @@ impl Store {
         };
         // SQLite's write transactions run on a connection of their own, outside any pool
         // (`write_conn`), with the write connection's pragmas.
-        let write_turn = match sqlite {
-            true => {
-                use sea_orm::sqlx::ConnectOptions as _;
-                let conn = sqlite_options(options.busy_timeout, SqliteSynchronous::Full)(
-                    url.parse::<SqliteConnectOptions>()
-                        .map_err(|e| Error::Config(format!("invalid database url: {e}")))?,
-                )
-                .disable_statement_logging()
-                .connect()
-                .await
-                .map_err(|e| {
-                    Error::Unavailable(format!("cannot open the write connection: {e}"))
-                })?;
-                Some(crate::write_conn::turn(conn))
-            }
-            false => None,
+        let write_turn = if sqlite {
+            use sea_orm::sqlx::ConnectOptions as _;
+            let conn = sqlite_options(options.busy_timeout, SqliteSynchronous::Full)(
+                url.parse::<SqliteConnectOptions>()
+                    .map_err(|e| Error::Config(format!("invalid database url: {e}")))?,
+            )
+            .disable_statement_logging()
+            .connect()
+            .await
+            .map_err(|e| Error::Unavailable(format!("cannot open the write connection: {e}")))?;
+            Some(crate::write_conn::turn(conn))
+        } else {
+            None
         };
         let mut store = Store {
             db,

@@ -108,7 +108,7 @@ impl Store {
             revoked_at: Set(None),
             revoked_by: Set(None),
         })
-        .exec_with_returning(txn.conn())
+        .exec_with_returning(&txn)
         .await?;
         txn.commit().await?;
         tracing::info!(delegation = inserted.id, from = %new.from, to = %new.to, by = %created_by, "delegation added");
@@ -186,7 +186,7 @@ impl Store {
     pub async fn revoke_delegation(&self, id: i64, by: &Actor) -> Result<DelegationRecord> {
         let txn = self.begin_write().await?;
         let found = delegations::Entity::find_by_id(id)
-            .one(txn.conn())
+            .one(&txn)
             .await?
             .ok_or_else(|| not_found(id))?;
         if found.revoked_at.is_some() {
@@ -196,7 +196,7 @@ impl Store {
         let mut change: delegations::ActiveModel = found.into();
         change.revoked_at = Set(Some(self.now()));
         change.revoked_by = Set(Some(by.to_string()));
-        let updated = delegations::Entity::update(change).exec(txn.conn()).await?;
+        let updated = delegations::Entity::update(change).exec(&txn).await?;
         txn.commit().await?;
         tracing::info!(delegation = id, by = %by, "delegation revoked");
         record(updated)

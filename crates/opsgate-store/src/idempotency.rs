@@ -55,7 +55,7 @@ impl Store {
             .do_nothing()
             .to_owned(),
         )
-        .exec_without_returning(txn.conn())
+        .exec_without_returning(&txn)
         .await?;
         txn.commit().await
     }

@@ -453,7 +453,7 @@ impl Store {
         }
         let began = std::time::Instant::now();
         let txn = self.begin_write().await?;
-        let conn = txn.conn();
+        let conn = &txn;
         let current = self.rolled_until(conn, true).await?;
         if current.is_some_and(|c| c >= target) {
             txn.commit().await?;

@@ -129,10 +129,6 @@ pub(crate) enum WriteTxn {
 }
 
 impl WriteTxn {
-    pub(crate) fn conn(&self) -> &Self {
-        self
-    }
-
     pub(crate) async fn commit(self) -> Result<()> {
         match self {
             Self::Pooled { txn, .. } => Ok(txn.commit().await?),
@@ -258,11 +254,7 @@ impl Store {
     /// not take turns.
     async fn write_turn(&self) -> Option<write_conn::TurnGuard> {
         match &self.write_turn {
-            Some(turn) => {
-                let mut turn = turn.clone().lock_owned().await;
-                turn.settle().await;
-                Some(turn)
-            }
+            Some(turn) => Some(write_conn::take(turn).await),
             None => None,
         }
     }

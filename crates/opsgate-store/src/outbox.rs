@@ -343,7 +343,7 @@ impl Store {
         route: impl Fn(&Notice) -> Vec<(String, String)>,
     ) -> Result<(usize, Vec<Delivery>)> {
         let txn = self.begin_bookkeeping().await?;
-        let conn = txn.conn();
+        let conn = &txn;
         let backend = conn.get_database_backend();
         let lock = skip_locked(backend);
         let rows = conn
@@ -413,7 +413,7 @@ impl Store {
     ) -> Result<Vec<Delivery>> {
         let now = self.now();
         let txn = self.begin_bookkeeping().await?;
-        let conn = txn.conn();
+        let conn = &txn;
         let backend = conn.get_database_backend();
         let lock = skip_locked(backend);
         let rows = conn
@@ -494,7 +494,7 @@ impl Store {
             txn.rollback().await?;
             return Ok(());
         }
-        let conn = txn.conn();
+        let conn = &txn;
         let written = async {
             for statement in settle_statements(conn.get_database_backend(), &outcomes, self.now()) {
                 conn.execute_raw(statement).await?;
@@ -540,13 +540,12 @@ impl Store {
             ph(backend, 3)
         );
         let txn = self.begin_bookkeeping().await?;
-        txn.conn()
-            .execute_raw(Statement::from_sql_and_values(
-                backend,
-                sql,
-                [channel.into(), now.into(), clip(reason).into()],
-            ))
-            .await?;
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [channel.into(), now.into(), clip(reason).into()],
+        ))
+        .await?;
         txn.commit().await?;
         Ok(())
     }
@@ -602,7 +601,7 @@ impl Store {
     pub async fn retry_delivery(&self, id: i64) -> Result<Delivery> {
         let now = self.now();
         let txn = self.begin_write().await?;
-        let conn = txn.conn();
+        let conn = &txn;
         let backend = conn.get_database_backend();
         let found = conn
             .query_one_raw(Statement::from_sql_and_values(
@@ -664,11 +663,10 @@ impl Store {
             return Ok(());
         }
         let txn = self.begin_bookkeeping().await?;
-        txn.conn()
-            .execute_unprepared(
-                "UPDATE deliveries SET claimed_until = NULL WHERE claimed_until IS NOT NULL",
-            )
-            .await?;
+        txn.execute_unprepared(
+            "UPDATE deliveries SET claimed_until = NULL WHERE claimed_until IS NOT NULL",
+        )
+        .await?;
         txn.commit().await?;
         Ok(())
     }

@@ -63,10 +63,10 @@ impl Store {
                     ])
                     .to_owned(),
             )
-            .exec_without_returning(txn.conn())
+            .exec_without_returning(&txn)
             .await?;
         let stored = people::Entity::find_by_id(person.to_string())
-            .one(txn.conn())
+            .one(&txn)
             .await?
             .map(record)
             .ok_or_else(|| crate::Error::Corrupt("a person just written is missing".into()))?;

@@ -56,7 +56,7 @@ impl Store {
         }
         let now = self.now();
         let txn = self.begin_write().await?;
-        let conn = txn.conn();
+        let conn = &txn;
         let backend = conn.get_database_backend();
         let mut rows = Vec::new();
         for (timer, notice) in new {

@@ -114,7 +114,7 @@ impl Store {
         let secret = new_secret()?;
         let txn = self.begin_write().await?;
         let inserted = api_tokens::Entity::insert(row(&secret, new, created_by.as_str())?)
-            .exec_with_returning(txn.conn())
+            .exec_with_returning(&txn)
             .await?;
         txn.commit().await?;
         tracing::info!(token = %inserted.id, principal = %new.principal, by = %created_by, "token created");
@@ -137,7 +137,7 @@ impl Store {
                     .do_nothing()
                     .to_owned(),
             )
-            .exec_without_returning(txn.conn())
+            .exec_without_returning(&txn)
             .await?;
         txn.commit().await?;
         self.token(secret)
@@ -179,7 +179,7 @@ impl Store {
     pub async fn revoke_token(&self, id: &str, by: &Actor) -> Result<TokenRecord> {
         let txn = self.begin_write().await?;
         let found = api_tokens::Entity::find_by_id(id.to_owned())
-            .one(txn.conn())
+            .one(&txn)
             .await?
             .ok_or_else(|| {
                 Error::NotFound(format!("token '{}' not found", opsgate_domain::clip(id)))
@@ -191,7 +191,7 @@ impl Store {
         let mut change: api_tokens::ActiveModel = found.into();
         change.revoked_at = Set(Some(now()));
         change.revoked_by = Set(Some(by.to_string()));
-        let updated = api_tokens::Entity::update(change).exec(txn.conn()).await?;
+        let updated = api_tokens::Entity::update(change).exec(&txn).await?;
         txn.commit().await?;
         tracing::info!(token = %updated.id, by = %by, "token revoked");
         record(updated)

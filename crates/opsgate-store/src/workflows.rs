@@ -96,7 +96,7 @@ impl Store {
             let latest = workflows::Entity::find()
                 .filter(workflows::Column::Name.eq(name.as_str()))
                 .order_by_desc(workflows::Column::Version)
-                .one(txn.conn())
+                .one(&txn)
                 .await?;
             // The same bytes as the latest version; or, registered without templates (over the
             // API, which has no directory), the same text: the same workflow, its templates kept.
@@ -132,7 +132,7 @@ impl Store {
                 registered_at: Set(now()),
             };
             match workflows::Entity::insert(insert)
-                .exec_with_returning(txn.conn())
+                .exec_with_returning(&txn)
                 .await
             {
                 Ok(row) => {
@@ -151,29 +151,28 @@ impl Store {
                         .to_string()),
                     };
                     workflow_events::Entity::insert(event)
-                        .exec_without_returning(txn.conn())
+                        .exec_without_returning(&txn)
                         .await?;
-                    let backend = txn.conn().get_database_backend();
+                    let backend = txn.get_database_backend();
                     for (path, content) in templates {
-                        txn.conn()
-                            .execute_raw(Statement::from_sql_and_values(
-                                backend,
-                                format!(
-                                    "INSERT INTO workflow_templates (workflow_id, path, content, \
+                        txn.execute_raw(Statement::from_sql_and_values(
+                            backend,
+                            format!(
+                                "INSERT INTO workflow_templates (workflow_id, path, content, \
                                      sha256) VALUES ({}, {}, {}, {})",
-                                    ph(backend, 1),
-                                    ph(backend, 2),
-                                    ph(backend, 3),
-                                    ph(backend, 4)
-                                ),
-                                [
-                                    row.id.into(),
-                                    path.clone().into(),
-                                    content.clone().into(),
-                                    sha256_hex(content.as_bytes()).into(),
-                                ],
-                            ))
-                            .await?;
+                                ph(backend, 1),
+                                ph(backend, 2),
+                                ph(backend, 3),
+                                ph(backend, 4)
+                            ),
+                            [
+                                row.id.into(),
+                                path.clone().into(),
+                                content.clone().into(),
+                                sha256_hex(content.as_bytes()).into(),
+                            ],
+                        ))
+                        .await?;
                     }
                     txn.commit().await?;
                     tracing::info!(workflow = %row.name, version = row.version, actor = %actor, "workflow version registered");

@@ -30,8 +30,16 @@ pub(crate) struct Slot {
 /// This process's SQLite write turn, with the connection that goes with it.
 pub(crate) type Turn = Arc<Mutex<Slot>>;
 
-/// A held turn (first come, first served).
+/// A held turn, from [`take`]: no transaction is open on its connection.
 pub(crate) type TurnGuard = OwnedMutexGuard<Slot>;
+
+/// Waits for the turn (first come, first served), then rolls back any transaction its last
+/// holder abandoned.
+pub(crate) async fn take(turn: &Turn) -> TurnGuard {
+    let mut held = turn.clone().lock_owned().await;
+    held.settle().await;
+    held
+}
 
 /// A new turn around `conn`.
 pub(crate) fn turn(conn: SqliteConnection) -> Turn {
@@ -52,7 +60,7 @@ fn sqlx_error_to_query_err(e: sqlx::Error) -> DbErr {
 }
 
 fn closed() -> DbErr {
-    DbErr::Conn(sea_orm::RuntimeErr::Internal(
+    DbErr::Conn(RuntimeErr::Internal(
         "the SQLite write connection is closed (the store was closed)".into(),
     ))
 }
@@ -63,7 +71,7 @@ impl Slot {
     }
 
     /// Rolls back a transaction its holder abandoned; a no-op when none is open.
-    pub(crate) async fn settle(&mut self) {
+    async fn settle(&mut self) {
         if !self.open {
             return;
         }
@@ -78,7 +86,6 @@ impl Slot {
 
     /// Runs `sql` (no parameters) outside any transaction.
     pub(crate) async fn execute_unprepared(&mut self, sql: &str) -> Result<(), DbErr> {
-        self.settle().await;
         self.conn()?
             .execute(sqlx::AssertSqlSafe(sql.to_owned()))
             .await
@@ -100,7 +107,6 @@ impl Slot {
 
     /// Closes the connection (later turns get an error).
     pub(crate) async fn close(&mut self) -> Result<(), DbErr> {
-        self.settle().await;
         if let Some(conn) = self.conn.take() {
             conn.close()
                 .await
@@ -121,7 +127,6 @@ pub(crate) struct OwnedTxn {
 impl OwnedTxn {
     /// `BEGIN IMMEDIATE` on the turn's connection: the database's write lock is taken up front.
     pub(crate) async fn begin(mut turn: TurnGuard) -> Result<Self, DbErr> {
-        turn.settle().await;
         turn.conn()?
             .execute("BEGIN IMMEDIATE")
             .await

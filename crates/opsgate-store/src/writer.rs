@@ -158,7 +158,7 @@ impl Store {
             let mut changes = Changes::default();
             let mut results = Vec::with_capacity(writes.len());
             for write in writes {
-                match self.decide(txn.conn(), &mut changes, write).await {
+                match self.decide(&txn, &mut changes, write).await {
                     Ok(result) => results.push(result),
                     Err(failed) => {
                         rollback(txn).await;
@@ -193,7 +193,7 @@ impl Store {
             };
             let flushed = match changes
                 .flush(
-                    txn.conn(),
+                    &txn,
                     self.people_index,
                     &unknown,
                     routes.as_deref(),
