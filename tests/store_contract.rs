@@ -70,6 +70,15 @@ async fn start_and_submit_sla(store: &Store) -> String {
     id
 }
 
+/// [`start_and_submit_sla`], then the SLA approved by Olga; returns the transition.
+async fn start_and_approve_sla(store: &Store) -> opsgate_store::TransitionView {
+    let id = start_and_submit_sla(store).await;
+    store
+        .execute(&id, approve("sla"), actor("Olga"))
+        .await
+        .unwrap()
+}
+
 /// The deliverables of `view` that are open for submission, in workflow order.
 fn open_deliverables(view: &opsgate_store::TransitionView) -> Vec<String> {
     view.workflow
@@ -451,11 +460,8 @@ async fn state_from_node_states(db: &TestDb, id: &str) -> opsgate_domain::Transi
 async fn the_row_snapshot_and_node_states_agree_and_old_rows_read_from_node_states() {
     for db in TestDb::all().await {
         let store = store(&db).await;
-        let id = start_and_submit_sla(&store).await;
-        let view = store
-            .execute(&id, approve("sla"), actor("Olga"))
-            .await
-            .unwrap();
+        let view = start_and_approve_sla(&store).await;
+        let id = view.id.clone();
         assert_eq!(
             state_from_node_states(&db, &id).await,
             view.state,
@@ -1016,11 +1022,8 @@ async fn rebuilding_node_states_keeps_every_node() {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
     for db in TestDb::all().await {
         let store = store(&db).await;
-        let id = start_and_submit_sla(&store).await;
-        let view = store
-            .execute(&id, approve("sla"), actor("Olga"))
-            .await
-            .unwrap();
+        let view = start_and_approve_sla(&store).await;
+        let id = view.id.clone();
         store.close().await.unwrap();
         let conn = sea_orm::Database::connect(&db.url).await.unwrap();
         let definition = async |conn: &sea_orm::DatabaseConnection| {
