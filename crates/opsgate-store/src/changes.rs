@@ -1,6 +1,7 @@
 //! The changes one write transaction has decided, and their flush: whatever the number of writes,
-//! the new rows, one guarded update, then the node upsert, the events, the KPI facts the events
-//! made and the notices for the outbox (one round trip on SQLite).
+//! the new rows and one guarded update (one round trip on SQLite), then the node upsert, the
+//! events, the KPI facts the events made and the notices for the outbox, sent with the commit
+//! (one round trip on SQLite).
 
 use std::collections::HashMap;
 
@@ -136,38 +137,20 @@ impl Changes {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<Flushed>> {
         let backend = conn.get_database_backend();
-        // What goes to the database in one round trip at the end (several statements at once on
-        // SQLite, where each statement is a hand-over to its thread and back). Outcomes of
+        // What goes to the database with the commit (in one round trip on SQLite, where each
+        // statement is a hand-over to its thread and back; `Flushed::commit`). Outcomes of
         // delivery attempts ride along: no transaction of their own.
-        let mut rest = Statements::new(backend);
+        let mut rest: Vec<Statement> = Vec::new();
         for statement in settle_statements(backend, settling, now) {
             rest.push(statement);
         }
         if self.entries.is_empty() {
-            rest.run(conn).await?;
-            return Ok(Some(Flushed::default()));
+            return Ok(Some(Flushed {
+                rest,
+                ..Flushed::default()
+            }));
         }
-        let new_rows = self
-            .entries
-            .iter()
-            .filter(|e| e.before.is_none())
-            .map(|e| transition_row(&e.view))
-            .collect::<Result<Vec<_>>>()?;
-        if !new_rows.is_empty() {
-            transitions::Entity::insert_many(new_rows)
-                .exec_without_returning(conn)
-                .await
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        // Another writer (a replica) started the same service version between
-                        // our check and our insert; the writer names it after the rollback.
-                        Error::DuplicateStart
-                    } else {
-                        e.into()
-                    }
-                })?;
-        }
-        if !self.update_rows(conn).await? {
+        if !self.write_rows(conn).await? {
             return Ok(None);
         }
         // The people and the target go-live of a transition change rarely (the SMO replacing
@@ -321,7 +304,17 @@ impl Changes {
         for statement in people_statements(backend, people)? {
             rest.push(statement);
         }
-        rest.run(conn).await.map_err(|e| {
+        Ok(Some(Flushed {
+            deliveries: deliveries.into_iter().map(|(d, _)| d).collect(),
+            stored_notices,
+            rest,
+        }))
+    }
+
+    /// Runs the flush's last statements and commits: nothing of the transaction is stored when
+    /// it fails.
+    pub(crate) async fn commit(&self, txn: crate::WriteTxn, rest: Vec<Statement>) -> Result<()> {
+        txn.commit_with(rest).await.map_err(|e| {
             // An event (or its facts) already stored under its sequence number: another
             // writer got there first.
             if is_unique_violation(&e) {
@@ -332,23 +325,74 @@ impl Changes {
             } else {
                 e.into()
             }
-        })?;
-        Ok(Some(Flushed {
-            deliveries: deliveries.into_iter().map(|(d, _)| d).collect(),
-            stored_notices,
-        }))
+        })
     }
 
-    /// One UPDATE for every changed stored transition, each row guarded by the `seq` its change
-    /// started from; true when every row matched.
-    async fn update_rows(&self, conn: &impl ConnectionTrait) -> Result<bool> {
+    /// Inserts the new transitions and updates the changed ones (one UPDATE, each row guarded by
+    /// the `seq` its change started from): in one round trip on SQLite. True when every guarded
+    /// row matched.
+    async fn write_rows(&self, conn: &impl ConnectionTrait) -> Result<bool> {
+        let backend = conn.get_database_backend();
+        let new_rows = self
+            .entries
+            .iter()
+            .filter(|e| e.before.is_none())
+            .map(|e| transition_row(&e.view))
+            .collect::<Result<Vec<_>>>()?;
+        let insert = (!new_rows.is_empty())
+            .then(|| transitions::Entity::insert_many(new_rows).build(backend));
+        let update = self.update_statement(backend)?;
+        let duplicate = |e: DbErr| {
+            if is_unique_violation(&e) {
+                // Another writer (a replica) started the same service version between our check
+                // and our insert; the writer names it after the rollback. (The update sets no
+                // column of a unique key.)
+                Error::DuplicateStart
+            } else {
+                e.into()
+            }
+        };
+        if backend == DbBackend::Sqlite {
+            // The update returns a row for each row it matched: SQLite's count of changes is
+            // not the update's own in a string of statements (`write_conn`).
+            let mut statements: Vec<Statement> = insert.into_iter().collect();
+            let mut expected = 0;
+            if let Some((mut update, changed)) = update {
+                update.sql.push_str(" RETURNING 1");
+                statements.push(update);
+                expected = changed;
+            }
+            if statements.is_empty() {
+                return Ok(true);
+            }
+            let matched = conn
+                .query_all_raw(crate::write_conn::joined(statements))
+                .await
+                .map_err(duplicate)?;
+            return Ok(matched.len() == expected);
+        }
+        if let Some(insert) = insert {
+            conn.execute_raw(insert).await.map_err(duplicate)?;
+        }
+        match update {
+            Some((update, changed)) => {
+                Ok(conn.execute_raw(update).await?.rows_affected() == changed as u64)
+            }
+            None => Ok(true),
+        }
+    }
+
+    /// The UPDATE of every changed stored transition, each row guarded by the `seq` its change
+    /// started from, with the number of rows it must match; `None` when no stored transition
+    /// changed.
+    fn update_statement(&self, backend: DbBackend) -> Result<Option<(Statement, usize)>> {
         let changed: Vec<(&Entry, &TransitionState)> = self
             .entries
             .iter()
             .filter_map(|e| e.before.as_ref().map(|b| (e, b)))
             .collect();
         if changed.is_empty() {
-            return Ok(true);
+            return Ok(None);
         }
         let mut guard = Condition::any();
         let (mut seq, mut status, mut updated_at, mut nodes, mut head) = (
@@ -412,7 +456,6 @@ impl Changes {
             }
         }
         let update = update.filter(guard);
-        let backend = conn.get_database_backend();
         let mut statement = update.build(backend);
         if backend == DbBackend::Postgres {
             // Other replicas' gate watchers hear at commit of every transition whose gate
@@ -443,8 +486,7 @@ impl Changes {
                 ));
             }
         }
-        let updated = conn.execute_raw(statement).await?;
-        Ok(updated.rows_affected() == changed.len() as u64)
+        Ok(Some((statement, changed.len())))
     }
 }
 
@@ -651,50 +693,6 @@ fn facts_statement(backend: DbBackend, facts: &[FactRow]) -> Result<Statement> {
     Ok(statement)
 }
 
-/// Statements run in order as one execution on SQLite (which binds each statement's `?`s from
-/// the next values) and one by one on PostgreSQL (whose protocol takes one statement with
-/// parameters at a time).
-struct Statements {
-    backend: DbBackend,
-    statements: Vec<Statement>,
-}
-
-impl Statements {
-    fn new(backend: DbBackend) -> Self {
-        Self {
-            backend,
-            statements: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, statement: Statement) {
-        self.statements.push(statement);
-    }
-
-    async fn run(self, conn: &impl ConnectionTrait) -> std::result::Result<(), DbErr> {
-        if self.backend != DbBackend::Sqlite || self.statements.len() < 2 {
-            for statement in self.statements {
-                conn.execute_raw(statement).await?;
-            }
-            return Ok(());
-        }
-        let mut sql = String::new();
-        let mut values = Vec::new();
-        for statement in self.statements {
-            if !sql.is_empty() {
-                sql.push_str(";\n");
-            }
-            sql.push_str(&statement.sql);
-            if let Some(v) = statement.values {
-                values.extend(v.0);
-            }
-        }
-        conn.execute_raw(Statement::from_sql_and_values(self.backend, sql, values))
-            .await?;
-        Ok(())
-    }
-}
-
 /// A notice a write made, beside its outbox row (whose JSON is the notice's): a write that
 /// delivers it itself takes the notice from here, not by parsing the row back.
 #[derive(Debug, Clone)]
@@ -779,13 +777,15 @@ pub(crate) fn event_rows(
     Ok((rows, prev))
 }
 
-/// What a flush stored beside the changes.
-#[derive(Debug, Default)]
+/// What a flush stored beside the changes, and what it leaves for the commit.
+#[derive(Default)]
 pub(crate) struct Flushed {
     /// Deliveries of notices routed to channels, claimed by this process.
     pub(crate) deliveries: Vec<Delivery>,
     /// Whether notices went to the outbox (the fan-out has work).
     pub(crate) stored_notices: bool,
+    /// The last statements, sent with the commit (`Changes::commit`).
+    pub(crate) rest: Vec<Statement>,
 }
 
 /// The deliveries a write stores for its `index`th notice, each with the notice's JSON, or

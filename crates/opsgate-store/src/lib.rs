@@ -136,6 +136,21 @@ impl WriteTxn {
         }
     }
 
+    /// Runs `last` in order and commits: in one round trip on SQLite's write connection, one by
+    /// one elsewhere (PostgreSQL's protocol takes one statement with parameters at a time).
+    pub(crate) async fn commit_with(self, last: Vec<Statement>) -> std::result::Result<(), DbErr> {
+        match self {
+            Self::Pooled { txn, .. } => {
+                for statement in last {
+                    txn.execute_raw(statement).await?;
+                }
+                txn.commit().await
+            }
+            Self::Owned(txn) if last.is_empty() => txn.commit().await,
+            Self::Owned(txn) => txn.commit_with(write_conn::joined(last)).await,
+        }
+    }
+
     pub(crate) async fn rollback(self) -> Result<()> {
         match self {
             Self::Pooled { txn, .. } => Ok(txn.rollback().await?),
@@ -211,7 +226,7 @@ impl Store {
     /// front (a deferred one can fail with SQLITE_BUSY_SNAPSHOT past the busy timeout).
     async fn begin_write(&self) -> Result<WriteTxn> {
         match self.write_turn().await {
-            Some(turn) => Ok(WriteTxn::Owned(write_conn::OwnedTxn::begin(turn).await?)),
+            Some(turn) => Ok(WriteTxn::Owned(write_conn::OwnedTxn::begin(turn))),
             None => Ok(WriteTxn::Pooled {
                 txn: self.write_db.begin().await?,
                 _turn: None,

@@ -8,9 +8,16 @@
 //! two batches: `begin` took ~290-410 us of a ~1.8-3 ms batch in scenario 1 (docs/benchmarks.md).
 //! Owned, the connection is simply there for whoever holds the turn.
 //!
-//! A transaction is `BEGIN IMMEDIATE` ... `COMMIT`/`ROLLBACK` sent as statements. One that its
-//! holder abandoned (a request cancelled mid-way, a panic) is rolled back by the next holder of
-//! the turn before anything else runs on the connection, so nothing half-written is committed.
+//! A transaction is `BEGIN IMMEDIATE` ... `COMMIT`/`ROLLBACK` sent as statements, and costs no
+//! round trip of its own at either end: `BEGIN IMMEDIATE` goes with the transaction's first
+//! query, and [`OwnedTxn::commit_with`] sends the last statements with the `COMMIT` (each round
+//! trip is a hand-over to the connection's thread and back, ~70-150 us under load; a group-commit
+//! batch made five). A first statement that is not a query has its `BEGIN` sent alone: SQLite
+//! reports a statement's changes as those of the last `INSERT`, `UPDATE` or `DELETE` it ran,
+//! which for a `BEGIN` are the previous transaction's, and sqlx sums them over a string's
+//! statements (a query's rows are its own). One that its holder abandoned (a request cancelled
+//! mid-way, a panic) is rolled back by the next holder of the turn before anything else runs on
+//! the connection, so nothing half-written is committed.
 
 use std::sync::Arc;
 
@@ -121,24 +128,79 @@ impl Slot {
 pub(crate) struct OwnedTxn {
     // Statements take `&self` (sea-orm's `ConnectionTrait`); the lock is never contended, a
     // transaction's statements run one after another.
-    slot: Mutex<TurnGuard>,
+    slot: Mutex<Held>,
+}
+
+struct Held {
+    turn: TurnGuard,
+    /// `BEGIN IMMEDIATE` was sent (or goes with the statement being sent).
+    begun: bool,
+}
+
+const BEGIN: &str = "BEGIN IMMEDIATE";
+
+impl Held {
+    /// The connection with the transaction begun on it: `BEGIN IMMEDIATE` sent now if it was
+    /// not yet.
+    async fn begun(&mut self) -> Result<&mut SqliteConnection, DbErr> {
+        if !self.begun {
+            self.mark_begun();
+            self.turn
+                .conn()?
+                .execute(BEGIN)
+                .await
+                .map_err(sqlx_error_to_exec_err)?;
+        }
+        self.turn.conn()
+    }
+
+    /// `sql`, preceded by `BEGIN IMMEDIATE` when nothing began the transaction yet.
+    fn with_begin(&mut self, sql: &str) -> String {
+        if self.begun {
+            sql.to_owned()
+        } else {
+            self.mark_begun();
+            format!("{BEGIN};\n{sql}")
+        }
+    }
+
+    /// From here a transaction may be open on the connection (even if what began it fails: the
+    /// next turn's `settle` rolls back whatever is there).
+    fn mark_begun(&mut self) {
+        self.begun = true;
+        self.turn.open = true;
+    }
 }
 
 impl OwnedTxn {
-    /// `BEGIN IMMEDIATE` on the turn's connection: the database's write lock is taken up front.
-    pub(crate) async fn begin(mut turn: TurnGuard) -> Result<Self, DbErr> {
-        turn.conn()?
-            .execute("BEGIN IMMEDIATE")
-            .await
-            .map_err(sqlx_error_to_exec_err)?;
-        turn.open = true;
-        Ok(Self {
-            slot: Mutex::new(turn),
-        })
+    /// A transaction on the turn's connection. Nothing is sent yet: `BEGIN IMMEDIATE` (the
+    /// database's write lock, taken up front) goes with the first statement.
+    pub(crate) fn begin(turn: TurnGuard) -> Self {
+        Self {
+            slot: Mutex::new(Held { turn, begun: false }),
+        }
     }
 
     pub(crate) async fn commit(self) -> Result<(), DbErr> {
         self.end("COMMIT").await
+    }
+
+    /// Runs `last` (several statements at once, their changes not counted) and commits, in one
+    /// round trip. Nothing of the transaction is stored when it fails.
+    pub(crate) async fn commit_with(self, last: Statement) -> Result<(), DbErr> {
+        let mut held = self.slot.into_inner();
+        let sql = format!("{};\nCOMMIT", held.with_begin(&last.sql));
+        let done = run(&sql, last.values)
+            .execute(held.turn.conn()?)
+            .await
+            .map_err(sqlx_error_to_exec_err);
+        match done {
+            Ok(_) => held.turn.open = false,
+            // A statement failed (the COMMIT was not reached) or the COMMIT did: undo what is
+            // there now rather than keep the database's write lock until the next turn.
+            Err(_) => held.turn.settle().await,
+        }
+        done.map(|_| ())
     }
 
     pub(crate) async fn rollback(self) -> Result<(), DbErr> {
@@ -146,30 +208,51 @@ impl OwnedTxn {
     }
 
     async fn end(self, sql: &'static str) -> Result<(), DbErr> {
-        let mut slot = self.slot.into_inner();
-        let ended = slot
+        let mut held = self.slot.into_inner();
+        if !held.begun {
+            // Nothing was sent: there is nothing to end.
+            return Ok(());
+        }
+        let ended = held
+            .turn
             .conn()?
             .execute(sql)
             .await
             .map_err(sqlx_error_to_exec_err);
         match ended {
-            Ok(_) => slot.open = false,
+            Ok(_) => held.turn.open = false,
             // A failed COMMIT can leave the transaction open (SQLITE_BUSY): undo it now rather
             // than keep the database's write lock until the next turn.
-            Err(_) => slot.settle().await,
+            Err(_) => held.turn.settle().await,
         }
         ended.map(|_| ())
     }
 }
 
-fn query(statement: &Statement) -> sqlx::query::Query<'_, sqlx::Sqlite, SqlxValues> {
-    let values = statement
-        .values
-        .clone()
-        .unwrap_or(sea_orm::Values(Vec::new()));
+/// `statements` as one statement of several, for SQLite (which binds each statement's `?`s from
+/// the next values).
+pub(crate) fn joined(statements: Vec<Statement>) -> Statement {
+    let mut sql = String::new();
+    let mut values = Vec::new();
+    for statement in statements {
+        if !sql.is_empty() {
+            sql.push_str(";\n");
+        }
+        sql.push_str(&statement.sql);
+        if let Some(v) = statement.values {
+            values.extend(v.0);
+        }
+    }
+    Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
+}
+
+fn run(
+    sql: &str,
+    values: Option<sea_orm::Values>,
+) -> sqlx::query::Query<'_, sqlx::Sqlite, SqlxValues> {
     sqlx::query_with(
-        sqlx::AssertSqlSafe(statement.sql.as_str()),
-        SqlxValues(values),
+        sqlx::AssertSqlSafe(sql),
+        SqlxValues(values.unwrap_or(sea_orm::Values(Vec::new()))),
     )
 }
 
@@ -180,18 +263,19 @@ impl ConnectionTrait for OwnedTxn {
     }
 
     async fn execute_raw(&self, statement: Statement) -> Result<ExecResult, DbErr> {
-        let mut slot = self.slot.lock().await;
-        let result = query(&statement)
-            .execute(slot.conn()?)
+        let mut held = self.slot.lock().await;
+        let result = run(&statement.sql, statement.values)
+            .execute(held.begun().await?)
             .await
             .map_err(sqlx_error_to_exec_err)?;
         Ok(result.into())
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        let mut slot = self.slot.lock().await;
-        let result = slot
-            .conn()?
+        let mut held = self.slot.lock().await;
+        let result = held
+            .begun()
+            .await?
             .execute(sqlx::AssertSqlSafe(sql.to_owned()))
             .await
             .map_err(sqlx_error_to_exec_err)?;
@@ -199,17 +283,22 @@ impl ConnectionTrait for OwnedTxn {
     }
 
     async fn query_one_raw(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
-        let mut slot = self.slot.lock().await;
-        match query(&statement).fetch_optional(slot.conn()?).await {
+        let mut held = self.slot.lock().await;
+        let sql = held.with_begin(&statement.sql);
+        match run(&sql, statement.values)
+            .fetch_optional(held.turn.conn()?)
+            .await
+        {
             Ok(row) => Ok(row.map(Into::into)),
             Err(e) => Err(sqlx_error_to_query_err(e)),
         }
     }
 
     async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        let mut slot = self.slot.lock().await;
-        let rows = query(&statement)
-            .fetch_all(slot.conn()?)
+        let mut held = self.slot.lock().await;
+        let sql = held.with_begin(&statement.sql);
+        let rows = run(&sql, statement.values)
+            .fetch_all(held.turn.conn()?)
             .await
             .map_err(sqlx_error_to_query_err)?;
         Ok(rows.into_iter().map(Into::into).collect())
@@ -218,6 +307,7 @@ impl ConnectionTrait for OwnedTxn {
 
 #[cfg(test)]
 mod tests {
+    use sea_orm::sqlx::{self, ConnectOptions as _, Connection as _};
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
     async fn names(store: &crate::Store) -> Vec<String> {
@@ -276,6 +366,121 @@ mod tests {
             .unwrap();
         assert_eq!(names(&store).await, ["test-committed"]);
 
+        store.close().await.unwrap();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    async fn temp_store(name: &str) -> (crate::Store, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "opsgate-write-conn-{name}-{}",
+            uuid::Uuid::now_v7().simple()
+        ));
+        let options = crate::ConnectOptions::new(format!("sqlite://{}/x.db", dir.display()));
+        (crate::Store::connect(options).await.unwrap(), dir)
+    }
+
+    /// `BEGIN IMMEDIATE` rides with a transaction's first query: the write lock is held from that
+    /// read on (another connection cannot write until the commit), and what was read is what the
+    /// transaction writes on.
+    #[tokio::test]
+    async fn the_first_query_of_a_write_transaction_takes_the_write_lock() {
+        let (store, dir) = temp_store("lock").await;
+        let txn = store.begin_write().await.unwrap();
+        let rows = txn
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT count(*) FROM pending_backfills",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+
+        let mut other = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.join("x.db"))
+            .busy_timeout(std::time::Duration::from_millis(100))
+            .connect()
+            .await
+            .unwrap();
+        let blocked = sqlx::query("INSERT INTO pending_backfills (name) VALUES ('test-other')")
+            .execute(&mut other)
+            .await;
+        let Err(e) = blocked else {
+            panic!("another connection wrote while the transaction held the write lock");
+        };
+        assert!(e.to_string().contains("locked"), "{e}");
+
+        txn.execute_raw(insert("test-mine")).await.unwrap();
+        txn.commit().await.unwrap();
+        sqlx::query("INSERT INTO pending_backfills (name) VALUES ('test-other')")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        other.close().await.unwrap();
+        assert_eq!(names(&store).await, ["test-mine", "test-other"]);
+        store.close().await.unwrap();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A transaction's first statement that is not a query reports its own changes, not those of
+    /// the previous transaction's last statement (which SQLite reports for a `BEGIN`).
+    #[tokio::test]
+    async fn a_first_update_counts_only_its_own_changes() {
+        let (store, dir) = temp_store("changes").await;
+        let txn = store.begin_write().await.unwrap();
+        for name in ["test-a", "test-b", "test-c"] {
+            txn.execute_raw(insert(name)).await.unwrap();
+        }
+        txn.execute_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "UPDATE pending_backfills SET name = name || '-x' WHERE name LIKE 'test-%'",
+        ))
+        .await
+        .unwrap();
+        txn.commit().await.unwrap();
+
+        let txn = store.begin_write().await.unwrap();
+        let changed = txn
+            .execute_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "DELETE FROM pending_backfills WHERE name = 'test-a-x'",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(changed.rows_affected(), 1);
+        txn.commit().await.unwrap();
+        store.close().await.unwrap();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// The last statements sent with the commit: all stored together, or, when one fails,
+    /// nothing of the transaction (not the statements before it in the string, not the ones
+    /// before it in the transaction), and the next turn writes normally.
+    #[tokio::test]
+    async fn statements_sent_with_the_commit_are_stored_whole_or_not_at_all() {
+        let (store, dir) = temp_store("commit-with").await;
+        let txn = store.begin_write().await.unwrap();
+        txn.execute_raw(insert("test-first")).await.unwrap();
+        let failed = txn
+            .commit_with(vec![
+                insert("test-second"),
+                Statement::from_string(DbBackend::Sqlite, "INSERT INTO no_such_table VALUES (1)"),
+            ])
+            .await;
+        assert!(failed.is_err(), "{failed:?}");
+        assert_eq!(names(&store).await, Vec::<String>::new());
+
+        let txn = store.begin_write().await.unwrap();
+        txn.execute_raw(insert("test-first")).await.unwrap();
+        txn.commit_with(vec![insert("test-second"), insert("test-third")])
+            .await
+            .unwrap();
+        // With nothing sent before, the BEGIN goes with them.
+        let txn = store.begin_write().await.unwrap();
+        txn.commit_with(vec![insert("test-fourth")]).await.unwrap();
+        assert_eq!(
+            names(&store).await,
+            ["test-first", "test-fourth", "test-second", "test-third"]
+        );
         store.close().await.unwrap();
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -5,8 +5,8 @@
 //! server near the disk's fsync rate. Here every transition write of the process goes through one
 //! queue; the writer task takes whatever is queued (up to [`MAX_BATCH`]), decides each in order
 //! inside one `BEGIN IMMEDIATE` transaction (a later write sees the earlier ones' states), writes
-//! them all with one flush of at most four statements (`changes`), commits once and only then
-//! answers every caller. A refused write (a domain error) writes nothing and does not disturb the
+//! them all with one flush (`changes`: the transition rows in one round trip, the rest with the
+//! commit in another), commits once and only then answers every caller. A refused write (a domain error) writes nothing and does not disturb the
 //! others. When the batch fails in the database, it is rolled back and every write is run again
 //! alone, so that one write the database rejects cannot fail its neighbours.
 //!
@@ -218,7 +218,7 @@ impl Store {
                     return Err(failed);
                 }
             };
-            if let Err(e) = txn.commit().await {
+            if let Err(e) = changes.commit(txn, flushed.rest).await {
                 self.queue_settlements(settling);
                 return Err(e);
             }
