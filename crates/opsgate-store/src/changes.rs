@@ -811,6 +811,7 @@ fn written_deliveries<'a>(
             .into_iter()
             .map(|channel| {
                 let webhook_id = crate::outbox::written_webhook_id(
+                    notice.at,
                     &notice.transition_id,
                     notice.seq,
                     kind.as_str(),
