@@ -190,17 +190,7 @@ impl OwnedTxn {
     pub(crate) async fn commit_with(self, last: Statement) -> Result<(), DbErr> {
         let mut held = self.slot.into_inner();
         let sql = format!("{};\nCOMMIT", held.with_begin(&last.sql));
-        let done = run(&sql, last.values)
-            .execute(held.turn.conn()?)
-            .await
-            .map_err(sqlx_error_to_exec_err);
-        match done {
-            Ok(_) => held.turn.open = false,
-            // A statement failed (the COMMIT was not reached) or the COMMIT did: undo what is
-            // there now rather than keep the database's write lock until the next turn.
-            Err(_) => held.turn.settle().await,
-        }
-        done.map(|_| ())
+        held.finish(&sql, last.values).await
     }
 
     pub(crate) async fn rollback(self) -> Result<(), DbErr> {
@@ -208,22 +198,27 @@ impl OwnedTxn {
     }
 
     async fn end(self, sql: &'static str) -> Result<(), DbErr> {
-        let mut held = self.slot.into_inner();
+        let held = self.slot.into_inner();
         if !held.begun {
             // Nothing was sent: there is nothing to end.
             return Ok(());
         }
-        let ended = held
-            .turn
-            .conn()?
-            .execute(sql)
+        held.finish(sql, None).await
+    }
+}
+
+impl Held {
+    /// Sends `sql`, which ends the transaction (with a `COMMIT` or `ROLLBACK`). When it fails
+    /// (a statement before the `COMMIT`, or the `COMMIT` itself: SQLITE_BUSY, a full disk), what
+    /// is there is rolled back now rather than keep the database's write lock until the next turn.
+    async fn finish(mut self, sql: &str, values: Option<sea_orm::Values>) -> Result<(), DbErr> {
+        let ended = run(sql, values)
+            .execute(self.turn.conn()?)
             .await
             .map_err(sqlx_error_to_exec_err);
         match ended {
-            Ok(_) => held.turn.open = false,
-            // A failed COMMIT can leave the transaction open (SQLITE_BUSY): undo it now rather
-            // than keep the database's write lock until the next turn.
-            Err(_) => held.turn.settle().await,
+            Ok(_) => self.turn.open = false,
+            Err(_) => self.turn.settle().await,
         }
         ended.map(|_| ())
     }
@@ -324,24 +319,21 @@ mod tests {
             .collect()
     }
 
+    fn sql(text: &str) -> Statement {
+        Statement::from_string(DbBackend::Sqlite, text)
+    }
+
     fn insert(name: &str) -> Statement {
-        Statement::from_string(
-            DbBackend::Sqlite,
-            format!("INSERT INTO pending_backfills (name) VALUES ('{name}')"),
-        )
+        sql(&format!(
+            "INSERT INTO pending_backfills (name) VALUES ('{name}')"
+        ))
     }
 
     /// A transaction dropped without commit (a request cancelled mid-way) leaves nothing, and
     /// the next write turn starts cleanly; a committed one is there.
     #[tokio::test]
     async fn an_abandoned_write_transaction_is_rolled_back_by_the_next_turn() {
-        let dir = std::env::temp_dir().join(format!(
-            "opsgate-write-conn-{}",
-            uuid::Uuid::now_v7().simple()
-        ));
-        let options = crate::ConnectOptions::new(format!("sqlite://{}/x.db", dir.display()));
-        let store = crate::Store::connect(options).await.unwrap();
-
+        let (store, dir) = temp_store("abandoned").await;
         let abandoned = store.begin_write().await.unwrap();
         abandoned
             .execute_raw(insert("test-abandoned"))
@@ -366,6 +358,10 @@ mod tests {
             .unwrap();
         assert_eq!(names(&store).await, ["test-committed"]);
 
+        done(store, dir).await;
+    }
+
+    async fn done(store: crate::Store, dir: std::path::PathBuf) {
         store.close().await.unwrap();
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -387,10 +383,7 @@ mod tests {
         let (store, dir) = temp_store("lock").await;
         let txn = store.begin_write().await.unwrap();
         let rows = txn
-            .query_all_raw(Statement::from_string(
-                DbBackend::Sqlite,
-                "SELECT count(*) FROM pending_backfills",
-            ))
+            .query_all_raw(sql("SELECT count(*) FROM pending_backfills"))
             .await
             .unwrap();
         assert_eq!(rows.len(), 1);
@@ -417,8 +410,7 @@ mod tests {
             .unwrap();
         other.close().await.unwrap();
         assert_eq!(names(&store).await, ["test-mine", "test-other"]);
-        store.close().await.unwrap();
-        let _ = std::fs::remove_dir_all(dir);
+        done(store, dir).await;
     }
 
     /// A transaction's first statement that is not a query reports its own changes, not those of
@@ -430,8 +422,7 @@ mod tests {
         for name in ["test-a", "test-b", "test-c"] {
             txn.execute_raw(insert(name)).await.unwrap();
         }
-        txn.execute_raw(Statement::from_string(
-            DbBackend::Sqlite,
+        txn.execute_raw(sql(
             "UPDATE pending_backfills SET name = name || '-x' WHERE name LIKE 'test-%'",
         ))
         .await
@@ -440,16 +431,12 @@ mod tests {
 
         let txn = store.begin_write().await.unwrap();
         let changed = txn
-            .execute_raw(Statement::from_string(
-                DbBackend::Sqlite,
-                "DELETE FROM pending_backfills WHERE name = 'test-a-x'",
-            ))
+            .execute_raw(sql("DELETE FROM pending_backfills WHERE name = 'test-a-x'"))
             .await
             .unwrap();
         assert_eq!(changed.rows_affected(), 1);
         txn.commit().await.unwrap();
-        store.close().await.unwrap();
-        let _ = std::fs::remove_dir_all(dir);
+        done(store, dir).await;
     }
 
     /// The last statements sent with the commit: all stored together, or, when one fails,
@@ -463,7 +450,7 @@ mod tests {
         let failed = txn
             .commit_with(vec![
                 insert("test-second"),
-                Statement::from_string(DbBackend::Sqlite, "INSERT INTO no_such_table VALUES (1)"),
+                sql("INSERT INTO no_such_table VALUES (1)"),
             ])
             .await;
         assert!(failed.is_err(), "{failed:?}");
@@ -481,7 +468,6 @@ mod tests {
             names(&store).await,
             ["test-first", "test-fourth", "test-second", "test-third"]
         );
-        store.close().await.unwrap();
-        let _ = std::fs::remove_dir_all(dir);
+        done(store, dir).await;
     }
 }
