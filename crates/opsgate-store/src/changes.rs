@@ -138,7 +138,7 @@ impl Changes {
     ) -> Result<Option<Flushed>> {
         let backend = conn.get_database_backend();
         // What goes to the database with the commit (in one round trip on SQLite, where each
-        // statement is a hand-over to its thread and back; `Flushed::commit`). Outcomes of
+        // statement is a hand-over to its thread and back; `Changes::commit`). Outcomes of
         // delivery attempts ride along: no transaction of their own.
         let mut rest: Vec<Statement> = Vec::new();
         for statement in settle_statements(backend, settling, now) {
