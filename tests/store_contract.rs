@@ -828,6 +828,22 @@ async fn writes_store_channel_deliveries_and_settle_queued_outcomes() {
             "{}: the queued outcomes are stored",
             db.backend
         );
+        // A delivered delivery leaves no row (nor the notice's JSON it carried).
+        let rows = {
+            use sea_orm::{ConnectionTrait, Statement};
+            store
+                .connection()
+                .query_one_raw(Statement::from_string(
+                    store.backend(),
+                    "SELECT COUNT(*) AS n FROM deliveries",
+                ))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get::<i64>("", "n")
+                .unwrap()
+        };
+        assert_eq!(rows, 0, "{}: delivered rows removed", db.backend);
         // Nothing is left for the dispatcher's own transaction.
         store.settle_queued().await.unwrap();
         store.route_in_writes(None);

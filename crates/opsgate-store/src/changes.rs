@@ -134,14 +134,13 @@ impl Changes {
         new_services: &[String],
         routes: Option<&WriteRoutes>,
         settling: &[(String, Settle)],
-        now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<Flushed>> {
         let backend = conn.get_database_backend();
         // What goes to the database with the commit (in one round trip on SQLite, where each
         // statement is a hand-over to its thread and back; `Changes::commit`). Outcomes of
         // delivery attempts ride along: no transaction of their own.
         let mut rest: Vec<Statement> = Vec::new();
-        for statement in settle_statements(backend, settling, now) {
+        for statement in settle_statements(backend, settling) {
             rest.push(statement);
         }
         if self.entries.is_empty() {

@@ -3,8 +3,8 @@
 //! else in `outbox`, fanned out once into one delivery per channel and recipient
 //! (`deliveries`). Each delivery is claimed under a lease by exactly one dispatcher (on
 //! PostgreSQL `FOR UPDATE SKIP LOCKED`, so replicas share the work; a crashed replica's leases
-//! run out and its deliveries are claimed again), settled (on SQLite by the next write batch),
-//! listed when it failed for good, and retried by the SMO.
+//! run out and its deliveries are claimed again), settled (a delivered one's row removed; on
+//! SQLite by the next write batch), listed when it failed for good, and retried by the SMO.
 
 use std::collections::HashMap;
 
@@ -16,6 +16,8 @@ use crate::{Error, Result, Store, ph};
 
 /// How a delivery stands.
 pub const PENDING: &str = "pending";
+/// Delivered: only rows stored before a delivered delivery's row was removed at once (2026-12-07)
+/// still say so.
 pub const DELIVERED: &str = "delivered";
 /// Failed on every attempt of the schedule: the dead-letter list.
 pub const FAILED: &str = "failed";
@@ -200,12 +202,11 @@ pub(crate) fn deliveries_statement(
     )
 }
 
-/// The statements storing `outcomes` (by `webhook-id`) at `now`: the delivered ones, the common
+/// The statements storing `outcomes` (by `webhook-id`): the delivered ones (removed), the common
 /// outcome, in one statement per 1,000; each other outcome its own.
 pub(crate) fn settle_statements(
     backend: DbBackend,
     outcomes: &[(String, Settle)],
-    now: DateTime<Utc>,
 ) -> Vec<Statement> {
     let p = |n| ph(backend, n);
     let mut statements = Vec::new();
@@ -214,21 +215,18 @@ pub(crate) fn settle_statements(
         .filter(|(_, o)| *o == Settle::Delivered)
         .map(|(id, _)| id.as_str())
         .collect();
+    // A delivered delivery has nothing left to do: its row goes (with the notice's JSON it
+    // carried), so the table holds what is pending or failed, not every notice ever sent, and a
+    // write's deliveries are inserted and removed on the same few pages.
     for chunk in delivered.chunks(1000) {
         let list = (0..chunk.len())
-            .map(|i| p(i + 3))
+            .map(|i| p(i + 1))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut values: Vec<Value> = vec![DELIVERED.into(), now.into()];
-        values.extend(chunk.iter().map(|id| Value::from(*id)));
+        let values: Vec<Value> = chunk.iter().map(|id| Value::from(*id)).collect();
         statements.push(Statement::from_sql_and_values(
             backend,
-            format!(
-                "UPDATE deliveries SET status = {}, attempts = attempts + 1, delivered_at = {}, \
-                 claimed_until = NULL, last_error = NULL WHERE webhook_id IN ({list})",
-                p(1),
-                p(2),
-            ),
+            format!("DELETE FROM deliveries WHERE webhook_id IN ({list})"),
             values,
         ));
     }
@@ -509,7 +507,7 @@ impl Store {
         }
         let conn = &txn;
         let written = async {
-            for statement in settle_statements(conn.get_database_backend(), &outcomes, self.now()) {
+            for statement in settle_statements(conn.get_database_backend(), &outcomes) {
                 conn.execute_raw(statement).await?;
             }
             Ok::<(), Error>(())

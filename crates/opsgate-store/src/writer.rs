@@ -198,7 +198,6 @@ impl Store {
                     &unknown,
                     routes.as_deref(),
                     &settling,
-                    self.now(),
                 )
                 .await
             {
