@@ -850,6 +850,47 @@ async fn writes_store_channel_deliveries_and_settle_queued_outcomes() {
     }
 }
 
+/// Databases from before delivered deliveries were removed at once lose their `delivered` rows
+/// (each kept its notice's JSON, for nothing) to a migration; pending and failed ones stay.
+#[tokio::test]
+async fn the_migration_removes_delivered_rows_and_keeps_the_rest() {
+    use sea_orm::{ConnectionTrait, Statement};
+    for db in TestDb::all().await {
+        store(&db).await.close().await.unwrap();
+        let conn = sea_orm::Database::connect(&db.url).await.unwrap();
+        let backend = conn.get_database_backend();
+        for (id, status) in [
+            ("msg_a", "delivered"),
+            ("msg_b", "pending"),
+            ("msg_c", "failed"),
+        ] {
+            conn.execute_raw(Statement::from_string(
+                backend,
+                format!(
+                    "INSERT INTO deliveries (outbox_id, channel, recipient, webhook_id, status, \
+                     attempts, next_attempt_at, created_at) VALUES (0, 'hook', '', '{id}', \
+                     '{status}', 1, '2026-12-01 00:00:00+00:00', '2026-12-01 00:00:00+00:00')"
+                ),
+            ))
+            .await
+            .unwrap();
+        }
+        opsgate_tests::migrate_again_since(&conn, "m20261209_000020_delivered_rows").await;
+        let left: Vec<String> = conn
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT webhook_id FROM deliveries ORDER BY webhook_id",
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get("", "webhook_id").unwrap())
+            .collect();
+        assert_eq!(left, ["msg_b", "msg_c"], "{}", db.backend);
+        conn.close().await.unwrap();
+    }
+}
+
 /// After every write the row's stall columns (which the stalled list, the board and the timers
 /// seek by), its status and the day of its last change (the idle transitions' index) hold what
 /// the state says: also on a row from before the stall index (filled when the

@@ -22,6 +22,7 @@ mod m20261207_000016_services;
 mod m20261208_000017_delivery_notice;
 mod m20261208_000018_updated_day;
 mod m20261208_000019_node_states_clustered;
+mod m20261209_000020_delivered_rows;
 
 /// Every migration in order.
 #[derive(Debug)]
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000017_delivery_notice::Migration),
             Box::new(m20261208_000018_updated_day::Migration),
             Box::new(m20261208_000019_node_states_clustered::Migration),
+            Box::new(m20261209_000020_delivered_rows::Migration),
         ]
     }
 }
