@@ -1097,9 +1097,7 @@ async fn rebuilding_node_states_keeps_every_node() {
         if conn.get_database_backend() == DbBackend::Sqlite {
             assert!(definition(&conn).await.ends_with("WITHOUT ROWID"));
         }
-        opsgate_migration::Migrator::down(&conn, Some(1))
-            .await
-            .unwrap();
+        opsgate_tests::undo_migrations_since(&conn, "m20261208_000019_node_states_clustered").await;
         if conn.get_database_backend() == DbBackend::Sqlite {
             assert!(!definition(&conn).await.contains("WITHOUT ROWID"));
         }

@@ -805,6 +805,14 @@ async fn start_one_request(
 /// database as it was before `name`, upgraded.
 pub async fn migrate_again_since(conn: &sea_orm::DatabaseConnection, name: &str) {
     use opsgate_migration::MigratorTrait as _;
+    undo_migrations_since(conn, name).await;
+    opsgate_migration::Migrator::up(conn, None).await.unwrap();
+}
+
+/// Undoes the migration `name` and every one applied after it (by name, not by a count that
+/// breaks when migrations are added).
+pub async fn undo_migrations_since(conn: &sea_orm::DatabaseConnection, name: &str) {
+    use opsgate_migration::MigratorTrait as _;
     let applied = opsgate_migration::Migrator::get_applied_migrations(conn)
         .await
         .unwrap();
@@ -816,5 +824,4 @@ pub async fn migrate_again_since(conn: &sea_orm::DatabaseConnection, name: &str)
     opsgate_migration::Migrator::down(conn, Some(since))
         .await
         .unwrap();
-    opsgate_migration::Migrator::up(conn, None).await.unwrap();
 }
