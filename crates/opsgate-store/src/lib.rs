@@ -223,7 +223,8 @@ impl Store {
     }
 
     /// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite so that the write lock is taken up
-    /// front (a deferred one can fail with SQLITE_BUSY_SNAPSHOT past the busy timeout).
+    /// front (a deferred one can fail with SQLITE_BUSY_SNAPSHOT past the busy timeout), sent with
+    /// the transaction's first statement (`write_conn`).
     async fn begin_write(&self) -> Result<WriteTxn> {
         match self.write_turn().await {
             Some(turn) => Ok(WriteTxn::Owned(write_conn::OwnedTxn::begin(turn))),

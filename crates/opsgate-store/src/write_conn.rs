@@ -1,5 +1,5 @@
 //! The SQLite write connection, owned by the store instead of pooled: holding it is this
-//! process's write turn, and a write transaction on it costs one round trip to begin.
+//! process's write turn, and a write transaction on it costs no round trip of its own.
 //!
 //! Through a pool, every write transaction took the connection from the pool and gave it back at
 //! the end, and sqlx gives a connection back by pinging it first (a spawned task and a round trip
@@ -15,7 +15,7 @@
 //! batch made five). A first statement that is not a query has its `BEGIN` sent alone: SQLite
 //! reports a statement's changes as those of the last `INSERT`, `UPDATE` or `DELETE` it ran,
 //! which for a `BEGIN` are the previous transaction's, and sqlx sums them over a string's
-//! statements (a query's rows are its own). One that its holder abandoned (a request cancelled
+//! statements (a query's rows are its own). A transaction its holder abandoned (a request cancelled
 //! mid-way, a panic) is rolled back by the next holder of the turn before anything else runs on
 //! the connection, so nothing half-written is committed.
 
@@ -170,6 +170,21 @@ impl Held {
         self.begun = true;
         self.turn.open = true;
     }
+
+    /// Sends `sql`, which ends the transaction (with a `COMMIT` or `ROLLBACK`). When it fails
+    /// (a statement before the `COMMIT`, or the `COMMIT` itself: SQLITE_BUSY, a full disk), what
+    /// is there is rolled back now rather than keep the database's write lock until the next turn.
+    async fn finish(mut self, sql: &str, values: Option<sea_orm::Values>) -> Result<(), DbErr> {
+        let ended = run(sql, values)
+            .execute(self.turn.conn()?)
+            .await
+            .map_err(sqlx_error_to_exec_err);
+        match ended {
+            Ok(_) => self.turn.open = false,
+            Err(_) => self.turn.settle().await,
+        }
+        ended.map(|_| ())
+    }
 }
 
 impl OwnedTxn {
@@ -204,23 +219,6 @@ impl OwnedTxn {
             return Ok(());
         }
         held.finish(sql, None).await
-    }
-}
-
-impl Held {
-    /// Sends `sql`, which ends the transaction (with a `COMMIT` or `ROLLBACK`). When it fails
-    /// (a statement before the `COMMIT`, or the `COMMIT` itself: SQLITE_BUSY, a full disk), what
-    /// is there is rolled back now rather than keep the database's write lock until the next turn.
-    async fn finish(mut self, sql: &str, values: Option<sea_orm::Values>) -> Result<(), DbErr> {
-        let ended = run(sql, values)
-            .execute(self.turn.conn()?)
-            .await
-            .map_err(sqlx_error_to_exec_err);
-        match ended {
-            Ok(_) => self.turn.open = false,
-            Err(_) => self.turn.settle().await,
-        }
-        ended.map(|_| ())
     }
 }
 
@@ -308,8 +306,7 @@ mod tests {
     async fn names(store: &crate::Store) -> Vec<String> {
         store
             .connection()
-            .query_all_raw(Statement::from_string(
-                DbBackend::Sqlite,
+            .query_all_raw(sql(
                 "SELECT name FROM pending_backfills WHERE name LIKE 'test-%' ORDER BY name",
             ))
             .await
@@ -394,20 +391,19 @@ mod tests {
             .connect()
             .await
             .unwrap();
-        let blocked = sqlx::query("INSERT INTO pending_backfills (name) VALUES ('test-other')")
-            .execute(&mut other)
-            .await;
-        let Err(e) = blocked else {
+        let other_writes = async |other: &mut sqlx::SqliteConnection| {
+            sqlx::query("INSERT INTO pending_backfills (name) VALUES ('test-other')")
+                .execute(other)
+                .await
+        };
+        let Err(e) = other_writes(&mut other).await else {
             panic!("another connection wrote while the transaction held the write lock");
         };
         assert!(e.to_string().contains("locked"), "{e}");
 
         txn.execute_raw(insert("test-mine")).await.unwrap();
         txn.commit().await.unwrap();
-        sqlx::query("INSERT INTO pending_backfills (name) VALUES ('test-other')")
-            .execute(&mut other)
-            .await
-            .unwrap();
+        other_writes(&mut other).await.unwrap();
         other.close().await.unwrap();
         assert_eq!(names(&store).await, ["test-mine", "test-other"]);
         done(store, dir).await;
