@@ -181,6 +181,7 @@ async fn metrics_are_valid_prometheus_text_with_the_figures_the_server_saw() {
             ("opsgate_stalled_oldest_seconds", "gauge"),
             ("opsgate_write_batch_size", "histogram"),
             ("opsgate_write_busy_seconds_total", "counter"),
+            ("opsgate_write_phase_seconds_total", "counter"),
         ] {
             assert_eq!(
                 types.get(family).map(String::as_str),
@@ -260,6 +261,21 @@ async fn metrics_are_valid_prometheus_text_with_the_figures_the_server_saw() {
         // Those commits took time (and not more than the server has been up).
         let busy = value(&parsed, "opsgate_write_busy_seconds_total", &[]).unwrap();
         assert!(busy > 0.0 && busy < 60.0, "{busy}");
+        // Split into its phases, which add up to it; a commit always takes some time.
+        let phase = |name| {
+            value(
+                &parsed,
+                "opsgate_write_phase_seconds_total",
+                &[("phase", name)],
+            )
+        };
+        let phases: Vec<f64> = ["decide", "write", "commit"]
+            .into_iter()
+            .map(|p| phase(p).unwrap_or_else(|| panic!("phase {p} missing\n{text}")))
+            .collect();
+        assert!(phases[2] > 0.0, "{phases:?}");
+        let sum: f64 = phases.iter().sum();
+        assert!((sum - busy).abs() < 1e-5, "{phases:?} against {busy}");
 
         // Authorized like the RPCs: this server takes tokens, so a scrape without one is refused.
         server.stop().await;

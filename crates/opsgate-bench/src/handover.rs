@@ -709,6 +709,8 @@ struct WriterFigures {
 #[derive(Debug, Clone, Copy, Default)]
 struct WriterReading {
     busy_seconds: f64,
+    /// Seconds in each of [`opsgate_store::WRITE_PHASES`].
+    phases: [f64; opsgate_store::WRITE_PHASES.len()],
     writes: f64,
     batches: f64,
 }
@@ -739,8 +741,15 @@ impl WriterFigures {
                 .parse::<f64>()
                 .with_context(|| format!("{name} is not a number"))
         };
+        let mut phases = [0.0; opsgate_store::WRITE_PHASES.len()];
+        for (seconds, phase) in phases.iter_mut().zip(opsgate_store::WRITE_PHASES) {
+            *seconds = value(&format!(
+                "opsgate_write_phase_seconds_total{{phase=\"{phase}\"}}"
+            ))?;
+        }
         Ok(WriterReading {
             busy_seconds: value("opsgate_write_busy_seconds_total")?,
+            phases,
             writes: value("opsgate_write_batch_size_sum")?,
             batches: value("opsgate_write_batch_size_count")?,
         })
@@ -757,11 +766,19 @@ impl WriterReading {
         } else {
             "write transactions open (summed)"
         };
+        let phases: Vec<String> = opsgate_store::WRITE_PHASES
+            .iter()
+            .zip(self.phases.iter().zip(before.phases))
+            .map(|(name, (after, before))| {
+                format!("{name} {:.2}", 1000.0 * (after - before) / batches.max(1.0))
+            })
+            .collect();
         format!(
-            "{who} {:.0}% of the time, {:.1} writes a batch, {:.2} ms a batch",
+            "{who} {:.0}% of the time, {:.1} writes a batch, {:.2} ms a batch ({})",
             100.0 * (self.busy_seconds - before.busy_seconds) / elapsed.as_secs_f64(),
             (self.writes - before.writes) / batches.max(1.0),
-            1000.0 * (self.busy_seconds - before.busy_seconds) / batches.max(1.0)
+            1000.0 * (self.busy_seconds - before.busy_seconds) / batches.max(1.0),
+            phases.join(", ")
         )
     }
 }

@@ -52,7 +52,7 @@ pub use kpis::{FactGroup, KpiWindow, Kpis, MAX_GROUPS};
 pub use outbox::{Backlog, DELIVERED, DISABLED, Delivery, FAILED, PENDING, Settle, WriteRoutes};
 pub use parts::{BoardCursor, BoardQuery, MAX_PARTS};
 pub use people::{MAX_PEOPLE, PersonRecord};
-pub use stats::{BATCH_BUCKETS, BatchSnapshot, TransitionCount};
+pub use stats::{BATCH_BUCKETS, BatchSnapshot, TransitionCount, WRITE_PHASES};
 pub use tokens::{NewToken, TOKEN_PREFIX, TokenRecord, looks_like_token, token_hash};
 pub use transitions::{NewTransition, TransitionPage, TransitionSummary, TransitionView};
 pub use watch::{ChangeFeed, Changed};

@@ -1,6 +1,7 @@
 //! What the store tells the metrics endpoint: a histogram of write batch sizes (writes per
 //! committed transaction: many on SQLite's group commit, one a transaction on PostgreSQL), the
-//! time spent in write transactions, and the transitions by workflow and status.
+//! time spent in write transactions and in each of their phases, and the transitions by workflow
+//! and status.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,6 +14,12 @@ use crate::{Result, Store};
 /// Upper bounds of the batch size buckets (the last bucket, +Inf, is implied).
 pub const BATCH_BUCKETS: [u64; 8] = [1, 2, 4, 8, 16, 32, 64, 128];
 
+/// The phases of a committed write transaction, in order, by their metric label: `decide` from
+/// the begin until every write is decided (reading what the state cache lacks), `write` the new
+/// and changed transition rows, `commit` the rest of the rows with the commit (SQLite: with its
+/// fsync).
+pub const WRITE_PHASES: [&str; 3] = ["decide", "write", "commit"];
+
 /// Committed write batches, counted lock-free by the writer.
 #[derive(Debug, Default)]
 pub struct BatchStats {
@@ -22,6 +29,8 @@ pub struct BatchStats {
     batches: AtomicU64,
     /// Microseconds from each committed batch's begin to its commit.
     busy_micros: AtomicU64,
+    /// Microseconds spent in each of [`WRITE_PHASES`] by committed batches.
+    phase_micros: [AtomicU64; WRITE_PHASES.len()],
 }
 
 /// A copy of [`BatchStats`] for rendering.
@@ -33,10 +42,17 @@ pub struct BatchSnapshot {
     pub batches: u64,
     /// Microseconds from each committed batch's begin to its commit, summed.
     pub busy_micros: u64,
+    /// Microseconds spent in each of [`WRITE_PHASES`], summed.
+    pub phase_micros: [u64; WRITE_PHASES.len()],
+}
+
+fn micros(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 impl BatchStats {
-    pub(crate) fn record(&self, writes: usize, busy: std::time::Duration) {
+    /// Counts a committed batch of `writes` that took `phases` (see [`WRITE_PHASES`]).
+    pub(crate) fn record(&self, writes: usize, phases: [std::time::Duration; WRITE_PHASES.len()]) {
         let n = writes as u64;
         let i = BATCH_BUCKETS
             .iter()
@@ -45,10 +61,12 @@ impl BatchStats {
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
         self.writes.fetch_add(n, Ordering::Relaxed);
         self.batches.fetch_add(1, Ordering::Relaxed);
-        self.busy_micros.fetch_add(
-            u64::try_from(busy.as_micros()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
+        let mut busy = 0u64;
+        for (total, phase) in self.phase_micros.iter().zip(phases) {
+            total.fetch_add(micros(phase), Ordering::Relaxed);
+            busy = busy.saturating_add(micros(phase));
+        }
+        self.busy_micros.fetch_add(busy, Ordering::Relaxed);
     }
 
     /// Batches committed so far.
@@ -71,6 +89,7 @@ impl BatchStats {
             writes: self.writes.load(Ordering::Relaxed),
             batches: self.batches.load(Ordering::Relaxed),
             busy_micros: self.busy_micros.load(Ordering::Relaxed),
+            phase_micros: std::array::from_fn(|i| self.phase_micros[i].load(Ordering::Relaxed)),
         }
     }
 }

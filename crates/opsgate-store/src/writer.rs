@@ -191,6 +191,7 @@ impl Store {
             } else {
                 Vec::new()
             };
+            let decided = std::time::Instant::now();
             let flushed = match changes
                 .flush(
                     &txn,
@@ -217,6 +218,7 @@ impl Store {
                     return Err(failed);
                 }
             };
+            let written = std::time::Instant::now();
             if let Err(e) = changes.commit(txn, flushed.rest).await {
                 self.queue_settlements(settling);
                 return Err(e);
@@ -229,7 +231,10 @@ impl Store {
                 }
                 known.extend(unknown);
             }
-            self.batches.record(writes.len(), began.elapsed());
+            self.batches.record(
+                writes.len(),
+                [decided - began, written - decided, written.elapsed()],
+            );
             if flushed.stored_notices {
                 self.signal_outbox();
             }

@@ -188,6 +188,20 @@ async fn render(web: &Web) -> Result<String, tonic::Status> {
         &[],
         batches.busy_micros as f64 / 1e6,
     );
+    family(
+        &mut out,
+        "opsgate_write_phase_seconds_total",
+        "counter",
+        "Seconds committed write transactions spent in each phase: decide (from the begin until every write is decided), write (the transition rows), commit (the other rows and the commit, with SQLite's fsync). The phases add up to opsgate_write_busy_seconds_total.",
+    );
+    for (phase, micros) in opsgate_store::WRITE_PHASES.iter().zip(batches.phase_micros) {
+        sample(
+            &mut out,
+            "opsgate_write_phase_seconds_total",
+            &[("phase", phase)],
+            micros as f64 / 1e6,
+        );
+    }
     Ok(out)
 }
 
