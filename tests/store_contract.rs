@@ -439,48 +439,102 @@ async fn many_concurrent_writers_on_many_transitions_all_commit_in_order() {
     }
 }
 
-/// The state of transition `id` as a new store reads it from `node_states` alone: the row's
-/// snapshot removed first, as on a row from before the snapshot column.
-async fn state_from_node_states(db: &TestDb, id: &str) -> opsgate_domain::TransitionState {
-    use sea_orm::ConnectionTrait;
-    let store = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
-    store
-        .connection()
-        .execute_unprepared(&format!(
-            "UPDATE transitions SET nodes = NULL WHERE id = '{id}'"
-        ))
+/// The rows of `node_states` of transition `id`: `(node, status, state JSON, updated_at)`, by
+/// node.
+async fn node_state_rows(
+    conn: &impl sea_orm::ConnectionTrait,
+    id: &str,
+) -> Vec<(String, String, String, chrono::DateTime<chrono::Utc>)> {
+    use opsgate_store::entities::node_states;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    node_states::Entity::find()
+        .filter(node_states::Column::TransitionId.eq(id))
+        .order_by_asc(node_states::Column::NodeId)
+        .all(conn)
         .await
-        .unwrap();
-    let state = store.get_transition(id).await.unwrap().state;
-    store.close().await.unwrap();
-    state
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.node_id, r.status, r.detail, r.updated_at))
+        .collect()
 }
 
+/// A node state light enough for the row's snapshot is written there and nowhere else (no
+/// `node_states` row: one page a write less); a row from before the snapshot (no `nodes`, every
+/// node in `node_states`) reads from `node_states`, and its next write gives it a snapshot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_row_snapshot_and_node_states_agree_and_old_rows_read_from_node_states() {
+async fn light_node_states_live_in_the_row_snapshot_and_old_rows_read_from_node_states() {
+    use opsgate_store::entities::node_states;
+    use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
     for db in TestDb::all().await {
         let store = store(&db).await;
         let view = start_and_approve_sla(&store).await;
         let id = view.id.clone();
         assert_eq!(
-            state_from_node_states(&db, &id).await,
+            node_state_rows(store.connection(), &id).await,
+            vec![],
+            "{}",
+            db.backend
+        );
+
+        // The row as a version before the snapshot left it.
+        let rows = view
+            .workflow
+            .workflow
+            .nodes()
+            .iter()
+            .zip(&view.state.nodes)
+            .map(|(node, state)| node_states::ActiveModel {
+                transition_id: Set(id.clone()),
+                node_id: Set(node.id.to_string()),
+                status: Set(state.status.as_str().to_owned()),
+                detail: Set(serde_json::to_string(state).unwrap()),
+                updated_at: Set(state.updated_at),
+            });
+        node_states::Entity::insert_many(rows)
+            .exec(store.connection())
+            .await
+            .unwrap();
+        store
+            .connection()
+            .execute_unprepared(&format!(
+                "UPDATE transitions SET nodes = NULL WHERE id = '{id}'"
+            ))
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+        let old = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
+        assert_eq!(
+            old.get_transition(&id).await.unwrap().state,
             view.state,
             "{}",
             db.backend
         );
-        // The next write restores the snapshot, and both copies still agree.
+
+        // Its next write gives it a snapshot, which every store reads.
         let open = open_deliverables(&view);
-        let next = store
+        let next = old
             .execute(&id, submit(&open[0]), actor("Pat"))
             .await
             .unwrap();
         let reopened = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
+        let row = reopened
+            .connection()
+            .query_one_raw(sea_orm::Statement::from_string(
+                reopened.backend(),
+                format!("SELECT nodes FROM transitions WHERE id = '{id}'"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let nodes: Option<String> = row.try_get("", "nodes").unwrap();
+        let snapshot: Vec<Option<serde_json::Value>> =
+            serde_json::from_str(&nodes.unwrap()).unwrap();
+        assert!(snapshot.iter().all(Option::is_some), "{snapshot:?}");
         assert_eq!(
             reopened.get_transition(&id).await.unwrap().state,
             next.state
         );
-        assert_eq!(state_from_node_states(&db, &id).await, next.state);
-        for s in [store, reopened] {
+        for s in [old, reopened] {
             s.close().await.unwrap();
         }
     }
@@ -1079,8 +1133,22 @@ async fn rebuilding_node_states_keeps_every_node() {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
     for db in TestDb::all().await {
         let store = store(&db).await;
-        let view = start_and_approve_sla(&store).await;
-        let id = view.id.clone();
+        // Heavy node states are the ones `node_states` holds.
+        let id = store
+            .start_transition(new_transition("1.0"), actor("Pat"))
+            .await
+            .unwrap()
+            .id;
+        for node in ["sla", "support-contacts"] {
+            let heavy = Command::Submit {
+                node: node.into(),
+                evidence: Evidence::parse(vec![], format!("{node} ").repeat(2_000)).unwrap(),
+            };
+            store.execute(&id, heavy, actor("Pat")).await.unwrap();
+        }
+        let before = node_state_rows(store.connection(), &id).await;
+        assert_eq!(before.len(), 2, "{}", db.backend);
+        let view = store.get_transition(&id).await.unwrap();
         store.close().await.unwrap();
         let conn = sea_orm::Database::connect(&db.url).await.unwrap();
         let definition = async |conn: &sea_orm::DatabaseConnection| {
@@ -1101,12 +1169,14 @@ async fn rebuilding_node_states_keeps_every_node() {
         if conn.get_database_backend() == DbBackend::Sqlite {
             assert!(!definition(&conn).await.contains("WITHOUT ROWID"));
         }
+        assert_eq!(node_state_rows(&conn, &id).await, before, "{}", db.backend);
         opsgate_migration::Migrator::up(&conn, None).await.unwrap();
+        assert_eq!(node_state_rows(&conn, &id).await, before, "{}", db.backend);
+        let reopened = Store::connect(ConnectOptions::new(&db.url)).await.unwrap();
         assert_eq!(
-            state_from_node_states(&db, &id).await,
-            view.state,
-            "{}",
-            db.backend
+            reopened.get_transition(&id).await.unwrap().state,
+            view.state
         );
+        reopened.close().await.unwrap();
     }
 }

@@ -189,9 +189,12 @@ impl Changes {
                 .zip(&e.view.state.nodes)
                 .enumerate()
             {
-                if e.before
-                    .as_ref()
-                    .is_none_or(|b| b.nodes.get(i) != Some(state))
+                // Only the node states the row's snapshot leaves out (`INLINE_CONTENT`): a light
+                // one is read from the snapshot and nowhere else.
+                if !inline(state)
+                    && e.before
+                        .as_ref()
+                        .is_none_or(|b| b.nodes.get(i) != Some(state))
                 {
                     nodes.push(node_row(id, node.id.as_str(), state)?);
                 }
@@ -490,11 +493,18 @@ impl Changes {
 }
 
 /// Most bytes of evidence and comments a node state may hold and still be written inline in the
-/// transition row's snapshot. A heavier one is `null` there and read from `node_states` (which
-/// always holds every node's full state, written only when it changes): so a write to a
-/// transition full of evidence rewrites the light parts, not all of it (docs/benchmarks.md:
-/// 7.1 -> 1.3 ms a write on a transition holding 1 MiB).
+/// transition row's snapshot. A heavier one is `null` there and read from `node_states`, where
+/// it is written whenever it changes: so a write to a transition full of evidence rewrites the
+/// light parts, not all of it (docs/benchmarks.md: 7.1 -> 1.3 ms a write on a transition holding
+/// 1 MiB). A light one is written to the snapshot only: its row in `node_states`, if any, is
+/// from when it was heavy (or from before the snapshot existed) and is never read while the
+/// snapshot holds the node (writing both copies of every change cost a WAL page a write).
 pub(crate) const INLINE_CONTENT: usize = 4 * 1024;
+
+/// Whether `node` is held by the transition row's snapshot (not left to `node_states`).
+fn inline(node: &NodeState) -> bool {
+    node.content_bytes() <= INLINE_CONTENT
+}
 
 /// The table of who has a part in which transition, and its columns.
 const PEOPLE_TABLE: &str = "transition_people";
@@ -535,10 +545,7 @@ fn people_statement(backend: DbBackend, rows: Vec<(String, String)>) -> Result<S
 }
 
 fn snapshot(nodes: &[NodeState]) -> Result<String> {
-    let inline: Vec<Option<&NodeState>> = nodes
-        .iter()
-        .map(|n| (n.content_bytes() <= INLINE_CONTENT).then_some(n))
-        .collect();
+    let inline: Vec<Option<&NodeState>> = nodes.iter().map(|n| inline(n).then_some(n)).collect();
     Ok(serde_json::to_string(&inline)?)
 }
 

@@ -463,35 +463,41 @@ impl Store {
         })
     }
 
-    /// The node states of a row without a snapshot, from `node_states`, in workflow order.
+    /// The node states of a row, in workflow order: those of `inline` (the row's snapshot, or
+    /// none on a row from before it) as they are, the others from `node_states`.
     async fn node_states(
         &self,
         conn: &impl ConnectionTrait,
         id: &str,
         workflow: &WorkflowRecord,
+        inline: Option<Vec<Option<NodeState>>>,
     ) -> Result<Vec<NodeState>> {
         let rows = node_states::Entity::find()
             .filter(node_states::Column::TransitionId.eq(id))
             .all(conn)
             .await?;
-        let mut by_id: std::collections::HashMap<String, NodeState> = rows
-            .into_iter()
-            .map(|r| Ok((r.node_id, serde_json::from_str(&r.detail)?)))
-            .collect::<Result<_>>()?;
-        workflow
-            .workflow
-            .nodes()
+        let mut by_id: std::collections::HashMap<String, String> =
+            rows.into_iter().map(|r| (r.node_id, r.detail)).collect();
+        let nodes = workflow.workflow.nodes();
+        let mut inline = inline.unwrap_or_else(|| vec![None; nodes.len()]);
+        nodes
             .iter()
-            .map(|n| {
-                by_id.remove(n.id.as_str()).ok_or_else(|| {
-                    Error::Corrupt(format!("transition {id} has no state for node '{}'", n.id))
-                })
+            .zip(inline.iter_mut())
+            .map(|(n, inline)| match inline.take() {
+                Some(state) => Ok(state),
+                None => {
+                    let detail = by_id.remove(n.id.as_str()).ok_or_else(|| {
+                        Error::Corrupt(format!("transition {id} has no state for node '{}'", n.id))
+                    })?;
+                    Ok(serde_json::from_str(&detail)?)
+                }
             })
             .collect()
     }
 
     /// The view of a row: its snapshot, with the node states the snapshot leaves to
-    /// `node_states` (heavy ones, or every one on rows from before the snapshot) read from there.
+    /// `node_states` (heavy ones, or every one on rows from before the snapshot, which had them
+    /// all there) read from there.
     /// Those are read by a second statement, so the row's `seq` is read again after it: unchanged,
     /// no write came between (every write moves `seq` and its node states in one transaction);
     /// changed, `None`: the caller reads again.
@@ -502,8 +508,20 @@ impl Store {
     ) -> Result<Option<TransitionView>> {
         let workflow = self.workflow_by_id(conn, row.workflow_id).await?;
         let snapshot = match &row.nodes {
-            Some(json) => Some(serde_json::from_str::<Vec<Option<NodeState>>>(json)?)
-                .filter(|nodes| nodes.len() == workflow.workflow.nodes().len()),
+            Some(json) => {
+                let nodes = serde_json::from_str::<Vec<Option<NodeState>>>(json)?;
+                // The light nodes are nowhere else: a snapshot that does not fit its workflow
+                // cannot be mended from `node_states`.
+                if nodes.len() != workflow.workflow.nodes().len() {
+                    return Err(Error::Corrupt(format!(
+                        "transition {}: its snapshot holds {} nodes, its workflow has {}",
+                        row.id,
+                        nodes.len(),
+                        workflow.workflow.nodes().len()
+                    )));
+                }
+                Some(nodes)
+            }
             None => None,
         };
         let nodes = match snapshot {
@@ -511,7 +529,7 @@ impl Store {
                 nodes.into_iter().flatten().collect()
             }
             partial => {
-                let stored = self.node_states(conn, &row.id, &workflow).await?;
+                let nodes = self.node_states(conn, &row.id, &workflow, partial).await?;
                 let seq_now: Option<i64> = transitions::Entity::find_by_id(row.id.clone())
                     .select_only()
                     .column(transitions::Column::Seq)
@@ -521,14 +539,7 @@ impl Store {
                 if seq_now != Some(row.seq) {
                     return Ok(None);
                 }
-                match partial {
-                    Some(inline) => inline
-                        .into_iter()
-                        .zip(stored)
-                        .map(|(inline, stored)| inline.unwrap_or(stored))
-                        .collect(),
-                    None => stored,
-                }
+                nodes
             }
         };
         let state = TransitionState {
