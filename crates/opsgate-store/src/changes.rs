@@ -11,7 +11,7 @@ use opsgate_domain::transition::people_with_a_part;
 use opsgate_domain::{Event, NodeState, TransitionState};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveValue::{NotSet, Set},
+    ActiveValue::{self, NotSet, Set},
     ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
     QueryTrait, Statement, Value, Values,
 };
@@ -227,7 +227,7 @@ impl Changes {
             );
         }
         if !new_events.is_empty() {
-            rest.push(events::Entity::insert_many(new_events).build(backend));
+            rest.push(events_statement(backend, new_events)?);
         }
         if !new_facts.is_empty() {
             rest.push(facts_statement(backend, &new_facts)?);
@@ -396,6 +396,9 @@ impl Changes {
         if changed.is_empty() {
             return Ok(None);
         }
+        if backend == DbBackend::Sqlite {
+            return Ok(Some((sqlite_update(&changed)?, changed.len())));
+        }
         let mut guard = Condition::any();
         let (mut seq, mut status, mut updated_at, mut nodes, mut head) = (
             CaseStatement::new(),
@@ -525,8 +528,21 @@ pub(crate) fn people_statements(
         .collect()
 }
 
-/// One insert of `(person, transition)` rows into the people index.
+/// One insert of `(person, transition)` rows into the people index. On SQLite the rows are one
+/// JSON parameter (a text prepared once, whatever their number).
 fn people_statement(backend: DbBackend, rows: Vec<(String, String)>) -> Result<Statement> {
+    if backend == DbBackend::Sqlite {
+        // `WHERE true` tells SQLite's parser the `ON CONFLICT` is the upsert's, not a join's.
+        return Ok(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "INSERT INTO {PEOPLE_TABLE} ({PEOPLE_PERSON}, {PEOPLE_TRANSITION}) \
+                 SELECT value ->> 0, value ->> 1 FROM jsonb_each(?) WHERE true \
+                 ON CONFLICT ({PEOPLE_PERSON}, {PEOPLE_TRANSITION}) DO NOTHING"
+            ),
+            [serde_json::to_string(&rows)?.into()],
+        ));
+    }
     let mut insert = sea_orm::sea_query::Query::insert();
     insert
         .into_table(PEOPLE_TABLE)
@@ -738,6 +754,121 @@ pub(crate) fn outbox_row(
         created_at: Set(at),
         fanned_out: Set(false),
     })
+}
+
+/// The guarded update of `changed` on SQLite: one `UPDATE ... FROM jsonb_each(?)` whose rows
+/// come in one JSON parameter, so that its text depends only on which indexed columns move and
+/// SQLite prepares each of those few texts once (a `CASE` per column with an arm per row was new
+/// text, parsed and planned again, for every batch). Each row matches only at the `seq` its
+/// change started from. The indexed columns (the four stall columns, the status, the day of the
+/// last change) are set only when some row of the batch changes them: SQLite rewrites an index
+/// entry whose column is set even to the value it holds.
+fn sqlite_update(changed: &[(&Entry, &TransitionState)]) -> Result<Statement> {
+    let moment =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+    let day = |d: chrono::NaiveDate| d.format("%F").to_string();
+    let mut moved = [false; 6];
+    let mut rows = Vec::with_capacity(changed.len());
+    for (e, before) in changed {
+        let next = &e.view.state;
+        let index = StallIndex::of(&e.view.workflow.workflow, next);
+        let was = StallIndex::of(&e.view.workflow.workflow, before);
+        moved[0] |= was.next_due != index.next_due;
+        moved[1] |= was.oldest_submission != index.oldest_submission;
+        moved[2] |= was.most_bounces != index.most_bounces;
+        moved[3] |= was.gate_open_since != index.gate_open_since;
+        moved[4] |= before.status != next.status;
+        moved[5] |= before.updated_at.date_naive() != next.updated_at.date_naive();
+        rows.push(serde_json::json!({
+            "i": e.view.id,
+            "b": i64_of(before.seq)?,
+            "s": i64_of(next.seq)?,
+            "u": moment(next.updated_at),
+            "n": snapshot(&next.nodes)?,
+            "h": hex(&e.view.head),
+            "nd": index.next_due.map(day),
+            "os": index.oldest_submission.map(moment),
+            "mb": most_bounces(&index),
+            "g": index.gate_open_since.map(moment),
+            "st": next.status.as_str(),
+            "d": day(next.updated_at.date_naive()),
+        }));
+    }
+    let mut sets = String::from(
+        "seq = u.value ->> 's', updated_at = u.value ->> 'u', nodes = u.value ->> 'n', head_hash = u.value ->> 'h'",
+    );
+    for (column, key, moved) in [
+        ("next_due", "nd", moved[0]),
+        ("oldest_submission", "os", moved[1]),
+        ("most_bounces", "mb", moved[2]),
+        ("gate_open_since", "g", moved[3]),
+        ("status", "st", moved[4]),
+        ("updated_day", "d", moved[5]),
+    ] {
+        if moved {
+            sets.push_str(&format!(", {column} = u.value ->> '{key}'"));
+        }
+    }
+    Ok(Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        format!(
+            "UPDATE transitions SET {sets} FROM jsonb_each(?) AS u \
+             WHERE transitions.id = u.value ->> 'i' AND transitions.seq = u.value ->> 'b'"
+        ),
+        [serde_json::Value::Array(rows).to_string().into()],
+    ))
+}
+
+/// One event row as the SQLite write path sends it: an element of one JSON array parameter, so
+/// that the statement's text is the same for every batch and SQLite prepares it once (a
+/// multi-row `VALUES` list is new text for every count of rows, prepared again each time).
+#[derive(serde::Serialize)]
+struct EventRow {
+    t: String,
+    s: i64,
+    k: String,
+    ac: String,
+    /// The moment as sqlx stores it in SQLite (RFC 3339, UTC offset).
+    a: String,
+    p: String,
+    at: Option<String>,
+    h: Option<String>,
+}
+
+/// The insert of `rows`: one JSON parameter on SQLite (a text prepared once), the ORM's
+/// multi-row insert on PostgreSQL.
+fn events_statement(backend: DbBackend, rows: Vec<events::ActiveModel>) -> Result<Statement> {
+    if backend != DbBackend::Sqlite {
+        return Ok(events::Entity::insert_many(rows).build(backend));
+    }
+    fn set<T: Into<sea_orm::Value>>(value: ActiveValue<T>) -> Result<T> {
+        match value {
+            ActiveValue::Set(v) | ActiveValue::Unchanged(v) => Ok(v),
+            ActiveValue::NotSet => Err(Error::Corrupt("an event row lacks a column".into())),
+        }
+    }
+    let rows = rows
+        .into_iter()
+        .map(|r| {
+            Ok(EventRow {
+                t: set(r.transition_id)?,
+                s: set(r.seq)?,
+                k: set(r.kind)?,
+                ac: set(r.actor)?,
+                a: set(r.at)?.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
+                p: set(r.payload)?,
+                at: set(r.attribution)?,
+                h: set(r.hash)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Statement::from_sql_and_values(
+        backend,
+        "INSERT INTO events (transition_id, seq, kind, actor, at, payload, attribution, hash) \
+         SELECT value ->> 't', value ->> 's', value ->> 'k', value ->> 'ac', value ->> 'a', \
+         value ->> 'p', value ->> 'at', value ->> 'h' FROM jsonb_each(?)",
+        [serde_json::to_string(&rows)?.into()],
+    ))
 }
 
 /// The rows of `events` of transition `transition_id`, each hash chained to the one before,

@@ -160,6 +160,9 @@ pub(crate) fn deliveries_statement(
     made: &[(i64, &Delivery, Option<&str>)],
     lease: chrono::Duration,
 ) -> Statement {
+    if backend == DbBackend::Sqlite {
+        return sqlite_deliveries_statement(made, lease);
+    }
     let tuples = (0..made.len())
         .map(|i| {
             let p = |k: usize| ph(backend, 9 * i + k);
@@ -202,6 +205,41 @@ pub(crate) fn deliveries_statement(
     )
 }
 
+/// The insert of `made` on SQLite: the rows in one JSON array parameter, so that the statement's
+/// text is the same for any number of rows and SQLite prepares it once (a multi-row `VALUES`
+/// list is new text, prepared again, for every count).
+fn sqlite_deliveries_statement(
+    made: &[(i64, &Delivery, Option<&str>)],
+    lease: chrono::Duration,
+) -> Statement {
+    // Moments as sqlx stores them in SQLite (RFC 3339, UTC offset).
+    let moment = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+    let rows: Vec<serde_json::Value> = made
+        .iter()
+        .map(|(outbox_id, d, notice)| {
+            serde_json::json!({
+                "o": outbox_id,
+                "c": d.channel,
+                "r": d.recipient,
+                "w": d.webhook_id,
+                "a": moment(d.created_at),
+                "l": moment(d.created_at + lease),
+                "n": notice,
+            })
+        })
+        .collect();
+    Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        format!(
+            "INSERT INTO deliveries (outbox_id, channel, recipient, webhook_id, status, attempts, \
+             next_attempt_at, claimed_until, created_at, notice) SELECT value ->> 'o', \
+             value ->> 'c', value ->> 'r', value ->> 'w', '{PENDING}', 0, value ->> 'a', \
+             value ->> 'l', value ->> 'a', value ->> 'n' FROM jsonb_each(?)"
+        ),
+        [serde_json::Value::Array(rows).to_string().into()],
+    )
+}
+
 /// The statements storing `outcomes` (by `webhook-id`): the delivered ones (removed), the common
 /// outcome, in one statement per 1,000; each other outcome its own.
 pub(crate) fn settle_statements(
@@ -218,17 +256,29 @@ pub(crate) fn settle_statements(
     // A delivered delivery has nothing left to do: its row goes (with the notice's JSON it
     // carried), so the table holds what is pending or failed, not every notice ever sent, and a
     // write's deliveries are inserted and removed on the same few pages.
-    for chunk in delivered.chunks(1000) {
-        let list = (0..chunk.len())
-            .map(|i| p(i + 1))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let values: Vec<Value> = chunk.iter().map(|id| Value::from(*id)).collect();
-        statements.push(Statement::from_sql_and_values(
-            backend,
-            format!("DELETE FROM deliveries WHERE webhook_id IN ({list})"),
-            values,
-        ));
+    if backend == DbBackend::Sqlite {
+        // One JSON parameter: a text prepared once, whatever the number.
+        if !delivered.is_empty() {
+            let ids = serde_json::Value::from(delivered).to_string();
+            statements.push(Statement::from_sql_and_values(
+                backend,
+                "DELETE FROM deliveries WHERE webhook_id IN (SELECT value FROM json_each(?))",
+                [ids.into()],
+            ));
+        }
+    } else {
+        for chunk in delivered.chunks(1000) {
+            let list = (0..chunk.len())
+                .map(|i| p(i + 1))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let values: Vec<Value> = chunk.iter().map(|id| Value::from(*id)).collect();
+            statements.push(Statement::from_sql_and_values(
+                backend,
+                format!("DELETE FROM deliveries WHERE webhook_id IN ({list})"),
+                values,
+            ));
+        }
     }
     for (id, outcome) in outcomes {
         let (sql, values): (String, Vec<Value>) = match outcome {
