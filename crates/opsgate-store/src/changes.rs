@@ -429,14 +429,7 @@ impl Changes {
             updated_at = updated_at.case(this(), Expr::val(next.updated_at));
             nodes = nodes.case(this(), Expr::val(snapshot(&next.nodes)?));
             head = head.case(this(), Expr::val(hex(&e.view.head)));
-            let index = StallIndex::of(&e.view.workflow.workflow, next);
-            let was = StallIndex::of(&e.view.workflow.workflow, before);
-            moved[0] |= was.next_due != index.next_due;
-            moved[1] |= was.oldest_submission != index.oldest_submission;
-            moved[2] |= was.most_bounces != index.most_bounces;
-            moved[3] |= was.gate_open_since != index.gate_open_since;
-            moved[4] |= before.status != next.status;
-            moved[5] |= before.updated_at.date_naive() != next.updated_at.date_naive();
+            let index = mark_moved(e, before, &mut moved);
             day = day.case(this(), Expr::val(next.updated_at.date_naive()));
             due = due.case(this(), Expr::val(index.next_due));
             submission = submission.case(this(), Expr::val(index.oldest_submission));
@@ -756,6 +749,22 @@ pub(crate) fn outbox_row(
     })
 }
 
+/// Marks in `moved` the indexed columns that `e`'s change from `before` moves (next due, oldest
+/// submission, most bounces, gate open since, status, day of the last change: the order of
+/// `moved` in [`Changes::update_statement`] and [`sqlite_update`]); returns its new stall index.
+fn mark_moved(e: &Entry, before: &TransitionState, moved: &mut [bool; 6]) -> StallIndex {
+    let next = &e.view.state;
+    let index = StallIndex::of(&e.view.workflow.workflow, next);
+    let was = StallIndex::of(&e.view.workflow.workflow, before);
+    moved[0] |= was.next_due != index.next_due;
+    moved[1] |= was.oldest_submission != index.oldest_submission;
+    moved[2] |= was.most_bounces != index.most_bounces;
+    moved[3] |= was.gate_open_since != index.gate_open_since;
+    moved[4] |= before.status != next.status;
+    moved[5] |= before.updated_at.date_naive() != next.updated_at.date_naive();
+    index
+}
+
 /// The guarded update of `changed` on SQLite: one `UPDATE ... FROM jsonb_each(?)` whose rows
 /// come in one JSON parameter, so that its text depends only on which indexed columns move and
 /// SQLite prepares each of those few texts once (a `CASE` per column with an arm per row was new
@@ -771,14 +780,7 @@ fn sqlite_update(changed: &[(&Entry, &TransitionState)]) -> Result<Statement> {
     let mut rows = Vec::with_capacity(changed.len());
     for (e, before) in changed {
         let next = &e.view.state;
-        let index = StallIndex::of(&e.view.workflow.workflow, next);
-        let was = StallIndex::of(&e.view.workflow.workflow, before);
-        moved[0] |= was.next_due != index.next_due;
-        moved[1] |= was.oldest_submission != index.oldest_submission;
-        moved[2] |= was.most_bounces != index.most_bounces;
-        moved[3] |= was.gate_open_since != index.gate_open_since;
-        moved[4] |= before.status != next.status;
-        moved[5] |= before.updated_at.date_naive() != next.updated_at.date_naive();
+        let index = mark_moved(e, before, &mut moved);
         rows.push(serde_json::json!({
             "i": e.view.id,
             "b": i64_of(before.seq)?,
@@ -966,6 +968,38 @@ fn written_deliveries<'a>(
 #[cfg(test)]
 mod tests {
     use opsgate_domain::kpi::FactKind;
+    use sea_orm::{ActiveValue::Set, DbBackend};
+
+    use super::{events, events_statement, people_statement};
+
+    fn event(seq: i64) -> events::ActiveModel {
+        events::ActiveModel {
+            id: sea_orm::ActiveValue::NotSet,
+            transition_id: Set("t".into()),
+            seq: Set(seq),
+            kind: Set("started".into()),
+            actor: Set("Pat".into()),
+            at: Set(chrono::Utc::now()),
+            payload: Set("{}".into()),
+            attribution: Set(None),
+            hash: Set(Some("00".into())),
+        }
+    }
+
+    /// SQLite prepares a statement once per text (sqlx's statement cache): the write path's
+    /// statements must not spell their rows into the text, or every batch is parsed again.
+    #[test]
+    fn sqlite_write_statements_have_one_text_for_any_number_of_rows() {
+        let one = events_statement(DbBackend::Sqlite, vec![event(1)]).unwrap();
+        let three = events_statement(DbBackend::Sqlite, (1..=3).map(event).collect()).unwrap();
+        assert_eq!(one.sql, three.sql);
+        assert_ne!(one.values, three.values);
+        let person = |n: usize| (format!("p{n}"), "t".to_owned());
+        let one = people_statement(DbBackend::Sqlite, vec![person(1)]).unwrap();
+        let three = people_statement(DbBackend::Sqlite, (1..=3).map(person).collect()).unwrap();
+        assert_eq!(one.sql, three.sql);
+        assert_ne!(one.values, three.values);
+    }
 
     #[test]
     fn the_done_kinds_are_spelled_as_the_facts_are_stored() {

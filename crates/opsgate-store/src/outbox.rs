@@ -765,6 +765,62 @@ mod tests {
 
     use super::*;
 
+    /// SQLite prepares a statement once per text: a delivery insert and the removal of delivered
+    /// ones keep one text for any number of rows.
+    #[test]
+    fn sqlite_delivery_statements_have_one_text_for_any_number_of_rows() {
+        let at = Utc
+            .timestamp_millis_opt(1_700_000_000_000)
+            .single()
+            .unwrap();
+        let notice = Notice {
+            kind: NoticeKind::DeliverableSubmitted,
+            transition_id: "t".into(),
+            seq: 1,
+            at,
+            service_name: "s".into(),
+            service_version: "1".into(),
+            workflow: "w".into(),
+            node_id: None,
+            node_title: None,
+            actor: "Pat".into(),
+            headline: "the gate opened".into(),
+            act_next: vec![],
+            action: None,
+            due: None,
+            recipients: vec![],
+            mailboxes: Default::default(),
+        };
+        let made: Vec<Delivery> = (0..3)
+            .map(|i| {
+                Delivery::pending(
+                    "hook".into(),
+                    String::new(),
+                    format!("msg_{i}"),
+                    at,
+                    notice.clone(),
+                )
+            })
+            .collect();
+        let rows = |n: usize| -> Vec<(i64, &Delivery, Option<&str>)> {
+            made.iter().take(n).map(|d| (0, d, Some("{}"))).collect()
+        };
+        let lease = chrono::Duration::seconds(60);
+        let one = deliveries_statement(DbBackend::Sqlite, &rows(1), lease);
+        let three = deliveries_statement(DbBackend::Sqlite, &rows(3), lease);
+        assert_eq!(one.sql, three.sql);
+        assert_ne!(one.values, three.values);
+        let delivered = |n: usize| -> Vec<(String, Settle)> {
+            (0..n)
+                .map(|i| (format!("msg_{i}"), Settle::Delivered))
+                .collect()
+        };
+        let one = settle_statements(DbBackend::Sqlite, &delivered(1));
+        let three = settle_statements(DbBackend::Sqlite, &delivered(3));
+        assert_eq!((one.len(), three.len()), (1, 1));
+        assert_eq!(one[0].sql, three[0].sql);
+    }
+
     /// The same delivery gets the same id; a delivery made later sorts after one made earlier,
     /// whatever identifies them (the unique index grows at its end).
     #[test]
