@@ -204,7 +204,8 @@ pub async fn run(
         let versions = std::sync::Arc::new(seed(&db.url, options.transitions).await?);
 
         let (server, http_port) =
-            Server::start_with_http(&db.url, &workflows, &dir.path().join("server.log")).await?;
+            Server::start_with_http(&db.url, &workflows, &dir.path().join("server.log"), &[])
+                .await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let (idle, _, _) = server.usage()?;
         println!(

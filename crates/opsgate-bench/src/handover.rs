@@ -412,23 +412,20 @@ impl Server {
         Self::start_with(db_url, workflows, log, &[]).await
     }
 
-    /// [`Server::start`] with its HTTP listener (`--http`) on a free loopback port, returned
-    /// beside it.
+    /// [`Server::start_with`] with its HTTP listener (`--http`) on a free loopback port too,
+    /// returned beside it.
     pub(crate) async fn start_with_http(
         db_url: &str,
         workflows: &Path,
         log: &Path,
+        extra: &[String],
     ) -> anyhow::Result<(Self, u16)> {
         let http_port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let server = Self::start_with(
-            db_url,
-            workflows,
-            log,
-            &["--http".to_owned(), format!("127.0.0.1:{http_port}")],
-        )
-        .await?;
+        let mut args = vec!["--http".to_owned(), format!("127.0.0.1:{http_port}")];
+        args.extend_from_slice(extra);
+        let server = Self::start_with(db_url, workflows, log, &args).await?;
         Ok((server, http_port))
     }
 
@@ -607,7 +604,8 @@ pub async fn run(
         }
         // With its metrics listener, to read how busy its writer was in each load.
         let (server, http_port) =
-            Server::start_with_http(&db.url, &workflows, &dir.path().join("server.log")).await?;
+            Server::start_with_http(&db.url, &workflows, &dir.path().join("server.log"), &[])
+                .await?;
         let writer = WriterFigures::new(http_port)?;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let (idle_rss, _, _) = server.usage()?;
@@ -700,14 +698,14 @@ pub async fn run(
 
 /// The server's write figures from its `/metrics`: how busy its writer was and how many writes
 /// each committed batch carried (on SQLite: is the one writer the limit?).
-struct WriterFigures {
+pub(crate) struct WriterFigures {
     http: reqwest::Client,
     url: String,
 }
 
 /// `opsgate_write_busy_seconds_total` and the batch size histogram's sum and count at one moment.
 #[derive(Debug, Clone, Copy, Default)]
-struct WriterReading {
+pub(crate) struct WriterReading {
     busy_seconds: f64,
     /// Seconds in each of [`opsgate_store::WRITE_PHASES`].
     phases: [f64; opsgate_store::WRITE_PHASES.len()],
@@ -716,14 +714,14 @@ struct WriterReading {
 }
 
 impl WriterFigures {
-    fn new(http_port: u16) -> anyhow::Result<Self> {
+    pub(crate) fn new(http_port: u16) -> anyhow::Result<Self> {
         Ok(Self {
             http: reqwest::Client::builder().build()?,
             url: format!("http://127.0.0.1:{http_port}/metrics"),
         })
     }
 
-    async fn read(&self) -> anyhow::Result<WriterReading> {
+    pub(crate) async fn read(&self) -> anyhow::Result<WriterReading> {
         let text = self
             .http
             .get(&self.url)
@@ -759,7 +757,7 @@ impl WriterFigures {
 impl WriterReading {
     /// What happened between `before` and this reading, over `elapsed`. On SQLite the busy time
     /// is its one writer's; on PostgreSQL writes overlap and their times add up beyond 100%.
-    fn since(&self, before: &Self, elapsed: Duration, backend: &str) -> String {
+    pub(crate) fn since(&self, before: &Self, elapsed: Duration, backend: &str) -> String {
         let batches = self.batches - before.batches;
         let who = if backend == "sqlite" {
             "writer busy"

@@ -13,7 +13,9 @@ use axum::http::StatusCode;
 use hdrhistogram::Histogram;
 use tonic::transport::Channel;
 
-use crate::handover::{BenchDb, Credentials, DIAMOND, Load, Pace, Server, drive, handovers};
+use crate::handover::{
+    BenchDb, Credentials, DIAMOND, Load, Pace, Server, WriterFigures, drive, handovers,
+};
 
 type Latencies = Arc<Mutex<Histogram<u64>>>;
 
@@ -57,16 +59,19 @@ async fn load(server: &Server, clients: usize, seconds: u64, run: usize) -> anyh
     .await
 }
 
+/// A server on `db`, with the notification config when given, and its writer's figures (read
+/// from its `/metrics`).
 async fn serve(
     db: &BenchDb,
     workflows: &Path,
     log: PathBuf,
     config: Option<&Path>,
-) -> anyhow::Result<Server> {
+) -> anyhow::Result<(Server, WriterFigures)> {
     let extra: Vec<String> = config
         .map(|c| vec!["--config".to_owned(), c.display().to_string()])
         .unwrap_or_default();
-    Server::start_with(&db.url, workflows, &log, &extra).await
+    let (server, http_port) = Server::start_with_http(&db.url, workflows, &log, &extra).await?;
+    Ok((server, WriterFigures::new(http_port)?))
 }
 
 pub async fn run(
@@ -99,14 +104,20 @@ pub async fn run(
             for notify in [false, true] {
                 let db = BenchDb::create(backend, dir.path(), postgres_url).await?;
                 let log = dir.path().join(format!("server-{round}-{notify}.log"));
-                let server =
+                let (server, writer) =
                     serve(&db, &workflows, log, notify.then_some(config.as_path())).await?;
                 if let Ok(mut seen) = seen.lock() {
                     seen.reset();
                 }
                 let (_, _, cpu_before) = server.usage()?;
+                let writer_before = writer.read().await?;
                 let measured =
                     load(&server, clients, seconds, round * 2 + usize::from(notify)).await?;
+                // What the writer did during the load (not the drain after it).
+                let written = writer
+                    .read()
+                    .await?
+                    .since(&writer_before, measured.elapsed, backend);
                 if notify {
                     // Let the deliveries drain, then read their latencies.
                     let began = Instant::now();
@@ -125,7 +136,7 @@ pub async fn run(
                         .lock()
                         .map_err(|_| anyhow::anyhow!("receiver poisoned"))?;
                     println!(
-                        "{}\n    delivered {} notices (about {expected} expected); commit to receiver p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms; drained {:.1} s after the load; server CPU {per_call:.0} us a call",
+                        "{}\n    delivered {} notices (about {expected} expected); commit to receiver p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms; drained {:.1} s after the load; server CPU {per_call:.0} us a call\n    {written}",
                         measured.line("with a webhook for every notice"),
                         seen.len(),
                         seen.value_at_quantile(0.5) as f64 / 1000.0,
@@ -139,7 +150,7 @@ pub async fn run(
                     let per_call = cpu_per_call(cpu_after - cpu_before, &measured);
                     off_cpu.push(per_call);
                     println!(
-                        "{}\n    server CPU {per_call:.0} us a call",
+                        "{}\n    server CPU {per_call:.0} us a call\n    {written}",
                         measured.line("without notification channels")
                     );
                     off.push(measured.rate());

@@ -227,7 +227,7 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
         ids
     };
     let (server, http_port) =
-        Server::start_with_http(&db.url, &workflows, &dir.path().join("server.log")).await?;
+        Server::start_with_http(&db.url, &workflows, &dir.path().join("server.log"), &[]).await?;
     let base = format!("http://127.0.0.1:{http_port}");
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(1)
