@@ -12,15 +12,15 @@ use opsgate_domain::{Event, NodeState, TransitionState};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::{self, NotSet, Set},
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryTrait, Statement, Value, Values,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, IdenStatic,
+    QueryFilter, QueryTrait, Statement, Value, Values,
 };
 
 use crate::entities::{events, node_states, outbox, transitions};
 use crate::error::is_unique_violation;
 use crate::outbox::{Delivery, Settle, WriteRoutes, settle_statements};
 use crate::transitions::{TransitionView, i64_of};
-use crate::{Error, Result};
+use crate::{Error, Result, sqlite_moment};
 use opsgate_domain::notice::Notice;
 
 /// One transition's change within the transaction.
@@ -417,7 +417,7 @@ impl Changes {
         // columns, the status, the day of the last change): SQLite rewrites an index entry whose
         // column is set even to the value it holds (a page written to the WAL for nothing); a
         // column no row changes is left out of the update.
-        let mut moved = [false; 6];
+        let mut moved = [false; MOVABLE.len()];
         let mut day = CaseStatement::new();
         for (e, before) in &changed {
             let id = e.view.id.as_str();
@@ -441,14 +441,8 @@ impl Changes {
             .col_expr(transitions::Column::UpdatedAt, updated_at.into())
             .col_expr(transitions::Column::Nodes, nodes.into())
             .col_expr(transitions::Column::HeadHash, head.into());
-        for (column, case, moved) in [
-            (transitions::Column::NextDue, due, moved[0]),
-            (transitions::Column::OldestSubmission, submission, moved[1]),
-            (transitions::Column::MostBounces, bounces, moved[2]),
-            (transitions::Column::GateOpenSince, gate, moved[3]),
-            (transitions::Column::Status, status, moved[4]),
-            (transitions::Column::UpdatedDay, day, moved[5]),
-        ] {
+        let cases = [due, submission, bounces, gate, status, day];
+        for ((column, case), moved) in MOVABLE.into_iter().zip(cases).zip(moved) {
             if moved {
                 update = update.col_expr(column, case.into());
             }
@@ -641,7 +635,7 @@ pub(crate) fn fact_rows(view: &TransitionView, events: &[Event]) -> Result<Vec<F
                 s: i64_of(f.seq)?,
                 o: ord,
                 k: f.kind.as_str(),
-                a: f.at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
+                a: sqlite_moment(f.at),
                 n: f.node.map(|n| n.to_string()),
                 ac: f.actor,
                 l: f.label,
@@ -749,10 +743,25 @@ pub(crate) fn outbox_row(
     })
 }
 
-/// Marks in `moved` the indexed columns that `e`'s change from `before` moves (next due, oldest
-/// submission, most bounces, gate open since, status, day of the last change: the order of
-/// `moved` in [`Changes::update_statement`] and [`sqlite_update`]); returns its new stall index.
-fn mark_moved(e: &Entry, before: &TransitionState, moved: &mut [bool; 6]) -> StallIndex {
+/// The indexed columns an update sets only when some row of its batch changes them (SQLite
+/// rewrites an index entry whose column is set even to the value it holds), in the order of
+/// [`mark_moved`]'s marks.
+const MOVABLE: [transitions::Column; 6] = [
+    transitions::Column::NextDue,
+    transitions::Column::OldestSubmission,
+    transitions::Column::MostBounces,
+    transitions::Column::GateOpenSince,
+    transitions::Column::Status,
+    transitions::Column::UpdatedDay,
+];
+
+/// Marks in `moved` the columns of [`MOVABLE`] that `e`'s change from `before` moves; returns
+/// its new stall index.
+fn mark_moved(
+    e: &Entry,
+    before: &TransitionState,
+    moved: &mut [bool; MOVABLE.len()],
+) -> StallIndex {
     let next = &e.view.state;
     let index = StallIndex::of(&e.view.workflow.workflow, next);
     let was = StallIndex::of(&e.view.workflow.workflow, before);
@@ -773,42 +782,44 @@ fn mark_moved(e: &Entry, before: &TransitionState, moved: &mut [bool; 6]) -> Sta
 /// last change) are set only when some row of the batch changes them: SQLite rewrites an index
 /// entry whose column is set even to the value it holds.
 fn sqlite_update(changed: &[(&Entry, &TransitionState)]) -> Result<Statement> {
-    let moment =
-        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+    let moment = sqlite_moment;
     let day = |d: chrono::NaiveDate| d.format("%F").to_string();
-    let mut moved = [false; 6];
+    let mut moved = [false; MOVABLE.len()];
     let mut rows = Vec::with_capacity(changed.len());
     for (e, before) in changed {
         let next = &e.view.state;
         let index = mark_moved(e, before, &mut moved);
-        rows.push(serde_json::json!({
+        let mut row = serde_json::json!({
             "i": e.view.id,
             "b": i64_of(before.seq)?,
             "s": i64_of(next.seq)?,
             "u": moment(next.updated_at),
             "n": snapshot(&next.nodes)?,
             "h": hex(&e.view.head),
-            "nd": index.next_due.map(day),
-            "os": index.oldest_submission.map(moment),
-            "mb": most_bounces(&index),
-            "g": index.gate_open_since.map(moment),
-            "st": next.status.as_str(),
-            "d": day(next.updated_at.date_naive()),
-        }));
+        });
+        // The values of `MOVABLE`, in its order, each under its column's name.
+        let movable: [serde_json::Value; MOVABLE.len()] = [
+            index.next_due.map(day).into(),
+            index.oldest_submission.map(moment).into(),
+            most_bounces(&index).into(),
+            index.gate_open_since.map(moment).into(),
+            next.status.as_str().into(),
+            day(next.updated_at.date_naive()).into(),
+        ];
+        if let Some(row) = row.as_object_mut() {
+            for (column, value) in MOVABLE.into_iter().zip(movable) {
+                row.insert(column.as_str().to_owned(), value);
+            }
+        }
+        rows.push(row);
     }
     let mut sets = String::from(
         "seq = u.value ->> 's', updated_at = u.value ->> 'u', nodes = u.value ->> 'n', head_hash = u.value ->> 'h'",
     );
-    for (column, key, moved) in [
-        ("next_due", "nd", moved[0]),
-        ("oldest_submission", "os", moved[1]),
-        ("most_bounces", "mb", moved[2]),
-        ("gate_open_since", "g", moved[3]),
-        ("status", "st", moved[4]),
-        ("updated_day", "d", moved[5]),
-    ] {
+    for (column, moved) in MOVABLE.into_iter().zip(moved) {
         if moved {
-            sets.push_str(&format!(", {column} = u.value ->> '{key}'"));
+            let column = column.as_str();
+            sets.push_str(&format!(", {column} = u.value ->> '{column}'"));
         }
     }
     Ok(Statement::from_sql_and_values(
@@ -857,7 +868,7 @@ fn events_statement(backend: DbBackend, rows: Vec<events::ActiveModel>) -> Resul
                 s: set(r.seq)?,
                 k: set(r.kind)?,
                 ac: set(r.actor)?,
-                a: set(r.at)?.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
+                a: sqlite_moment(set(r.at)?),
                 p: set(r.payload)?,
                 at: set(r.attribution)?,
                 h: set(r.hash)?,

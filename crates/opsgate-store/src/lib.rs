@@ -368,6 +368,13 @@ impl Store {
     }
 }
 
+/// `t` as sqlx stores a moment in SQLite (RFC 3339, UTC offset, as many fraction digits as it
+/// needs): for statements that pass moments inside a JSON parameter, so that the rows they store
+/// are the same bytes as the ORM's.
+pub(crate) fn sqlite_moment(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+}
+
 /// The `n`th (1-based) placeholder of a raw statement: `$n` on PostgreSQL, `?` on SQLite.
 pub(crate) fn ph(backend: DbBackend, n: usize) -> String {
     if backend == DbBackend::Postgres {

@@ -212,8 +212,6 @@ fn sqlite_deliveries_statement(
     made: &[(i64, &Delivery, Option<&str>)],
     lease: chrono::Duration,
 ) -> Statement {
-    // Moments as sqlx stores them in SQLite (RFC 3339, UTC offset).
-    let moment = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
     let rows: Vec<serde_json::Value> = made
         .iter()
         .map(|(outbox_id, d, notice)| {
@@ -222,8 +220,8 @@ fn sqlite_deliveries_statement(
                 "c": d.channel,
                 "r": d.recipient,
                 "w": d.webhook_id,
-                "a": moment(d.created_at),
-                "l": moment(d.created_at + lease),
+                "a": crate::sqlite_moment(d.created_at),
+                "l": crate::sqlite_moment(d.created_at + lease),
                 "n": notice,
             })
         })

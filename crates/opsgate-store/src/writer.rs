@@ -6,8 +6,8 @@
 //! queue; the writer task takes whatever is queued (up to [`MAX_BATCH`]), decides each in order
 //! inside one `BEGIN IMMEDIATE` transaction (a later write sees the earlier ones' states), writes
 //! them all with one flush (`changes`: the transition rows in one round trip, the rest with the
-//! commit in another), commits once and only then answers every caller. A refused write (a domain error) writes nothing and does not disturb the
-//! others. When the batch fails in the database, it is rolled back and every write is run again
+//! commit in another), commits once and only then answers every caller. A refused write (a
+//! domain error) writes nothing and does not disturb the others. When the batch fails in the database, it is rolled back and every write is run again
 //! alone, so that one write the database rejects cannot fail its neighbours.
 //!
 //! PostgreSQL needs none of this (concurrent commits share WAL flushes there): each write runs in
