@@ -506,15 +506,7 @@ impl Server {
                 .unwrap_or(0)
         };
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))?;
-        let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of /proc/PID/stat; here 0-based after the name and state.
-        let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-            + fields
-                .get(12)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-        Ok((kib("VmRSS:"), kib("VmHWM:"), ticks as f64 / 100.0))
+        Ok((kib("VmRSS:"), kib("VmHWM:"), cpu_seconds(&stat)))
     }
 
     /// Bytes the server has passed to write(2) and friends so far (`wchar` of /proc/PID/io):
@@ -798,4 +790,16 @@ pub(crate) async fn settle_database(store: &opsgate_store::Store) -> anyhow::Res
         );
     }
     Ok(())
+}
+
+/// The CPU seconds (user and system) a `/proc/PID/stat` text gives.
+pub(crate) fn cpu_seconds(stat: &str) -> f64 {
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of /proc/PID/stat; here 0-based after the name and state.
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok()))
+        .sum();
+    ticks as f64 / 100.0
 }

@@ -86,6 +86,12 @@ enum Scenario {
         /// Seconds per measurement.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Mutating calls per second offered, spread over the clients (0: as many as they
+        /// can). A rate below what the machine takes makes the CPU a call comparable between
+        /// runs and builds on a machine whose speed varies: the cost of a delivery is what a
+        /// call costs with notifications less what it costs without.
+        #[arg(long, default_value_t = 0)]
+        rate: u32,
         /// Admin URL of a PostgreSQL server (a database is created and dropped).
         #[arg(long, env = "OPSGATE_TEST_POSTGRES_URL")]
         postgres_url: Option<String>,
@@ -171,10 +177,16 @@ fn main() -> anyhow::Result<()> {
             db,
             clients,
             seconds,
+            rate,
             postgres_url,
         } => {
             let db = runnable(db, postgres_url.as_deref());
-            runtime()?.block_on(notify::run(&db, postgres_url.as_deref(), clients, seconds))
+            let options = notify::Options {
+                clients,
+                seconds,
+                rate,
+            };
+            runtime()?.block_on(notify::run(&db, postgres_url.as_deref(), &options))
         }
         Scenario::Pages {
             transitions,
