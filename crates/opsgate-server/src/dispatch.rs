@@ -3,6 +3,7 @@
 //! routes, starts the timers (`timers`), and runs one worker per channel that claims that
 //! channel's due deliveries (under a lease, so each is attempted by one replica) and attempts
 //! them with the channel's own concurrency, so that a slow endpoint holds up only itself.
+//! Workers, attempts and the settler run on a thread of their own (`opsgate-notify`).
 //! Outcomes are stored in batches (on SQLite by the writes' own transactions): delivered,
 //! retried on the Standard Webhooks schedule (the same `webhook-id` every time), dead-lettered
 //! after the last attempt, or disabled with the channel on a 410.
@@ -279,6 +280,8 @@ fn channels(config: &NotifySection) -> Result<Vec<Channel>, String> {
 pub(crate) struct Dispatcher {
     tasks: Vec<JoinHandle<()>>,
     store: Store,
+    /// Ends the delivery thread once its tasks are done.
+    thread_done: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Dispatcher {
@@ -295,8 +298,9 @@ impl Dispatcher {
             tracing::warn!(error = %e, "could not release the previous run's delivery claims");
         }
         let (settled, queue) = mpsc::channel::<(String, Settle, Option<String>)>(4096);
+        let (on, thread_done) = delivery_thread()?;
         let mut tasks = vec![
-            tokio::spawn(settle(store.clone(), queue)),
+            on.spawn(settle(store.clone(), queue)),
             crate::timers::spawn(store.clone(), config.timers, stop.clone()),
         ];
         let mut fresh = HashMap::new();
@@ -305,7 +309,7 @@ impl Dispatcher {
             // channel's permits hold: the worker takes each as a permit frees.
             let (sender, receiver) = mpsc::unbounded_channel();
             fresh.insert(channel.name.clone(), sender);
-            tasks.push(tokio::spawn(deliver(
+            tasks.push(on.spawn(deliver(
                 store.clone(),
                 channel,
                 scale,
@@ -342,7 +346,11 @@ impl Dispatcher {
             routes = config.routes.len(),
             "notifications on"
         );
-        Ok(Self { tasks, store })
+        Ok(Self {
+            tasks,
+            store,
+            thread_done: Some(thread_done),
+        })
     }
 
     /// Waits for every task to finish (after `stop` turned true): in-flight attempts complete
@@ -352,7 +360,33 @@ impl Dispatcher {
         for task in self.tasks {
             let _ = task.await;
         }
+        if let Some(done) = self.thread_done {
+            let _ = done.send(());
+        }
     }
+}
+
+/// A thread of its own for the deliveries (`opsgate-notify`), with a single-threaded runtime
+/// that runs the channels' workers, their attempts, their HTTP connections and the settler: the
+/// tasks a notice makes stay off the runtime that serves requests and runs the writer, whose
+/// batches would otherwise wait behind them in its queues. Runs until the sender it returns
+/// fires (or is dropped).
+fn delivery_thread() -> Result<(tokio::runtime::Handle, tokio::sync::oneshot::Sender<()>), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the notification thread: {e}"))?;
+    let handle = runtime.handle().clone();
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("opsgate-notify".to_owned())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let _ = finished.await;
+            });
+        })
+        .map_err(|e| format!("starting the notification thread: {e}"))?;
+    Ok((handle, done))
 }
 
 /// Waits for a wake-up, the tick, or the stop; true when stopping.
@@ -639,5 +673,34 @@ async fn attempt(notifier: &dyn Notifier, d: &Delivery, scale: f64, store: &Stor
                 },
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn deliveries_run_on_their_own_thread_until_it_is_told_to_end() {
+        let (on, done) = delivery_thread().unwrap();
+        let here = std::thread::current().id();
+        let (name, id) = on
+            .spawn(async {
+                // An attempt's HTTP connection is a task of its own, spawned where it runs.
+                tokio::spawn(async {
+                    let t = std::thread::current();
+                    (t.name().map(str::to_owned), t.id())
+                })
+                .await
+                .unwrap()
+            })
+            .await
+            .unwrap();
+        assert_eq!(name.as_deref(), Some("opsgate-notify"));
+        assert_ne!(id, here);
+        // A task still waiting when the thread ends is dropped with its runtime.
+        let waiting = on.spawn(std::future::pending::<()>());
+        done.send(()).unwrap();
+        assert!(waiting.await.unwrap_err().is_cancelled());
     }
 }
