@@ -275,6 +275,34 @@ fn channels(config: &NotifySection) -> Result<Vec<Channel>, String> {
         .collect()
 }
 
+/// The store as the delivery thread uses it. Its database calls run on the server's main
+/// runtime: a PostgreSQL connection the pool opens is a socket driven by the runtime that opened
+/// it, and the pool's connections must belong to the runtime that serves requests and outlives
+/// the delivery thread. (A call costs a spawn there; the thread makes few: a claim round a tick,
+/// settlements when writes pause, a person's contact details.)
+#[derive(Debug, Clone)]
+struct Db {
+    store: Store,
+    main: tokio::runtime::Handle,
+}
+
+impl Db {
+    async fn run<T, F>(&self, call: impl FnOnce(Store) -> F) -> opsgate_store::Result<T>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = opsgate_store::Result<T>> + Send + 'static,
+    {
+        self.main
+            .spawn(call(self.store.clone()))
+            .await
+            .unwrap_or_else(|e| {
+                Err(opsgate_store::Error::Unavailable(format!(
+                    "the server is stopping: {e}"
+                )))
+            })
+    }
+}
+
 /// The running dispatcher.
 #[derive(Debug)]
 pub(crate) struct Dispatcher {
@@ -299,8 +327,12 @@ impl Dispatcher {
         }
         let (settled, queue) = mpsc::channel::<(String, Settle, Option<String>)>(4096);
         let (on, thread_done) = delivery_thread()?;
+        let db = Db {
+            store: store.clone(),
+            main: tokio::runtime::Handle::current(),
+        };
         let mut tasks = vec![
-            on.spawn(settle(store.clone(), queue)),
+            on.spawn(settle(db.clone(), queue)),
             crate::timers::spawn(store.clone(), config.timers, stop.clone()),
         ];
         let mut fresh = HashMap::new();
@@ -310,7 +342,7 @@ impl Dispatcher {
             let (sender, receiver) = mpsc::unbounded_channel();
             fresh.insert(channel.name.clone(), sender);
             tasks.push(on.spawn(deliver(
-                store.clone(),
+                db.clone(),
                 channel,
                 scale,
                 receiver,
@@ -453,7 +485,8 @@ async fn fan_out(
 /// takes them, so the dispatcher costs the one writer no turn of its own while writes flow);
 /// what no batch took within [`GATHER`], and everything on PostgreSQL, in a transaction of its
 /// own for all that has arrived.
-async fn settle(store: Store, mut queue: mpsc::Receiver<(String, Settle, Option<String>)>) {
+async fn settle(db: Db, mut queue: mpsc::Receiver<(String, Settle, Option<String>)>) {
+    let store = &db.store;
     let mut batch = Vec::with_capacity(512);
     // When to store what is queued, and the write batches committed when it was armed.
     let mut due: Option<(tokio::time::Instant, u64)> = None;
@@ -466,7 +499,11 @@ async fn settle(store: Store, mut queue: mpsc::Receiver<(String, Settle, Option<
                 }
                 for (_, _, gone) in &batch {
                     if let Some((channel, reason)) = gone.as_ref().and_then(|g| g.split_once('\n')) {
-                        if let Err(e) = store.disable_channel(channel, reason).await {
+                        let (named, why) = (channel.to_owned(), reason.to_owned());
+                        let disabled = db
+                            .run(|s| async move { s.disable_channel(&named, &why).await })
+                            .await;
+                        if let Err(e) = disabled {
                             tracing::warn!(error = %e, channel, "could not disable the channel");
                         }
                         tracing::warn!(
@@ -492,7 +529,7 @@ async fn settle(store: Store, mut queue: mpsc::Receiver<(String, Settle, Option<
                 due = None;
                 // A failure leaves them queued: the next batch or round stores them; until
                 // then their leases keep them from being attempted twice.
-                if let Err(e) = store.settle_queued().await {
+                if let Err(e) = db.run(|s| async move { s.settle_queued().await }).await {
                     tracing::warn!(error = %e, "could not store delivery outcomes");
                     due = Some((tokio::time::Instant::now() + TICK, store.write_batches()));
                 }
@@ -500,13 +537,13 @@ async fn settle(store: Store, mut queue: mpsc::Receiver<(String, Settle, Option<
         }
     }
     // Every sender is gone (the server is stopping): store what is left.
-    if let Err(e) = store.settle_queued().await {
+    if let Err(e) = db.run(|s| async move { s.settle_queued().await }).await {
         tracing::warn!(error = %e, "could not store delivery outcomes");
     }
 }
 
 async fn deliver(
-    store: Store,
+    db: Db,
     channel: Channel,
     scale: f64,
     mut fresh: mpsc::UnboundedReceiver<Delivery>,
@@ -517,8 +554,8 @@ async fn deliver(
     let lease = chrono::Duration::seconds(LEASE_SECONDS);
     // Why the channel is disabled, if it is: read at a claim round after any work, not on every
     // idle one.
-    let mut disabled: Option<String> = store
-        .disabled_channels()
+    let mut disabled: Option<String> = db
+        .run(|s| async move { s.disabled_channels().await })
         .await
         .ok()
         .and_then(|d| d.get(&channel.name).cloned());
@@ -535,7 +572,7 @@ async fn deliver(
         // free permit.
         if tokio::time::Instant::now() >= next_claim {
             if std::mem::take(&mut active) {
-                disabled = match store.disabled_channels().await {
+                disabled = match db.run(|s| async move { s.disabled_channels().await }).await {
                     Ok(d) => d.get(&channel.name).cloned(),
                     Err(_) => disabled,
                 };
@@ -545,15 +582,16 @@ async fn deliver(
                 let _ = permits.acquire().await.map(drop);
             }
             let free = permits.available_permits();
-            match store
-                .claim_deliveries(&channel.name, free as u64, lease)
+            let name = channel.name.clone();
+            match db
+                .run(|s| async move { s.claim_deliveries(&name, free as u64, lease).await })
                 .await
             {
                 Ok(claimed) => {
                     let full = free > 0 && claimed.len() == free;
                     active |= !claimed.is_empty();
                     for d in claimed {
-                        start(&store, &channel, &permits, &settled, &disabled, scale, d).await;
+                        start(&db, &channel, &permits, &settled, &disabled, scale, d).await;
                     }
                     next_claim = if full {
                         tokio::time::Instant::now()
@@ -575,7 +613,7 @@ async fn deliver(
         match next {
             Some(d) => {
                 active = true;
-                start(&store, &channel, &permits, &settled, &disabled, scale, d).await;
+                start(&db, &channel, &permits, &settled, &disabled, scale, d).await;
             }
             // The fan-out stopped: the server is stopping.
             None => {
@@ -588,7 +626,7 @@ async fn deliver(
 /// Attempts `d` once a permit of the channel is free, in a task of its own that reports the
 /// outcome to the settler.
 async fn start(
-    store: &Store,
+    db: &Db,
     channel: &Channel,
     permits: &Arc<Semaphore>,
     settled: &mpsc::Sender<(String, Settle, Option<String>)>,
@@ -606,14 +644,14 @@ async fn start(
     let Ok(permit) = permits.clone().acquire_owned().await else {
         return;
     };
-    let (notifier, settled, name, store) = (
+    let (notifier, settled, name, db) = (
         channel.notifier.clone(),
         settled.clone(),
         channel.name.clone(),
-        store.clone(),
+        db.clone(),
     );
     tokio::spawn(async move {
-        let outcome = attempt(&*notifier, &d, scale, &store).await;
+        let outcome = attempt(&*notifier, &d, scale, &db).await;
         let gone = match &outcome {
             Settle::Disabled { error } => Some(format!("{name}\n{error}")),
             _ => None,
@@ -625,9 +663,12 @@ async fn start(
 
 /// Where to reach the person delivery `d` is for: their stored contact details, else the
 /// mailbox the workflow gives for them (a contact such as the SMO), else nowhere.
-async fn recipient(store: &Store, d: &Delivery) -> opsgate_store::Result<Recipient> {
+async fn recipient(db: &Db, d: &Delivery) -> opsgate_store::Result<Recipient> {
     let name = d.recipient.clone();
-    let stored = store.people(std::slice::from_ref(&name)).await?;
+    let asked = name.clone();
+    let stored = db
+        .run(|s| async move { s.people(std::slice::from_ref(&asked)).await })
+        .await?;
     let contact = match stored.into_iter().next() {
         Some(p) => p.contact,
         None => Contact {
@@ -639,11 +680,11 @@ async fn recipient(store: &Store, d: &Delivery) -> opsgate_store::Result<Recipie
 }
 
 /// One attempt, and what to store of it.
-async fn attempt(notifier: &dyn Notifier, d: &Delivery, scale: f64, store: &Store) -> Settle {
+async fn attempt(notifier: &dyn Notifier, d: &Delivery, scale: f64, db: &Db) -> Settle {
     let outcome = if d.recipient.is_empty() {
         notifier.deliver(&d.webhook_id, &d.notice).await
     } else {
-        match recipient(store, d).await {
+        match recipient(db, d).await {
             Ok(to) => notifier.deliver_to(&d.webhook_id, &d.notice, &to).await,
             Err(e) => Outcome::Retry {
                 reason: format!("reading {}'s contact details failed: {e}", d.recipient),
@@ -664,7 +705,7 @@ async fn attempt(notifier: &dyn Notifier, d: &Delivery, scale: f64, store: &Stor
                     } else {
                         wait.mul_f64(scale)
                     };
-                    let at = store.now()
+                    let at = db.store.now()
                         + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
                     Settle::Retry { at, error: reason }
                 }
@@ -681,7 +722,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn deliveries_run_on_their_own_thread_until_it_is_told_to_end() {
+    async fn deliveries_run_on_their_own_thread_and_their_database_calls_on_the_main_runtime() {
         let (on, done) = delivery_thread().unwrap();
         let here = std::thread::current().id();
         let (name, id) = on
@@ -698,9 +739,33 @@ mod tests {
             .unwrap();
         assert_eq!(name.as_deref(), Some("opsgate-notify"));
         assert_ne!(id, here);
+        // The database calls of its tasks run on the runtime that started it.
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(opsgate_store::ConnectOptions::new(url))
+            .await
+            .unwrap();
+        let db = Db {
+            store: store.clone(),
+            main: tokio::runtime::Handle::current(),
+        };
+        let (ran_on, disabled) = on
+            .spawn(async move {
+                db.run(|s| async move {
+                    let disabled = s.disabled_channels().await?;
+                    Ok((std::thread::current().id(), disabled))
+                })
+                .await
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ran_on, here);
+        assert!(disabled.is_empty());
         // A task still waiting when the thread ends is dropped with its runtime.
         let waiting = on.spawn(std::future::pending::<()>());
         done.send(()).unwrap();
         assert!(waiting.await.unwrap_err().is_cancelled());
+        store.close().await.unwrap();
     }
 }
