@@ -100,9 +100,32 @@ async fn load(server: &Server, options: &Options, run: usize) -> anyhow::Result<
     .await
 }
 
-/// This process's CPU seconds so far (the clients and the receiver).
-fn own_cpu() -> f64 {
-    cpu_seconds(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default())
+/// The CPU seconds used so far by the server and by this process (the clients and the
+/// receiver).
+#[derive(Debug, Clone, Copy)]
+struct CpuMark {
+    server: f64,
+    bench: f64,
+}
+
+impl CpuMark {
+    fn take(server: &Server) -> anyhow::Result<Self> {
+        let (_, _, used) = server.usage()?;
+        Ok(Self {
+            server: used,
+            bench: cpu_seconds(&std::fs::read_to_string("/proc/self/stat")?),
+        })
+    }
+
+    /// Microseconds of CPU a mutating call of `load` cost the server and this process since
+    /// the mark.
+    fn per_call(&self, server: &Server, load: &Load) -> anyhow::Result<(f64, f64)> {
+        let now = Self::take(server)?;
+        Ok((
+            cpu_per_call(now.server - self.server, load),
+            cpu_per_call(now.bench - self.bench, load),
+        ))
+    }
 }
 
 /// A server on `db`, with the notification config when given, and its writer's figures (read
@@ -165,8 +188,7 @@ pub async fn run(
                 if let Ok(mut seen) = seen.lock() {
                     seen.reset();
                 }
-                let (_, _, cpu_before) = server.usage()?;
-                let bench_before = own_cpu();
+                let cpu_before = CpuMark::take(&server)?;
                 let writer_before = writer.read().await?;
                 let measured = load(&server, options, round * 2 + usize::from(notify)).await?;
                 // What the writer did during the load (not the drain after it).
@@ -185,9 +207,7 @@ pub async fn run(
                     }
                     // The server's CPU over the load and the drain: what a call costs it
                     // with its notice delivered (steadier than the rate on a noisy machine).
-                    let (_, _, cpu_after) = server.usage()?;
-                    let per_call = cpu_per_call(cpu_after - cpu_before, &measured);
-                    let bench_per_call = cpu_per_call(own_cpu() - bench_before, &measured);
+                    let (per_call, bench_per_call) = cpu_before.per_call(&server, &measured)?;
                     on_cpu.push(per_call);
                     on_bench.push(bench_per_call);
                     let seen = seen
@@ -204,9 +224,7 @@ pub async fn run(
                     );
                     on.push(measured.rate());
                 } else {
-                    let (_, _, cpu_after) = server.usage()?;
-                    let per_call = cpu_per_call(cpu_after - cpu_before, &measured);
-                    let bench_per_call = cpu_per_call(own_cpu() - bench_before, &measured);
+                    let (per_call, bench_per_call) = cpu_before.per_call(&server, &measured)?;
                     off_cpu.push(per_call);
                     off_bench.push(bench_per_call);
                     println!(
