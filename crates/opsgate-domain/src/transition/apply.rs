@@ -238,8 +238,12 @@ impl TransitionState {
                     NodeStatus::Submitted
                 };
                 touch(self, i, status, true);
-                self.nodes[i].comment = non_empty(comment);
-                self.nodes[i].comment_round = self.nodes[i].round;
+                // An approval without words leaves a co-approver's comment on the same
+                // submission standing (it used to wipe it); a comment of an earlier round goes.
+                if !comment.is_empty() || !self.nodes[i].comment_is_current() {
+                    self.nodes[i].comment = non_empty(comment);
+                    self.nodes[i].comment_round = self.nodes[i].round;
+                }
                 match deputy {
                     Some(d) => {
                         self.nodes[i].approvals.push(d.on_behalf_of.clone());

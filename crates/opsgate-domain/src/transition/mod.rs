@@ -130,7 +130,8 @@ pub struct NodeState {
     pub status: NodeStatus,
     /// Evidence of the latest submission.
     pub evidence: Option<Evidence>,
-    /// Latest review comment, sign-off comment or rejection reason.
+    /// Latest review comment, sign-off comment or rejection reason (an approval without words
+    /// keeps a co-approver's comment on the same submission).
     pub comment: Option<String>,
     /// Submissions so far (1 after the first); a resubmission starts the next round.
     #[serde(default, skip_serializing_if = "is_zero")]

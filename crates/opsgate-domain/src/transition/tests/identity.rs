@@ -80,6 +80,41 @@ fn a_deputy_approves_for_the_person_and_never_counts_twice_with_them() {
 }
 
 #[test]
+fn an_approval_without_a_comment_keeps_the_co_approvers_comment_on_the_same_submission() {
+    let (wf, state, mut log) = policies();
+    let review = |comment: &str| Command::Review {
+        node: "kb".into(),
+        decision: ReviewDecision::Approve,
+        comment: comment.into(),
+    };
+    let kb = |s: &TransitionState| s.nodes[wf.position("kb").unwrap()].clone();
+    let s = as_("pat", &wf, &state, &mut log, submit_linked("kb")).unwrap();
+    let s = as_("lee", &wf, &s, &mut log, review("check the backup runbook")).unwrap();
+    // The second approval of the quorum of 2, without words.
+    let s = as_("omar", &wf, &s, &mut log, review("")).unwrap();
+    assert_eq!(status(&wf, &s, "kb"), NodeStatus::Approved);
+    assert_eq!(kb(&s).comment.as_deref(), Some("check the backup runbook"));
+    assert!(kb(&s).comment_is_current());
+    assert_eq!(TransitionState::replay(&wf, &log).unwrap(), s);
+
+    // A comment of an earlier round does not stay on an approval of the next submission.
+    let s = as_("pat", &wf, &state, &mut log, submit_linked("kb")).unwrap();
+    let changes = Command::Review {
+        node: "kb".into(),
+        decision: ReviewDecision::RequestChanges,
+        comment: "link the runbook".into(),
+    };
+    let s = as_("lee", &wf, &s, &mut log, changes).unwrap();
+    let s = as_("pat", &wf, &s, &mut log, submit_linked("kb")).unwrap();
+    assert!(!kb(&s).comment_is_current());
+    let s = as_("lee", &wf, &s, &mut log, review("")).unwrap();
+    assert_eq!(kb(&s).comment, None);
+    // And words replace a current comment.
+    let s = as_("omar", &wf, &s, &mut log, review("fine now")).unwrap();
+    assert_eq!(kb(&s).comment.as_deref(), Some("fine now"));
+}
+
+#[test]
 fn a_deputy_for_the_person_who_approved_does_not_count_again() {
     let (wf, state, mut log) = policies();
     let s = as_("pat", &wf, &state, &mut log, submit_linked("kb")).unwrap();
