@@ -252,17 +252,19 @@ fn redact(url: &str) -> String {
 /// Key of the PostgreSQL advisory lock that serialises migrations across replicas.
 const MIGRATION_LOCK: i64 = 0x006f_7073_6761_7465; // "opsgate" in ASCII
 
-/// Applies pending migrations. On PostgreSQL, replicas starting together take turns: the
-/// migrations run in one transaction holding a transaction-scoped advisory lock (DDL is
-/// transactional there), so the second replica finds them applied.
+/// Applies pending migrations, all of them or none: they run in one transaction on both backends
+/// (DDL is transactional in SQLite and PostgreSQL), so a failure or a crash part of the way
+/// leaves the schema as the previous version left it, and that version's server still starts
+/// on it. sea-orm would run SQLite's migrations outside any transaction, each recorded after it
+/// ran: a crash between the two left a migration applied but unrecorded, and every later start
+/// failed on it. On PostgreSQL, replicas starting together take turns: the transaction holds a
+/// transaction-scoped advisory lock, so the second replica finds the migrations applied.
 async fn migrate(db: &sea_orm::DatabaseConnection) -> Result<()> {
-    if db.get_database_backend() != DbBackend::Postgres {
-        Migrator::up(db, None).await?;
-        return Ok(());
-    }
     let txn = db.begin().await?;
-    txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
-        .await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+            .await?;
+    }
     Migrator::up(&txn, None).await?;
     txn.commit().await?;
     Ok(())
@@ -344,6 +346,54 @@ mod tests {
         );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://x@y/z"), None);
+    }
+
+    /// A migration that fails part of the way leaves nothing of the migrations before it in
+    /// that run: the database is as it was, and starts once the cause is gone.
+    #[tokio::test]
+    async fn a_failing_migration_leaves_the_database_as_it_was() {
+        use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+        let dir =
+            std::env::temp_dir().join(format!("opsgate-migrate-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}/x.db?mode=rwc", dir.display());
+        let tables = |db: sea_orm::DatabaseConnection| async move {
+            let rows = db
+                .query_all_raw(Statement::from_string(
+                    DbBackend::Sqlite,
+                    "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+                ))
+                .await
+                .unwrap();
+            rows.iter()
+                .map(|r| r.try_get_by_index::<String>(0).unwrap())
+                .collect::<Vec<_>>()
+        };
+        // A table in the way of the eleventh migration (`people`): the ten before it succeed.
+        let db = Database::connect(&url).await.unwrap();
+        db.execute_unprepared("CREATE TABLE people (x INTEGER)")
+            .await
+            .unwrap();
+        db.close().await.unwrap();
+        let failed = crate::Store::connect(super::ConnectOptions::new(url.clone())).await;
+        assert!(
+            failed.is_err(),
+            "the migrations should fail on the table in the way"
+        );
+        let db = Database::connect(&url).await.unwrap();
+        assert_eq!(tables(db.clone()).await, ["people"]);
+        // With it gone, they all apply.
+        db.execute_unprepared("DROP TABLE people").await.unwrap();
+        db.close().await.unwrap();
+        let store = crate::Store::connect(super::ConnectOptions::new(url.clone()))
+            .await
+            .unwrap();
+        let applied = tables(store.write_db.clone()).await;
+        for table in ["people", "seaql_migrations", "transitions", "deliveries"] {
+            assert!(applied.iter().any(|t| t == table), "{table}: {applied:?}");
+        }
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     /// The bookkeeping connection once lost every pragma but `synchronous` (sea-orm keeps one
