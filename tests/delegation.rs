@@ -74,6 +74,32 @@ async fn events(c: &Clients, id: &str) -> Vec<pb::TransitionEvent> {
         .events
 }
 
+/// The ids of the transitions `who` finds in the list (every page).
+async fn listed(c: &Clients, who: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = c
+            .transitions
+            .clone()
+            .list_transitions(c.as_(
+                who,
+                pb::ListTransitionsRequest {
+                    page_size: 100,
+                    page_token: token,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        ids.extend(page.transitions.into_iter().map(|t| t.id));
+        if page.next_page_token.is_empty() {
+            return ids;
+        }
+        token = page.next_page_token;
+    }
+}
+
 fn owen_to_dee(from_hours: i64, until_hours: i64) -> pb::AddDelegationRequest {
     pb::AddDelegationRequest {
         to: "Dee".into(),
@@ -105,6 +131,7 @@ async fn a_deputy_approves_for_the_approver_only_while_the_delegation_stands() {
             .await
             .unwrap_err();
         assert_eq!(read.code(), Code::PermissionDenied);
+        assert!(!listed(&c, "Dee").await.contains(&id));
         let err = review(&mut c, &id, "sla", pb::ReviewDecision::Approve, "", "Dee")
             .await
             .unwrap_err();
@@ -150,6 +177,10 @@ async fn a_deputy_approves_for_the_approver_only_while_the_delegation_stands() {
             ))
             .await
             .unwrap();
+        // And finds it in the list, as Owen does; Mallory, no deputy of anyone, still does not.
+        assert!(listed(&c, "Dee").await.contains(&id));
+        assert!(listed(&c, "Owen").await.contains(&id));
+        assert!(!listed(&c, "Mallory").await.contains(&id));
         let t = review(&mut c, &id, "sla", pb::ReviewDecision::Approve, "", "Dee")
             .await
             .unwrap();

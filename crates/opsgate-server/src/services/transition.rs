@@ -14,7 +14,7 @@ use opsgate_store::NewTransition;
 use tonic::{Request, Response, Status};
 
 use super::{Api, Change, required, transition_id};
-use crate::auth::{Caller, may_read};
+use crate::auth::{Caller, has_part, may_read};
 use crate::convert;
 use crate::error::{domain_status, invalid_argument, status};
 use crate::idempotency::keep;
@@ -204,12 +204,32 @@ impl TransitionService for Api {
             .map_err(status)?;
         // Only the transitions the caller may read (a page may so hold fewer than asked; follow
         // next_page_token to the end): by the people it was started with, else by the people
-        // its workflow names as approvers (each workflow version read once a page).
+        // its workflow names as approvers (each workflow version read once a page); a deputy
+        // also those of the people whose delegations to them are in force, as `GetTransition`.
+        let now = self.store.now();
+        let stands_in_for: Vec<Actor> = match caller.as_ref().filter(|c| c.scope.is_none()) {
+            Some(c) => self
+                .auth
+                .delegations_to(&c.actor)
+                .await?
+                .into_iter()
+                .filter(|d| d.in_force(now))
+                .map(|d| d.from)
+                .collect(),
+            None => Vec::new(),
+        };
+        let reads = |meta: &opsgate_domain::transition::TransitionMeta,
+                     workflow: Option<&opsgate_domain::Workflow>| {
+            may_read(caller.as_ref(), meta, workflow).is_ok()
+                || stands_in_for
+                    .iter()
+                    .any(|person| has_part(meta, workflow, person))
+        };
         let mut workflows: std::collections::HashMap<(String, u32), Option<_>> =
             std::collections::HashMap::new();
         let mut transitions = Vec::with_capacity(page.transitions.len());
         for t in page.transitions {
-            if may_read(caller.as_ref(), &t.meta, None).is_err() {
+            if !reads(&t.meta, None) {
                 let key = (t.workflow_name.clone(), t.workflow_version);
                 if !workflows.contains_key(&key) {
                     let found = self.store.get_workflow(&key.0, Some(key.1)).await.ok();
@@ -218,7 +238,7 @@ impl TransitionService for Api {
                 let named = workflows
                     .get(&key)
                     .and_then(Option::as_ref)
-                    .is_some_and(|w| may_read(caller.as_ref(), &t.meta, Some(&w.workflow)).is_ok());
+                    .is_some_and(|w| reads(&t.meta, Some(&w.workflow)));
                 if !named {
                     continue;
                 }
