@@ -551,6 +551,12 @@ async fn people_submit_review_and_accept_on_the_page_each_only_what_is_theirs() 
             .contains("Rework and resubmit &#39;D&#39;")
     );
     assert_eq!(pat.post(&page, &submit, &links).await, 303);
+    // Resubmitted: the request for changes is history now, and the page says so.
+    assert!(
+        dana.page(&page).await.contains(
+            "<span class=\"earlier\">earlier, round 1:</span> add the escalation numbers"
+        )
+    );
     // Pat may not approve his own work: the API refuses the forged review.
     let approve = [("node", "d"), ("decision", "approve")];
     assert_eq!(pat.post(&page, &review, &approve).await, 403);

@@ -180,7 +180,17 @@ pub(crate) async fn page(
                 .map(|d| d.to_string())
                 .unwrap_or_default(),
             acting = esc(&acting),
-            comment = esc(ns.comment.as_deref().unwrap_or("")),
+            comment = match ns.comment.as_deref() {
+                // The changes it asked for were resubmitted: history, not a verdict on the
+                // submission shown (as the CLI says it).
+                Some(c) if !ns.comment_is_current() => format!(
+                    "<span class=\"earlier\">earlier, round {}:</span> {}",
+                    ns.comment_round,
+                    esc(c)
+                ),
+                Some(c) => esc(c),
+                None => String::new(),
+            },
             template = node
                 .deliverable()
                 .and_then(|d| d.template.as_ref())
