@@ -98,21 +98,42 @@ async fn cycles(
     Ok(tally)
 }
 
-pub async fn run(cycles_per_round: usize, rounds: usize) -> anyhow::Result<()> {
+pub async fn run(
+    backends: &[String],
+    cycles_per_round: usize,
+    rounds: usize,
+    postgres_url: Option<&str>,
+) -> anyhow::Result<()> {
+    for backend in backends {
+        on(backend, cycles_per_round, rounds, postgres_url).await?;
+    }
+    Ok(())
+}
+
+async fn on(
+    backend: &str,
+    cycles_per_round: usize,
+    rounds: usize,
+    postgres_url: Option<&str>,
+) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let workflows = dir.path().join("workflows");
     std::fs::create_dir_all(&workflows)?;
     std::fs::write(workflows.join("wide.yaml"), wide())?;
-    let db = BenchDb::create("sqlite", dir.path(), None).await?;
+    let db = BenchDb::create(backend, dir.path(), postgres_url).await?;
     let server = Server::start(&db.url, &workflows, &dir.path().join("server.log")).await?;
     let mut c =
         TransitionServiceClient::new(Channel::from_shared(server.url.clone())?.connect().await?)
             .max_decoding_message_size(8 * 1024 * 1024);
     let light = start(&mut c, "light").await?;
     let heavy = start(&mut c, "heavy").await?;
-    // Fill the heavy one with maximal submissions until the content bound refuses.
+    // Fill the heavy one with maximal submissions until the content bound refuses: each a
+    // statement of about 164 KiB (on PostgreSQL, one that waited 40 ms for a delayed ACK while
+    // sqlx did not set TCP_NODELAY).
     let mut filled = 0;
+    let (mut fill, mut spent) = (Tally::new()?, Duration::ZERO);
     for i in 0..19 {
+        let t0 = Instant::now();
         let r = c
             .submit_deliverable(acting(
                 "Pat",
@@ -126,11 +147,17 @@ pub async fn run(cycles_per_round: usize, rounds: usize) -> anyhow::Result<()> {
         if r.is_err() {
             break;
         }
+        spent += t0.elapsed();
+        fill.record(t0, true);
         filled += 1;
     }
     println!(
-        "heavy transition: {filled} maximal submissions stored (about {} KiB); light: none",
+        "heavy transition on {backend}: {filled} maximal submissions stored (about {} KiB); light: none",
         filled * 164
+    );
+    println!(
+        "{}",
+        fill.load(spent).line("a maximal submission (~164 KiB)")
     );
     println!(
         "  {cycles_per_round} submit + request-changes cycles a round, one client, alternating"

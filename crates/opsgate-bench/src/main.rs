@@ -47,12 +47,18 @@ enum Scenario {
     },
     /// Write latency on a transition holding 1 MiB of evidence against an almost empty one.
     Heavy {
+        /// Databases to run on.
+        #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+        db: Vec<String>,
         /// Write cycles (submit + request changes) per round and transition.
         #[arg(long, default_value_t = 200)]
         cycles: usize,
         /// Rounds, alternating light and heavy.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// Admin URL of a PostgreSQL server (a database is created and dropped).
+        #[arg(long, env = "OPSGATE_TEST_POSTGRES_URL")]
+        postgres_url: Option<String>,
     },
     /// Gate checks on many stored transitions under a fixed write load; start-up time on them.
     Gates {
@@ -155,7 +161,15 @@ fn main() -> anyhow::Result<()> {
                 postgres_url.as_deref(),
             ))
         }
-        Scenario::Heavy { cycles, rounds } => runtime()?.block_on(heavy::run(cycles, rounds)),
+        Scenario::Heavy {
+            db,
+            cycles,
+            rounds,
+            postgres_url,
+        } => {
+            let db = runnable(db, postgres_url.as_deref());
+            runtime()?.block_on(heavy::run(&db, cycles, rounds, postgres_url.as_deref()))
+        }
         Scenario::Gates {
             db,
             transitions,
