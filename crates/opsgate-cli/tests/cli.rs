@@ -298,6 +298,61 @@ async fn workflow_register_reports_new_and_unchanged_versions() {
         "{}",
         stderr(&out)
     );
+
+    // A changed file becomes v2; diff compares registered versions, and a version with a file.
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = workflows_dir();
+    std::fs::create_dir(dir.path().join("templates")).unwrap();
+    for entry in std::fs::read_dir(shipped.join("templates")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(
+            entry.path(),
+            dir.path().join("templates").join(entry.file_name()),
+        )
+        .unwrap();
+    }
+    let changed = dir.path().join("standard-transition.yaml");
+    let source = std::fs::read_to_string(file).unwrap();
+    std::fs::write(
+        &changed,
+        source.replace("    effort: 10d\n", "    effort: 15d\n"),
+    )
+    .unwrap();
+    let changed = changed.to_str().unwrap();
+    let out = opsgate(&server.url, Some("Smo"), &["workflow", "register", changed]).await;
+    assert!(stdout(&out).ends_with("standard-transition v2 registered\n"));
+    for (old, new, says) in [
+        (
+            "standard-transition@1",
+            "standard-transition@latest",
+            "~ deliverable sla: effort: '10d' -> '15d'\n",
+        ),
+        (
+            "standard-transition@2",
+            file,
+            "~ deliverable sla: effort: '15d' -> '10d'\n",
+        ),
+        ("standard-transition@2", changed, "no changes\n"),
+    ] {
+        let out = opsgate(&server.url, None, &["workflow", "diff", old, new]).await;
+        assert_eq!(out.status.code(), Some(0), "{old} {new}: {}", stderr(&out));
+        assert_eq!(stdout(&out), says, "{old} {new}");
+    }
+    for (bad, says) in [
+        (
+            "standard-transition@two",
+            "standard-transition@two: 'two' is not a version; give a number from 1, or latest",
+        ),
+        ("standard-transition@9", "standard-transition@9: "),
+        (
+            "no-such-file.yaml",
+            "no-such-file.yaml: no such file; name a workflow file, or a registered version as NAME@VERSION",
+        ),
+    ] {
+        let out = opsgate(&server.url, None, &["workflow", "diff", bad, file]).await;
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(stderr(&out).contains(says), "{bad}: {}", stderr(&out));
+    }
     server.stop().await;
 }
 

@@ -51,8 +51,21 @@ pub(crate) enum Command {
         #[arg(long, value_name = "YYYY-MM-DD")]
         go_live: NaiveDate,
     },
-    /// What changed between two versions of a workflow file.
-    Diff { old: PathBuf, new: PathBuf },
+    /// What changed between two versions of a workflow: files, or versions registered with the
+    /// server (NAME@VERSION, NAME@latest).
+    #[command(after_help = "Examples:\n  \
+        opsgate workflow diff old/standard-transition.yaml workflows/standard-transition.yaml\n  \
+        opsgate workflow diff standard-transition@1 standard-transition@2\n  \
+        opsgate workflow diff standard-transition@latest workflows/standard-transition.yaml   \
+        # what registering the file would change")]
+    Diff {
+        /// The old version: a workflow file, or NAME@VERSION of one registered with the server.
+        #[arg(value_name = "OLD")]
+        old: String,
+        /// The new version: a workflow file, or NAME@VERSION of one registered with the server.
+        #[arg(value_name = "NEW")]
+        new: String,
+    },
     /// The process description an SMO publishes: purpose, roles and responsibilities, contacts,
     /// meetings, every deliverable, the gate's checklist, post-go-live support, the graph.
     #[command(
@@ -119,6 +132,45 @@ fn read(file: &PathBuf) -> Result<opsgate_domain::Workflow, ReadError> {
     opsgate_server::loader::parse_file(file, &source).map_err(|e| ReadError::Invalid(e.to_string()))
 }
 
+/// A version `diff` compares: the file `what` names if there is one, else the version
+/// `NAME@VERSION` (or `NAME@latest`) registered with the server.
+async fn version(ctx: &Context, what: &str) -> anyhow::Result<opsgate_domain::Workflow> {
+    let path = PathBuf::from(what);
+    if path.exists() {
+        return load(&path);
+    }
+    let Some((name, version)) = what.rsplit_once('@') else {
+        anyhow::bail!(
+            "{what}: no such file; name a workflow file, or a registered version as NAME@VERSION \
+             (standard-transition@2, standard-transition@latest)"
+        );
+    };
+    let version = match version {
+        "latest" => None,
+        n => Some(n.parse::<u32>().ok().filter(|&n| n > 0).with_context(|| {
+            format!(
+                "{what}: '{n}' is not a version; give a number from 1, or latest \
+                 ({name}@1, {name}@latest)"
+            )
+        })?),
+    };
+    let w = ctx
+        .workflows()
+        .await?
+        .get_workflow(ctx.reading(pb::GetWorkflowRequest {
+            name: name.to_owned(),
+            version,
+        })?)
+        .await
+        .map_err(|e| anyhow::anyhow!("{what}: {}", e.message()))?
+        .into_inner()
+        .workflow
+        .context("server returned no workflow")?;
+    let label = format!("{}@{}", w.name, w.version);
+    opsgate_domain::Workflow::parse(&label, &w.source)
+        .map_err(|e| anyhow::Error::msg(e.to_string()))
+}
+
 /// [`read`] for commands that stop at the first bad file.
 fn load(file: &PathBuf) -> anyhow::Result<opsgate_domain::Workflow> {
     read(file).map_err(|e| anyhow::Error::msg(e.to_string()))
@@ -167,7 +219,7 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> anyhow::Result<ExitC
             })
         }
         Command::Diff { old, new } => {
-            let (old, new) = (load(&old)?, load(&new)?);
+            let (old, new) = (version(ctx, &old).await?, version(ctx, &new).await?);
             let changes = old.diff(&new);
             if changes.is_empty() {
                 println!("no changes");
