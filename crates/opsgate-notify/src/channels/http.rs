@@ -96,12 +96,10 @@ pub(crate) async fn send(request: reqwest::RequestBuilder, url: &reqwest::Url) -
         };
     }
     let after = retry_after(&response);
-    // The receiver's own words, bounded (Slack answers `invalid_token`, `channel_not_found`).
-    let said = response
-        .text()
-        .await
-        .map(|t| t.chars().take(200).collect::<String>())
-        .unwrap_or_default();
+    // The receiver's own words, bounded (Slack answers `invalid_token`, `channel_not_found`):
+    // the first bytes only, whatever the receiver sends after them.
+    let said = first_bytes(response, 1024).await.unwrap_or_default();
+    let said: String = String::from_utf8_lossy(&said).chars().take(200).collect();
     let said = said.trim();
     Outcome::Retry {
         reason: if said.is_empty() {
@@ -111,6 +109,26 @@ pub(crate) async fn send(request: reqwest::RequestBuilder, url: &reqwest::Url) -
         },
         after,
     }
+}
+
+/// At most `limit` bytes of `response`'s body: read a chunk at a time and cut there, so that a
+/// receiver answering with a body of any size (or one that never ends) costs at most `limit`
+/// bytes of memory and no wait beyond them.
+pub(crate) async fn first_bytes(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match response.chunk().await? {
+            Some(chunk) => {
+                let room = limit - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            None => break,
+        }
+    }
+    Ok(body)
 }
 
 /// `url` as errors may show it: Slack and Teams webhook URLs carry their secret in the path and
@@ -138,6 +156,60 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// A receiver on loopback answering every request 500 with a chunked body that never ends
+    /// (a broken proxy, or a hostile endpoint); it counts the bytes it managed to send.
+    async fn endless_receiver() -> (String, tokio::sync::oneshot::Receiver<usize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let (sent, counted) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = vec![0u8; 64 * 1024];
+            let _ = socket.read(&mut request).await;
+            let head = "HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain\r\n\
+                        transfer-encoding: chunked\r\n\r\n";
+            let mut total = 0;
+            if socket.write_all(head.as_bytes()).await.is_ok() {
+                let chunk = format!("1000\r\n{}\r\n", "x".repeat(0x1000));
+                // Until the client hangs up (or 1 GiB, should it never).
+                while total < 1 << 30 && socket.write_all(chunk.as_bytes()).await.is_ok() {
+                    total += 0x1000;
+                }
+            }
+            let _ = sent.send(total);
+        });
+        (url, counted)
+    }
+
+    #[tokio::test]
+    async fn an_endless_error_body_is_read_only_as_far_as_the_reason_needs() {
+        let (url, counted) = endless_receiver().await;
+        let policy = TargetPolicy {
+            allow_loopback: true,
+            allow_private: false,
+        };
+        let target = JsonTarget::new(&url, "the test receiver", policy).unwrap();
+        let outcome = target.post(&serde_json::json!({"text": "hello"})).await;
+        let Outcome::Retry { reason, after } = outcome else {
+            panic!("{outcome:?}");
+        };
+        // The receiver's words, cut at 200 characters: not a timeout.
+        assert_eq!(
+            reason,
+            format!(
+                "{} answered 500 Internal Server Error: {}",
+                redacted(&reqwest::Url::parse(&url).unwrap()),
+                "x".repeat(200)
+            )
+        );
+        assert_eq!(after, None);
+        // The connection was dropped once those bytes were in: the receiver could send only
+        // what the socket buffers held, far from the 1 GiB it would have.
+        let sent = counted.await.unwrap();
+        assert!(sent < 64 << 20, "the receiver sent {sent} bytes");
+    }
 
     #[test]
     fn secrets_in_webhook_urls_are_not_shown() {

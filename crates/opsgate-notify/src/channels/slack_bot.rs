@@ -114,9 +114,10 @@ impl SlackBot {
         };
         let status = response.status();
         let after = retry_after(&response);
-        // Slack's answers are small; a receiver sending more is cut off at 64 KiB.
-        let text = match response.bytes().await {
-            Ok(b) => String::from_utf8_lossy(&b[..b.len().min(65_536)]).into_owned(),
+        // Slack's answers are small; a receiver sending more is cut off at 64 KiB (read no
+        // further).
+        let text = match super::http::first_bytes(response, 65_536).await {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
             Err(e) => return unanswered(&self.post_message, &e),
         };
         answer(status, after, &text, fix)
