@@ -234,7 +234,7 @@ pub async fn run(
                 99,
                 i,
                 deadline,
-                Pace::every(period),
+                Pace::every(period).staggered(i, writers),
                 Default::default(),
             )
         }));
@@ -262,7 +262,7 @@ pub async fn run(
                 98,
                 i,
                 deadline,
-                Pace::every(period),
+                Pace::every(period).staggered(i, writers),
                 Default::default(),
             )
         }));
@@ -281,7 +281,7 @@ pub async fn run(
                 97,
                 i,
                 deadline,
-                Pace::every(period),
+                Pace::every(period).staggered(i, writers),
                 Default::default(),
             )
         }));

@@ -156,6 +156,18 @@ impl Pace {
         }
     }
 
+    /// The pace of client `i` of `of`: its calls fall `i / of` of a period after the first
+    /// client's, so that paced clients spread their calls over the period instead of all
+    /// calling at the same instant (a burst of `of` calls, then nothing).
+    pub(crate) fn staggered(mut self, i: usize, of: usize) -> Self {
+        if let Some(every) = self.every
+            && of > 0
+        {
+            self.next += every.mul_f64(i as f64 / of as f64);
+        }
+        self
+    }
+
     async fn wait(&mut self) {
         if let Some(every) = self.every {
             self.next += every;

@@ -92,7 +92,7 @@ async fn load(server: &Server, options: &Options, run: usize) -> anyhow::Result<
                 run,
                 i,
                 deadline,
-                options.pace(),
+                options.pace().staggered(i, options.clients),
                 Credentials::default(),
             )
         },
