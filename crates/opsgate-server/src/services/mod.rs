@@ -148,18 +148,35 @@ impl Api {
             Ok(()) => return Ok(()),
             Err(refused) => refused,
         };
-        let Some(caller) = caller.filter(|c| c.scope.is_none()) else {
-            return Err(refused);
-        };
-        let now = self.store.now();
-        let delegations = self.auth.delegations_to(&caller.actor).await?;
-        if delegations
+        if self
+            .stands_in_for(caller)
+            .await?
             .iter()
-            .any(|d| d.in_force(now) && has_part(meta, workflow, &d.from))
+            .any(|person| has_part(meta, workflow, person))
         {
             return Ok(());
         }
         Err(refused)
+    }
+
+    /// The people `caller` is a deputy for now (their delegations to the caller in force), who
+    /// read what those people read; none for a scoped credential (a CI job's) or no caller.
+    pub(crate) async fn stands_in_for(
+        &self,
+        caller: Option<&Caller>,
+    ) -> Result<Vec<Actor>, Status> {
+        let Some(caller) = caller.filter(|c| c.scope.is_none()) else {
+            return Ok(Vec::new());
+        };
+        let now = self.store.now();
+        Ok(self
+            .auth
+            .delegations_to(&caller.actor)
+            .await?
+            .into_iter()
+            .filter(|d| d.in_force(now))
+            .map(|d| d.from)
+            .collect())
     }
 }
 

@@ -206,18 +206,7 @@ impl TransitionService for Api {
         // next_page_token to the end): by the people it was started with, else by the people
         // its workflow names as approvers (each workflow version read once a page); a deputy
         // also those of the people whose delegations to them are in force, as `GetTransition`.
-        let now = self.store.now();
-        let stands_in_for: Vec<Actor> = match caller.as_ref().filter(|c| c.scope.is_none()) {
-            Some(c) => self
-                .auth
-                .delegations_to(&c.actor)
-                .await?
-                .into_iter()
-                .filter(|d| d.in_force(now))
-                .map(|d| d.from)
-                .collect(),
-            None => Vec::new(),
-        };
+        let stands_in_for = self.stands_in_for(caller.as_ref()).await?;
         let reads = |meta: &opsgate_domain::transition::TransitionMeta,
                      workflow: Option<&opsgate_domain::Workflow>| {
             may_read(caller.as_ref(), meta, workflow).is_ok()
