@@ -162,7 +162,7 @@ async fn version(ctx: &Context, what: &str) -> anyhow::Result<opsgate_domain::Wo
             version,
         })?)
         .await
-        .map_err(|e| anyhow::anyhow!("{what}: {}", e.message()))?
+        .map_err(|e| anyhow::anyhow!("{what}: {}", crate::client::describe(&e.into())))?
         .into_inner()
         .workflow
         .context("server returned no workflow")?;
