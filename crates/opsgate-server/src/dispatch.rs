@@ -554,11 +554,7 @@ async fn deliver(
     let lease = chrono::Duration::seconds(LEASE_SECONDS);
     // Why the channel is disabled, if it is: read at a claim round after any work, not on every
     // idle one.
-    let mut disabled: Option<String> = db
-        .run(|s| async move { s.disabled_channels().await })
-        .await
-        .ok()
-        .and_then(|d| d.get(&channel.name).cloned());
+    let mut disabled: Option<String> = disabled_reason(&db, &channel.name).await.ok().flatten();
     let mut active = false;
     let mut next_claim = tokio::time::Instant::now();
     loop {
@@ -572,10 +568,9 @@ async fn deliver(
         // free permit.
         if tokio::time::Instant::now() >= next_claim {
             if std::mem::take(&mut active) {
-                disabled = match db.run(|s| async move { s.disabled_channels().await }).await {
-                    Ok(d) => d.get(&channel.name).cloned(),
-                    Err(_) => disabled,
-                };
+                disabled = disabled_reason(&db, &channel.name)
+                    .await
+                    .unwrap_or(disabled);
             }
             if permits.available_permits() == 0 {
                 // Every permit is in use: claim when one frees.
@@ -621,6 +616,14 @@ async fn deliver(
             }
         }
     }
+}
+
+/// Why `channel` is disabled, or `None` while it is enabled.
+async fn disabled_reason(db: &Db, channel: &str) -> opsgate_store::Result<Option<String>> {
+    let disabled = db
+        .run(|s| async move { s.disabled_channels().await })
+        .await?;
+    Ok(disabled.get(channel).cloned())
 }
 
 /// Attempts `d` once a permit of the channel is free, in a task of its own that reports the
