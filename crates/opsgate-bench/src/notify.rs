@@ -174,10 +174,8 @@ pub async fn run(
                 "[notify]\nallow_loopback = true\n\n[[notify.channels]]\nname = \"bench\"\nkind = \"webhook\"\nurl = \"{url}\"\nsecrets = [\"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD\"]\nconcurrency = 32\n"
             ),
         )?;
-        let mut off = Vec::new();
-        let mut on = Vec::new();
-        let (mut off_cpu, mut on_cpu) = (Vec::new(), Vec::new());
-        let (mut off_bench, mut on_bench) = (Vec::new(), Vec::new());
+        // Without channels ([0]) and with them ([1]).
+        let mut modes = [Mode::default(), Mode::default()];
         // Alternate, so that a machine that speeds up or slows down favours neither.
         for round in 0..2 {
             for notify in [false, true] {
@@ -208,8 +206,6 @@ pub async fn run(
                     // The server's CPU over the load and the drain: what a call costs it
                     // with its notice delivered (steadier than the rate on a noisy machine).
                     let (per_call, bench_per_call) = cpu_before.per_call(&server, &measured)?;
-                    on_cpu.push(per_call);
-                    on_bench.push(bench_per_call);
                     let seen = seen
                         .lock()
                         .map_err(|_| anyhow::anyhow!("receiver poisoned"))?;
@@ -222,41 +218,74 @@ pub async fn run(
                         seen.value_at_quantile(0.999) as f64 / 1000.0,
                         began.elapsed().as_secs_f64()
                     );
-                    on.push(measured.rate());
+                    modes[1].record(&measured, per_call, bench_per_call);
                 } else {
                     let (per_call, bench_per_call) = cpu_before.per_call(&server, &measured)?;
-                    off_cpu.push(per_call);
-                    off_bench.push(bench_per_call);
                     println!(
                         "{}\n    server CPU {per_call:.0} us a call (clients {bench_per_call:.0} us)\n    {written}",
                         measured.line("without notification channels")
                     );
-                    off.push(measured.rate());
+                    modes[0].record(&measured, per_call, bench_per_call);
                 }
                 server.stop().await?;
                 db.drop_it().await?;
             }
         }
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let [off, on] = [modes[0].means(), modes[1].means()];
         println!(
             "  = with notifications {:.2} of without ({:.0}/s against {:.0}/s, means of 2)",
-            mean(&on) / mean(&off).max(1e-9),
-            mean(&on),
-            mean(&off)
+            on.rate / off.rate.max(1e-9),
+            on.rate,
+            off.rate
         );
         println!(
             "  = server CPU a call: {:.0} us with, {:.0} us without ({:.2}x)",
-            mean(&on_cpu),
-            mean(&off_cpu),
-            mean(&on_cpu) / mean(&off_cpu).max(1e-9)
+            on.server_cpu,
+            off.server_cpu,
+            on.server_cpu / off.server_cpu.max(1e-9)
         );
         println!(
             "  = a delivery costs the server {:.0} us of CPU and the receiver (with the clients) {:.0} us",
-            mean(&on_cpu) - mean(&off_cpu),
-            mean(&on_bench) - mean(&off_bench)
+            on.server_cpu - off.server_cpu,
+            on.bench_cpu - off.bench_cpu
         );
     }
     Ok(())
+}
+
+/// What one mode (with or without channels) measured: a point a round.
+#[derive(Debug, Clone, Default)]
+struct Mode {
+    points: Vec<Means>,
+}
+
+/// Mutating calls a second, and microseconds of CPU a call: the server's, and the bench's (the
+/// clients and the receiver).
+#[derive(Debug, Clone, Copy, Default)]
+struct Means {
+    rate: f64,
+    server_cpu: f64,
+    bench_cpu: f64,
+}
+
+impl Mode {
+    fn record(&mut self, load: &Load, server_cpu: f64, bench_cpu: f64) {
+        self.points.push(Means {
+            rate: load.rate(),
+            server_cpu,
+            bench_cpu,
+        });
+    }
+
+    fn means(&self) -> Means {
+        let n = self.points.len().max(1) as f64;
+        let mean = |f: fn(&Means) -> f64| self.points.iter().map(f).sum::<f64>() / n;
+        Means {
+            rate: mean(|p| p.rate),
+            server_cpu: mean(|p| p.server_cpu),
+            bench_cpu: mean(|p| p.bench_cpu),
+        }
+    }
 }
 
 /// Microseconds of server CPU per mutating call of `load`.
